@@ -1,0 +1,85 @@
+/*
+ * The cprof-trace file layout (format/FORMAT.md is the normative text):
+ * a fixed header, then self-delimiting chunks, the last one CHUNK_END.
+ * All fixed-width integers are little-endian.
+ */
+#ifndef CPROF_TRACE_FORMAT_H
+#define CPROF_TRACE_FORMAT_H
+
+#include <stdint.h>
+
+#define CPROF_MAGIC "CPROFTRC"
+#define CPROF_MAGIC_LEN 8
+#define CPROF_FORMAT_VERSION 1
+
+/* Header: 64 fixed bytes, then cmdline_len bytes of argv (NUL-separated). */
+#define CPROF_HEADER_FIXED 64u
+#define CPROF_CMDLINE_MAX 32768u
+
+/* Chunk header: type u8, flags u8, reserved u16, payload length u32. */
+#define CPROF_CHUNK_HEADER 8u
+/* Bounds a reader enforces (a writer never exceeds them). */
+#define CPROF_CHUNK_MAX_PAYLOAD (16u << 20)  /* bytes */
+#define CPROF_BATCH_MAX_RAW (8u << 20)       /* bytes of decoded events */
+#define CPROF_THREAD_NAME_MAX 64u            /* bytes */
+#define CPROF_STRING_MAX 4096u               /* bytes per interned string */
+#define CPROF_STRING_ID_MAX (1u << 24)
+#define CPROF_STACK_ID_MAX (1u << 24)
+#define CPROF_STACK_MAX_FRAMES 128u
+
+enum cprof_chunk_type {
+	CPROF_CHUNK_EVENTS = 1,  /* one thread's batch of events */
+	CPROF_CHUNK_STRINGS = 2, /* id -> string */
+	CPROF_CHUNK_STACKS = 3,  /* id -> symbolized frames */
+	CPROF_CHUNK_LOST = 4,    /* per thread: events dropped in the capture */
+	CPROF_CHUNK_END = 5,     /* last chunk of a complete file */
+};
+
+/* The clock and process facts of a capture. */
+struct cprof_header {
+	uint16_t version;
+	uint64_t ticks_per_sec;        /* ticks of every timestamp, per second */
+	uint64_t anchor_ticks;         /* a tick value ...                      */
+	uint64_t anchor_realtime_ns;   /* ... and CLOCK_REALTIME at that tick   */
+	uint64_t anchor_monotonic_ns;  /* ... and CLOCK_MONOTONIC at that tick  */
+	uint64_t start_ticks;          /* capture start                         */
+	uint32_t pid;
+	uint32_t cmdline_len;          /* bytes in cmdline                       */
+	const char *cmdline;           /* argv, NUL-separated, not terminated    */
+};
+
+/* One symbolized frame of a stack (strings are string-table ids). */
+struct cprof_frame {
+	uint64_t pc;
+	uint32_t function; /* string id, 0 if unknown */
+	uint32_t file;     /* string id, 0 if unknown */
+	uint32_t line;     /* 0 if unknown */
+	uint32_t module;   /* string id of the object file, 0 if unknown */
+	uint64_t module_offset; /* pc minus the module's load address */
+};
+
+/* One thread's lost-event total in a capture. */
+struct cprof_lost {
+	uint32_t tid;
+	uint64_t dropped;     /* events */
+	uint64_t first_ticks; /* first drop seen, 0 if unknown */
+	uint64_t last_ticks;  /* last drop seen, 0 if unknown */
+};
+
+static inline void le_put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static inline void le_put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline void le_put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+static inline uint16_t le_get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static inline uint32_t le_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static inline uint64_t le_get64(const uint8_t *p) { return le_get32(p) | (uint64_t)le_get32(p + 4) << 32; }
+
+#endif

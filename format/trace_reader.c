@@ -1,0 +1,475 @@
+/*
+ * The one reader of cprof-trace files (layout in FORMAT.md).
+ *
+ * Invariant: every byte is read through source_read(), so r->offset always
+ * names the first byte not yet consumed; error messages use the offset of
+ * the chunk or field being decoded. Tables grow only up to the bounds in
+ * trace_format.h, so a hostile file costs at most those bounds in memory.
+ */
+#include "trace_reader.h"
+
+#include <errno.h>
+#include <lz4.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "varint.h"
+
+static int set_error(struct trace_reader *r, int truncated, uint64_t off, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int set_error(struct trace_reader *r, int truncated, uint64_t off, const char *fmt, ...)
+{
+	if (r->status == -1)
+		return -1;
+	int n = snprintf(r->error, sizeof r->error, "offset %llu: ", (unsigned long long)off);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->error + n, sizeof r->error - (size_t)n, fmt, ap);
+	va_end(ap);
+	r->status = -1;
+	r->truncated = truncated;
+	return -1;
+}
+
+/* Reads exactly len bytes. Returns len, or the short count at end of input,
+ * or -1 on a source error (r->error set). */
+static long source_read(struct trace_reader *r, void *buf, size_t len)
+{
+	size_t got = 0;
+	while (got < len) {
+		long n = r->source(r->source_ctx, (uint8_t *)buf + got, len - got);
+		if (n < 0)
+			return set_error(r, 0, r->offset + got, "read error: %s", strerror((int)-n));
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	r->offset += got;
+	return (long)got;
+}
+
+long trace_source_mem(void *ctx, void *buf, size_t len)
+{
+	struct trace_mem_source *m = ctx;
+	size_t n = m->len - m->pos < len ? m->len - m->pos : len;
+	memcpy(buf, m->p + m->pos, n);
+	m->pos += n;
+	return (long)n;
+}
+
+static long source_file(void *ctx, void *buf, size_t len)
+{
+	FILE *f = ctx;
+	size_t n = fread(buf, 1, len, f);
+	if (n == 0 && ferror(f))
+		return -EIO;
+	return (long)n;
+}
+
+static int reader_start(struct trace_reader *r, cprof_source_fn source, void *ctx, FILE *file)
+{
+	memset(r, 0, sizeof *r);
+	r->file = file;
+	r->source = source;
+	r->source_ctx = ctx;
+
+	uint8_t fixed[CPROF_HEADER_FIXED];
+	long n = source_read(r, fixed, sizeof fixed);
+	if (n < 0)
+		return -1;
+	if (n < CPROF_MAGIC_LEN || memcmp(fixed, CPROF_MAGIC, CPROF_MAGIC_LEN) != 0)
+		return set_error(r, 0, 0, "not a cprof-trace file (bad magic)");
+	if (n < (long)sizeof fixed)
+		return set_error(r, 1, r->offset, "truncated header (%ld of %u bytes)", n,
+				 CPROF_HEADER_FIXED);
+	struct cprof_header *h = &r->header;
+	h->version = le_get16(fixed + 8);
+	if (h->version != CPROF_FORMAT_VERSION)
+		return set_error(r, 0, 8, "unsupported format version %u (this reader knows %u)",
+				 h->version, CPROF_FORMAT_VERSION);
+	uint32_t hlen = le_get32(fixed + 12);
+	h->ticks_per_sec = le_get64(fixed + 16);
+	h->anchor_ticks = le_get64(fixed + 24);
+	h->anchor_realtime_ns = le_get64(fixed + 32);
+	h->anchor_monotonic_ns = le_get64(fixed + 40);
+	h->start_ticks = le_get64(fixed + 48);
+	h->pid = le_get32(fixed + 56);
+	h->cmdline_len = le_get32(fixed + 60);
+	if (h->ticks_per_sec == 0)
+		return set_error(r, 0, 16, "header: ticks per second is 0");
+	if (h->cmdline_len > CPROF_CMDLINE_MAX)
+		return set_error(r, 0, 60, "header: command line of %u bytes exceeds %u",
+				 h->cmdline_len, CPROF_CMDLINE_MAX);
+	if (hlen < CPROF_HEADER_FIXED + h->cmdline_len || hlen > CPROF_HEADER_FIXED + CPROF_CMDLINE_MAX + 65536u)
+		return set_error(r, 0, 12, "header: length %u inconsistent", hlen);
+	r->cmdline = malloc(hlen - CPROF_HEADER_FIXED + 1u);
+	if (!r->cmdline)
+		return set_error(r, 0, r->offset, "out of memory");
+	n = source_read(r, r->cmdline, hlen - CPROF_HEADER_FIXED);
+	if (n < 0)
+		return -1;
+	if ((uint32_t)n < hlen - CPROF_HEADER_FIXED)
+		return set_error(r, 1, r->offset, "truncated header");
+	r->cmdline[h->cmdline_len] = 0;
+	h->cmdline = r->cmdline;
+	return 0;
+}
+
+int trace_reader_open(struct trace_reader *r, cprof_source_fn source, void *ctx)
+{
+	return reader_start(r, source, ctx, NULL);
+}
+
+int trace_reader_open_file(struct trace_reader *r, const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		memset(r, 0, sizeof *r);
+		snprintf(r->error, sizeof r->error, "%s: %s", path, strerror(errno));
+		r->status = -1;
+		return -1;
+	}
+	return reader_start(r, source_file, f, f);
+}
+
+void trace_reader_close(struct trace_reader *r)
+{
+	for (uint32_t i = 0; i < r->strings_cap; i++)
+		free(r->strings[i].s);
+	for (uint32_t i = 0; i < r->stacks_cap; i++)
+		free(r->stacks[i].frames);
+	free(r->strings);
+	free(r->stacks);
+	free(r->lost);
+	free(r->threads);
+	free(r->chunk);
+	free(r->raw);
+	free(r->cmdline);
+	if (r->file)
+		fclose(r->file);
+	memset(r, 0, sizeof *r);
+}
+
+/* Grows a table indexed by id so that id fits; ids are bounded by the caller. */
+static int grow_table(void **table, uint32_t *cap, uint32_t id, size_t elem)
+{
+	if (id < *cap)
+		return 0;
+	uint32_t ncap = *cap ? *cap : 256;
+	while (ncap <= id)
+		ncap *= 2;
+	void *p = realloc(*table, (size_t)ncap * elem);
+	if (!p)
+		return -1;
+	memset((uint8_t *)p + (size_t)*cap * elem, 0, (size_t)(ncap - *cap) * elem);
+	*table = p;
+	*cap = ncap;
+	return 0;
+}
+
+const char *trace_reader_string(const struct trace_reader *r, uint64_t id)
+{
+	return id < r->strings_cap ? r->strings[id].s : NULL;
+}
+
+const struct trace_stack *trace_reader_stack(const struct trace_reader *r, uint64_t id)
+{
+	return id < r->stacks_cap && r->stacks[id].defined ? &r->stacks[id] : NULL;
+}
+
+const char *trace_reader_thread_name(const struct trace_reader *r, uint32_t tid)
+{
+	for (uint32_t i = 0; i < r->nthreads; i++)
+		if (r->threads[i].tid == tid)
+			return r->threads[i].name;
+	return NULL;
+}
+
+double trace_ticks_to_ns(const struct trace_reader *r, uint64_t ticks)
+{
+	int64_t d = (int64_t)(ticks - r->header.start_ticks);
+	return (double)d * 1e9 / (double)r->header.ticks_per_sec;
+}
+
+/* A cursor over one chunk's payload; errors name the payload offset. */
+struct cursor {
+	const uint8_t *p, *end, *start;
+	uint64_t base; /* file offset of start */
+};
+
+static int cur_varint(struct trace_reader *r, struct cursor *c, uint64_t *v, const char *what)
+{
+	size_t n = varint_get(c->p, c->end, v);
+	if (!n)
+		return set_error(r, 0, c->base + (uint64_t)(c->p - c->start), "bad or cut varint (%s)", what);
+	c->p += n;
+	return 0;
+}
+
+static int read_strings(struct trace_reader *r, struct cursor *c)
+{
+	while (c->p < c->end) {
+		uint64_t id, len;
+		if (cur_varint(r, c, &id, "string id") || cur_varint(r, c, &len, "string length"))
+			return -1;
+		uint64_t at = c->base + (uint64_t)(c->p - c->start);
+		if (id == 0 || id >= CPROF_STRING_ID_MAX)
+			return set_error(r, 0, at, "string id %llu out of range", (unsigned long long)id);
+		if (len > CPROF_STRING_MAX || len > (uint64_t)(c->end - c->p))
+			return set_error(r, 0, at, "string %llu: length %llu exceeds the chunk or %u",
+					 (unsigned long long)id, (unsigned long long)len, CPROF_STRING_MAX);
+		if (grow_table((void **)&r->strings, &r->strings_cap, (uint32_t)id, sizeof *r->strings))
+			return set_error(r, 0, at, "out of memory");
+		char *s = malloc(len + 1);
+		if (!s)
+			return set_error(r, 0, at, "out of memory");
+		memcpy(s, c->p, len);
+		s[len] = 0;
+		free(r->strings[id].s);
+		r->strings[id] = (struct trace_string){s, (uint32_t)len};
+		c->p += len;
+	}
+	return 0;
+}
+
+static int read_stacks(struct trace_reader *r, struct cursor *c)
+{
+	while (c->p < c->end) {
+		uint64_t id, n;
+		uint64_t at = c->base + (uint64_t)(c->p - c->start);
+		if (cur_varint(r, c, &id, "stack id") || cur_varint(r, c, &n, "frame count"))
+			return -1;
+		if (id == 0 || id >= CPROF_STACK_ID_MAX)
+			return set_error(r, 0, at, "stack id %llu out of range", (unsigned long long)id);
+		if (n > CPROF_STACK_MAX_FRAMES)
+			return set_error(r, 0, at, "stack %llu: %llu frames exceeds %u", (unsigned long long)id,
+					 (unsigned long long)n, CPROF_STACK_MAX_FRAMES);
+		struct cprof_frame frames[CPROF_STACK_MAX_FRAMES];
+		for (uint64_t i = 0; i < n; i++) {
+			uint64_t v[6];
+			for (int k = 0; k < 6; k++)
+				if (cur_varint(r, c, &v[k], "frame"))
+					return -1;
+			if (v[1] >= CPROF_STRING_ID_MAX || v[2] >= CPROF_STRING_ID_MAX || v[4] >= CPROF_STRING_ID_MAX ||
+			    v[3] > UINT32_MAX)
+				return set_error(r, 0, at, "stack %llu: frame %llu has an out-of-range field",
+						 (unsigned long long)id, (unsigned long long)i);
+			frames[i] = (struct cprof_frame){v[0], (uint32_t)v[1], (uint32_t)v[2], (uint32_t)v[3],
+							 (uint32_t)v[4], v[5]};
+		}
+		if (grow_table((void **)&r->stacks, &r->stacks_cap, (uint32_t)id, sizeof *r->stacks))
+			return set_error(r, 0, at, "out of memory");
+		struct trace_stack *s = &r->stacks[id];
+		free(s->frames);
+		s->frames = n ? malloc(n * sizeof *frames) : NULL;
+		if (n && !s->frames)
+			return set_error(r, 0, at, "out of memory");
+		if (n)
+			memcpy(s->frames, frames, n * sizeof *frames);
+		s->nframes = (uint32_t)n;
+		s->defined = 1;
+	}
+	return 0;
+}
+
+static int read_lost(struct trace_reader *r, struct cursor *c)
+{
+	while (c->p < c->end) {
+		uint64_t v[4];
+		uint64_t at = c->base + (uint64_t)(c->p - c->start);
+		for (int k = 0; k < 4; k++)
+			if (cur_varint(r, c, &v[k], "lost record"))
+				return -1;
+		if (v[0] > UINT32_MAX)
+			return set_error(r, 0, at, "lost record: tid %llu out of range", (unsigned long long)v[0]);
+		if (r->nlost >= 1u << 20)
+			return set_error(r, 0, at, "more than %u lost records", 1u << 20);
+		if ((r->nlost & (r->nlost - 1)) == 0) { /* grow at powers of two */
+			void *p = realloc(r->lost, (r->nlost ? r->nlost * 2 : 1) * sizeof *r->lost);
+			if (!p)
+				return set_error(r, 0, at, "out of memory");
+			r->lost = p;
+		}
+		r->lost[r->nlost++] = (struct cprof_lost){(uint32_t)v[0], v[1], v[2], v[3]};
+	}
+	return 0;
+}
+
+static void note_thread(struct trace_reader *r, uint32_t tid, const uint8_t *name, uint32_t len)
+{
+	struct trace_thread *t = NULL;
+	for (uint32_t i = 0; i < r->nthreads; i++)
+		if (r->threads[i].tid == tid)
+			t = &r->threads[i];
+	if (!t) {
+		if ((r->nthreads & (r->nthreads - 1)) == 0) {
+			void *p = realloc(r->threads, (r->nthreads ? r->nthreads * 2 : 1) * sizeof *r->threads);
+			if (!p)
+				return; /* names are optional; events still flow */
+			r->threads = p;
+		}
+		t = &r->threads[r->nthreads++];
+		t->tid = tid;
+	}
+	if (len || !t->name[0]) {
+		memcpy(t->name, name, len);
+		t->name[len] = 0;
+	}
+}
+
+static int start_batch(struct trace_reader *r, struct cursor *c)
+{
+	if (c->end - c->p < 25)
+		return set_error(r, 0, c->base, "events chunk shorter than its header");
+	const uint8_t *p = c->p;
+	uint32_t tid = le_get32(p), seq = le_get32(p + 4), nevents = le_get32(p + 16);
+	uint64_t base = le_get64(p + 8);
+	uint32_t raw_len = le_get32(p + 20);
+	uint32_t name_len = p[24];
+	c->p += 25;
+	if (name_len > CPROF_THREAD_NAME_MAX || name_len > (size_t)(c->end - c->p))
+		return set_error(r, 0, c->base + 24, "thread name length %u invalid", name_len);
+	if (raw_len > CPROF_BATCH_MAX_RAW)
+		return set_error(r, 0, c->base + 20, "batch of %u bytes exceeds %u", raw_len,
+				 CPROF_BATCH_MAX_RAW);
+	if (nevents > raw_len / 2)
+		return set_error(r, 0, c->base + 16, "batch claims %u events in %u bytes", nevents, raw_len);
+	note_thread(r, tid, c->p, name_len);
+	c->p += name_len;
+	if (r->raw_cap < raw_len) {
+		void *q = realloc(r->raw, raw_len);
+		if (!q)
+			return set_error(r, 0, c->base, "out of memory");
+		r->raw = q;
+		r->raw_cap = raw_len;
+	}
+	int n = LZ4_decompress_safe((const char *)c->p, (char *)r->raw, (int)(c->end - c->p), (int)raw_len);
+	if (n != (int)raw_len)
+		return set_error(r, 0, c->base + (uint64_t)(c->p - c->start),
+				 "corrupt compressed events of thread %u (batch %u)", tid, seq);
+	r->raw_len = raw_len;
+	r->raw_pos = 0;
+	r->batch_tid = tid;
+	r->batch_seq = seq;
+	r->batch_left = nevents;
+	r->batch_ts = base;
+	r->batches++;
+	return 0;
+}
+
+static int batch_error(struct trace_reader *r, uint64_t at, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int batch_error(struct trace_reader *r, uint64_t at, const char *fmt, ...)
+{
+	char detail[160];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(detail, sizeof detail, fmt, ap);
+	va_end(ap);
+	return set_error(r, 0, r->chunk_offset, "thread %u batch %u, event byte %llu: %s", r->batch_tid,
+			 r->batch_seq, (unsigned long long)at, detail);
+}
+
+/* Decodes one event of the current batch. */
+static int decode_event(struct trace_reader *r, struct trace_event *ev)
+{
+	struct cursor c = {r->raw + r->raw_pos, r->raw + r->raw_len, r->raw, 0};
+	uint64_t at = r->raw_pos;
+#define BATCH_ERR(...) batch_error(r, at, __VA_ARGS__)
+	if (c.p >= c.end)
+		return BATCH_ERR("batch ends before its %u remaining events", r->batch_left);
+	unsigned kind = *c.p++;
+	const struct cprof_event_info *info = cprof_event_info(kind);
+	if (!info || kind == CPROF_EV_PAD || kind == CPROF_EV_BLOCK_START)
+		return BATCH_ERR("unknown event kind %u", kind);
+	uint64_t delta;
+	size_t n = varint_get(c.p, c.end, &delta);
+	if (!n)
+		return BATCH_ERR("cut timestamp");
+	c.p += n;
+	memset(ev, 0, sizeof *ev);
+	ev->kind = (uint8_t)kind;
+	ev->tid = r->batch_tid;
+	ev->ts = r->batch_ts + (uint64_t)zigzag_decode(delta);
+	for (unsigned i = 0; i < info->nargs; i++) {
+		if (!(n = varint_get(c.p, c.end, &ev->args[i])))
+			return BATCH_ERR("cut argument %u of %s", i, info->name);
+		c.p += n;
+	}
+	if (info->bytes) {
+		uint64_t len;
+		if (!(n = varint_get(c.p, c.end, &len)))
+			return BATCH_ERR("cut byte length of %s", info->name);
+		c.p += n;
+		if (len > CPROF_EVENT_MAX_BYTES || len > (uint64_t)(c.end - c.p))
+			return BATCH_ERR("%s carries %llu bytes, more than the batch or %u", info->name,
+					 (unsigned long long)len, CPROF_EVENT_MAX_BYTES);
+		ev->bytes = c.p;
+		ev->nbytes = (uint32_t)len;
+		c.p += len;
+	}
+#undef BATCH_ERR
+	r->raw_pos = (size_t)(c.p - r->raw);
+	r->batch_ts = ev->ts;
+	r->batch_left--;
+	r->events++;
+	return 1;
+}
+
+int trace_reader_next(struct trace_reader *r, struct trace_event *ev)
+{
+	for (;;) {
+		if (r->status)
+			return r->status == 1 ? 0 : -1;
+		if (r->batch_left)
+			return decode_event(r, ev);
+
+		uint8_t hdr[CPROF_CHUNK_HEADER];
+		uint64_t at = r->offset;
+		long n = source_read(r, hdr, sizeof hdr);
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			return set_error(r, 1, at, "truncated: input ends without an end marker");
+		if (n < (long)sizeof hdr)
+			return set_error(r, 1, at, "truncated chunk header (%ld of %u bytes)", n,
+					 CPROF_CHUNK_HEADER);
+		uint32_t len = le_get32(hdr + 4);
+		if (len > CPROF_CHUNK_MAX_PAYLOAD)
+			return set_error(r, 0, at, "chunk type %u of %u bytes exceeds the %u limit", hdr[0], len,
+					 CPROF_CHUNK_MAX_PAYLOAD);
+		if (r->chunk_cap < len) {
+			void *p = realloc(r->chunk, len);
+			if (!p)
+				return set_error(r, 0, at, "out of memory");
+			r->chunk = p;
+			r->chunk_cap = len;
+		}
+		n = source_read(r, r->chunk, len);
+		if (n < 0)
+			return -1;
+		if ((uint32_t)n < len)
+			return set_error(r, 1, at, "truncated chunk (type %u, %ld of %u bytes)", hdr[0], n, len);
+		r->chunk_offset = at;
+		struct cursor c = {r->chunk, r->chunk + len, r->chunk, at + CPROF_CHUNK_HEADER};
+		int rc = 0;
+		switch (hdr[0]) {
+		case CPROF_CHUNK_EVENTS: rc = start_batch(r, &c); break;
+		case CPROF_CHUNK_STRINGS: rc = read_strings(r, &c); break;
+		case CPROF_CHUNK_STACKS: rc = read_stacks(r, &c); break;
+		case CPROF_CHUNK_LOST: rc = read_lost(r, &c); break;
+		case CPROF_CHUNK_END:
+			if (cur_varint(r, &c, &r->end_events, "end event count") ||
+			    cur_varint(r, &c, &r->end_lost, "end lost count"))
+				return -1;
+			r->status = 1;
+			break;
+		default: r->skipped_chunks++; break; /* forward compatible */
+		}
+		if (rc)
+			return -1;
+	}
+}

@@ -1,0 +1,111 @@
+/*
+ * The one reader of cprof-trace files, used by the viewer, the tests and the
+ * tracer's own self-checks.
+ *
+ * It pulls bytes from a source and yields events one at a time, keeping the
+ * string table, stack table, thread names and lost-event records it has met.
+ * Nothing in the input is trusted: every length and count is bounded (see
+ * trace_format.h) before use. On a truncated or corrupt input it stops with
+ * an error message naming the byte offset and the problem; every event
+ * yielded before that is valid. Unknown chunk types are skipped.
+ */
+#ifndef CPROF_TRACE_READER_H
+#define CPROF_TRACE_READER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "trace_events.h"
+#include "trace_format.h"
+
+/* Reads up to len bytes; returns the count, 0 at end of input, or -errno. */
+typedef long (*cprof_source_fn)(void *ctx, void *buf, size_t len);
+
+struct trace_event {
+	uint64_t ts;   /* ticks */
+	uint32_t tid;
+	uint8_t kind;  /* enum cprof_event_kind */
+	uint64_t args[CPROF_EVENT_MAX_ARGS];
+	const uint8_t *bytes; /* valid until the next call; NULL if none */
+	uint32_t nbytes;
+};
+
+struct trace_string {
+	char *s;      /* NUL-terminated copy; NULL when the id is undefined */
+	uint32_t len; /* bytes, without the NUL */
+};
+
+struct trace_stack {
+	struct cprof_frame *frames; /* leaf first */
+	uint32_t nframes;
+	uint8_t defined;
+};
+
+struct trace_thread {
+	uint32_t tid;
+	char name[CPROF_THREAD_NAME_MAX + 1];
+};
+
+struct trace_reader {
+	cprof_source_fn source;
+	void *source_ctx;
+	FILE *file; /* owned when opened by trace_reader_open_file */
+
+	struct cprof_header header;
+	char *cmdline; /* owned copy of header.cmdline */
+
+	uint64_t offset;        /* bytes consumed from the source */
+	int status;             /* 0 reading, 1 complete (END seen), -1 error */
+	int truncated;          /* the error is that the input ended early */
+	char error[256];        /* "offset N: problem", when status is -1 */
+
+	struct trace_string *strings; /* indexed by id */
+	uint32_t strings_cap;
+	struct trace_stack *stacks;   /* indexed by id */
+	uint32_t stacks_cap;
+	struct cprof_lost *lost;      /* one entry per LOST record */
+	uint32_t nlost;
+	struct trace_thread *threads; /* last name seen per tid */
+	uint32_t nthreads;
+
+	uint64_t events;          /* events yielded */
+	uint64_t batches;         /* EVENTS chunks decoded */
+	uint64_t skipped_chunks;  /* unknown chunk types */
+	uint64_t end_events;      /* counts from the END chunk */
+	uint64_t end_lost;
+
+	/* the batch being decoded */
+	uint8_t *chunk;
+	size_t chunk_cap;
+	uint8_t *raw;
+	size_t raw_cap, raw_len, raw_pos;
+	uint64_t chunk_offset;
+	uint32_t batch_tid, batch_seq, batch_left;
+	uint64_t batch_ts;
+};
+
+/* Opens a reader on a source and reads the header. Returns 0, or -1 with
+ * r->error set (trace_reader_close is still to be called). */
+int trace_reader_open(struct trace_reader *r, cprof_source_fn source, void *ctx);
+int trace_reader_open_file(struct trace_reader *r, const char *path);
+/* A source over a memory buffer; ctx is a struct trace_mem_source. */
+struct trace_mem_source {
+	const uint8_t *p;
+	size_t len, pos;
+};
+long trace_source_mem(void *ctx, void *buf, size_t len);
+
+/* Yields the next event: 1, or 0 at a complete end, or -1 on error. */
+int trace_reader_next(struct trace_reader *r, struct trace_event *ev);
+void trace_reader_close(struct trace_reader *r);
+
+/* Lookups of what has been read so far; NULL when unknown. */
+const char *trace_reader_string(const struct trace_reader *r, uint64_t id);
+const struct trace_stack *trace_reader_stack(const struct trace_reader *r, uint64_t id);
+const char *trace_reader_thread_name(const struct trace_reader *r, uint32_t tid);
+
+/* Ticks since the header's start_ticks, in ns. */
+double trace_ticks_to_ns(const struct trace_reader *r, uint64_t ticks);
+
+#endif

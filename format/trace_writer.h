@@ -1,0 +1,88 @@
+/*
+ * The one writer of cprof-trace files, used by the tracer (captures) and by
+ * tests and tools that synthesize traces.
+ *
+ * Chunks are assembled in memory and handed whole to a sink; a sink error
+ * is sticky (every later call returns it). Not thread-safe: one writer per
+ * output stream. Allocates (it runs on the drainer, never on a record path).
+ */
+#ifndef CPROF_TRACE_WRITER_H
+#define CPROF_TRACE_WRITER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trace_events.h"
+#include "trace_format.h"
+
+/* Writes all of buf; returns 0 or a negative errno. */
+typedef int (*cprof_sink_fn)(void *ctx, const void *buf, size_t len);
+
+/* A growable byte buffer. */
+struct trace_buf {
+	uint8_t *p;
+	size_t len; /* bytes used */
+	size_t cap; /* bytes allocated */
+};
+
+int trace_buf_reserve(struct trace_buf *b, size_t more);
+int trace_buf_put(struct trace_buf *b, const void *src, size_t n);
+int trace_buf_put_varint(struct trace_buf *b, uint64_t v);
+void trace_buf_free(struct trace_buf *b);
+
+/* One thread's events, encoded (varint/delta) but not yet compressed. */
+struct trace_batch {
+	uint32_t tid;
+	uint32_t seq;        /* per-thread batch sequence number in a capture */
+	uint64_t base_ticks; /* the first event's delta is against this */
+	uint64_t last_ticks; /* timestamp of the last event added */
+	uint32_t nevents;
+	uint8_t name_len;    /* bytes of name */
+	char name[CPROF_THREAD_NAME_MAX];
+	struct trace_buf raw; /* encoded events */
+};
+
+void trace_batch_reset(struct trace_batch *b, uint32_t tid, uint32_t seq, uint64_t base_ticks,
+		       const char *name);
+/* Appends one event. args has cprof_event_info(kind)->nargs values; bytes
+ * (when the kind has them) are cut to CPROF_EVENT_MAX_BYTES. Returns 0,
+ * -EINVAL for an unknown kind, -ENOMEM. */
+int trace_batch_add(struct trace_batch *b, unsigned kind, uint64_t ts, const uint64_t *args,
+		    const void *bytes, size_t nbytes);
+void trace_batch_free(struct trace_batch *b);
+
+struct trace_writer {
+	cprof_sink_fn sink;
+	void *sink_ctx;
+	int error;          /* first sink or allocation error, sticky */
+	uint64_t bytes;     /* bytes handed to the sink */
+	uint64_t events;    /* events in EVENTS chunks written */
+	uint64_t lost;      /* dropped events reported in LOST chunks */
+	struct trace_buf chunk; /* the chunk being assembled */
+	struct trace_buf lz4;   /* compression scratch */
+	int open_type;      /* type of the open chunk, 0 when none */
+};
+
+void trace_writer_init(struct trace_writer *w, cprof_sink_fn sink, void *ctx);
+void trace_writer_destroy(struct trace_writer *w);
+
+int trace_writer_header(struct trace_writer *w, const struct cprof_header *h);
+/* Compresses and writes b as one EVENTS chunk (nothing when b is empty). */
+int trace_writer_batch(struct trace_writer *w, const struct trace_batch *b);
+
+/* STRINGS, STACKS and LOST chunks are lists of entries: open one, add
+ * entries, close it. Adding to a chunk of another type is -EINVAL. */
+int trace_writer_open(struct trace_writer *w, enum cprof_chunk_type type);
+int trace_writer_string(struct trace_writer *w, uint32_t id, const char *s, size_t len);
+int trace_writer_stack(struct trace_writer *w, uint32_t id, const struct cprof_frame *frames,
+		       uint32_t nframes);
+int trace_writer_lost(struct trace_writer *w, const struct cprof_lost *lost);
+int trace_writer_close(struct trace_writer *w);
+
+/* The END chunk; the file is complete after it. */
+int trace_writer_end(struct trace_writer *w);
+
+/* A sink writing to a file descriptor (ctx is an int * holding the fd). */
+int trace_sink_fd(void *ctx, const void *buf, size_t len);
+
+#endif

@@ -1,0 +1,128 @@
+/*
+ * cprof-trace: Go's execution tracer for C programs on Linux.
+ *
+ * Instrument with the TRACE_* macros below; capture with CPROF_TRACE_FILE=path
+ * (the whole run, written at exit) or cprof_trace_start_file()/cprof_trace_stop().
+ * Read the file with `cprof-trace FILE` (format: format/FORMAT.md).
+ *
+ * Cost: a region begin+end pair is two timestamp reads and a few stores into
+ * a thread-local ring (bench/bench_record prints the figure); nothing locks,
+ * allocates or enters the kernel on that path except a thread's first event
+ * and a name's first use.
+ *
+ * Names given to the macros must be string literals: a call site registers
+ * its name once and then records a 32-bit id.
+ *
+ * Safety: TRACE_REGION*, TRACE_TASK_* are async-signal-safe (an event
+ * recorded by a signal handler that interrupted another event on the same
+ * thread is dropped and counted). TRACE_LOG formats with vsnprintf and is
+ * async-signal-safe only for integer and string conversions.
+ *
+ * Compile with -DCPROF_TRACE_DISABLE to turn every macro into nothing.
+ * This header needs only <stdint.h>.
+ */
+#ifndef CPROF_TRACE_H
+#define CPROF_TRACE_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CPROF_API __attribute__((visibility("default")))
+
+/* One per call site, static storage. `id` is 0 until the library interns
+ * `name` on first use; the library writes it, callers never do. */
+struct cprof_site {
+	const char *name;
+	uint32_t id;
+};
+
+/* Longest TRACE_LOG message, in bytes; longer messages are cut. */
+#define CPROF_LOG_MAX 512
+
+CPROF_API void cprof_region_begin(struct cprof_site *site);
+/* site NULL: ends the innermost open region of this thread. */
+CPROF_API void cprof_region_end(struct cprof_site *site);
+/* Returns the new task's id (never 0) and makes it this thread's current
+ * task; its parent is the task current before. */
+CPROF_API uint64_t cprof_task_begin(struct cprof_site *site);
+/* Ends task (possibly on another thread than it began on); a thread whose
+ * current task it was works for no task afterwards. */
+CPROF_API void cprof_task_end(uint64_t task);
+/* This thread now works for task (0: none): regions recorded from now on
+ * belong to it. Use it when a request is handed to a worker thread. */
+CPROF_API void cprof_task_set(uint64_t task);
+CPROF_API uint64_t cprof_task_current(void);
+CPROF_API void cprof_log(struct cprof_site *category, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * Whole-run capture without a server. Starts draining every thread's ring
+ * into `path` ("%p" in it is replaced by the pid) until cprof_trace_stop().
+ * Returns 0, -EBUSY when a capture is already running, or a negative errno
+ * from opening the file. Not async-signal-safe.
+ */
+CPROF_API int cprof_trace_start_file(const char *path);
+/* Ends the running capture, writing the end marker. Returns 0, -ENOENT when
+ * no capture runs, or the first write error (negative errno). */
+CPROF_API int cprof_trace_stop(void);
+
+/* Events this process has dropped because a ring was full, all threads. */
+CPROF_API uint64_t cprof_trace_dropped(void);
+
+/* Internal helpers of the macros; not API. */
+#define CPROF_CAT_(a, b) a##b
+#define CPROF_CAT(a, b) CPROF_CAT_(a, b)
+static inline void cprof_region_cleanup_(struct cprof_site **site) { cprof_region_end(*site); }
+
+#ifndef CPROF_TRACE_DISABLE
+
+#define CPROF_SITE_(n, nm) static struct cprof_site CPROF_CAT(cprof_site_, n) = {nm, 0}
+
+/* A region from this statement to the end of the enclosing block. */
+#define TRACE_REGION(name) CPROF_REGION_(__COUNTER__, name)
+#define CPROF_REGION_(n, name) CPROF_REGION__(n, name)
+#define CPROF_REGION__(n, name)                                                               \
+	CPROF_SITE_(n, name);                                                                 \
+	struct cprof_site *CPROF_CAT(cprof_region_, n) __attribute__((cleanup(cprof_region_cleanup_), unused)) = \
+		(cprof_region_begin(&CPROF_CAT(cprof_site_, n)), &CPROF_CAT(cprof_site_, n))
+
+#define TRACE_REGION_BEGIN(name)                                                              \
+	do {                                                                                  \
+		static struct cprof_site cprof_site_ = {name, 0};                             \
+		cprof_region_begin(&cprof_site_);                                             \
+	} while (0)
+#define TRACE_REGION_END() cprof_region_end((struct cprof_site *)0)
+
+#define TRACE_TASK_BEGIN(name)                                                                \
+	__extension__({                                                                       \
+		static struct cprof_site cprof_site_ = {name, 0};                             \
+		cprof_task_begin(&cprof_site_);                                               \
+	})
+#define TRACE_TASK_END(task) cprof_task_end(task)
+#define TRACE_TASK_SET(task) cprof_task_set(task)
+
+#define TRACE_LOG(category, ...)                                                              \
+	do {                                                                                  \
+		static struct cprof_site cprof_site_ = {category, 0};                         \
+		cprof_log(&cprof_site_, __VA_ARGS__);                                         \
+	} while (0)
+
+#else /* CPROF_TRACE_DISABLE */
+
+#define TRACE_REGION(name) do { } while (0)
+#define TRACE_REGION_BEGIN(name) do { } while (0)
+#define TRACE_REGION_END() do { } while (0)
+#define TRACE_TASK_BEGIN(name) ((uint64_t)0)
+#define TRACE_TASK_END(task) ((void)(task))
+#define TRACE_TASK_SET(task) ((void)(task))
+#define TRACE_LOG(category, ...) do { } while (0)
+
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,208 @@
+/*
+ * Internal interfaces of libcproftrace: rings, threads, strings, clock,
+ * capture. Nothing here is exported (the library builds with
+ * -fvisibility=hidden; only CPROF_API symbols are visible).
+ *
+ * Ring protocol (one writer thread, one reader at a time):
+ *
+ *   A ring is `size` bytes of mmap'ed memory cut into blocks of `block`
+ *   bytes. Positions are absolute byte counts (u64, never wrap); the byte at
+ *   position p lives at base[p & (size-1)]. A record is whole 8-byte words:
+ *     word 0: kind (8 bits) | words (8) | nbytes (16) | arg0 (32)
+ *     word 1: timestamp, ticks
+ *     then the remaining arguments, one word each, then the byte string
+ *     padded to a word. A PAD record is word 0 alone and ends its block.
+ *   Records never straddle blocks; every block opens with BLOCK_START
+ *   (generation, task), so a reader may start at any block start.
+ *
+ *   Writer: reserves inside its current block without looking at anyone
+ *   (fast path: pos + len <= limit, limit = end of the current block),
+ *   writes, then publishes `head` = new pos (store-release). Crossing into a
+ *   new block is the slow path: in DRAIN mode the whole new block must be
+ *   free (block_end <= tail + size), else the event is dropped and counted;
+ *   in FLIGHT mode the oldest block is overwritten.
+ *
+ *   Drain reader: loads head (acquire), decodes [tail, head), stores tail
+ *   (release), which hands those bytes back to the writer.
+ *   Flight reader: loads head h1 (acquire), copies blocks, then fence
+ *   (acquire) and loads head h2: blocks with index <= h2/block + 1 - nblocks
+ *   may have been overwritten during the copy and are discarded. This needs
+ *   the writer's data stores to follow its previous head store, which the
+ *   release fence at the start of every reservation guarantees (a compiler
+ *   barrier on x86).
+ */
+#ifndef CPROF_INTERNAL_H
+#define CPROF_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cprof/trace.h"
+#include "trace_events.h"
+#include "trace_format.h"
+#include "trace_writer.h"
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define CPROF_INTERNAL __attribute__((visibility("hidden")))
+
+/* ---- clock (clock.c) ---- */
+/* Nonzero when timestamps come from an invariant TSC; else CLOCK_MONOTONIC ns. */
+extern int cprof_clock_tsc CPROF_INTERNAL;
+uint64_t cprof_clock_slow(void) CPROF_INTERNAL;
+static inline uint64_t cprof_clock_now(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	if (likely(cprof_clock_tsc)) {
+		uint32_t lo, hi;
+		__asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+		return (uint64_t)hi << 32 | lo;
+	}
+#endif
+	return cprof_clock_slow();
+}
+void cprof_clock_init(void) CPROF_INTERNAL;
+/* Fills ticks_per_sec and the anchors of h; may sleep up to ~20 ms the first
+ * time to calibrate the TSC. Not async-signal-safe. */
+void cprof_clock_header(struct cprof_header *h) CPROF_INTERNAL;
+uint64_t cprof_clock_ticks_per_sec(void) CPROF_INTERNAL;
+
+/* ---- rings (ring.c) ---- */
+enum ring_state { RING_FREE = 0, RING_LIVE = 1, RING_EXITED = 2 };
+enum ring_mode { RING_MODE_FLIGHT = 0, RING_MODE_DRAIN = 1 };
+
+#define RING_RECORD_MAX_WORDS (2 + CPROF_EVENT_MAX_ARGS + CPROF_EVENT_MAX_BYTES / 8)
+
+struct ring {
+	/* Immutable after creation. */
+	uint8_t *base;
+	uint64_t size;     /* bytes, a power of two */
+	uint64_t block;    /* bytes, a power of two dividing size */
+	struct ring *next; /* registry list, immutable once pushed */
+	uint32_t index;    /* position in the registry, 0-based */
+
+	/* Owner identity: written by the claiming thread before its first
+	 * head store; read by readers after an acquire of head. */
+	_Atomic uint32_t state;      /* enum ring_state */
+	_Atomic uint32_t generation; /* bumped on every claim */
+	uint32_t tid;
+	char name[CPROF_THREAD_NAME_MAX];
+	_Atomic uint64_t task;    /* the owner's current task, for readers */
+	_Atomic uint64_t dropped; /* events dropped since the claim */
+
+	_Alignas(64) _Atomic uint64_t head; /* bytes published by the writer */
+	_Alignas(64) _Atomic uint64_t tail; /* bytes released by the drain reader */
+
+	/* Drain-reader private (one capture at a time, under capture_lock). */
+	_Alignas(64) struct trace_batch batch;
+	uint32_t seq;           /* next batch sequence number */
+	uint32_t batch_gen;     /* generation the open batch belongs to */
+	uint64_t batch_start_ns;/* CLOCK_MONOTONIC when the batch got its first event */
+	uint64_t drop_base;     /* `dropped` when this capture first saw the owner */
+	uint64_t drop_reported; /* dropped events reported in-band since drop_base */
+	uint64_t pending_task;  /* task to announce before the generation's first event */
+	uint8_t seen;           /* the capture has emitted this generation's task */
+};
+
+/* Per-thread writer state, in initial-exec TLS. */
+enum thread_status { THREAD_NEW = 0, THREAD_ACTIVE = 1, THREAD_DEAD = 2, THREAD_INTERNAL = 3 };
+struct cprof_thread {
+	uint8_t *base;   /* ring->base */
+	uint64_t mask;   /* ring->size - 1 */
+	uint64_t pos;    /* next byte to write */
+	uint64_t limit;  /* end of the current block; 0 when not attached */
+	struct ring *ring;
+	uint64_t task;   /* current task */
+	uint64_t lost_pending; /* dropped, not yet reported in-band */
+	uint64_t lost_since;   /* tick of the first of those */
+	uint64_t start_args[3]; /* THREAD_START's creator, routine, stack */
+	uint32_t busy;   /* nonzero while recording: re-entry (signal) drops */
+	uint8_t status;  /* enum thread_status */
+	uint8_t start_pending; /* THREAD_START not yet recorded */
+};
+
+extern __thread struct cprof_thread cprof_self
+	__attribute__((tls_model("initial-exec"))) CPROF_INTERNAL;
+extern _Atomic int cprof_ring_mode CPROF_INTERNAL;
+extern _Atomic int cprof_enabled CPROF_INTERNAL;
+
+void cprof_rings_configure(uint64_t ring_bytes) CPROF_INTERNAL;
+/* Slow path of ring_reserve: attaches the thread, crosses a block, or drops.
+ * Returns where to write `words` words, or NULL (event dropped or tracing
+ * off). Called with self->busy set. */
+uint64_t *cprof_ring_reserve_slow(struct cprof_thread *self, uint32_t words) CPROF_INTERNAL;
+void cprof_thread_exit(struct cprof_thread *self) CPROF_INTERNAL;
+struct ring *cprof_rings_first(void) CPROF_INTERNAL;
+uint32_t cprof_rings_count(void) CPROF_INTERNAL;
+void cprof_rings_after_fork(void) CPROF_INTERNAL;
+uint64_t cprof_rings_dropped(void) CPROF_INTERNAL;
+
+static inline uint64_t ring_header(unsigned kind, uint32_t words, uint32_t nbytes, uint32_t arg0)
+{
+	return (uint64_t)kind | (uint64_t)words << 8 | (uint64_t)nbytes << 16 | (uint64_t)arg0 << 32;
+}
+static inline unsigned ring_kind(uint64_t h) { return h & 0xff; }
+static inline uint32_t ring_words(uint64_t h) { return (h >> 8) & 0xff; }
+static inline uint32_t ring_nbytes(uint64_t h) { return (h >> 16) & 0xffff; }
+static inline uint32_t ring_arg0(uint64_t h) { return (uint32_t)(h >> 32); }
+
+/* Reserves `words` words on the calling thread's ring. Must be paired with
+ * ring_commit. Requires self->busy set. Never blocks, never allocates on the
+ * fast path. */
+static inline uint64_t *ring_reserve(struct cprof_thread *self, uint32_t words)
+{
+	/* Orders the previous head store before this record's data stores,
+	 * for flight readers (see the protocol above). */
+	atomic_thread_fence(memory_order_release);
+	uint64_t end = self->pos + words * 8u;
+	if (unlikely(end > self->limit))
+		return cprof_ring_reserve_slow(self, words);
+	return (uint64_t *)(self->base + (self->pos & self->mask));
+}
+
+static inline void ring_commit(struct cprof_thread *self, uint32_t words)
+{
+	self->pos += words * 8u;
+	/* Publishes the record's bytes to the reader that acquires head. */
+	atomic_store_explicit(&self->ring->head, self->pos, memory_order_release);
+}
+
+/* Records one event from raw parts on the calling thread (not the hot
+ * path's specialised versions). Drops silently on re-entry. */
+void cprof_record(unsigned kind, const uint64_t *args, const void *bytes, uint32_t nbytes) CPROF_INTERNAL;
+
+/* ---- strings (strings.c) ---- */
+/* Interns s (cut to CPROF_STRING_MAX bytes); returns its id, or 0 when the
+ * table is full. Takes a lock; never allocates with malloc. */
+uint32_t cprof_string_intern(const char *s, size_t len) CPROF_INTERNAL;
+uint32_t cprof_site_id_slow(struct cprof_site *site) CPROF_INTERNAL;
+static inline uint32_t cprof_site_id(struct cprof_site *site)
+{
+	uint32_t id = __atomic_load_n(&site->id, __ATOMIC_ACQUIRE);
+	return likely(id) ? id : cprof_site_id_slow(site);
+}
+/* Ids are 1..cprof_strings_count()-1. Returns NULL for an id not yet ready. */
+const char *cprof_string_get(uint32_t id, uint32_t *len) CPROF_INTERNAL;
+uint32_t cprof_strings_count(void) CPROF_INTERNAL;
+void cprof_strings_lock(void) CPROF_INTERNAL;
+void cprof_strings_unlock(void) CPROF_INTERNAL;
+void cprof_strings_after_fork(void) CPROF_INTERNAL;
+
+/* ---- capture (capture.c) ---- */
+struct capture;
+void cprof_capture_before_fork(void) CPROF_INTERNAL;
+void cprof_capture_after_fork_parent(void) CPROF_INTERNAL;
+void cprof_capture_after_fork_child(void) CPROF_INTERNAL;
+
+/* ---- process facts (init.c) ---- */
+struct cprof_config {
+	uint64_t ring_bytes;   /* CPROF_TRACE_BUFFER */
+	uint32_t drain_ms;     /* CPROF_TRACE_DRAIN_MS */
+};
+extern struct cprof_config cprof_config CPROF_INTERNAL;
+uint32_t cprof_gettid(void) CPROF_INTERNAL;
+/* argv NUL-separated from /proc/self/cmdline; returns bytes. */
+uint32_t cprof_read_cmdline(char *buf, uint32_t cap) CPROF_INTERNAL;
+
+#endif

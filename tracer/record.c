@@ -1,0 +1,165 @@
+/*
+ * The public record functions behind the TRACE_* macros.
+ *
+ * Hot path: a region event is a TLS load, a reentry check, a reservation
+ * inside the current block, two stores and a release store of head. No
+ * locks, syscalls or allocation except on a thread's first event, on a
+ * site's first use (interning its name) and at block crossings.
+ *
+ * Re-entry: `busy` is set around every record. A signal handler that records
+ * while the interrupted code is inside a record finds it set and drops its
+ * event (counted), so records are never interleaved.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+static inline struct cprof_thread *record_enter(void)
+{
+	struct cprof_thread *self = &cprof_self;
+	if (unlikely(self->busy)) {
+		if (self->ring)
+			atomic_store_explicit(&self->ring->dropped,
+					      atomic_load_explicit(&self->ring->dropped, memory_order_relaxed) + 1,
+					      memory_order_relaxed);
+		return NULL;
+	}
+	self->busy = 1;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST); /* busy is set before the record's stores */
+	return self;
+}
+
+static inline void record_leave(struct cprof_thread *self)
+{
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	self->busy = 0;
+}
+
+/* Records a two-word event: header with arg0, then the timestamp. */
+static inline void record2(unsigned kind, uint32_t arg0, struct cprof_thread *self)
+{
+	uint64_t *p = ring_reserve(self, 2);
+	if (likely(p != NULL)) {
+		p[0] = ring_header(kind, 2, 0, arg0);
+		p[1] = cprof_clock_now();
+		ring_commit(self, 2);
+	}
+}
+
+CPROF_API void cprof_region_begin(struct cprof_site *site)
+{
+	struct cprof_thread *self = record_enter();
+	if (unlikely(!self))
+		return;
+	record2(CPROF_EV_REGION_BEGIN, cprof_site_id(site), self);
+	record_leave(self);
+}
+
+CPROF_API void cprof_region_end(struct cprof_site *site)
+{
+	struct cprof_thread *self = record_enter();
+	if (unlikely(!self))
+		return;
+	record2(CPROF_EV_REGION_END, site ? cprof_site_id(site) : 0, self);
+	record_leave(self);
+}
+
+void cprof_record(unsigned kind, const uint64_t *args, const void *bytes, uint32_t nbytes)
+{
+	const struct cprof_event_info *info = cprof_event_info(kind);
+	struct cprof_thread *self = record_enter();
+	if (!self)
+		return;
+	if (!info->bytes)
+		nbytes = 0;
+	if (nbytes > CPROF_EVENT_MAX_BYTES)
+		nbytes = CPROF_EVENT_MAX_BYTES;
+	uint32_t nwords = info->nargs - info->head32;
+	uint32_t words = 2 + nwords + (nbytes + 7) / 8;
+	uint64_t *p = ring_reserve(self, words);
+	if (p) {
+		p[0] = ring_header(kind, words, nbytes, info->head32 ? (uint32_t)args[0] : 0);
+		p[1] = cprof_clock_now();
+		for (uint32_t i = 0; i < nwords; i++)
+			p[2 + i] = args[info->head32 + i];
+		if (nbytes) {
+			p[words - 1] = 0; /* zero the pad bytes of the last word */
+			memcpy(&p[2 + nwords], bytes, nbytes);
+		}
+		ring_commit(self, words);
+	}
+	record_leave(self);
+}
+
+static _Atomic uint64_t next_task = 1;
+
+static void set_task(struct cprof_thread *self, uint64_t task)
+{
+	self->task = task;
+	if (self->ring)
+		atomic_store_explicit(&self->ring->task, task, memory_order_relaxed);
+}
+
+CPROF_API uint64_t cprof_task_begin(struct cprof_site *site)
+{
+	struct cprof_thread *self = &cprof_self;
+	uint64_t id = atomic_fetch_add_explicit(&next_task, 1, memory_order_relaxed);
+	if (self->busy)
+		return id; /* inside a record (signal handler): no event */
+	uint64_t args[3] = {0, id, self->task};
+	self->busy = 1;
+	args[0] = cprof_site_id(site);
+	self->busy = 0;
+	cprof_record(CPROF_EV_TASK_BEGIN, args, NULL, 0);
+	set_task(self, id);
+	return id;
+}
+
+CPROF_API void cprof_task_end(uint64_t task)
+{
+	struct cprof_thread *self = &cprof_self;
+	cprof_record(CPROF_EV_TASK_END, &task, NULL, 0);
+	if (self->task == task)
+		set_task(self, 0);
+}
+
+CPROF_API void cprof_task_set(uint64_t task)
+{
+	struct cprof_thread *self = &cprof_self;
+	if (self->task == task)
+		return;
+	set_task(self, task);
+	cprof_record(CPROF_EV_TASK_SET, &task, NULL, 0);
+}
+
+CPROF_API uint64_t cprof_task_current(void)
+{
+	return cprof_self.task;
+}
+
+CPROF_API void cprof_log(struct cprof_site *category, const char *fmt, ...)
+{
+	struct cprof_thread *self = &cprof_self;
+	if (self->busy)
+		return;
+	char msg[CPROF_LOG_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n >= sizeof msg)
+		n = sizeof msg - 1;
+	self->busy = 1;
+	uint64_t cat = cprof_site_id(category);
+	self->busy = 0;
+	cprof_record(CPROF_EV_LOG, &cat, msg, (uint32_t)n);
+}
+
+CPROF_API uint64_t cprof_trace_dropped(void)
+{
+	return cprof_rings_dropped();
+}

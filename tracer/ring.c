@@ -1,0 +1,270 @@
+/*
+ * Per-thread rings: the registry, attaching a thread, the record path's slow
+ * side (block crossing, dropping), thread exit and the fork reset. The ring
+ * protocol itself is described in internal.h.
+ *
+ * Workload: a thread attaches once, crosses a block every few hundred
+ * events, and exits once. Rings are never unmapped: an exited thread's ring
+ * keeps its unread events until a reader has them, then serves a new thread.
+ * Everything here is async-signal-safe (no malloc, no locks): the registry is
+ * a push-only lock-free list and ownership moves by CAS on `state`.
+ */
+#include <pthread.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+
+#include "internal.h"
+
+__thread struct cprof_thread cprof_self __attribute__((tls_model("initial-exec")));
+_Atomic int cprof_ring_mode = RING_MODE_FLIGHT;
+_Atomic int cprof_enabled = 1;
+
+static _Atomic(struct ring *) registry;
+static _Atomic uint32_t registry_count;
+static uint64_t ring_bytes = 1u << 20;
+static uint64_t block_bytes = 16u << 10;
+/* Below this many rings, a new thread in FLIGHT mode gets a new ring rather
+ * than taking over an exited thread's (whose events the flight recorder
+ * still holds). */
+#define RING_SOFT_CAP 64u
+
+void cprof_rings_configure(uint64_t bytes)
+{
+	uint64_t size = 64u << 10;
+	while (size < bytes && size < (1ull << 30))
+		size <<= 1;
+	ring_bytes = size;
+	block_bytes = size / 64;
+	if (block_bytes < 4096)
+		block_bytes = 4096;
+	if (block_bytes > (64u << 10))
+		block_bytes = 64u << 10;
+}
+
+struct ring *cprof_rings_first(void)
+{
+	return atomic_load_explicit(&registry, memory_order_acquire);
+}
+
+uint32_t cprof_rings_count(void)
+{
+	return atomic_load_explicit(&registry_count, memory_order_relaxed);
+}
+
+static struct ring *ring_create(void)
+{
+	struct ring *r = mmap(NULL, sizeof *r, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (r == MAP_FAILED)
+		return NULL;
+	void *base = mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+			  -1, 0);
+	if (base == MAP_FAILED) {
+		munmap(r, sizeof *r);
+		return NULL;
+	}
+	/* mmap returned zeroed memory: head = tail = 0, state FREE. */
+	r->base = base;
+	r->size = ring_bytes;
+	r->block = block_bytes;
+	atomic_store_explicit(&r->state, RING_LIVE, memory_order_relaxed);
+	r->index = atomic_fetch_add_explicit(&registry_count, 1, memory_order_relaxed);
+	struct ring *first = atomic_load_explicit(&registry, memory_order_relaxed);
+	do
+		r->next = first;
+	while (!atomic_compare_exchange_weak_explicit(&registry, &first, r, memory_order_release,
+						      memory_order_relaxed));
+	return r;
+}
+
+static int ring_take(struct ring *r, uint32_t from)
+{
+	uint32_t expect = from;
+	return atomic_load_explicit(&r->state, memory_order_relaxed) == from &&
+	       atomic_compare_exchange_strong_explicit(&r->state, &expect, RING_LIVE, memory_order_acquire,
+						       memory_order_relaxed);
+}
+
+/* A FREE ring; in FLIGHT mode past the soft cap, an EXITED one; else new. */
+static struct ring *ring_claim(void)
+{
+	for (struct ring *r = cprof_rings_first(); r; r = r->next)
+		if (ring_take(r, RING_FREE))
+			return r;
+	if (atomic_load_explicit(&cprof_ring_mode, memory_order_acquire) == RING_MODE_FLIGHT &&
+	    cprof_rings_count() >= RING_SOFT_CAP)
+		for (struct ring *r = cprof_rings_first(); r; r = r->next)
+			if (ring_take(r, RING_EXITED)) {
+				/* The old owner padded its last block, so head is a block
+				 * start; nobody drains in FLIGHT mode, so drop the
+				 * unread bytes. */
+				atomic_store_explicit(&r->tail, atomic_load(&r->head), memory_order_relaxed);
+				return r;
+			}
+	return ring_create();
+}
+
+static pthread_key_t exit_key;
+static int exit_key_ready;
+
+static void on_thread_exit(void *arg)
+{
+	cprof_thread_exit(arg);
+}
+
+void cprof_rings_init_key(void) CPROF_INTERNAL;
+void cprof_rings_init_key(void)
+{
+	if (pthread_key_create(&exit_key, on_thread_exit) == 0)
+		exit_key_ready = 1;
+}
+
+static int thread_attach(struct cprof_thread *self)
+{
+	if (!atomic_load_explicit(&cprof_enabled, memory_order_relaxed))
+		return -1;
+	struct ring *r = ring_claim();
+	if (!r) {
+		self->status = THREAD_DEAD; /* no memory: this thread goes untraced */
+		return -1;
+	}
+	atomic_fetch_add_explicit(&r->generation, 1, memory_order_relaxed);
+	r->tid = cprof_gettid();
+	memset(r->name, 0, sizeof r->name);
+	prctl(PR_GET_NAME, r->name); /* 16 bytes, NUL-terminated */
+	atomic_store_explicit(&r->task, self->task, memory_order_relaxed);
+	atomic_store_explicit(&r->dropped, 0, memory_order_relaxed);
+	self->ring = r;
+	self->base = r->base;
+	self->mask = r->size - 1;
+	self->pos = atomic_load_explicit(&r->head, memory_order_relaxed); /* a block start */
+	self->limit = self->pos; /* the next reservation claims a block */
+	self->lost_pending = 0;
+	self->start_pending = 1;
+	self->status = THREAD_ACTIVE;
+	if (exit_key_ready)
+		pthread_setspecific(exit_key, self);
+	return 0;
+}
+
+static void count_drop(struct cprof_thread *self)
+{
+	if (!self->lost_pending++)
+		self->lost_since = cprof_clock_now();
+	struct ring *r = self->ring;
+	/* Single writer: a relaxed load+store, no locked RMW. */
+	atomic_store_explicit(&r->dropped, atomic_load_explicit(&r->dropped, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+/* Writes PAD at self->pos when mid-block and publishes head at the block end. */
+static void pad_block(struct cprof_thread *self)
+{
+	uint64_t bmask = self->ring->block - 1;
+	if (!(self->pos & bmask))
+		return;
+	*(uint64_t *)(self->base + (self->pos & self->mask)) = ring_header(CPROF_EV_PAD, 1, 0, 0);
+	self->pos = (self->pos | bmask) + 1;
+	self->limit = self->pos;
+	atomic_store_explicit(&self->ring->head, self->pos, memory_order_release);
+}
+
+uint64_t *cprof_ring_reserve_slow(struct cprof_thread *self, uint32_t words)
+{
+	if (self->status != THREAD_ACTIVE) {
+		if (self->status != THREAD_NEW || thread_attach(self))
+			return NULL;
+	}
+	struct ring *r = self->ring;
+	/* A fresh block holds its opening records and any one record. */
+	if (unlikely((words + 12u) * 8u > r->block))
+		return NULL;
+	/* The record does not fit the rest of this block (or no block is held). */
+	pad_block(self);
+	uint64_t pos = self->pos;
+	if (atomic_load_explicit(&cprof_ring_mode, memory_order_acquire) == RING_MODE_DRAIN) {
+		/* Acquire: the reader's loads of the bytes it released happen
+		 * before we overwrite them. */
+		uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+		if (pos + r->block > tail + r->size) {
+			count_drop(self);
+			return NULL;
+		}
+	}
+	atomic_thread_fence(memory_order_release); /* see ring_reserve */
+	uint64_t *p = (uint64_t *)(self->base + (pos & self->mask));
+	uint64_t now = cprof_clock_now();
+	uint32_t gen = atomic_load_explicit(&r->generation, memory_order_relaxed);
+	p[0] = ring_header(CPROF_EV_BLOCK_START, 3, 0, gen);
+	p[1] = now;
+	p[2] = self->task;
+	p += 3;
+	if (self->start_pending) { /* the thread's first block */
+		p[0] = ring_header(CPROF_EV_THREAD_START, 5, 0, 0);
+		p[1] = now;
+		memcpy(&p[2], self->start_args, sizeof self->start_args);
+		p += 5;
+		self->start_pending = 0;
+	}
+	if (self->lost_pending) {
+		uint64_t n = self->lost_pending > UINT32_MAX ? UINT32_MAX : self->lost_pending;
+		p[0] = ring_header(CPROF_EV_LOST, 3, 0, (uint32_t)n);
+		p[1] = now;
+		p[2] = self->lost_since;
+		p += 3;
+		self->lost_pending -= n;
+	}
+	self->pos = pos + (uint64_t)((uint8_t *)p - (self->base + (pos & self->mask)));
+	self->limit = pos + r->block;
+	return p;
+}
+
+void cprof_thread_exit(struct cprof_thread *self)
+{
+	if (self->status != THREAD_ACTIVE)
+		return;
+	self->busy++;
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	uint64_t *p = ring_reserve(self, 2);
+	if (p) {
+		p[0] = ring_header(CPROF_EV_THREAD_EXIT, 2, 0, 0);
+		p[1] = cprof_clock_now();
+		ring_commit(self, 2);
+	}
+	struct ring *r = self->ring;
+	if (self->status == THREAD_ACTIVE)
+		pad_block(self);
+	self->status = THREAD_DEAD;
+	self->ring = NULL;
+	self->limit = 0;
+	/* Release: the last head store is visible to whoever sees EXITED. */
+	atomic_store_explicit(&r->state, RING_EXITED, memory_order_release);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	self->busy--;
+}
+
+uint64_t cprof_rings_dropped(void)
+{
+	uint64_t n = 0;
+	for (struct ring *r = cprof_rings_first(); r; r = r->next)
+		n += atomic_load_explicit(&r->dropped, memory_order_relaxed);
+	return n;
+}
+
+void cprof_rings_after_fork(void)
+{
+	/* Only the forking thread exists in the child: every ring is free and
+	 * empty, and this thread attaches afresh on its next event. */
+	for (struct ring *r = cprof_rings_first(); r; r = r->next) {
+		atomic_store(&r->head, 0);
+		atomic_store(&r->tail, 0);
+		atomic_store(&r->dropped, 0);
+		atomic_fetch_add(&r->generation, 1);
+		atomic_store(&r->state, RING_FREE);
+	}
+	atomic_store(&cprof_ring_mode, RING_MODE_FLIGHT);
+	struct cprof_thread *self = &cprof_self;
+	uint32_t busy = self->busy;
+	memset(self, 0, sizeof *self);
+	self->busy = busy;
+}

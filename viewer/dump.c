@@ -1,0 +1,88 @@
+/*
+ * `cprof-trace -dump FILE`: the trace event by event, like `go tool trace -d`.
+ * One line per event: time since capture start (µs), thread, kind, and the
+ * arguments with string ids resolved. Streams: memory does not grow with
+ * the file beyond the reader's tables.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "trace_reader.h"
+#include "viewer.h"
+
+static void print_args(const struct trace_reader *r, const struct trace_event *ev, FILE *out)
+{
+	const struct cprof_event_info *info = cprof_event_info(ev->kind);
+	const char *names = info->argnames;
+	for (unsigned i = 0; i < info->nargs; i++) {
+		while (*names == ' ')
+			names++;
+		size_t n = strcspn(names, " ");
+		fprintf(out, " %.*s=", (int)n, names);
+		names += n;
+		uint64_t v = ev->args[i];
+		int is_name = (ev->kind == CPROF_EV_REGION_BEGIN || ev->kind == CPROF_EV_REGION_END ||
+			       ev->kind == CPROF_EV_TASK_BEGIN || ev->kind == CPROF_EV_LOG ||
+			       ev->kind == CPROF_EV_THREAD_NAME) && i == 0;
+		is_name |= (ev->kind == CPROF_EV_BLOCK_BEGIN && i == 2) ||
+			   (ev->kind == CPROF_EV_THREAD_START && i == 1);
+		const char *s = is_name ? trace_reader_string(r, v) : NULL;
+		if (s)
+			fprintf(out, "\"%s\"", s);
+		else if (is_name && v == 0)
+			fprintf(out, "-");
+		else if (ev->kind == CPROF_EV_BLOCK_BEGIN && i == 1)
+			fprintf(out, "%#" PRIx64, v);
+		else
+			fprintf(out, "%" PRIu64, v);
+	}
+	if (info->bytes)
+		fprintf(out, " msg=\"%.*s\"", (int)ev->nbytes, (const char *)ev->bytes);
+}
+
+int viewer_dump(const char *path, FILE *out)
+{
+	struct trace_reader r;
+	if (trace_reader_open_file(&r, path)) {
+		fprintf(stderr, "cprof-trace: %s: %s\n", path, r.error);
+		trace_reader_close(&r);
+		return 1;
+	}
+	const struct cprof_header *h = &r.header;
+	fprintf(out, "# cprof-trace v%u pid %u, %" PRIu64 " ticks/s, started %" PRIu64 ".%09" PRIu64
+		     " (unix)\n# cmdline:",
+		h->version, h->pid, h->ticks_per_sec,
+		(h->anchor_realtime_ns - (uint64_t)((double)(h->anchor_ticks - h->start_ticks) * 1e9 /
+						    (double)h->ticks_per_sec)) / 1000000000u,
+		(h->anchor_realtime_ns - (uint64_t)((double)(h->anchor_ticks - h->start_ticks) * 1e9 /
+						    (double)h->ticks_per_sec)) % 1000000000u);
+	for (uint32_t i = 0; i < h->cmdline_len;) {
+		fprintf(out, " %s", h->cmdline + i);
+		i += (uint32_t)strnlen(h->cmdline + i, h->cmdline_len - i) + 1;
+	}
+	fputc('\n', out);
+	struct trace_event ev;
+	int rc;
+	while ((rc = trace_reader_next(&r, &ev)) == 1) {
+		const char *tname = trace_reader_thread_name(&r, ev.tid);
+		fprintf(out, "%14.3f %7u %-15s %s", trace_ticks_to_ns(&r, ev.ts) / 1000.0, ev.tid,
+			tname && *tname ? tname : "-", cprof_event_info(ev.kind)->name);
+		print_args(&r, &ev, out);
+		fputc('\n', out);
+	}
+	uint64_t lost = 0;
+	for (uint32_t i = 0; i < r.nlost; i++) {
+		fprintf(out, "# lost: thread %u dropped %" PRIu64 " events\n", r.lost[i].tid, r.lost[i].dropped);
+		lost += r.lost[i].dropped;
+	}
+	fprintf(out, "# %" PRIu64 " events in %" PRIu64 " batches, %" PRIu64 " lost\n", r.events, r.batches, lost);
+	int status = 0;
+	if (rc < 0) {
+		fprintf(stderr, "cprof-trace: %s: %s%s\n", path, r.error,
+			r.truncated ? " (showing what was complete)" : "");
+		status = r.truncated && r.events ? 2 : 1;
+	}
+	trace_reader_close(&r);
+	return status;
+}

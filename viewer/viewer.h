@@ -1,0 +1,9 @@
+/* The viewer's commands. Each returns the process exit status. */
+#ifndef CPROF_VIEWER_H
+#define CPROF_VIEWER_H
+
+#include <stdio.h>
+
+int viewer_dump(const char *path, FILE *out);
+
+#endif
