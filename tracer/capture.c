@@ -34,6 +34,7 @@ struct lost_entry {
 
 struct capture {
 	int active;
+	int header_written;      /* output waits for the clock's calibration */
 	struct trace_writer w;
 	int fd;                  /* file captures: owned fd, else -1 */
 	pthread_t drainer;
@@ -113,10 +114,13 @@ static void batch_start(struct capture *c, struct ring *r)
 	trace_batch_reset(&r->batch, r->tid, r->seq, c->start_ticks, name);
 }
 
+static void write_header(struct capture *c);
+
 static void flush_batch(struct capture *c, struct ring *r)
 {
 	if (!r->batch.nevents)
 		return;
+	write_header(c);
 	send_strings(c); /* every id the batch uses was interned before it */
 	trace_writer_batch(&c->w, &r->batch);
 	r->seq++;
@@ -132,8 +136,11 @@ static void adopt_generation(struct capture *c, struct ring *r, uint32_t gen, ui
 	r->batch_gen = gen;
 	r->seen = 0;
 	r->pending_task = task;
-	r->drop_base = atomic_load_explicit(&r->dropped, memory_order_relaxed);
-	r->drop_reported = 0;
+	if (gen != r->drop_gen) { /* a new owner: its `dropped` started at 0 */
+		r->drop_gen = gen;
+		r->drop_base = 0;
+		r->drop_reported = 0;
+	}
 	batch_start(c, r);
 }
 
@@ -147,7 +154,9 @@ static void batch_add(struct capture *c, struct ring *r, unsigned kind, uint64_t
 		flush_batch(c, r);
 		rc = trace_batch_add(&r->batch, kind, ts, args, bytes, nbytes);
 	}
-	if (r->batch.raw.len >= BATCH_FLUSH_BYTES)
+	/* Before the header can be written, batches grow (up to
+	 * CPROF_BATCH_MAX_RAW, then -ENOSPC above writes the header anyway). */
+	if (r->batch.raw.len >= BATCH_FLUSH_BYTES && c->header_written)
 		flush_batch(c, r);
 }
 
@@ -223,7 +232,9 @@ static int drain_pass(struct capture *c)
 {
 	int hurry = 0;
 	uint64_t now = mono_ns();
-	int flush_all = now - c->last_flush_ns >= BATCH_FLUSH_NS;
+	if (!c->header_written && cprof_clock_calibrated())
+		write_header(c);
+	int flush_all = c->header_written && now - c->last_flush_ns >= BATCH_FLUSH_NS;
 	for (struct ring *r = cprof_rings_first(); r; r = r->next) {
 		/* state before head: a ring seen EXITED has its final head. */
 		uint32_t st = atomic_load_explicit(&r->state, memory_order_acquire);
@@ -249,10 +260,13 @@ static int drain_pass(struct capture *c)
 				lost_add(c, r->tid, dropped - r->drop_base - r->drop_reported, 0, 0);
 			r->drop_base = dropped;
 			r->drop_reported = 0;
+			r->drop_gen = 0;
 			r->batch_gen = 0;
+			trace_batch_free(&r->batch); /* a new owner may never trace */
 			uint32_t expect = RING_EXITED;
 			atomic_compare_exchange_strong(&r->state, &expect, RING_FREE);
-		} else if (flush_all || (r->batch.nevents && now - r->batch_start_ns >= BATCH_FLUSH_NS)) {
+		} else if (flush_all || (c->header_written && r->batch.nevents &&
+					 now - r->batch_start_ns >= BATCH_FLUSH_NS)) {
 			flush_batch(c, r);
 		}
 	}
@@ -261,15 +275,10 @@ static int drain_pass(struct capture *c)
 	return hurry;
 }
 
-static void write_header(struct capture *c);
-
 static void *drainer_main(void *arg)
 {
 	struct capture *c = arg;
 	cprof_self.status = THREAD_INTERNAL;
-	/* Here, not in cprof_capture_begin: calibrating the clock may sleep,
-	 * and the program must not wait for it. Rings buffer meanwhile. */
-	write_header(c);
 	struct timespec pause = {0, (long)cprof_config.drain_ms * 1000000L};
 	while (!atomic_load_explicit(&c->stop, memory_order_acquire))
 		if (!drain_pass(c))
@@ -277,8 +286,14 @@ static void *drainer_main(void *arg)
 	return NULL;
 }
 
+/* Writes the header once. Calibrating the clock may sleep (up to 20 ms
+ * after load), so drain captures call this only when output is due: the
+ * drainer keeps decoding rings into batches meanwhile. */
 static void write_header(struct capture *c)
 {
+	if (c->header_written)
+		return;
+	c->header_written = 1;
 	struct cprof_header h = {0};
 	cprof_clock_header(&h);
 	static char cmdline[CPROF_CMDLINE_MAX];
@@ -292,12 +307,17 @@ static void write_header(struct capture *c)
 static void capture_reset(struct capture *c, cprof_sink_fn sink, void *ctx)
 {
 	trace_writer_init(&c->w, sink, ctx);
+	c->header_written = 0;
 	c->strings_sent = 1;
 	c->corrupt = 0;
 	c->nlost = 0;
 	c->last_flush_ns = mono_ns();
 	atomic_store(&c->stop, 0);
 	for (struct ring *r = cprof_rings_first(); r; r = r->next) {
+		/* Drops before this capture are not its drops. */
+		r->drop_gen = atomic_load_explicit(&r->generation, memory_order_relaxed);
+		r->drop_base = atomic_load_explicit(&r->dropped, memory_order_relaxed);
+		r->drop_reported = 0;
 		r->batch_gen = 0;
 		r->seen = 0;
 		r->seq = 0;
@@ -352,16 +372,20 @@ int cprof_capture_pump(void)
 	return drain_pass(&cap);
 }
 
+/* Flushes every batch (then frees it: captures are rare, rings many), and
+ * writes strings, lost counts and the end marker. */
 static void write_tail(struct capture *c)
 {
 	for (struct ring *r = cprof_rings_first(); r; r = r->next) {
 		flush_batch(c, r);
+		trace_batch_free(&r->batch);
 		if (r->batch_gen) {
 			uint64_t dropped = atomic_load_explicit(&r->dropped, memory_order_relaxed);
 			if (dropped > r->drop_base + r->drop_reported)
 				lost_add(c, r->tid, dropped - r->drop_base - r->drop_reported, 0, 0);
 		}
 	}
+	write_header(c);
 	send_strings(c);
 	if (c->nlost) {
 		trace_writer_open(&c->w, CPROF_CHUNK_LOST);

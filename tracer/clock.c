@@ -65,6 +65,11 @@ void cprof_clock_init(void)
 	read_pair(&anchor_ticks, &anchor_mono);
 }
 
+int cprof_clock_calibrated(void)
+{
+	return !cprof_clock_tsc || ns_of(CLOCK_MONOTONIC) - anchor_mono >= 20000000u;
+}
+
 uint64_t cprof_clock_ticks_per_sec(void)
 {
 	if (!cprof_clock_tsc)

@@ -67,6 +67,8 @@ void cprof_clock_init(void) CPROF_INTERNAL;
  * time to calibrate the TSC. Not async-signal-safe. */
 void cprof_clock_header(struct cprof_header *h) CPROF_INTERNAL;
 uint64_t cprof_clock_ticks_per_sec(void) CPROF_INTERNAL;
+/* Nonzero once cprof_clock_ticks_per_sec() would not sleep (20 ms after load). */
+int cprof_clock_calibrated(void) CPROF_INTERNAL;
 
 /* ---- rings (ring.c) ---- */
 enum ring_state { RING_FREE = 0, RING_LIVE = 1, RING_EXITED = 2 };
@@ -101,6 +103,7 @@ struct ring {
 	uint64_t batch_start_ns;/* CLOCK_MONOTONIC when the batch got its first event */
 	uint64_t drop_base;     /* `dropped` when this capture first saw the owner */
 	uint64_t drop_reported; /* dropped events reported in-band since drop_base */
+	uint32_t drop_gen;      /* generation drop_base counts for */
 	uint64_t pending_task;  /* task to announce before the generation's first event */
 	uint8_t seen;           /* the capture has emitted this generation's task */
 };

@@ -81,7 +81,8 @@ static inline void cprof_region_cleanup_(struct cprof_site **site) { cprof_regio
 
 #define CPROF_SITE_(n, nm) static struct cprof_site CPROF_CAT(cprof_site_, n) = {nm, 0}
 
-/* A region from this statement to the end of the enclosing block. */
+/* A region from this statement to the end of the enclosing block. It is a
+ * declaration: put it inside braces, e.g. `for (...) { TRACE_REGION("x"); ... }`. */
 #define TRACE_REGION(name) CPROF_REGION_(__COUNTER__, name)
 #define CPROF_REGION_(n, name) CPROF_REGION__(n, name)
 #define CPROF_REGION__(n, name)                                                               \

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian packages cprof-trace needs to build, test and run its
+# demo, when any is missing (apt-get; through sudo when not root).
+set -euo pipefail
+pkgs=(build-essential cmake pkg-config libunwind-dev liblz4-dev libmicrohttpd-dev libcjson-dev
+      apache2-utils wget curl)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "deps: installing ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
