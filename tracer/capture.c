@@ -226,11 +226,11 @@ decode_span(struct capture *c, struct ring *r, const uint8_t *mem, uint64_t from
 	}
 }
 
-/* Drains every ring once. Returns nonzero when some ring was over a quarter
- * full, so the caller should drain again at once. */
+/* Drains every ring once. Returns the fullest ring's fill, in 1/1024ths of
+ * its size, so the caller can pace itself. */
 static int drain_pass(struct capture *c)
 {
-	int hurry = 0;
+	int fullest = 0;
 	uint64_t now = mono_ns();
 	if (!c->header_written && cprof_clock_calibrated())
 		write_header(c);
@@ -243,8 +243,9 @@ static int drain_pass(struct capture *c)
 		uint64_t h = atomic_load_explicit(&r->head, memory_order_acquire);
 		uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
 		if (t < h) {
-			if (h - t > r->size / 4)
-				hurry = 1;
+			int fill = (int)((h - t) * 1024 / r->size);
+			if (fill > fullest)
+				fullest = fill;
 			uint32_t gen = atomic_load_explicit(&r->generation, memory_order_relaxed);
 			if (gen != r->batch_gen)
 				adopt_generation(c, r, gen, atomic_load_explicit(&r->task, memory_order_relaxed));
@@ -272,17 +273,34 @@ static int drain_pass(struct capture *c)
 	}
 	if (flush_all)
 		c->last_flush_ns = now;
-	return hurry;
+	return fullest;
 }
 
 static void *drainer_main(void *arg)
 {
 	struct capture *c = arg;
 	cprof_self.status = THREAD_INTERNAL;
-	struct timespec pause = {0, (long)cprof_config.drain_ms * 1000000L};
-	while (!atomic_load_explicit(&c->stop, memory_order_acquire))
-		if (!drain_pass(c))
-			nanosleep(&pause, NULL);
+	/* Pace: aim to find the fullest ring about 1/8 full. A ring found at
+	 * fill f (of 1024) t ns after the previous pass fills at f/t, so the
+	 * next pause is t*128/f, between 100 µs and drain_ms, growing at most
+	 * 2x a pass; over half full, drain again at once. */
+	const uint64_t max_ns = (uint64_t)cprof_config.drain_ms * 1000000u, min_ns = 100000;
+	uint64_t sleep_ns = min_ns, last = mono_ns();
+	while (!atomic_load_explicit(&c->stop, memory_order_acquire)) {
+		int fill = drain_pass(c);
+		uint64_t now = mono_ns(), elapsed = now - last;
+		last = now;
+		if (fill > 512)
+			continue;
+		uint64_t next = fill > 0 ? elapsed * 128 / (uint64_t)fill : max_ns;
+		sleep_ns = next > sleep_ns * 2 ? sleep_ns * 2 : next;
+		if (sleep_ns > max_ns)
+			sleep_ns = max_ns;
+		if (sleep_ns < min_ns)
+			sleep_ns = min_ns;
+		struct timespec pause = {(time_t)(sleep_ns / 1000000000u), (long)(sleep_ns % 1000000000u)};
+		nanosleep(&pause, NULL);
+	}
 	return NULL;
 }
 

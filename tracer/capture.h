@@ -14,8 +14,8 @@
  * cprof_capture_pump() itself. Returns 0, -EBUSY, or -errno. */
 int cprof_capture_begin(cprof_sink_fn sink, void *ctx, int background)
 	__attribute__((visibility("hidden")));
-/* Drains every ring once (foreground captures). Returns nonzero when a
- * ring was filling up and should be pumped again soon. */
+/* Drains every ring once (foreground captures). Returns the fullest ring's
+ * fill before draining, in 1/1024ths: high means pump again soon. */
 int cprof_capture_pump(void) __attribute__((visibility("hidden")));
 /* Drains what is left, writes lost counts and the end marker. Returns 0,
  * -ENOENT when no capture runs, or the first sink error. */
