@@ -6,9 +6,11 @@
  * Four workers take jobs from a shared counter; each job is a task with a
  * "parse" and a "compute" region; the main thread logs progress.
  */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include <cprof/trace.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -32,7 +34,10 @@ static unsigned long compute(unsigned long n)
 
 static void *worker(void *arg)
 {
-	(void)arg;
+	char name[16];
+	snprintf(name, sizeof name, "worker-%d", (int)(intptr_t)arg);
+	pthread_setname_np(pthread_self(), name);
+	TRACE_LOG("worker", "%s ready", name);
 	for (int job; (job = atomic_fetch_add(&next_job, 1)) < JOBS;) {
 		uint64_t task = TRACE_TASK_BEGIN("job");
 		{
@@ -50,7 +55,7 @@ int main(void)
 	pthread_t t[WORKERS];
 	TRACE_LOG("main", "starting %d workers", WORKERS);
 	for (int i = 0; i < WORKERS; i++)
-		if (pthread_create(&t[i], NULL, worker, NULL)) {
+		if (pthread_create(&t[i], NULL, worker, (void *)(intptr_t)i)) {
 			perror("pthread_create");
 			return 1;
 		}
