@@ -24,6 +24,7 @@
 
 #include "capture.h"
 #include "internal.h"
+#include "stack.h"
 
 #define BATCH_FLUSH_BYTES (64u << 10)
 #define BATCH_FLUSH_NS 500000000u /* a batch older than this is written */
@@ -46,6 +47,9 @@ struct capture {
 	uint64_t corrupt;        /* ring records that failed validation */
 	struct cprof_lost *lost; /* per tid, accumulated */
 	uint32_t nlost, lost_cap;
+	uint8_t stack_sent[CPROF_STACK_IDS / 8 + 1]; /* bit per stack id in the stream */
+	uint32_t *stack_pending;  /* ids referenced, not yet written */
+	uint32_t npending, pending_cap;
 };
 
 static pthread_mutex_t capture_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -106,11 +110,74 @@ static void send_strings(struct capture *c)
 	c->strings_sent = n;
 }
 
+/* Notes that the stream needs stack id (written before the batch using it). */
+static void stack_need(struct capture *c, uint64_t id)
+{
+	if (id == 0 || id > CPROF_STACK_IDS || (c->stack_sent[id / 8] & (1u << (id % 8))))
+		return;
+	c->stack_sent[id / 8] |= (uint8_t)(1u << (id % 8));
+	if (c->npending == c->pending_cap) {
+		uint32_t ncap = c->pending_cap ? c->pending_cap * 2 : 256;
+		void *p = realloc(c->stack_pending, ncap * sizeof *c->stack_pending);
+		if (!p) {
+			c->stack_sent[id / 8] &= (uint8_t)~(1u << (id % 8));
+			return;
+		}
+		c->stack_pending = p;
+		c->pending_cap = ncap;
+	}
+	c->stack_pending[c->npending++] = (uint32_t)id;
+}
+
+/* Symbolizes and writes the stacks noted since the last call (their
+ * strings are interned here, so send_strings must follow). */
+static void send_stacks(struct capture *c)
+{
+	if (!c->npending)
+		return;
+	trace_writer_open(&c->w, CPROF_CHUNK_STACKS);
+	for (uint32_t i = 0; i < c->npending; i++) {
+		uint32_t depth;
+		const uintptr_t *pcs = cprof_stack_get(c->stack_pending[i], &depth);
+		if (!pcs)
+			continue;
+		struct cprof_frame frames[CPROF_STACK_DEPTH];
+		for (uint32_t k = 0; k < depth; k++)
+			cprof_symbolize(pcs[k], k == 0, &frames[k]);
+		trace_writer_stack(&c->w, c->stack_pending[i], frames, depth);
+		if (c->w.chunk.len > BATCH_FLUSH_BYTES) {
+			trace_writer_close(&c->w);
+			trace_writer_open(&c->w, CPROF_CHUNK_STACKS);
+		}
+	}
+	trace_writer_close(&c->w);
+	c->npending = 0;
+}
+
+/* The thread's current name: /proc (names set by any thread, any way),
+ * else what the ring holds. */
+static void thread_name(struct ring *r, char *name, size_t cap)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/self/task/%u/comm", r->tid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n = fd >= 0 ? read(fd, name, cap - 1) : -1;
+	if (fd >= 0)
+		close(fd);
+	if (n > 0) {
+		name[n] = 0;
+		name[strcspn(name, "\n")] = 0;
+		return;
+	}
+	for (size_t i = 0; i < cap - 1 && i < CPROF_THREAD_NAME_MAX; i++)
+		name[i] = __atomic_load_n(&r->name[i], __ATOMIC_RELAXED);
+	name[cap - 1 < CPROF_THREAD_NAME_MAX ? cap - 1 : CPROF_THREAD_NAME_MAX] = 0;
+}
+
 static void batch_start(struct capture *c, struct ring *r)
 {
 	char name[CPROF_THREAD_NAME_MAX + 1];
-	memcpy(name, r->name, CPROF_THREAD_NAME_MAX);
-	name[CPROF_THREAD_NAME_MAX] = 0;
+	thread_name(r, name, sizeof name);
 	trace_batch_reset(&r->batch, r->tid, r->seq, c->start_ticks, name);
 }
 
@@ -121,12 +188,14 @@ static void flush_batch(struct capture *c, struct ring *r)
 	if (!r->batch.nevents)
 		return;
 	write_header(c);
+	send_stacks(c);
 	send_strings(c); /* every id the batch uses was interned before it */
 	trace_writer_batch(&c->w, &r->batch);
 	r->seq++;
 	uint64_t last = r->batch.last_ticks;
-	trace_batch_reset(&r->batch, r->batch.tid, r->seq, last, r->batch.name);
-	r->batch.name[r->batch.name_len] = 0;
+	char name[CPROF_THREAD_NAME_MAX + 1];
+	thread_name(r, name, sizeof name);
+	trace_batch_reset(&r->batch, r->batch.tid, r->seq, last, name);
 }
 
 /* Moves this ring's drain state to generation gen (a new owner). */
@@ -218,9 +287,22 @@ decode_span(struct capture *c, struct ring *r, const uint8_t *mem, uint64_t from
 		for (uint32_t i = 2; a < info->nargs; i++)
 			args[a++] = p[i];
 		const void *bytes = info->bytes ? (const void *)&p[2 + info->nargs - info->head32] : NULL;
-		if (kind == CPROF_EV_LOST) {
+		switch (kind) {
+		case CPROF_EV_LOST:
 			lost_add(c, r->tid, args[0], args[1], ts);
 			r->drop_reported += args[0];
+			break;
+		case CPROF_EV_THREAD_START: { /* the ring holds the routine's address */
+			struct cprof_frame f = {0};
+			if (args[1])
+				cprof_symbolize((uintptr_t)args[1], 1, &f);
+			args[1] = f.function;
+			stack_need(c, args[2]);
+			break;
+		}
+		case CPROF_EV_BLOCK_BEGIN: stack_need(c, args[3]); break;
+		case CPROF_EV_WAKEUP: stack_need(c, args[2]); break;
+		case CPROF_EV_CPU_SAMPLE: stack_need(c, args[0]); break;
 		}
 		batch_add(c, r, kind, ts, args, bytes, nbytes);
 	}
@@ -325,6 +407,8 @@ static void write_header(struct capture *c)
 static void capture_reset(struct capture *c, cprof_sink_fn sink, void *ctx)
 {
 	trace_writer_init(&c->w, sink, ctx);
+	memset(c->stack_sent, 0, sizeof c->stack_sent);
+	c->npending = 0;
 	c->header_written = 0;
 	c->strings_sent = 1;
 	c->corrupt = 0;
@@ -344,7 +428,7 @@ static void capture_reset(struct capture *c, cprof_sink_fn sink, void *ctx)
 	}
 }
 
-int cprof_capture_begin(cprof_sink_fn sink, void *ctx, int background)
+static int begin_capture(cprof_sink_fn sink, void *ctx, int background)
 {
 	pthread_mutex_lock(&capture_lock);
 	int rc = 0;
@@ -385,7 +469,7 @@ out:
 	return rc;
 }
 
-int cprof_capture_pump(void)
+static int pump_capture(void)
 {
 	return drain_pass(&cap);
 }
@@ -414,7 +498,7 @@ static void write_tail(struct capture *c)
 	trace_writer_end(&c->w);
 }
 
-int cprof_capture_end(void)
+static int end_capture(void)
 {
 	pthread_mutex_lock(&capture_lock);
 	struct capture *c = &cap;
@@ -452,7 +536,7 @@ __attribute__((no_sanitize("thread"))) static void copy_racy(uint8_t *dst, const
 		d[i] = s[i];
 }
 
-int cprof_capture_flight(cprof_sink_fn sink, void *ctx, uint64_t last_ns)
+static int flight_capture(cprof_sink_fn sink, void *ctx, uint64_t last_ns)
 {
 	pthread_mutex_lock(&capture_lock);
 	int rc = 0;
@@ -517,7 +601,17 @@ uint64_t cprof_capture_corrupt(void)
 	return cap.corrupt;
 }
 
+static int start_file(const char *path);
+
 CPROF_API int cprof_trace_start_file(const char *path)
+{
+	cprof_self.busy++; /* the tracer's own open, create, lock: not the program's */
+	int rc = start_file(path);
+	cprof_self.busy--;
+	return rc;
+}
+
+static int start_file(const char *path)
 {
 	char buf[4096];
 	size_t o = 0;
@@ -576,4 +670,39 @@ void cprof_capture_after_fork_child(void)
 		close(cap.fd);
 	cap = (struct capture){.fd = -1};
 	pthread_mutex_init(&capture_lock, NULL);
+}
+
+/* The entry points: whoever calls them (the program's thread, the drainer,
+ * an HTTP thread), their own calls (locks, /proc reads, writes) are the
+ * tracer's, not the program's: busy keeps the wrappers out. */
+int cprof_capture_begin(cprof_sink_fn sink, void *ctx, int background)
+{
+	cprof_self.busy++;
+	int rc = begin_capture(sink, ctx, background);
+	cprof_self.busy--;
+	return rc;
+}
+
+int cprof_capture_pump(void)
+{
+	cprof_self.busy++;
+	int rc = pump_capture();
+	cprof_self.busy--;
+	return rc;
+}
+
+int cprof_capture_end(void)
+{
+	cprof_self.busy++;
+	int rc = end_capture();
+	cprof_self.busy--;
+	return rc;
+}
+
+int cprof_capture_flight(cprof_sink_fn sink, void *ctx, uint64_t last_ns)
+{
+	cprof_self.busy++;
+	int rc = flight_capture(sink, ctx, last_ns);
+	cprof_self.busy--;
+	return rc;
 }

@@ -10,6 +10,13 @@
  *   CPROF_TRACE_DRAIN_MS=ms    drainer period, default 10
  *   CPROF_TRACE=0              record nothing at all
  *   CPROF_TRACE_CLOCK=monotonic  never use the TSC
+ *   CPROF_TRACE_MIN_BLOCK_NS=ns  shortest blocking call recorded, default 1000
+ *   CPROF_TRACE_STACKS=0       no stacks on blocking events
+ *   CPROF_TRACE_INTERPOSE=0    do not observe pthread and blocking calls
+ *   CPROF_TRACE_RUNQ=0         do not sample the kernel's run-queue delay
+ *
+ * CPROF_TRACE_FILE (unless it contains %p) is removed from the environment
+ * once read, so that programs this one starts do not write the same file.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,8 +27,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "block.h"
 #include "capture.h"
 #include "internal.h"
+#include "interpose.h"
+#include "stack.h"
 
 struct cprof_config cprof_config = {.ring_bytes = 1u << 20, .drain_ms = 10};
 
@@ -85,8 +95,25 @@ static void configure(void)
 		else
 			fprintf(stderr, "cprof-trace: ignoring CPROF_TRACE_DRAIN_MS=%s (want 1..1000)\n", s);
 	}
-	if ((s = getenv("CPROF_TRACE")) && strcmp(s, "0") == 0)
+	if ((s = getenv("CPROF_TRACE")) && strcmp(s, "0") == 0) {
 		atomic_store(&cprof_enabled, 0);
+		cprof_interpose_on = 0;
+	}
+	uint64_t min_block = 1000;
+	if ((s = getenv("CPROF_TRACE_MIN_BLOCK_NS"))) {
+		char *end;
+		unsigned long long v = strtoull(s, &end, 10);
+		if (*s && !*end && v <= 10000000000ull)
+			min_block = v;
+		else
+			fprintf(stderr, "cprof-trace: ignoring CPROF_TRACE_MIN_BLOCK_NS=%s (want ns, e.g. 1000)\n", s);
+	}
+	int runq = !((s = getenv("CPROF_TRACE_RUNQ")) && strcmp(s, "0") == 0);
+	cprof_block_configure(min_block, runq);
+	if ((s = getenv("CPROF_TRACE_STACKS")) && strcmp(s, "0") == 0)
+		cprof_stacks_enabled = 0;
+	if ((s = getenv("CPROF_TRACE_INTERPOSE")) && strcmp(s, "0") == 0)
+		cprof_interpose_on = 0;
 	cprof_rings_configure(cprof_config.ring_bytes);
 }
 
@@ -114,12 +141,24 @@ static int file_capture;
 /* Priority 101: before the program's own constructors, which may trace. */
 __attribute__((constructor(101))) static void cprof_load(void)
 {
+	cprof_self.busy++; /* everything here is the tracer's own doing */
 	configure();
 	cprof_clock_init();
+	cprof_stacks_init();
+	cprof_interpose_sync_init();
+	cprof_interpose_io_init();
+	cprof_interpose_thread_init();
 	cprof_rings_init_key();
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
-	const char *path = getenv("CPROF_TRACE_FILE");
-	if (path && *path && atomic_load(&cprof_enabled)) {
+	cprof_self.busy--;
+	char path[4096] = "";
+	const char *env = getenv("CPROF_TRACE_FILE");
+	if (env) {
+		snprintf(path, sizeof path, "%s", env);
+		if (!strstr(path, "%p"))
+			unsetenv("CPROF_TRACE_FILE");
+	}
+	if (*path && atomic_load(&cprof_enabled)) {
 		int rc = cprof_trace_start_file(path);
 		if (rc)
 			fprintf(stderr, "cprof-trace: cannot capture to %s: %s\n", path, strerror(-rc));

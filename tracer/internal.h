@@ -120,6 +120,8 @@ struct cprof_thread {
 	uint64_t lost_pending; /* dropped, not yet reported in-band */
 	uint64_t lost_since;   /* tick of the first of those */
 	uint64_t start_args[3]; /* THREAD_START's creator, routine, stack */
+	uint64_t runq_last_ticks; /* when run-queue delay was last sampled */
+	uint64_t runq_last_ns;    /* schedstat wait time then, ns */
 	uint32_t busy;   /* nonzero while recording: re-entry (signal) drops */
 	uint8_t status;  /* enum thread_status */
 	uint8_t start_pending; /* THREAD_START not yet recorded */
@@ -174,6 +176,10 @@ static inline void ring_commit(struct cprof_thread *self, uint32_t words)
 /* Records one event from raw parts on the calling thread (not the hot
  * path's specialised versions). Drops silently on re-entry. */
 void cprof_record(unsigned kind, const uint64_t *args, const void *bytes, uint32_t nbytes) CPROF_INTERNAL;
+/* The same with an explicit timestamp (0: now). The caller guarantees the
+ * thread recorded nothing later than ts in between. */
+void cprof_record_at(uint64_t ts, unsigned kind, const uint64_t *args, const void *bytes,
+		     uint32_t nbytes) CPROF_INTERNAL;
 
 /* ---- strings (strings.c) ---- */
 /* Interns s (cut to CPROF_STRING_MAX bytes); returns its id, or 0 when the

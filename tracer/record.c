@@ -68,6 +68,11 @@ CPROF_API void cprof_region_end(struct cprof_site *site)
 
 void cprof_record(unsigned kind, const uint64_t *args, const void *bytes, uint32_t nbytes)
 {
+	cprof_record_at(0, kind, args, bytes, nbytes);
+}
+
+void cprof_record_at(uint64_t ts, unsigned kind, const uint64_t *args, const void *bytes, uint32_t nbytes)
+{
 	const struct cprof_event_info *info = cprof_event_info(kind);
 	struct cprof_thread *self = record_enter();
 	if (!self)
@@ -81,7 +86,7 @@ void cprof_record(unsigned kind, const uint64_t *args, const void *bytes, uint32
 	uint64_t *p = ring_reserve(self, words);
 	if (p) {
 		p[0] = ring_header(kind, words, nbytes, info->head32 ? (uint32_t)args[0] : 0);
-		p[1] = cprof_clock_now();
+		p[1] = ts ? ts : cprof_clock_now();
 		for (uint32_t i = 0; i < nwords; i++)
 			p[2 + i] = args[info->head32 + i];
 		if (nbytes) {

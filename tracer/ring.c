@@ -14,7 +14,9 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 
+#include "block.h"
 #include "internal.h"
+#include "threads.h"
 
 __thread struct cprof_thread cprof_self __attribute__((tls_model("initial-exec")));
 _Atomic int cprof_ring_mode = RING_MODE_FLIGHT;
@@ -130,8 +132,9 @@ static int thread_attach(struct cprof_thread *self)
 	}
 	atomic_fetch_add_explicit(&r->generation, 1, memory_order_relaxed);
 	r->tid = cprof_gettid();
-	memset(r->name, 0, sizeof r->name);
-	prctl(PR_GET_NAME, r->name); /* 16 bytes, NUL-terminated */
+	char comm[17] = {0};
+	prctl(PR_GET_NAME, comm); /* 16 bytes, NUL-terminated */
+	cprof_ring_set_name(r, comm);
 	atomic_store_explicit(&r->task, self->task, memory_order_relaxed);
 	atomic_store_explicit(&r->dropped, 0, memory_order_relaxed);
 	self->ring = r;
@@ -219,10 +222,33 @@ uint64_t *cprof_ring_reserve_slow(struct cprof_thread *self, uint32_t words)
 	return p;
 }
 
+void cprof_thread_attach_now(struct cprof_thread *self)
+{
+	if (self->status != THREAD_NEW || self->busy)
+		return;
+	self->busy = 1;
+	if (cprof_ring_reserve_slow(self, 0))
+		ring_commit(self, 0); /* publishes BLOCK_START and THREAD_START */
+	self->busy = 0;
+}
+
+void cprof_ring_set_name(struct ring *r, const char *name)
+{
+	/* The drainer may copy the name meanwhile: byte stores, a torn name at
+	 * worst for one batch (names are also read from /proc per batch). */
+	size_t i = 0;
+	for (; i < CPROF_THREAD_NAME_MAX - 1 && name[i]; i++)
+		__atomic_store_n(&r->name[i], name[i], __ATOMIC_RELAXED);
+	for (; i < CPROF_THREAD_NAME_MAX; i++)
+		__atomic_store_n(&r->name[i], 0, __ATOMIC_RELAXED);
+}
+
 void cprof_thread_exit(struct cprof_thread *self)
 {
 	if (self->status != THREAD_ACTIVE)
 		return;
+	/* Joiners of this thread wait on its pthread_t. */
+	cprof_wake((uint64_t)(uintptr_t)pthread_self(), 1, 0); /* stamped now: it is exiting */
 	self->busy++;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	uint64_t *p = ring_reserve(self, 2);

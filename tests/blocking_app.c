@@ -1,0 +1,182 @@
+/*
+ * blocking_app: a program with known blocking behaviour and no tracing code
+ * of its own; tests/check_blocking asserts what its trace must show. Built
+ * twice: linked with -lcproftrace, and plain (run under LD_PRELOAD).
+ *
+ *  - 4 threads (contender) take one mutex 3 times each, holding it 5 ms;
+ *  - a thread (net_reader) blocks in recv() on loopback TCP until the
+ *    peer sends, 50 ms later;
+ *  - a thread (sleeper) sleeps 30 ms in nanosleep();
+ *  - a consumer waits on a condition variable that a producer signals
+ *    every 20 ms, 5 times;
+ *  - a thread (pipe_reader) blocks in read() on a pipe written 20 ms later.
+ * It prints "name value" facts (addresses, tids) for the checker.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NOINLINE __attribute__((noinline))
+
+static pthread_mutex_t mutex = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t queue_cond = PTHREAD_COND_INITIALIZER;
+static int queued, done_producing;
+static int listen_fd, pipe_fds[2];
+static pthread_barrier_t ready;
+
+static void sleep_ms(int ms)
+{
+	struct timespec d = {ms / 1000, (long)(ms % 1000) * 1000000L};
+	while (nanosleep(&d, &d) != 0)
+		;
+}
+
+static long tid(void)
+{
+	return syscall(SYS_gettid);
+}
+
+static NOINLINE void hold_mutex(void)
+{
+	pthread_mutex_lock(&mutex);
+	sleep_ms(5);
+	pthread_mutex_unlock(&mutex);
+}
+
+static NOINLINE void *contender(void *arg)
+{
+	(void)arg;
+	printf("contender_tid %ld\n", tid());
+	pthread_barrier_wait(&ready);
+	for (int i = 0; i < 3; i++)
+		hold_mutex();
+	return NULL;
+}
+
+static NOINLINE void *net_reader(void *arg)
+{
+	(void)arg;
+	int fd = accept(listen_fd, NULL, NULL);
+	char buf[16];
+	printf("net_reader_tid %ld\n", tid());
+	ssize_t n = recv(fd, buf, sizeof buf, 0); /* blocks ~50 ms */
+	printf("net_reader_got %zd\n", n);
+	close(fd);
+	return NULL;
+}
+
+static NOINLINE void *net_writer(void *arg)
+{
+	(void)arg;
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof a;
+	getsockname(listen_fd, (struct sockaddr *)&a, &len);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
+		perror("connect");
+	sleep_ms(50);
+	if (send(fd, "ping", 4, 0) != 4)
+		perror("send");
+	sleep_ms(5);
+	close(fd);
+	return NULL;
+}
+
+static NOINLINE void *sleeper(void *arg)
+{
+	(void)arg;
+	printf("sleeper_tid %ld\n", tid());
+	struct timespec d = {0, 30000000L};
+	nanosleep(&d, NULL);
+	return NULL;
+}
+
+static NOINLINE void *consumer(void *arg)
+{
+	(void)arg;
+	printf("consumer_tid %ld\n", tid());
+	pthread_mutex_lock(&queue_lock);
+	for (;;) {
+		while (!queued && !done_producing)
+			pthread_cond_wait(&queue_cond, &queue_lock);
+		if (!queued)
+			break;
+		queued--;
+	}
+	pthread_mutex_unlock(&queue_lock);
+	return NULL;
+}
+
+static NOINLINE void *producer(void *arg)
+{
+	(void)arg;
+	printf("producer_tid %ld\n", tid());
+	for (int i = 0; i < 5; i++) {
+		sleep_ms(20);
+		pthread_mutex_lock(&queue_lock);
+		queued++;
+		pthread_cond_signal(&queue_cond);
+		pthread_mutex_unlock(&queue_lock);
+	}
+	sleep_ms(20);
+	pthread_mutex_lock(&queue_lock);
+	done_producing = 1;
+	pthread_cond_broadcast(&queue_cond);
+	pthread_mutex_unlock(&queue_lock);
+	return NULL;
+}
+
+static NOINLINE void *pipe_reader(void *arg)
+{
+	(void)arg;
+	printf("pipe_reader_tid %ld\n", tid());
+	char c;
+	if (read(pipe_fds[0], &c, 1) != 1) /* blocks ~20 ms */
+		perror("read");
+	return NULL;
+}
+
+static NOINLINE void *pipe_writer(void *arg)
+{
+	(void)arg;
+	printf("pipe_writer_tid %ld\n", tid());
+	sleep_ms(20);
+	if (write(pipe_fds[1], "x", 1) != 1)
+		perror("write");
+	return NULL;
+}
+
+int main(void)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	printf("mutex %p\ncond %p\nmain_tid %ld\n", (void *)&mutex, (void *)&queue_cond, tid());
+	listen_fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	if (bind(listen_fd, (struct sockaddr *)&a, sizeof a) || listen(listen_fd, 4)) {
+		perror("bind");
+		return 1;
+	}
+	if (pipe(pipe_fds)) {
+		perror("pipe");
+		return 1;
+	}
+	pthread_barrier_init(&ready, NULL, 4);
+	void *(*fns[])(void *) = {contender, contender, contender, contender, net_reader, net_writer,
+				  sleeper,   consumer,  producer,  pipe_reader, pipe_writer};
+	enum { N = sizeof fns / sizeof *fns };
+	pthread_t t[N];
+	for (int i = 0; i < N; i++)
+		pthread_create(&t[i], NULL, fns[i], NULL);
+	for (int i = 0; i < N; i++)
+		pthread_join(t[i], NULL);
+	printf("done\n");
+	return 0;
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Issue 3's known-behaviour test: blocking_app linked with the library, and
+# an uninstrumented build under LD_PRELOAD; check_blocking asserts each trace.
+set -euo pipefail
+build=$1
+dir=$(mktemp -d)
+trap 'rm -rf "$dir"' EXIT
+CPROF_TRACE_FILE="$dir/linked.trace" "$build/tests/blocking_app_linked" > "$dir/linked.facts"
+"$build/tests/check_blocking" "$dir/linked.facts" "$dir/linked.trace"
+if ldd "$build/tests/blocking_app_plain" | grep -q cproftrace; then echo "plain build links the tracer"; exit 1; fi
+LD_PRELOAD="$build/tracer/libcproftrace.so" CPROF_TRACE_FILE="$dir/preload.trace" \
+  "$build/tests/blocking_app_plain" > "$dir/preload.facts"
+"$build/tests/check_blocking" "$dir/preload.facts" "$dir/preload.trace"

@@ -1,0 +1,281 @@
+/*
+ * Blocking events, waiters and wake-ups, fd classification (block.h).
+ *
+ * Workload: wrappers run on every interposed call, so the common case (the
+ * call did not block) costs two clock reads and a compare; everything else
+ * here runs only for calls that blocked, or on release paths that found a
+ * registered waiter. Nothing here locks; the waiter table is lock-free
+ * (CAS on slot keys); run-queue samples are rate-limited per thread.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "block.h"
+
+int cprof_interpose_on = 1;
+static uint64_t min_block_ns = 1000;
+_Atomic uint64_t cprof_threshold_ticks; /* 0 until the clock is calibrated */
+static uint64_t runq_period_ticks;      /* at most one run-queue sample per thread per 10 ms */
+static int runq_enabled = 1;
+
+void cprof_block_configure(uint64_t ns, int runq)
+{
+	min_block_ns = ns;
+	runq_enabled = runq;
+}
+
+uint64_t cprof_block_threshold_slow(void)
+{
+	uint64_t per_sec;
+	if (!cprof_clock_tsc)
+		per_sec = 1000000000u;
+	else if (cprof_clock_calibrated())
+		per_sec = cprof_clock_ticks_per_sec();
+	else
+		return min_block_ns * 3; /* first 20 ms: assume at most 3 ticks a ns */
+	uint64_t t = (uint64_t)((double)min_block_ns * (double)per_sec / 1e9);
+	runq_period_ticks = per_sec / 100;
+	atomic_store_explicit(&cprof_threshold_ticks, t ? t : 1, memory_order_relaxed);
+	return t ? t : 1;
+}
+
+/* Kernel run-queue wait of this thread, ns (schedstat field 2), or -1. */
+static int64_t runq_wait_ns(void)
+{
+	char buf[96];
+	int fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	unsigned long long run, wait;
+	if (sscanf(buf, "%llu %llu", &run, &wait) != 2)
+		return -1;
+	return (int64_t)wait;
+}
+
+/* Samples the run-queue wait at most once per period; returns the wait
+ * since the previous sample (ns), or 0. The /proc read is the tracer's own
+ * (busy is set by the caller); recording is the caller's, after. */
+static uint64_t runq_sample(struct cprof_thread *self, uint64_t now)
+{
+	uint64_t period = runq_period_ticks ? runq_period_ticks : 30000000u;
+	if (self->runq_last_ticks && now - self->runq_last_ticks < period)
+		return 0;
+	self->runq_last_ticks = now;
+	int64_t w = runq_wait_ns();
+	if (w < 0)
+		return 0;
+	uint64_t delta = self->runq_last_ns && (uint64_t)w > self->runq_last_ns ? (uint64_t)w - self->runq_last_ns : 0;
+	self->runq_last_ns = (uint64_t)w;
+	return delta;
+}
+
+__attribute__((noinline)) void cprof_block_record(struct cprof_site *what, unsigned category, uint64_t object,
+						  uint64_t t0, uint64_t t1)
+{
+	struct cprof_thread *self = &cprof_self;
+	if (self->busy)
+		return;
+	int saved = errno;
+	self->busy = 1; /* interning, unwinding, fstat, /proc reads are the tracer's own */
+	if (category == CPROF_BLOCK_BY_FD)
+		category = cprof_fd_category((int)object);
+	/* skip 1: this function; the leaf frame is the interposed call */
+	uint64_t args[4] = {category, object, cprof_site_id(what), cprof_stack_here(1)};
+	self->busy = 0;
+	cprof_record_at(t0, CPROF_EV_BLOCK_BEGIN, args, NULL, 0);
+	cprof_record_at(t1, CPROF_EV_BLOCK_END, NULL, NULL, 0);
+	if (runq_enabled) {
+		self->busy = 1;
+		uint64_t delay = runq_sample(self, t1);
+		self->busy = 0;
+		if (delay)
+			cprof_record(CPROF_EV_RUNQ_DELAY, &delay, NULL, 0);
+	}
+	errno = saved;
+}
+
+/* ---- waiters ----
+ *
+ * A fixed table of WAIT_BUCKETS x WAIT_WAYS slots; a waiter takes a free
+ * slot in its object's bucket (CAS on key), a waker scans that bucket.
+ * Waking one models the kernel's FIFO futex queue: the longest waiter
+ * (smallest `order`) is woken and requeued at the tail, since an unfair
+ * lock may let it lose the race and sleep again; its block's last wake-up
+ * is the one that counts.
+ */
+
+#define WAIT_BUCKETS 256u
+#define WAIT_WAYS 8u
+
+struct waiter {
+	_Atomic uint64_t key;   /* 0 free, else the object */
+	_Atomic uint32_t tid;
+	_Atomic uint64_t order; /* queue position: smaller waited longer */
+};
+
+static struct waiter waiters[WAIT_BUCKETS * WAIT_WAYS];
+static _Atomic uint64_t next_order = 1;
+_Atomic int cprof_nwaiting;
+
+static uint32_t bucket_of(uint64_t key)
+{
+	return (uint32_t)((key * 0x9e3779b97f4a7c15ull) >> 56) % WAIT_BUCKETS * WAIT_WAYS;
+}
+
+int cprof_waiter_enter(uint64_t key)
+{
+	if (!key)
+		return 0;
+	struct cprof_thread *self = &cprof_self;
+	uint32_t tid = self->ring ? self->ring->tid : 0;
+	if (!tid)
+		return 0; /* not attached yet: nobody could name it */
+	uint32_t b = bucket_of(key);
+	for (uint32_t i = 0; i < WAIT_WAYS; i++) {
+		struct waiter *w = &waiters[b + i];
+		uint64_t expect = 0;
+		if (atomic_load_explicit(&w->key, memory_order_relaxed) != 0)
+			continue;
+		if (!atomic_compare_exchange_strong_explicit(&w->key, &expect, key, memory_order_acquire,
+							     memory_order_relaxed))
+			continue;
+		atomic_store_explicit(&w->tid, tid, memory_order_relaxed);
+		atomic_store_explicit(&w->order, atomic_fetch_add(&next_order, 1), memory_order_relaxed);
+		/* Release: a waker that counts us sees our slot complete. */
+		atomic_fetch_add_explicit(&cprof_nwaiting, 1, memory_order_release);
+		return (int)(b + i) + 1;
+	}
+	return 0; /* bucket full: this wait goes without a wake-up edge */
+}
+
+void cprof_waiter_leave(int slot)
+{
+	if (!slot)
+		return;
+	atomic_store_explicit(&waiters[slot - 1].tid, 0, memory_order_relaxed);
+	atomic_store_explicit(&waiters[slot - 1].key, 0, memory_order_release);
+	atomic_fetch_sub_explicit(&cprof_nwaiting, 1, memory_order_relaxed);
+}
+
+__attribute__((noinline)) void cprof_wake_slow(uint64_t key, int all, uint64_t ts)
+{
+	struct cprof_thread *self = &cprof_self;
+	if (!key || self->busy || self->status >= THREAD_DEAD || !cprof_interpose_on)
+		return;
+	atomic_thread_fence(memory_order_acquire); /* pairs with waiter_enter's release */
+	int saved = errno;
+	uint32_t b = bucket_of(key);
+	uint32_t targets[WAIT_WAYS], n = 0;
+	struct waiter *oldest = NULL;
+	uint64_t oldest_order = UINT64_MAX;
+	for (uint32_t i = 0; i < WAIT_WAYS; i++) {
+		struct waiter *w = &waiters[b + i];
+		if (atomic_load_explicit(&w->key, memory_order_relaxed) != key)
+			continue;
+		uint32_t tid = atomic_load_explicit(&w->tid, memory_order_relaxed);
+		uint64_t order = atomic_load_explicit(&w->order, memory_order_relaxed);
+		if (!tid || tid == (self->ring ? self->ring->tid : 0))
+			continue;
+		if (all)
+			targets[n++] = tid;
+		else if (order < oldest_order)
+			oldest = w, oldest_order = order, targets[0] = tid, n = 1;
+	}
+	if (oldest) /* requeued at the tail, as the kernel does with a loser */
+		atomic_store_explicit(&oldest->order, atomic_fetch_add(&next_order, 1), memory_order_relaxed);
+	if (n) {
+		self->busy = 1;
+		uint64_t stack = cprof_stack_here(1); /* the leaf frame is the releasing call */
+		self->busy = 0;
+		for (uint32_t i = 0; i < n; i++) {
+			uint64_t args[3] = {targets[i], key, stack};
+			cprof_record_at(ts, CPROF_EV_WAKEUP, args, NULL, 0);
+		}
+	}
+	errno = saved;
+}
+
+/* ---- file descriptors ---- */
+
+#define FD_TABLE 65536
+
+struct fd_info {
+	uint8_t kind;    /* enum fd_kind */
+	int32_t partner; /* the other end of a pipe/socketpair + 1, 0 none */
+};
+
+static _Atomic(struct fd_info *) fds;
+
+static struct fd_info *fd_table(void)
+{
+	struct fd_info *t = atomic_load_explicit(&fds, memory_order_acquire);
+	if (likely(t))
+		return t;
+	struct fd_info *fresh = mmap(NULL, FD_TABLE * sizeof *fresh, PROT_READ | PROT_WRITE,
+				     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (fresh == MAP_FAILED)
+		return NULL;
+	if (!atomic_compare_exchange_strong(&fds, &t, fresh)) {
+		munmap(fresh, FD_TABLE * sizeof *fresh);
+		return t;
+	}
+	return fresh;
+}
+
+/* The table is advisory (a stale entry misfiles one event's category), so
+ * entries are plain bytes written with relaxed atomics. */
+void cprof_fd_set(int fd, enum fd_kind kind, int partner)
+{
+	struct fd_info *t;
+	if (fd < 0 || fd >= FD_TABLE || !(t = fd_table()))
+		return;
+	__atomic_store_n(&t[fd].kind, (uint8_t)kind, __ATOMIC_RELAXED);
+	__atomic_store_n(&t[fd].partner, partner >= 0 ? partner + 1 : 0, __ATOMIC_RELAXED);
+}
+
+void cprof_fd_forget(int fd)
+{
+	struct fd_info *t = atomic_load_explicit(&fds, memory_order_acquire);
+	if (fd >= 0 && fd < FD_TABLE && t) {
+		__atomic_store_n(&t[fd].kind, FD_UNKNOWN, __ATOMIC_RELAXED);
+		__atomic_store_n(&t[fd].partner, 0, __ATOMIC_RELAXED);
+	}
+}
+
+unsigned cprof_fd_category(int fd)
+{
+	struct fd_info *t = fd_table();
+	uint8_t kind = FD_UNKNOWN;
+	if (t && fd >= 0 && fd < FD_TABLE)
+		kind = __atomic_load_n(&t[fd].kind, __ATOMIC_RELAXED);
+	if (kind == FD_UNKNOWN) {
+		struct stat st;
+		int saved = errno;
+		kind = fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) ? FD_SOCKET : FD_OTHER;
+		errno = saved;
+		if (t && fd >= 0 && fd < FD_TABLE)
+			__atomic_store_n(&t[fd].kind, kind, __ATOMIC_RELAXED);
+	}
+	return kind == FD_SOCKET ? CPROF_BLOCK_NET : CPROF_BLOCK_SYSCALL;
+}
+
+uint64_t cprof_fd_pair_key(int fd)
+{
+	struct fd_info *t = atomic_load_explicit(&fds, memory_order_acquire);
+	if (!t || fd < 0 || fd >= FD_TABLE)
+		return 0;
+	int32_t partner = __atomic_load_n(&t[fd].partner, __ATOMIC_RELAXED);
+	if (!partner)
+		return 0;
+	int lo = fd < partner - 1 ? fd : partner - 1;
+	return 0x5000000000000000ull | (uint64_t)lo; /* not an address: high bits set */
+}

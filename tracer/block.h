@@ -1,0 +1,95 @@
+/*
+ * Blocking events and wake-up edges, for the interposed functions.
+ * Internal.
+ *
+ * A wrapper calls the real function, and only when it took at least the
+ * threshold (CPROF_TRACE_MIN_BLOCK_NS) records BLOCK_BEGIN (at the call's
+ * start) and BLOCK_END (at its return) with the call's stack. A thread about
+ * to wait on an object registers as its waiter; the thread that releases
+ * the object (unlock, signal, post, write to a pipe's other end, thread
+ * exit) records WAKEUP for the waiter it finds.
+ */
+#ifndef CPROF_BLOCK_H
+#define CPROF_BLOCK_H
+
+#include <errno.h>
+
+#include "internal.h"
+#include "stack.h"
+
+/* Nonzero unless CPROF_TRACE_INTERPOSE=0 or tracing is off. */
+extern int cprof_interpose_on CPROF_INTERNAL;
+
+/* Whether this thread's calls are to be observed: not the tracer's own
+ * threads, not the tracer's own calls (busy), not after thread exit. */
+static inline struct cprof_thread *cprof_observed(void)
+{
+	struct cprof_thread *self = &cprof_self;
+	if (unlikely(!cprof_interpose_on || self->busy || self->status >= THREAD_DEAD))
+		return NULL;
+	return self;
+}
+
+/* Category meaning "classify `object` as a file descriptor". */
+#define CPROF_BLOCK_BY_FD 0u
+
+void cprof_block_record(struct cprof_site *what, unsigned category, uint64_t object, uint64_t t0,
+			uint64_t t1) CPROF_INTERNAL;
+uint64_t cprof_block_threshold_slow(void) CPROF_INTERNAL;
+extern _Atomic uint64_t cprof_threshold_ticks CPROF_INTERNAL;
+
+/* Threshold in ticks (calibrated lazily). */
+static inline uint64_t cprof_block_threshold(void)
+{
+	uint64_t t = atomic_load_explicit(&cprof_threshold_ticks, memory_order_relaxed);
+	return likely(t) ? t : cprof_block_threshold_slow();
+}
+
+/* Ends a call that began at t0 (ticks): records it when it lasted at least
+ * the threshold. what: the call's name site. Preserves errno. The common
+ * case is a clock read and a compare. */
+static inline void cprof_block_end(struct cprof_site *what, unsigned category, uint64_t object, uint64_t t0)
+{
+	uint64_t t1 = cprof_clock_now();
+	if (unlikely(t1 - t0 >= cprof_block_threshold()))
+		cprof_block_record(what, category, object, t0, t1);
+}
+void cprof_block_configure(uint64_t min_block_ns, int runq) CPROF_INTERNAL;
+
+/* Waiters: returns a slot handle (0: not registered). */
+int cprof_waiter_enter(uint64_t key) CPROF_INTERNAL;
+void cprof_waiter_leave(int slot) CPROF_INTERNAL;
+extern _Atomic int cprof_nwaiting CPROF_INTERNAL;
+void cprof_wake_slow(uint64_t key, int all, uint64_t ts) CPROF_INTERNAL;
+/* Records WAKEUP for waiters on key (one, or all), at ts (0: now). A load
+ * and a branch when nobody waits anywhere. Preserves errno. */
+static inline void cprof_wake(uint64_t key, int all, uint64_t ts)
+{
+	if (unlikely(atomic_load_explicit(&cprof_nwaiting, memory_order_relaxed) > 0))
+		cprof_wake_slow(key, all, ts);
+}
+
+/* For release calls: the time to stamp a wake-up with, read before the
+ * real call (its waiter may run before the call returns); 0 when nobody
+ * waits anywhere, which costs one load. */
+static inline uint64_t cprof_wake_stamp(void)
+{
+	return unlikely(atomic_load_explicit(&cprof_nwaiting, memory_order_relaxed) > 0) ? cprof_clock_now() : 0;
+}
+
+/* After the real release call: records the wake-up stamped at ts. */
+static inline void cprof_wake_at(uint64_t key, int all, uint64_t ts)
+{
+	if (unlikely(ts))
+		cprof_wake_slow(key, all, ts);
+}
+
+/* File descriptors: cheap classification for the net/syscall split. */
+enum fd_kind { FD_UNKNOWN = 0, FD_SOCKET = 1, FD_OTHER = 2 };
+unsigned cprof_fd_category(int fd) CPROF_INTERNAL;     /* CPROF_BLOCK_NET or _SYSCALL */
+void cprof_fd_set(int fd, enum fd_kind kind, int partner) CPROF_INTERNAL;
+void cprof_fd_forget(int fd) CPROF_INTERNAL;
+/* The wake-up key of a pipe or socketpair end (shared by both ends), or 0. */
+uint64_t cprof_fd_pair_key(int fd) CPROF_INTERNAL;
+
+#endif

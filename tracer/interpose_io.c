@@ -1,0 +1,262 @@
+/*
+ * Interposed blocking I/O and sleeps: network (sockets, polling) and
+ * syscall (files, pipes, ttys, sleep, wait, fsync, open) categories.
+ *
+ * A call is timed with two clock reads and recorded only when it took at
+ * least the threshold; its category comes from the fd's type, classified on
+ * first need (fstat) and cached per fd (socket/accept/pipe/open set it,
+ * close/dup2/dup3 clear it). A read on one end of a pipe or socketpair
+ * registers as a waiter on the pair; a write on the other end records the
+ * wake-up edge. Return values and errno are exactly the real call's.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "interpose.h"
+
+/* Times `expr` (the real call) and records it under `site`. */
+#define TIMED(name, category, object, expr)                                         \
+	uint64_t t0_ = cprof_clock_now();                                           \
+	do {                                                                        \
+		rc = (expr);                                                        \
+		cprof_block_end(&site_##name, (category), (uint64_t)(object), t0_); \
+	} while (0)
+
+/* ---- reads: may wait on a pipe/socketpair peer ---- */
+#define READ_WRAP(ret, name, fd, call_args, ...)                                           \
+	REAL_FN(ret, name, (__VA_ARGS__));                                                 \
+	CALL_SITE(name);                                                                   \
+	CPROF_API ret name(__VA_ARGS__)                                                    \
+	{                                                                                  \
+		if (!cprof_observed())                                                     \
+			return REAL(name) call_args;                                       \
+		ret rc;                                                                    \
+		int slot = cprof_waiter_enter(cprof_fd_pair_key(fd));                      \
+		TIMED(name, CPROF_BLOCK_BY_FD, fd, REAL(name) call_args);                  \
+		cprof_waiter_leave(slot);                                                  \
+		return rc;                                                                 \
+	}
+
+/* ---- writes: may wake a reader of the peer ---- */
+#define WRITE_WRAP(ret, name, fd, call_args, ...)                                          \
+	REAL_FN(ret, name, (__VA_ARGS__));                                                 \
+	CALL_SITE(name);                                                                   \
+	CPROF_API ret name(__VA_ARGS__)                                                    \
+	{                                                                                  \
+		if (!cprof_observed())                                                     \
+			return REAL(name) call_args;                                       \
+		ret rc;                                                                    \
+		TIMED(name, CPROF_BLOCK_BY_FD, fd, REAL(name) call_args);                  \
+		if (rc > 0) /* the peer's reader became runnable during the call */       \
+			cprof_wake(cprof_fd_pair_key(fd), 0, t0_);                         \
+		return rc;                                                                 \
+	}
+
+/* ---- other timed calls ---- */
+#define PLAIN_WRAP(ret, name, category, object, call_args, ...)                            \
+	REAL_FN(ret, name, (__VA_ARGS__));                                                 \
+	CALL_SITE(name);                                                                   \
+	CPROF_API ret name(__VA_ARGS__)                                                    \
+	{                                                                                  \
+		if (!cprof_observed())                                                     \
+			return REAL(name) call_args;                                       \
+		ret rc;                                                                    \
+		TIMED(name, category, object, REAL(name) call_args);                       \
+		return rc;                                                                 \
+	}
+
+READ_WRAP(ssize_t, read, fd, (fd, buf, n), int fd, void *buf, size_t n)
+READ_WRAP(ssize_t, readv, fd, (fd, iov, cnt), int fd, const struct iovec *iov, int cnt)
+READ_WRAP(ssize_t, recv, fd, (fd, buf, n, flags), int fd, void *buf, size_t n, int flags)
+READ_WRAP(ssize_t, recvfrom, fd, (fd, buf, n, flags, addr, len), int fd, void *buf, size_t n, int flags,
+	  struct sockaddr *addr, socklen_t *len)
+READ_WRAP(ssize_t, recvmsg, fd, (fd, msg, flags), int fd, struct msghdr *msg, int flags)
+
+WRITE_WRAP(ssize_t, write, fd, (fd, buf, n), int fd, const void *buf, size_t n)
+WRITE_WRAP(ssize_t, writev, fd, (fd, iov, cnt), int fd, const struct iovec *iov, int cnt)
+WRITE_WRAP(ssize_t, send, fd, (fd, buf, n, flags), int fd, const void *buf, size_t n, int flags)
+WRITE_WRAP(ssize_t, sendto, fd, (fd, buf, n, flags, addr, len), int fd, const void *buf, size_t n, int flags,
+	   const struct sockaddr *addr, socklen_t len)
+WRITE_WRAP(ssize_t, sendmsg, fd, (fd, msg, flags), int fd, const struct msghdr *msg, int flags)
+
+PLAIN_WRAP(int, connect, CPROF_BLOCK_NET, fd, (fd, addr, len), int fd, const struct sockaddr *addr,
+	   socklen_t len)
+PLAIN_WRAP(int, poll, CPROF_BLOCK_NET, nfds ? fds[0].fd : -1, (fds, nfds, timeout), struct pollfd *fds,
+	   nfds_t nfds, int timeout)
+PLAIN_WRAP(int, ppoll, CPROF_BLOCK_NET, nfds ? fds[0].fd : -1, (fds, nfds, ts, mask), struct pollfd *fds,
+	   nfds_t nfds, const struct timespec *ts, const sigset_t *mask)
+PLAIN_WRAP(int, select, CPROF_BLOCK_NET, nfds, (nfds, r, w, e, tv), int nfds, fd_set *r, fd_set *w,
+	   fd_set *e, struct timeval *tv)
+PLAIN_WRAP(int, pselect, CPROF_BLOCK_NET, nfds, (nfds, r, w, e, ts, mask), int nfds, fd_set *r, fd_set *w,
+	   fd_set *e, const struct timespec *ts, const sigset_t *mask)
+PLAIN_WRAP(int, epoll_wait, CPROF_BLOCK_NET, epfd, (epfd, ev, max, timeout), int epfd,
+	   struct epoll_event *ev, int max, int timeout)
+PLAIN_WRAP(int, epoll_pwait, CPROF_BLOCK_NET, epfd, (epfd, ev, max, timeout, mask), int epfd,
+	   struct epoll_event *ev, int max, int timeout, const sigset_t *mask)
+
+PLAIN_WRAP(int, nanosleep, CPROF_BLOCK_SYSCALL, 0, (req, rem), const struct timespec *req,
+	   struct timespec *rem)
+PLAIN_WRAP(int, clock_nanosleep, CPROF_BLOCK_SYSCALL, clk, (clk, flags, req, rem), clockid_t clk, int flags,
+	   const struct timespec *req, struct timespec *rem)
+PLAIN_WRAP(int, usleep, CPROF_BLOCK_SYSCALL, 0, (usec), useconds_t usec)
+PLAIN_WRAP(unsigned, sleep, CPROF_BLOCK_SYSCALL, 0, (sec), unsigned sec)
+PLAIN_WRAP(int, fsync, CPROF_BLOCK_SYSCALL, fd, (fd), int fd)
+PLAIN_WRAP(int, fdatasync, CPROF_BLOCK_SYSCALL, fd, (fd), int fd)
+PLAIN_WRAP(pid_t, wait, CPROF_BLOCK_SYSCALL, 0, (status), int *status)
+PLAIN_WRAP(pid_t, waitpid, CPROF_BLOCK_SYSCALL, pid, (pid, status, options), pid_t pid, int *status,
+	   int options)
+
+/* ---- calls that make fds: accept (timed) and the classifiers ---- */
+REAL_FN(int, accept, (int, struct sockaddr *, socklen_t *));
+REAL_FN(int, accept4, (int, struct sockaddr *, socklen_t *, int));
+CALL_SITE(accept);
+CALL_SITE(accept4);
+
+CPROF_API int accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	if (!cprof_observed())
+		return REAL(accept)(fd, addr, len);
+	int rc;
+	TIMED(accept, CPROF_BLOCK_NET, fd, REAL(accept)(fd, addr, len));
+	if (rc >= 0)
+		cprof_fd_set(rc, FD_SOCKET, -1);
+	return rc;
+}
+
+CPROF_API int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+	if (!cprof_observed())
+		return REAL(accept4)(fd, addr, len, flags);
+	int rc;
+	TIMED(accept4, CPROF_BLOCK_NET, fd, REAL(accept4)(fd, addr, len, flags));
+	if (rc >= 0)
+		cprof_fd_set(rc, FD_SOCKET, -1);
+	return rc;
+}
+
+REAL_FN(int, open, (const char *, int, ...));
+REAL_FN(int, open64, (const char *, int, ...));
+REAL_FN(int, openat, (int, const char *, int, ...));
+REAL_FN(int, openat64, (int, const char *, int, ...));
+CALL_SITE(open);
+CALL_SITE(open64);
+CALL_SITE(openat);
+CALL_SITE(openat64);
+
+static mode_t open_mode(int flags, va_list ap)
+{
+	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? (mode_t)va_arg(ap, int) : 0;
+}
+
+#define OPEN_WRAP(name, dirfd_param, dirfd_arg)                                            \
+	CPROF_API int name(dirfd_param const char *path, int flags, ...)                   \
+	{                                                                                  \
+		va_list ap;                                                                \
+		va_start(ap, flags);                                                       \
+		mode_t mode = open_mode(flags, ap);                                        \
+		va_end(ap);                                                                \
+		if (!cprof_observed())                                                     \
+			return REAL(name)(dirfd_arg path, flags, mode);                    \
+		int rc;                                                                    \
+		TIMED(name, CPROF_BLOCK_SYSCALL, 0, REAL(name)(dirfd_arg path, flags, mode)); \
+		if (rc >= 0)                                                               \
+			cprof_fd_set(rc, FD_OTHER, -1);                                    \
+		return rc;                                                                 \
+	}
+#define NOTHING
+#define COMMA_ ,
+OPEN_WRAP(open, NOTHING, NOTHING)
+OPEN_WRAP(open64, NOTHING, NOTHING)
+OPEN_WRAP(openat, int dirfd COMMA_, dirfd COMMA_)
+OPEN_WRAP(openat64, int dirfd COMMA_, dirfd COMMA_)
+
+REAL_FN(int, socket, (int, int, int));
+REAL_FN(int, socketpair, (int, int, int, int *));
+REAL_FN(int, pipe, (int *));
+REAL_FN(int, pipe2, (int *, int));
+REAL_FN(int, close, (int));
+REAL_FN(int, dup2, (int, int));
+REAL_FN(int, dup3, (int, int, int));
+
+CPROF_API int socket(int domain, int type, int protocol)
+{
+	int rc = REAL(socket)(domain, type, protocol);
+	if (rc >= 0)
+		cprof_fd_set(rc, FD_SOCKET, -1);
+	return rc;
+}
+
+CPROF_API int socketpair(int domain, int type, int protocol, int sv[2])
+{
+	int rc = REAL(socketpair)(domain, type, protocol, sv);
+	if (rc == 0) {
+		cprof_fd_set(sv[0], FD_SOCKET, sv[1]);
+		cprof_fd_set(sv[1], FD_SOCKET, sv[0]);
+	}
+	return rc;
+}
+
+CPROF_API int pipe(int fds[2])
+{
+	int rc = REAL(pipe)(fds);
+	if (rc == 0) {
+		cprof_fd_set(fds[0], FD_OTHER, fds[1]);
+		cprof_fd_set(fds[1], FD_OTHER, fds[0]);
+	}
+	return rc;
+}
+
+CPROF_API int pipe2(int fds[2], int flags)
+{
+	int rc = REAL(pipe2)(fds, flags);
+	if (rc == 0) {
+		cprof_fd_set(fds[0], FD_OTHER, fds[1]);
+		cprof_fd_set(fds[1], FD_OTHER, fds[0]);
+	}
+	return rc;
+}
+
+CPROF_API int close(int fd)
+{
+	cprof_fd_forget(fd);
+	return REAL(close)(fd);
+}
+
+CPROF_API int dup2(int old, int fd)
+{
+	int rc = REAL(dup2)(old, fd);
+	if (rc >= 0)
+		cprof_fd_forget(fd);
+	return rc;
+}
+
+CPROF_API int dup3(int old, int fd, int flags)
+{
+	int rc = REAL(dup3)(old, fd, flags);
+	if (rc >= 0)
+		cprof_fd_forget(fd);
+	return rc;
+}
+
+void cprof_interpose_io_init(void)
+{
+	(void)REAL(read); (void)REAL(readv); (void)REAL(recv); (void)REAL(recvfrom); (void)REAL(recvmsg);
+	(void)REAL(write); (void)REAL(writev); (void)REAL(send); (void)REAL(sendto); (void)REAL(sendmsg);
+	(void)REAL(connect); (void)REAL(poll); (void)REAL(ppoll); (void)REAL(select); (void)REAL(pselect);
+	(void)REAL(epoll_wait); (void)REAL(epoll_pwait); (void)REAL(nanosleep); (void)REAL(clock_nanosleep);
+	(void)REAL(usleep); (void)REAL(sleep); (void)REAL(fsync); (void)REAL(fdatasync); (void)REAL(wait);
+	(void)REAL(waitpid); (void)REAL(accept); (void)REAL(accept4); (void)REAL(open); (void)REAL(open64);
+	(void)REAL(openat); (void)REAL(openat64); (void)REAL(socket); (void)REAL(socketpair); (void)REAL(pipe);
+	(void)REAL(pipe2); (void)REAL(close); (void)REAL(dup2); (void)REAL(dup3);
+}

@@ -1,0 +1,296 @@
+/*
+ * Interposed synchronisation: mutexes, rwlocks, condition variables,
+ * semaphores, joins, barriers, spinlocks.
+ *
+ * Lock-like calls first try the lock: an uncontended acquire costs that one
+ * attempt and records nothing (like Go, we record contention, not every
+ * acquire). Only a contended acquire registers as a waiter on the object,
+ * blocks in the real call, and is recorded when it took at least the
+ * threshold. Release calls (unlock, signal, broadcast, post) record a
+ * wake-up edge when a registered waiter exists: one load otherwise.
+ * Return values and errno are exactly the real call's.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "interpose.h"
+
+void *cprof_resolve(const char *name, const char *version)
+{
+	void *p = version ? dlvsym(RTLD_NEXT, name, version) : NULL;
+	if (!p)
+		p = dlsym(RTLD_NEXT, name);
+	if (!p) {
+		/* Nothing to fall back on: say which, once, and fail loudly. */
+		static const char msg[] = "cprof-trace: cannot resolve an interposed function\n";
+		if (write(2, msg, sizeof msg - 1) < 0) {
+		}
+		abort();
+	}
+	return p;
+}
+
+#define KEY(p) ((uint64_t)(uintptr_t)(p))
+
+/* ---- mutex ---- */
+REAL_FN(int, pthread_mutex_lock, (pthread_mutex_t *));
+REAL_FN(int, pthread_mutex_trylock, (pthread_mutex_t *));
+REAL_FN(int, pthread_mutex_timedlock, (pthread_mutex_t *, const struct timespec *));
+REAL_FN(int, pthread_mutex_unlock, (pthread_mutex_t *));
+CALL_SITE(pthread_mutex_lock);
+CALL_SITE(pthread_mutex_timedlock);
+
+CPROF_API int pthread_mutex_lock(pthread_mutex_t *m)
+{
+	if (!cprof_observed())
+		return REAL(pthread_mutex_lock)(m);
+	int rc = REAL(pthread_mutex_trylock)(m);
+	if (rc != EBUSY)
+		return rc; /* acquired (or an error such as EOWNERDEAD the caller must see) */
+	uint64_t t0 = cprof_clock_now();
+	int slot = cprof_waiter_enter(KEY(m));
+	rc = REAL(pthread_mutex_lock)(m);
+	cprof_waiter_leave(slot);
+	cprof_block_end(&site_pthread_mutex_lock, CPROF_BLOCK_SYNC, KEY(m), t0);
+	return rc;
+}
+
+CPROF_API int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abstime)
+{
+	if (!cprof_observed())
+		return REAL(pthread_mutex_timedlock)(m, abstime);
+	int rc = REAL(pthread_mutex_trylock)(m);
+	if (rc != EBUSY)
+		return rc;
+	uint64_t t0 = cprof_clock_now();
+	int slot = cprof_waiter_enter(KEY(m));
+	rc = REAL(pthread_mutex_timedlock)(m, abstime);
+	cprof_waiter_leave(slot);
+	cprof_block_end(&site_pthread_mutex_timedlock, CPROF_BLOCK_SYNC, KEY(m), t0);
+	return rc;
+}
+
+CPROF_API int pthread_mutex_unlock(pthread_mutex_t *m)
+{
+	uint64_t ts = cprof_wake_stamp();
+	int rc = REAL(pthread_mutex_unlock)(m);
+	cprof_wake_at(KEY(m), 0, ts);
+	return rc;
+}
+
+/* ---- rwlock ---- */
+REAL_FN(int, pthread_rwlock_rdlock, (pthread_rwlock_t *));
+REAL_FN(int, pthread_rwlock_wrlock, (pthread_rwlock_t *));
+REAL_FN(int, pthread_rwlock_tryrdlock, (pthread_rwlock_t *));
+REAL_FN(int, pthread_rwlock_trywrlock, (pthread_rwlock_t *));
+REAL_FN(int, pthread_rwlock_timedrdlock, (pthread_rwlock_t *, const struct timespec *));
+REAL_FN(int, pthread_rwlock_timedwrlock, (pthread_rwlock_t *, const struct timespec *));
+REAL_FN(int, pthread_rwlock_unlock, (pthread_rwlock_t *));
+CALL_SITE(pthread_rwlock_rdlock);
+CALL_SITE(pthread_rwlock_wrlock);
+CALL_SITE(pthread_rwlock_timedrdlock);
+CALL_SITE(pthread_rwlock_timedwrlock);
+
+/* try first; on EBUSY wait in `call`, as a waiter, and record */
+#define RWLOCK_WRAP(name, try, call_args, ...)                                   \
+	CPROF_API int name(__VA_ARGS__)                                          \
+	{                                                                        \
+		if (!cprof_observed())                                           \
+			return REAL(name) call_args;                             \
+		int rc = REAL(try)(l);                                           \
+		if (rc != EBUSY)                                                 \
+			return rc;                                               \
+		uint64_t t0 = cprof_clock_now();                                 \
+		int slot = cprof_waiter_enter(KEY(l));                           \
+		rc = REAL(name) call_args;                                       \
+		cprof_waiter_leave(slot);                                        \
+		cprof_block_end(&site_##name, CPROF_BLOCK_SYNC, KEY(l), t0);     \
+		return rc;                                                       \
+	}
+
+RWLOCK_WRAP(pthread_rwlock_rdlock, pthread_rwlock_tryrdlock, (l), pthread_rwlock_t *l)
+RWLOCK_WRAP(pthread_rwlock_wrlock, pthread_rwlock_trywrlock, (l), pthread_rwlock_t *l)
+RWLOCK_WRAP(pthread_rwlock_timedrdlock, pthread_rwlock_tryrdlock, (l, t), pthread_rwlock_t *l,
+	    const struct timespec *t)
+RWLOCK_WRAP(pthread_rwlock_timedwrlock, pthread_rwlock_trywrlock, (l, t), pthread_rwlock_t *l,
+	    const struct timespec *t)
+
+CPROF_API int pthread_rwlock_unlock(pthread_rwlock_t *l)
+{
+	uint64_t ts = cprof_wake_stamp();
+	int rc = REAL(pthread_rwlock_unlock)(l);
+	cprof_wake_at(KEY(l), 1, ts);
+	return rc;
+}
+
+/* ---- condition variables (glibc's current ABI, GLIBC_2.3.2) ---- */
+REAL_FN(int, pthread_cond_wait, (pthread_cond_t *, pthread_mutex_t *));
+REAL_FN(int, pthread_cond_timedwait, (pthread_cond_t *, pthread_mutex_t *, const struct timespec *));
+REAL_FN(int, pthread_cond_signal, (pthread_cond_t *));
+REAL_FN(int, pthread_cond_broadcast, (pthread_cond_t *));
+CALL_SITE(pthread_cond_wait);
+CALL_SITE(pthread_cond_timedwait);
+#define COND_VERSION "GLIBC_2.3.2"
+
+CPROF_API int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
+{
+	if (!cprof_observed())
+		return REAL_RESOLVE(pthread_cond_wait, COND_VERSION)(c, m);
+	uint64_t t0 = cprof_clock_now();
+	int slot = cprof_waiter_enter(KEY(c));
+	int rc = REAL_RESOLVE(pthread_cond_wait, COND_VERSION)(c, m);
+	cprof_waiter_leave(slot);
+	cprof_block_end(&site_pthread_cond_wait, CPROF_BLOCK_SYNC, KEY(c), t0);
+	return rc;
+}
+
+CPROF_API int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *abstime)
+{
+	if (!cprof_observed())
+		return REAL_RESOLVE(pthread_cond_timedwait, COND_VERSION)(c, m, abstime);
+	uint64_t t0 = cprof_clock_now();
+	int slot = cprof_waiter_enter(KEY(c));
+	int rc = REAL_RESOLVE(pthread_cond_timedwait, COND_VERSION)(c, m, abstime);
+	cprof_waiter_leave(slot);
+	cprof_block_end(&site_pthread_cond_timedwait, CPROF_BLOCK_SYNC, KEY(c), t0);
+	return rc;
+}
+
+CPROF_API int pthread_cond_signal(pthread_cond_t *c)
+{
+	uint64_t ts = cprof_wake_stamp();
+	int rc = REAL_RESOLVE(pthread_cond_signal, COND_VERSION)(c);
+	cprof_wake_at(KEY(c), 0, ts);
+	return rc;
+}
+
+CPROF_API int pthread_cond_broadcast(pthread_cond_t *c)
+{
+	uint64_t ts = cprof_wake_stamp();
+	int rc = REAL_RESOLVE(pthread_cond_broadcast, COND_VERSION)(c);
+	cprof_wake_at(KEY(c), 1, ts);
+	return rc;
+}
+
+/* ---- semaphores ---- */
+REAL_FN(int, sem_wait, (sem_t *));
+REAL_FN(int, sem_timedwait, (sem_t *, const struct timespec *));
+REAL_FN(int, sem_trywait, (sem_t *));
+REAL_FN(int, sem_post, (sem_t *));
+CALL_SITE(sem_wait);
+CALL_SITE(sem_timedwait);
+
+CPROF_API int sem_wait(sem_t *s)
+{
+	if (!cprof_observed())
+		return REAL(sem_wait)(s);
+	int saved = errno;
+	if (REAL(sem_trywait)(s) == 0)
+		return 0;
+	if (errno != EAGAIN)
+		return -1; /* EINTR, EINVAL: as the real call would say */
+	errno = saved;
+	uint64_t t0 = cprof_clock_now();
+	int slot = cprof_waiter_enter(KEY(s));
+	int rc = REAL(sem_wait)(s);
+	cprof_waiter_leave(slot);
+	cprof_block_end(&site_sem_wait, CPROF_BLOCK_SYNC, KEY(s), t0);
+	return rc;
+}
+
+CPROF_API int sem_timedwait(sem_t *s, const struct timespec *abstime)
+{
+	if (!cprof_observed())
+		return REAL(sem_timedwait)(s, abstime);
+	uint64_t t0 = cprof_clock_now();
+	int slot = cprof_waiter_enter(KEY(s));
+	int rc = REAL(sem_timedwait)(s, abstime);
+	cprof_waiter_leave(slot);
+	cprof_block_end(&site_sem_timedwait, CPROF_BLOCK_SYNC, KEY(s), t0);
+	return rc;
+}
+
+CPROF_API int sem_post(sem_t *s)
+{
+	uint64_t ts = cprof_wake_stamp();
+	int rc = REAL(sem_post)(s);
+	cprof_wake_at(KEY(s), 0, ts);
+	return rc;
+}
+
+/* ---- join, barrier, spin ---- */
+REAL_FN(int, pthread_join, (pthread_t, void **));
+REAL_FN(int, pthread_barrier_wait, (pthread_barrier_t *));
+REAL_FN(int, pthread_spin_lock, (pthread_spinlock_t *));
+REAL_FN(int, pthread_spin_trylock, (pthread_spinlock_t *));
+CALL_SITE(pthread_join);
+CALL_SITE(pthread_barrier_wait);
+CALL_SITE(pthread_spin_lock);
+
+CPROF_API int pthread_join(pthread_t t, void **ret)
+{
+	if (!cprof_observed())
+		return REAL(pthread_join)(t, ret);
+	uint64_t t0 = cprof_clock_now();
+	int slot = cprof_waiter_enter(KEY(t)); /* the exiting thread wakes us */
+	int rc = REAL(pthread_join)(t, ret);
+	cprof_waiter_leave(slot);
+	cprof_block_end(&site_pthread_join, CPROF_BLOCK_SYNC, KEY(t), t0);
+	return rc;
+}
+
+CPROF_API int pthread_barrier_wait(pthread_barrier_t *b)
+{
+	if (!cprof_observed())
+		return REAL(pthread_barrier_wait)(b);
+	uint64_t t0 = cprof_clock_now();
+	int rc = REAL(pthread_barrier_wait)(b);
+	cprof_block_end(&site_pthread_barrier_wait, CPROF_BLOCK_SYNC, KEY(b), t0);
+	return rc;
+}
+
+CPROF_API int pthread_spin_lock(pthread_spinlock_t *l)
+{
+	if (!cprof_observed())
+		return REAL(pthread_spin_lock)(l);
+	int rc = REAL(pthread_spin_trylock)(l);
+	if (rc != EBUSY)
+		return rc;
+	uint64_t t0 = cprof_clock_now();
+	rc = REAL(pthread_spin_lock)(l);
+	cprof_block_end(&site_pthread_spin_lock, CPROF_BLOCK_SYNC, KEY(l), t0);
+	return rc;
+}
+
+void cprof_interpose_sync_init(void)
+{
+	(void)REAL(pthread_mutex_lock);
+	(void)REAL(pthread_mutex_trylock);
+	(void)REAL(pthread_mutex_timedlock);
+	(void)REAL(pthread_mutex_unlock);
+	(void)REAL(pthread_rwlock_rdlock);
+	(void)REAL(pthread_rwlock_wrlock);
+	(void)REAL(pthread_rwlock_tryrdlock);
+	(void)REAL(pthread_rwlock_trywrlock);
+	(void)REAL(pthread_rwlock_timedrdlock);
+	(void)REAL(pthread_rwlock_timedwrlock);
+	(void)REAL(pthread_rwlock_unlock);
+	(void)REAL_RESOLVE(pthread_cond_wait, COND_VERSION);
+	(void)REAL_RESOLVE(pthread_cond_timedwait, COND_VERSION);
+	(void)REAL_RESOLVE(pthread_cond_signal, COND_VERSION);
+	(void)REAL_RESOLVE(pthread_cond_broadcast, COND_VERSION);
+	(void)REAL(sem_wait);
+	(void)REAL(sem_timedwait);
+	(void)REAL(sem_trywait);
+	(void)REAL(sem_post);
+	(void)REAL(pthread_join);
+	(void)REAL(pthread_barrier_wait);
+	(void)REAL(pthread_spin_lock);
+	(void)REAL(pthread_spin_trylock);
+}

@@ -1,0 +1,136 @@
+/*
+ * Symbolization of this process's PCs for the stack table: function, file,
+ * line and module, so a trace reads the same on another machine.
+ *
+ * Runs on the drainer only (one thread at a time, under the capture lock).
+ * elfutils' libdwfl maps a PC to its module, symbol and DWARF line; a PC
+ * whose module was loaded after the last report triggers one re-report.
+ * Without debug info a frame keeps the symbol (or module + offset). Results
+ * are cached per PC for the life of the process.
+ */
+#define _GNU_SOURCE /* dladdr */
+#include <dlfcn.h>
+#include <elfutils/libdwfl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "stack.h"
+
+struct pc_entry {
+	uintptr_t pc;
+	struct cprof_frame frame;
+};
+
+static Dwfl *dwfl;
+static int dwfl_failed;
+static struct pc_entry *cache; /* open addressing by pc; pc 0 = empty */
+static size_t cache_cap, cache_used;
+
+static const Dwfl_Callbacks callbacks = {
+	.find_elf = dwfl_linux_proc_find_elf,
+	.find_debuginfo = dwfl_standard_find_debuginfo,
+};
+
+static void report(void)
+{
+	if (!dwfl) {
+		dwfl = dwfl_begin(&callbacks);
+		if (!dwfl) {
+			dwfl_failed = 1;
+			return;
+		}
+	}
+	dwfl_report_begin(dwfl);
+	if (dwfl_linux_proc_report(dwfl, getpid()) != 0)
+		dwfl_failed = 1;
+	dwfl_report_end(dwfl, NULL, NULL);
+}
+
+static uint32_t intern_str(const char *s)
+{
+	return s && *s ? cprof_string_intern(s, strlen(s)) : 0;
+}
+
+static const char *base_name(const char *path)
+{
+	const char *slash = path ? strrchr(path, '/') : NULL;
+	return slash ? slash + 1 : path;
+}
+
+static void lookup(uintptr_t pc, int leaf, struct cprof_frame *f)
+{
+	memset(f, 0, sizeof *f);
+	f->pc = pc;
+	/* A return address points after the call; its line is the call's. */
+	uintptr_t at = leaf ? pc : pc - 1;
+	if (!dwfl && !dwfl_failed)
+		report();
+	Dwfl_Module *m = dwfl ? dwfl_addrmodule(dwfl, at) : NULL;
+	if (!m && dwfl) {
+		report(); /* a module loaded since the last report */
+		m = dwfl_addrmodule(dwfl, at);
+	}
+	if (m) {
+		Dwarf_Addr start = 0;
+		const char *mod = dwfl_module_info(m, NULL, &start, NULL, NULL, NULL, NULL, NULL);
+		f->module = intern_str(base_name(mod));
+		f->module_offset = pc - start;
+		f->function = intern_str(dwfl_module_addrname(m, at));
+		Dwfl_Line *line = dwfl_module_getsrc(m, at);
+		if (line) {
+			int lineno = 0;
+			const char *file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
+			f->file = intern_str(file);
+			f->line = lineno > 0 ? (uint32_t)lineno : 0;
+		}
+	}
+	if (!f->function) { /* no libdwfl answer: the dynamic symbol table */
+		Dl_info info;
+		if (dladdr((void *)at, &info)) {
+			f->function = intern_str(info.dli_sname);
+			if (!f->module) {
+				f->module = intern_str(base_name(info.dli_fname));
+				f->module_offset = pc - (uintptr_t)info.dli_fbase;
+			}
+		}
+	}
+}
+
+void cprof_symbolize(uintptr_t pc, int leaf, struct cprof_frame *out)
+{
+	uintptr_t key = pc ^ (uintptr_t)(leaf != 0); /* pcs are >1-aligned rarely; good enough as a key */
+	if (cache_used * 2 >= cache_cap) {
+		size_t ncap = cache_cap ? cache_cap * 2 : 4096;
+		struct pc_entry *n = calloc(ncap, sizeof *n);
+		if (!n) {
+			lookup(pc, leaf, out);
+			return;
+		}
+		for (size_t i = 0; i < cache_cap; i++) {
+			if (!cache[i].pc)
+				continue;
+			size_t j = (cache[i].pc * 0x9e3779b97f4a7c15ull) >> 20 & (ncap - 1);
+			while (n[j].pc)
+				j = (j + 1) & (ncap - 1);
+			n[j] = cache[i];
+		}
+		free(cache);
+		cache = n;
+		cache_cap = ncap;
+	}
+	size_t j = (key * 0x9e3779b97f4a7c15ull) >> 20 & (cache_cap - 1);
+	while (cache[j].pc) {
+		if (cache[j].pc == key) {
+			*out = cache[j].frame;
+			return;
+		}
+		j = (j + 1) & (cache_cap - 1);
+	}
+	lookup(pc, leaf, out);
+	cache[j].pc = key;
+	cache[j].frame = *out;
+	cache_used++;
+}
