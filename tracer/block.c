@@ -19,7 +19,7 @@
 int cprof_interpose_on = 1;
 static uint64_t min_block_ns = 1000;
 _Atomic uint64_t cprof_threshold_ticks; /* 0 until the clock is calibrated */
-static uint64_t runq_period_ticks;      /* at most one run-queue sample per thread per 10 ms */
+static _Atomic uint64_t runq_period_ticks; /* at most one run-queue sample per thread per 10 ms */
 static int runq_enabled = 1;
 
 void cprof_block_configure(uint64_t ns, int runq)
@@ -38,7 +38,7 @@ uint64_t cprof_block_threshold_slow(void)
 	else
 		return min_block_ns * 3; /* first 20 ms: assume at most 3 ticks a ns */
 	uint64_t t = (uint64_t)((double)min_block_ns * (double)per_sec / 1e9);
-	runq_period_ticks = per_sec / 100;
+	atomic_store_explicit(&runq_period_ticks, per_sec / 100, memory_order_relaxed);
 	atomic_store_explicit(&cprof_threshold_ticks, t ? t : 1, memory_order_relaxed);
 	return t ? t : 1;
 }
@@ -66,7 +66,9 @@ static int64_t runq_wait_ns(void)
  * (busy is set by the caller); recording is the caller's, after. */
 static uint64_t runq_sample(struct cprof_thread *self, uint64_t now)
 {
-	uint64_t period = runq_period_ticks ? runq_period_ticks : 30000000u;
+	uint64_t period = atomic_load_explicit(&runq_period_ticks, memory_order_relaxed);
+	if (!period)
+		period = 30000000u;
 	if (self->runq_last_ticks && now - self->runq_last_ticks < period)
 		return 0;
 	self->runq_last_ticks = now;
@@ -81,7 +83,7 @@ static uint64_t runq_sample(struct cprof_thread *self, uint64_t now)
 __attribute__((noinline)) void cprof_block_record(struct cprof_site *what, unsigned category, uint64_t object,
 						  uint64_t t0, uint64_t t1)
 {
-	struct cprof_thread *self = &cprof_self;
+	struct cprof_thread *self = cprof_me();
 	if (self->busy)
 		return;
 	int saved = errno;
@@ -135,7 +137,7 @@ int cprof_waiter_enter(uint64_t key)
 {
 	if (!key)
 		return 0;
-	struct cprof_thread *self = &cprof_self;
+	struct cprof_thread *self = cprof_me();
 	uint32_t tid = self->ring ? self->ring->tid : 0;
 	if (!tid)
 		return 0; /* not attached yet: nobody could name it */
@@ -166,15 +168,13 @@ void cprof_waiter_leave(int slot)
 	atomic_fetch_sub_explicit(&cprof_nwaiting, 1, memory_order_relaxed);
 }
 
-__attribute__((noinline)) void cprof_wake_slow(uint64_t key, int all, uint64_t ts)
+__attribute__((noinline)) void cprof_wake_plan_slow(uint64_t key, int all, struct wake_plan *plan)
 {
-	struct cprof_thread *self = &cprof_self;
+	struct cprof_thread *self = cprof_me();
 	if (!key || self->busy || self->status >= THREAD_DEAD || !cprof_interpose_on)
 		return;
 	atomic_thread_fence(memory_order_acquire); /* pairs with waiter_enter's release */
-	int saved = errno;
-	uint32_t b = bucket_of(key);
-	uint32_t targets[WAIT_WAYS], n = 0;
+	uint32_t b = bucket_of(key), me = self->ring ? self->ring->tid : 0;
 	struct waiter *oldest = NULL;
 	uint64_t oldest_order = UINT64_MAX;
 	for (uint32_t i = 0; i < WAIT_WAYS; i++) {
@@ -183,23 +183,31 @@ __attribute__((noinline)) void cprof_wake_slow(uint64_t key, int all, uint64_t t
 			continue;
 		uint32_t tid = atomic_load_explicit(&w->tid, memory_order_relaxed);
 		uint64_t order = atomic_load_explicit(&w->order, memory_order_relaxed);
-		if (!tid || tid == (self->ring ? self->ring->tid : 0))
+		if (!tid || tid == me)
 			continue;
 		if (all)
-			targets[n++] = tid;
+			plan->tids[plan->n++] = tid;
 		else if (order < oldest_order)
-			oldest = w, oldest_order = order, targets[0] = tid, n = 1;
+			oldest = w, oldest_order = order, plan->tids[0] = tid, plan->n = 1;
 	}
 	if (oldest) /* requeued at the tail, as the kernel does with a loser */
 		atomic_store_explicit(&oldest->order, atomic_fetch_add(&next_order, 1), memory_order_relaxed);
-	if (n) {
-		self->busy = 1;
-		uint64_t stack = cprof_stack_here(1); /* the leaf frame is the releasing call */
-		self->busy = 0;
-		for (uint32_t i = 0; i < n; i++) {
-			uint64_t args[3] = {targets[i], key, stack};
-			cprof_record_at(ts, CPROF_EV_WAKEUP, args, NULL, 0);
-		}
+	if (plan->n)
+		plan->ts = cprof_clock_now();
+}
+
+__attribute__((noinline)) void cprof_wake_commit_slow(uint64_t key, const struct wake_plan *plan)
+{
+	struct cprof_thread *self = cprof_me();
+	if (self->busy)
+		return;
+	int saved = errno;
+	self->busy = 1;
+	uint64_t stack = cprof_stack_here(1); /* the leaf frame is the releasing call */
+	self->busy = 0;
+	for (uint32_t i = 0; i < plan->n; i++) {
+		uint64_t args[3] = {plan->tids[i], key, stack};
+		cprof_record_at(plan->ts, CPROF_EV_WAKEUP, args, NULL, 0);
 	}
 	errno = saved;
 }

@@ -24,7 +24,7 @@ extern int cprof_interpose_on CPROF_INTERNAL;
  * threads, not the tracer's own calls (busy), not after thread exit. */
 static inline struct cprof_thread *cprof_observed(void)
 {
-	struct cprof_thread *self = &cprof_self;
+	struct cprof_thread *self = cprof_me();
 	if (unlikely(!cprof_interpose_on || self->busy || self->status >= THREAD_DEAD))
 		return NULL;
 	return self;
@@ -60,28 +60,33 @@ void cprof_block_configure(uint64_t min_block_ns, int runq) CPROF_INTERNAL;
 int cprof_waiter_enter(uint64_t key) CPROF_INTERNAL;
 void cprof_waiter_leave(int slot) CPROF_INTERNAL;
 extern _Atomic int cprof_nwaiting CPROF_INTERNAL;
-void cprof_wake_slow(uint64_t key, int all, uint64_t ts) CPROF_INTERNAL;
-/* Records WAKEUP for waiters on key (one, or all), at ts (0: now). A load
- * and a branch when nobody waits anywhere. Preserves errno. */
-static inline void cprof_wake(uint64_t key, int all, uint64_t ts)
+/* A release call's wake-ups, chosen before the real call (a woken waiter
+ * may run and leave before the call returns) and recorded after it. */
+struct wake_plan {
+	uint64_t ts;    /* when the release began, ticks */
+	uint32_t n;     /* targets, 0 when nobody waits on the object */
+	uint32_t tids[8];
+};
+#define WAKE_ONE 0
+#define WAKE_ALL 1
+
+void cprof_wake_plan_slow(uint64_t key, int all, struct wake_plan *plan) CPROF_INTERNAL;
+void cprof_wake_commit_slow(uint64_t key, const struct wake_plan *plan) CPROF_INTERNAL;
+
+/* Chooses the waiters on key that the release will wake (the longest
+ * waiter, or all). One load when nobody waits anywhere. */
+static inline void cprof_wake_plan(uint64_t key, int all, struct wake_plan *plan)
 {
+	plan->n = 0;
 	if (unlikely(atomic_load_explicit(&cprof_nwaiting, memory_order_relaxed) > 0))
-		cprof_wake_slow(key, all, ts);
+		cprof_wake_plan_slow(key, all, plan);
 }
 
-/* For release calls: the time to stamp a wake-up with, read before the
- * real call (its waiter may run before the call returns); 0 when nobody
- * waits anywhere, which costs one load. */
-static inline uint64_t cprof_wake_stamp(void)
+/* Records the planned wake-ups (after the release succeeded). Preserves errno. */
+static inline void cprof_wake_commit(uint64_t key, const struct wake_plan *plan)
 {
-	return unlikely(atomic_load_explicit(&cprof_nwaiting, memory_order_relaxed) > 0) ? cprof_clock_now() : 0;
-}
-
-/* After the real release call: records the wake-up stamped at ts. */
-static inline void cprof_wake_at(uint64_t key, int all, uint64_t ts)
-{
-	if (unlikely(ts))
-		cprof_wake_slow(key, all, ts);
+	if (unlikely(plan->n))
+		cprof_wake_commit_slow(key, plan);
 }
 
 /* File descriptors: cheap classification for the net/syscall split. */

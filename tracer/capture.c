@@ -176,9 +176,7 @@ static void thread_name(struct ring *r, char *name, size_t cap)
 
 static void batch_start(struct capture *c, struct ring *r)
 {
-	char name[CPROF_THREAD_NAME_MAX + 1];
-	thread_name(r, name, sizeof name);
-	trace_batch_reset(&r->batch, r->tid, r->seq, c->start_ticks, name);
+	trace_batch_reset(&r->batch, r->tid, r->seq, c->start_ticks, NULL);
 }
 
 static void write_header(struct capture *c);
@@ -190,12 +188,15 @@ static void flush_batch(struct capture *c, struct ring *r)
 	write_header(c);
 	send_stacks(c);
 	send_strings(c); /* every id the batch uses was interned before it */
-	trace_writer_batch(&c->w, &r->batch);
-	r->seq++;
-	uint64_t last = r->batch.last_ticks;
+	/* The name as of writing: a thread often names itself after its start. */
 	char name[CPROF_THREAD_NAME_MAX + 1];
 	thread_name(r, name, sizeof name);
-	trace_batch_reset(&r->batch, r->batch.tid, r->seq, last, name);
+	size_t n = strlen(name);
+	memcpy(r->batch.name, name, n);
+	r->batch.name_len = (uint8_t)n;
+	trace_writer_batch(&c->w, &r->batch);
+	r->seq++;
+	trace_batch_reset(&r->batch, r->batch.tid, r->seq, r->batch.last_ticks, NULL);
 }
 
 /* Moves this ring's drain state to generation gen (a new owner). */
@@ -361,7 +362,7 @@ static int drain_pass(struct capture *c)
 static void *drainer_main(void *arg)
 {
 	struct capture *c = arg;
-	cprof_self.status = THREAD_INTERNAL;
+	cprof_me()->status = THREAD_INTERNAL;
 	/* Pace: aim to find the fullest ring about 1/8 full. A ring found at
 	 * fill f (of 1024) t ns after the previous pass fills at f/t, so the
 	 * next pause is t*128/f, between 100 µs and drain_ms, growing at most
@@ -605,9 +606,9 @@ static int start_file(const char *path);
 
 CPROF_API int cprof_trace_start_file(const char *path)
 {
-	cprof_self.busy++; /* the tracer's own open, create, lock: not the program's */
+	cprof_me()->busy++; /* the tracer's own open, create, lock: not the program's */
 	int rc = start_file(path);
-	cprof_self.busy--;
+	cprof_me()->busy--;
 	return rc;
 }
 
@@ -677,32 +678,32 @@ void cprof_capture_after_fork_child(void)
  * tracer's, not the program's: busy keeps the wrappers out. */
 int cprof_capture_begin(cprof_sink_fn sink, void *ctx, int background)
 {
-	cprof_self.busy++;
+	cprof_me()->busy++;
 	int rc = begin_capture(sink, ctx, background);
-	cprof_self.busy--;
+	cprof_me()->busy--;
 	return rc;
 }
 
 int cprof_capture_pump(void)
 {
-	cprof_self.busy++;
+	cprof_me()->busy++;
 	int rc = pump_capture();
-	cprof_self.busy--;
+	cprof_me()->busy--;
 	return rc;
 }
 
 int cprof_capture_end(void)
 {
-	cprof_self.busy++;
+	cprof_me()->busy++;
 	int rc = end_capture();
-	cprof_self.busy--;
+	cprof_me()->busy--;
 	return rc;
 }
 
 int cprof_capture_flight(cprof_sink_fn sink, void *ctx, uint64_t last_ns)
 {
-	cprof_self.busy++;
+	cprof_me()->busy++;
 	int rc = flight_capture(sink, ctx, last_ns);
-	cprof_self.busy--;
+	cprof_me()->busy--;
 	return rc;
 }

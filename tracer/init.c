@@ -137,11 +137,12 @@ static void after_fork_child(void)
 }
 
 static int file_capture;
+static pid_t file_capture_pid; /* the process that owns the capture */
 
 /* Priority 101: before the program's own constructors, which may trace. */
 __attribute__((constructor(101))) static void cprof_load(void)
 {
-	cprof_self.busy++; /* everything here is the tracer's own doing */
+	cprof_me()->busy++; /* everything here is the tracer's own doing */
 	configure();
 	cprof_clock_init();
 	cprof_stacks_init();
@@ -150,7 +151,7 @@ __attribute__((constructor(101))) static void cprof_load(void)
 	cprof_interpose_thread_init();
 	cprof_rings_init_key();
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
-	cprof_self.busy--;
+	cprof_me()->busy--;
 	char path[4096] = "";
 	const char *env = getenv("CPROF_TRACE_FILE");
 	if (env) {
@@ -163,16 +164,43 @@ __attribute__((constructor(101))) static void cprof_load(void)
 		if (rc)
 			fprintf(stderr, "cprof-trace: cannot capture to %s: %s\n", path, strerror(-rc));
 		else
-			file_capture = 1;
+			file_capture = 1, file_capture_pid = getpid();
 	}
 }
 
-__attribute__((destructor)) static void cprof_unload(void)
+/* Finishes the CPROF_TRACE_FILE capture at exit: from the destructor
+ * (exit, return from main) or the _exit wrapper. Only in the process that
+ * started it: a forked child's capture state was reset, and a vfork child
+ * shares the parent's memory and must not touch it. */
+static void finish_file_capture(void)
 {
-	if (file_capture) {
+	if (file_capture && getpid() == file_capture_pid) {
 		file_capture = 0;
 		int rc = cprof_trace_stop();
 		if (rc && rc != -ENOENT)
 			fprintf(stderr, "cprof-trace: writing the trace failed: %s\n", strerror(-rc));
 	}
+}
+
+__attribute__((destructor)) static void cprof_unload(void)
+{
+	finish_file_capture();
+}
+
+/* Programs that end with _exit (shells do) skip destructors. */
+REAL_FN(void, _exit, (int));
+REAL_FN(void, _Exit, (int));
+
+CPROF_API void _exit(int status)
+{
+	finish_file_capture();
+	REAL(_exit)(status);
+	__builtin_unreachable();
+}
+
+CPROF_API void _Exit(int status)
+{
+	finish_file_capture();
+	REAL(_Exit)(status);
+	__builtin_unreachable();
 }

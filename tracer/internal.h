@@ -129,6 +129,16 @@ struct cprof_thread {
 
 extern __thread struct cprof_thread cprof_self
 	__attribute__((tls_model("initial-exec"))) CPROF_INTERNAL;
+/* This thread's writer state. The empty asm hands the compiler the real
+ * address (thread pointer + offset) instead of a %fs-relative operand,
+ * which UBSan's pointer checks would misread as the offset alone. */
+static inline struct cprof_thread *cprof_me(void)
+{
+	struct cprof_thread *p = &cprof_self;
+	__asm__("" : "+r"(p));
+	return p;
+}
+
 extern _Atomic int cprof_ring_mode CPROF_INTERNAL;
 extern _Atomic int cprof_enabled CPROF_INTERNAL;
 

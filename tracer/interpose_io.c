@@ -57,9 +57,11 @@
 		if (!cprof_observed())                                                     \
 			return REAL(name) call_args;                                       \
 		ret rc;                                                                    \
+		struct wake_plan plan;                                                     \
+		cprof_wake_plan(cprof_fd_pair_key(fd), WAKE_ONE, &plan);                   \
 		TIMED(name, CPROF_BLOCK_BY_FD, fd, REAL(name) call_args);                  \
-		if (rc > 0) /* the peer's reader became runnable during the call */       \
-			cprof_wake(cprof_fd_pair_key(fd), 0, t0_);                         \
+		if (rc > 0)                                                                \
+			cprof_wake_commit(cprof_fd_pair_key(fd), &plan);                   \
 		return rc;                                                                 \
 	}
 

@@ -34,7 +34,7 @@ static void *trampoline(void *p)
 {
 	struct start s = *(struct start *)p;
 	free(p);
-	struct cprof_thread *self = &cprof_self;
+	struct cprof_thread *self = cprof_me();
 	if (s.internal) {
 		self->status = THREAD_INTERNAL;
 	} else {
@@ -48,8 +48,15 @@ static void *trampoline(void *p)
 
 CPROF_API int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*routine)(void *), void *arg)
 {
-	struct cprof_thread *self = &cprof_self;
+	struct cprof_thread *self = cprof_me();
 	int internal = self->status == THREAD_INTERNAL || self->busy;
+#ifdef __SANITIZE_THREAD__
+	/* Under TSan our trampoline would run (instrumented) before TSan has set
+	 * the new thread up: TSan builds create threads untouched, and a thread
+	 * appears at its first event, without creator or routine. */
+	if (1)
+		return REAL(pthread_create)(t, attr, routine, arg);
+#endif
 	if (!cprof_interpose_on)
 		return REAL(pthread_create)(t, attr, routine, arg);
 	struct start *s = malloc(sizeof *s);

@@ -18,7 +18,7 @@
 
 static inline struct cprof_thread *record_enter(void)
 {
-	struct cprof_thread *self = &cprof_self;
+	struct cprof_thread *self = cprof_me();
 	if (unlikely(self->busy)) {
 		if (self->ring)
 			atomic_store_explicit(&self->ring->dropped,
@@ -109,7 +109,7 @@ static void set_task(struct cprof_thread *self, uint64_t task)
 
 CPROF_API uint64_t cprof_task_begin(struct cprof_site *site)
 {
-	struct cprof_thread *self = &cprof_self;
+	struct cprof_thread *self = cprof_me();
 	uint64_t id = atomic_fetch_add_explicit(&next_task, 1, memory_order_relaxed);
 	if (self->busy)
 		return id; /* inside a record (signal handler): no event */
@@ -124,7 +124,7 @@ CPROF_API uint64_t cprof_task_begin(struct cprof_site *site)
 
 CPROF_API void cprof_task_end(uint64_t task)
 {
-	struct cprof_thread *self = &cprof_self;
+	struct cprof_thread *self = cprof_me();
 	cprof_record(CPROF_EV_TASK_END, &task, NULL, 0);
 	if (self->task == task)
 		set_task(self, 0);
@@ -132,7 +132,7 @@ CPROF_API void cprof_task_end(uint64_t task)
 
 CPROF_API void cprof_task_set(uint64_t task)
 {
-	struct cprof_thread *self = &cprof_self;
+	struct cprof_thread *self = cprof_me();
 	if (self->task == task)
 		return;
 	set_task(self, task);
@@ -141,12 +141,12 @@ CPROF_API void cprof_task_set(uint64_t task)
 
 CPROF_API uint64_t cprof_task_current(void)
 {
-	return cprof_self.task;
+	return cprof_me()->task;
 }
 
 CPROF_API void cprof_log(struct cprof_site *category, const char *fmt, ...)
 {
-	struct cprof_thread *self = &cprof_self;
+	struct cprof_thread *self = cprof_me();
 	if (self->busy)
 		return;
 	char msg[CPROF_LOG_MAX];

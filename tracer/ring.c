@@ -247,8 +247,11 @@ void cprof_thread_exit(struct cprof_thread *self)
 {
 	if (self->status != THREAD_ACTIVE)
 		return;
-	/* Joiners of this thread wait on its pthread_t. */
-	cprof_wake((uint64_t)(uintptr_t)pthread_self(), 1, 0); /* stamped now: it is exiting */
+	/* Joiners of this thread wait on its pthread_t; they cannot return
+	 * before this thread is gone, so planning now loses none. */
+	struct wake_plan plan;
+	cprof_wake_plan((uint64_t)(uintptr_t)pthread_self(), WAKE_ALL, &plan);
+	cprof_wake_commit((uint64_t)(uintptr_t)pthread_self(), &plan);
 	self->busy++;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	uint64_t *p = ring_reserve(self, 2);
@@ -289,7 +292,7 @@ void cprof_rings_after_fork(void)
 		atomic_store(&r->state, RING_FREE);
 	}
 	atomic_store(&cprof_ring_mode, RING_MODE_FLIGHT);
-	struct cprof_thread *self = &cprof_self;
+	struct cprof_thread *self = cprof_me();
 	uint32_t busy = self->busy;
 	memset(self, 0, sizeof *self);
 	self->busy = busy;

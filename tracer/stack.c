@@ -37,7 +37,13 @@ int cprof_stacks_enabled = 1;
 
 void cprof_stacks_init(void)
 {
-	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+#ifdef __SANITIZE_THREAD__
+	/* TSan tears a thread down before libunwind's per-thread cache
+	 * destructor runs, and crashes in it: TSan builds use the global cache. */
+	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_GLOBAL);
+#else
+	unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD); /* signal-safe */
+#endif
 }
 
 static struct stack_slot *get_table(void)
@@ -109,7 +115,23 @@ __attribute__((noinline)) uint32_t cprof_stack_here(int skip)
 	skip += 1; /* this function */
 	if (skip > 8)
 		skip = 8;
+#ifdef __SANITIZE_THREAD__
+	/* unw_backtrace keeps a per-thread trace cache whose destructor TSan
+	 * cannot survive at thread exit; TSan builds step frame by frame. */
+	int n = 0;
+	unw_context_t ctx;
+	unw_cursor_t cur;
+	if (unw_getcontext(&ctx) == 0 && unw_init_local(&cur, &ctx) == 0) {
+		do {
+			unw_word_t ip;
+			if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0 || !ip)
+				break;
+			buf[n++] = (void *)ip;
+		} while (n < CPROF_STACK_DEPTH + skip && unw_step(&cur) > 0);
+	}
+#else
 	int n = unw_backtrace(buf, CPROF_STACK_DEPTH + skip);
+#endif
 	if (n <= skip)
 		return 0;
 	return cprof_stack_intern((const uintptr_t *)(buf + skip), (uint32_t)(n - skip));

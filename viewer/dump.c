@@ -66,6 +66,8 @@ int viewer_dump(const char *path, FILE *out)
 	int rc;
 	while ((rc = trace_reader_next(&r, &ev)) == 1) {
 		const char *tname = trace_reader_thread_name(&r, ev.tid);
+		if (ev.kind == CPROF_EV_THREAD_NAME && trace_reader_string(&r, ev.args[0]))
+			tname = trace_reader_string(&r, ev.args[0]);
 		fprintf(out, "%14.3f %7u %-15s %s", trace_ticks_to_ns(&r, ev.ts) / 1000.0, ev.tid,
 			tname && *tname ? tname : "-", cprof_event_info(ev.kind)->name);
 		print_args(&r, &ev, out);
