@@ -41,6 +41,10 @@ struct capture {
 	pthread_t drainer;
 	int has_drainer;
 	_Atomic int stop;
+	uint64_t deadline_ns;    /* CLOCK_MONOTONIC end of a timed capture, 0: none */
+	int finished;            /* the drainer wrote the tail itself (timed captures) */
+	void (*on_done)(void *ctx, int rc); /* timed captures: called once the end is written */
+	void *done_ctx;
 	uint32_t strings_sent;   /* ids below this are in the stream */
 	uint64_t start_ticks;
 	uint64_t last_flush_ns;  /* CLOCK_MONOTONIC of the last full flush */
@@ -274,8 +278,18 @@ decode_span(struct capture *c, struct ring *r, const uint8_t *mem, uint64_t from
 				adopt_generation(c, r, gen, p[2]);
 			continue;
 		}
-		if (ts < min_ts)
-			continue;
+		if (ts < min_ts) {
+			/* A block is recorded when it ends, stamped with its start; one
+			 * that began before the window and ends inside it is, within the
+			 * window, blocked since the window opened. Its END is the next
+			 * record. Wake-ups are stamped before their call returned. */
+			const uint64_t *next = (const uint64_t *)(mem + (pos & mask));
+			int ends_inside = kind == CPROF_EV_BLOCK_BEGIN && pos + 16 <= bend && pos + 16 <= to &&
+					  ring_kind(next[0]) == CPROF_EV_BLOCK_END && next[1] >= min_ts;
+			if (!ends_inside && kind != CPROF_EV_WAKEUP)
+				continue;
+			ts = min_ts;
+		}
 		if (!r->seen) {
 			r->seen = 1;
 			if (r->pending_task)
@@ -332,7 +346,7 @@ static int drain_pass(struct capture *c)
 			uint32_t gen = atomic_load_explicit(&r->generation, memory_order_relaxed);
 			if (gen != r->batch_gen)
 				adopt_generation(c, r, gen, atomic_load_explicit(&r->task, memory_order_relaxed));
-			decode_span(c, r, r->base, t, h, 0, 0);
+			decode_span(c, r, r->base, t, h, c->start_ticks, 0);
 			/* Release: our reads of [t, h) are done before the writer
 			 * may reuse the bytes. */
 			atomic_store_explicit(&r->tail, h, memory_order_release);
@@ -359,6 +373,19 @@ static int drain_pass(struct capture *c)
 	return fullest;
 }
 
+static void write_tail(struct capture *c);
+
+/* The end of a capture: a last pass, writers back to FLIGHT, the tail. */
+static void finish(struct capture *c)
+{
+	drain_pass(c);
+	atomic_store(&cprof_ring_mode, RING_MODE_FLIGHT);
+	write_tail(c);
+	c->finished = 1;
+	if (c->on_done)
+		c->on_done(c->done_ctx, c->w.error);
+}
+
 static void *drainer_main(void *arg)
 {
 	struct capture *c = arg;
@@ -370,6 +397,10 @@ static void *drainer_main(void *arg)
 	const uint64_t max_ns = (uint64_t)cprof_config.drain_ms * 1000000u, min_ns = 100000;
 	uint64_t sleep_ns = min_ns, last = mono_ns();
 	while (!atomic_load_explicit(&c->stop, memory_order_acquire)) {
+		if (c->deadline_ns && mono_ns() >= c->deadline_ns) {
+			finish(c); /* a timed capture ends itself */
+			return NULL;
+		}
 		int fill = drain_pass(c);
 		uint64_t now = mono_ns(), elapsed = now - last;
 		last = now;
@@ -381,6 +412,8 @@ static void *drainer_main(void *arg)
 			sleep_ns = max_ns;
 		if (sleep_ns < min_ns)
 			sleep_ns = min_ns;
+		if (c->deadline_ns && mono_ns() + sleep_ns > c->deadline_ns)
+			sleep_ns = c->deadline_ns > mono_ns() ? c->deadline_ns - mono_ns() : 0;
 		struct timespec pause = {(time_t)(sleep_ns / 1000000000u), (long)(sleep_ns % 1000000000u)};
 		nanosleep(&pause, NULL);
 	}
@@ -429,7 +462,8 @@ static void capture_reset(struct capture *c, cprof_sink_fn sink, void *ctx)
 	}
 }
 
-static int begin_capture(cprof_sink_fn sink, void *ctx, int background)
+static int begin_capture(cprof_sink_fn sink, void *ctx, int background, uint64_t duration_ns,
+			 void (*on_done)(void *, int), void *done_ctx)
 {
 	pthread_mutex_lock(&capture_lock);
 	int rc = 0;
@@ -439,6 +473,7 @@ static int begin_capture(cprof_sink_fn sink, void *ctx, int background)
 	}
 	struct capture *c = &cap;
 	capture_reset(c, sink, ctx);
+	c->finished = 0;
 	c->start_ticks = cprof_clock_now();
 	/* Old flight data is not part of this capture: start every ring at
 	 * its head, then switch writers to DRAIN (tail first, so no writer
@@ -451,6 +486,9 @@ static int begin_capture(cprof_sink_fn sink, void *ctx, int background)
 		write_header(c);
 	c->active = 1;
 	c->has_drainer = 0;
+	c->on_done = on_done;
+	c->done_ctx = done_ctx;
+	c->deadline_ns = duration_ns ? mono_ns() + duration_ns : 0;
 	if (background) {
 		sigset_t all, old;
 		sigfillset(&all);
@@ -512,9 +550,8 @@ static int end_capture(void)
 		pthread_join(c->drainer, NULL);
 		c->has_drainer = 0;
 	}
-	drain_pass(c);
-	atomic_store(&cprof_ring_mode, RING_MODE_FLIGHT);
-	write_tail(c);
+	if (!c->finished)
+		finish(c);
 	int rc = c->w.error;
 	trace_writer_destroy(&c->w);
 	if (c->fd >= 0) {
@@ -679,7 +716,16 @@ void cprof_capture_after_fork_child(void)
 int cprof_capture_begin(cprof_sink_fn sink, void *ctx, int background)
 {
 	cprof_me()->busy++;
-	int rc = begin_capture(sink, ctx, background);
+	int rc = begin_capture(sink, ctx, background, 0, NULL, NULL);
+	cprof_me()->busy--;
+	return rc;
+}
+
+int cprof_capture_begin_timed(cprof_sink_fn sink, void *ctx, uint64_t duration_ns, void (*on_done)(void *, int),
+			      void *done_ctx)
+{
+	cprof_me()->busy++;
+	int rc = begin_capture(sink, ctx, 1, duration_ns, on_done, done_ctx);
 	cprof_me()->busy--;
 	return rc;
 }

@@ -14,6 +14,12 @@
  * cprof_capture_pump() itself. Returns 0, -EBUSY, or -errno. */
 int cprof_capture_begin(cprof_sink_fn sink, void *ctx, int background)
 	__attribute__((visibility("hidden")));
+/* A capture that ends itself after duration_ns: its drainer writes the
+ * tail, then calls on_done(done_ctx, first sink error or 0) from the drainer
+ * thread. cprof_capture_end() must still be called (it joins and frees;
+ * called early, it cuts the capture short). */
+int cprof_capture_begin_timed(cprof_sink_fn sink, void *ctx, uint64_t duration_ns, void (*on_done)(void *, int),
+			      void *done_ctx) __attribute__((visibility("hidden")));
 /* Drains every ring once (foreground captures). Returns the fullest ring's
  * fill before draining, in 1/1024ths: high means pump again soon. */
 int cprof_capture_pump(void) __attribute__((visibility("hidden")));

@@ -29,6 +29,7 @@
 
 #include "block.h"
 #include "capture.h"
+#include "http.h"
 #include "internal.h"
 #include "interpose.h"
 #include "stack.h"
@@ -133,6 +134,7 @@ static void after_fork_child(void)
 {
 	cprof_strings_after_fork();
 	cprof_capture_after_fork_child();
+	cprof_http_after_fork_child();
 	cprof_rings_after_fork();
 }
 
@@ -166,6 +168,7 @@ __attribute__((constructor(101))) static void cprof_load(void)
 		else
 			file_capture = 1, file_capture_pid = getpid();
 	}
+	cprof_http_autostart();
 }
 
 /* Finishes the CPROF_TRACE_FILE capture at exit: from the destructor

@@ -25,7 +25,8 @@ uint64_t cprof_stack_overflows(void) CPROF_HIDDEN;
 
 /* Symbolizes one PC of this process into a frame whose strings are interned
  * string-table ids. `leaf`: the PC is the frame's own (not a return
- * address). Caches per PC. Not async-signal-safe: the drainer's job. */
+ * address). Caches per PC; thread-safe. Not async-signal-safe: tracer
+ * threads only (the drainer, HTTP threads). */
 void cprof_symbolize(uintptr_t pc, int leaf, struct cprof_frame *out) CPROF_HIDDEN;
 
 #endif

@@ -2,7 +2,7 @@
  * Symbolization of this process's PCs for the stack table: function, file,
  * line and module, so a trace reads the same on another machine.
  *
- * Runs on the drainer only (one thread at a time, under the capture lock).
+ * Runs on tracer threads (the drainer, HTTP threads), serialised by a lock.
  * elfutils' libdwfl maps a PC to its module, symbol and DWARF line; a PC
  * whose module was loaded after the last report triggers one re-report.
  * Without debug info a frame keeps the symbol (or module + offset). Results
@@ -11,6 +11,7 @@
 #define _GNU_SOURCE /* dladdr */
 #include <dlfcn.h>
 #include <elfutils/libdwfl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,7 +100,18 @@ static void lookup(uintptr_t pc, int leaf, struct cprof_frame *f)
 	}
 }
 
+static void symbolize(uintptr_t pc, int leaf, struct cprof_frame *out);
+static pthread_mutex_t symbolize_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The drainer and the HTTP threads share the cache. */
 void cprof_symbolize(uintptr_t pc, int leaf, struct cprof_frame *out)
+{
+	pthread_mutex_lock(&symbolize_lock);
+	symbolize(pc, leaf, out);
+	pthread_mutex_unlock(&symbolize_lock);
+}
+
+static void symbolize(uintptr_t pc, int leaf, struct cprof_frame *out)
 {
 	uintptr_t key = pc ^ (uintptr_t)(leaf != 0); /* pcs are >1-aligned rarely; good enough as a key */
 	if (cache_used * 2 >= cache_cap) {

@@ -2,6 +2,7 @@
 #ifndef CPROF_THREADS_H
 #define CPROF_THREADS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "internal.h"
@@ -13,5 +14,9 @@ void cprof_ring_set_name(struct ring *r, const char *name) CPROF_INTERNAL;
 /* Creation stacks with their thread counts (stack id 0: unknown); returns
  * the total created through pthread_create. */
 uint64_t cprof_threadcreate_counts(uint32_t *ids, uint32_t *counts, uint32_t cap, uint32_t *n) CPROF_INTERNAL;
+
+/* The goroutine-style dump of every live thread (debug 1 or 2: with
+ * file:line), appended to the growable text at *p. */
+void cprof_threads_dump(char **p, size_t *len, size_t *cap, int debug) CPROF_INTERNAL;
 
 #endif

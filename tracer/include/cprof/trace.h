@@ -69,6 +69,57 @@ CPROF_API int cprof_trace_start_file(const char *path);
  * no capture runs, or the first write error (negative errno). */
 CPROF_API int cprof_trace_stop(void);
 
+/*
+ * The /debug/pprof endpoints (Go's net/http/pprof names): index, trace
+ * (?seconds=N streams a capture; ?last=N returns the flight recorder's last
+ * N seconds), cmdline, threadcreate, goroutine (?debug=1|2).
+ *
+ * cprof_http_start("127.0.0.1:6060") serves them on a daemon of their own
+ * ("host:port", "[::1]:port", port 0 for a free one, or "unix:/path",
+ * created mode 0600); so does CPROF_TRACE_ADDR=ADDR at load. The chosen
+ * address is printed once to stderr and returned by cprof_http_address().
+ * A non-loopback address is refused (-EPERM, with a message) unless
+ * CPROF_TRACE_ALLOW_REMOTE=1 and CPROF_TRACE_TOKEN=<secret> are set; then
+ * every request needs "Authorization: Bearer <secret>" (else 401). Without
+ * a token, only loopback and unix-socket clients are answered (else 403).
+ * One trace at a time (409 for a second). CPROF_TRACE_MAX_SECONDS bounds
+ * seconds and last (default 60).
+ *
+ * Returns 0, -EALREADY (already serving), -EPERM (refused address), or a
+ * negative errno from binding. cprof_http_stop() returns 0 or -ENOENT.
+ */
+CPROF_API int cprof_http_start(const char *addr);
+CPROF_API int cprof_http_stop(void);
+/* "127.0.0.1:6060", "[::1]:6060" or "unix:/path" while serving, else NULL. */
+CPROF_API const char *cprof_http_address(void);
+
+/*
+ * Mounting the endpoints on the program's own libmicrohttpd daemon, the way
+ * a Go program gets them on DefaultServeMux by importing net/http/pprof:
+ * call this first in the access handler. It returns 1 when the URL is under
+ * /debug/pprof (then return *result), 0 when it is the program's.
+ *
+ *     static enum MHD_Result
+ *     on_request(void *cls, struct MHD_Connection *conn, const char *url,
+ *                const char *method, const char *version, const char *body,
+ *                size_t *body_size, void **state)
+ *     {
+ *         int result;
+ *         if (cprof_http_dispatch(conn, url, method, &result))
+ *             return (enum MHD_Result)result;
+ *         ... the program's own routes ...
+ *     }
+ *
+ *     MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD,
+ *                      6060, NULL, NULL, on_request, NULL, MHD_OPTION_END);
+ *
+ * A trace response streams for its whole duration from the connection's
+ * thread: use a thread-per-connection daemon (as above), or a thread pool
+ * large enough that one busy thread does not matter.
+ */
+struct MHD_Connection;
+CPROF_API int cprof_http_dispatch(struct MHD_Connection *conn, const char *url, const char *method, int *result);
+
 /* Events this process has dropped because a ring was full, all threads. */
 CPROF_API uint64_t cprof_trace_dropped(void);
 

@@ -1,0 +1,552 @@
+/*
+ * The /debug/pprof endpoints over libmicrohttpd: our own daemon
+ * (CPROF_TRACE_ADDR, cprof_http_start) or mounted on the program's daemon
+ * (cprof_http_dispatch).
+ *
+ * Safety: the endpoints expose the program's data, so the daemon binds a
+ * loopback address or a unix socket (mode 0600) unless
+ * CPROF_TRACE_ALLOW_REMOTE=1 and CPROF_TRACE_TOKEN are both set; then every
+ * request must carry "Authorization: Bearer <token>" (compared in constant
+ * time). Without a token every request must come from loopback or a unix
+ * socket, also on the program's own daemon. Query strings are hostile:
+ * parsed strictly, bounded, rejected with 400 and a one-line reason.
+ * The daemon runs a thread per connection, created by tracer threads, so
+ * none of its work is traced.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "internal.h"
+#include "stack.h"
+#include "threads.h"
+
+#define MAX_SECONDS_DEFAULT 60.0
+
+static pthread_mutex_t server_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct MHD_Daemon *daemon_;
+static char address[300];     /* what we serve on, for cprof_http_address() */
+static char unix_path[108];   /* to unlink at stop */
+static char token[256];       /* CPROF_TRACE_TOKEN; empty: loopback clients only */
+static double max_seconds = MAX_SECONDS_DEFAULT;
+
+static void load_policy(void)
+{
+	const char *t = getenv("CPROF_TRACE_TOKEN");
+	snprintf(token, sizeof token, "%s", t ? t : "");
+	const char *m = getenv("CPROF_TRACE_MAX_SECONDS");
+	if (m) {
+		char *end;
+		double v = strtod(m, &end);
+		if (*m && !*end && v > 0 && v <= 86400)
+			max_seconds = v;
+		else
+			fprintf(stderr, "cprof-trace: ignoring CPROF_TRACE_MAX_SECONDS=%s (want 0 < s <= 86400)\n", m);
+	}
+}
+
+/* ---- responses ---- */
+
+static enum MHD_Result respond(struct MHD_Connection *conn, unsigned status, const char *type, const void *body,
+			       size_t len)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	if (status == MHD_HTTP_UNAUTHORIZED)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
+	enum MHD_Result ret = MHD_queue_response(conn, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result respond_error(struct MHD_Connection *conn, unsigned status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static enum MHD_Result respond_error(struct MHD_Connection *conn, unsigned status, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(msg, sizeof msg - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n > sizeof msg - 2)
+		n = sizeof msg - 2;
+	msg[n++] = '\n';
+	return respond(conn, status, "text/plain; charset=utf-8", msg, (size_t)n);
+}
+
+/* A growable text body. */
+struct text {
+	char *p;
+	size_t len, cap;
+};
+
+static void text_add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void text_add(struct text *t, const char *fmt, ...)
+{
+	for (;;) {
+		va_list ap;
+		va_start(ap, fmt);
+		int n = vsnprintf(t->p ? t->p + t->len : NULL, t->p ? t->cap - t->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if (t->p && t->len + (size_t)n < t->cap) {
+			t->len += (size_t)n;
+			return;
+		}
+		size_t cap = t->cap ? t->cap * 2 : 4096;
+		while (cap < t->len + (size_t)n + 1)
+			cap *= 2;
+		char *p = realloc(t->p, cap);
+		if (!p)
+			return;
+		t->p = p;
+		t->cap = cap;
+	}
+}
+
+static enum MHD_Result respond_text(struct MHD_Connection *conn, struct text *t, const char *type)
+{
+	enum MHD_Result r = respond(conn, MHD_HTTP_OK, type, t->p ? t->p : "", t->len);
+	free(t->p);
+	return r;
+}
+
+/* ---- access control ---- */
+
+static int is_loopback(const struct sockaddr *sa)
+{
+	if (!sa)
+		return 0;
+	if (sa->sa_family == AF_UNIX)
+		return 1;
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_LOOPBACK(a))
+			return 1;
+		return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
+	}
+	return 0;
+}
+
+/* Constant-time: the time depends on the lengths, never on the content. */
+static int token_matches(const char *given)
+{
+	size_t a = strlen(token), b = strlen(given);
+	unsigned diff = a != b;
+	for (size_t i = 0; i < a; i++)
+		diff |= (unsigned char)token[i] ^ (unsigned char)(i < b ? given[i] : 0);
+	return diff == 0;
+}
+
+/* 0 when the request may proceed, else the status to refuse it with. */
+static unsigned check_access(struct MHD_Connection *conn)
+{
+	if (token[0]) {
+		const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+		if (!auth || strncmp(auth, "Bearer ", 7) != 0 || !token_matches(auth + 7))
+			return MHD_HTTP_UNAUTHORIZED;
+		return 0;
+	}
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	return ci && is_loopback(ci->client_addr) ? 0 : MHD_HTTP_FORBIDDEN;
+}
+
+/* ---- endpoints ---- */
+
+static enum MHD_Result serve_index(struct MHD_Connection *conn)
+{
+	static const char page[] =
+		"<!DOCTYPE html><html><head><title>/debug/pprof/</title></head><body>\n"
+		"<h1>/debug/pprof/</h1>\n<p>Profiles and traces of this C program, served by cprof-trace.</p>\n"
+		"<table>\n"
+		"<tr><td><a href=\"cmdline\">cmdline</a></td><td>The command line of this program.</td></tr>\n"
+		"<tr><td><a href=\"goroutine?debug=1\">goroutine</a></td><td>Every live thread: name, state, "
+		"current stack (debug=2: with file:line).</td></tr>\n"
+		"<tr><td><a href=\"threadcreate?debug=1\">threadcreate</a></td><td>Stack traces that led to the "
+		"creation of new threads.</td></tr>\n"
+		"<tr><td><a href=\"trace?seconds=1\">trace</a></td><td>A trace of execution of this program for "
+		"the given seconds; open it with <code>cprof-trace FILE</code>. <code>?last=N</code>: the last N "
+		"seconds the flight recorder holds, at once.</td></tr>\n"
+		"</table></body></html>\n";
+	return respond(conn, MHD_HTTP_OK, "text/html; charset=utf-8", page, sizeof page - 1);
+}
+
+static enum MHD_Result serve_cmdline(struct MHD_Connection *conn)
+{
+	static char buf[CPROF_CMDLINE_MAX];
+	uint32_t n = cprof_read_cmdline(buf, sizeof buf);
+	return respond(conn, MHD_HTTP_OK, "text/plain; charset=utf-8", buf, n);
+}
+
+/* Parses a duration in seconds: a finite number in (0, max]. Returns NULL
+ * or the reason it is not one. */
+static const char *parse_seconds(const char *s, double max, double *out)
+{
+	if (!*s)
+		return "empty";
+	if (strlen(s) > 32)
+		return "too long";
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (*end || errno || end == s || !isfinite(v))
+		return "not a number";
+	if (v <= 0)
+		return "must be greater than 0";
+	if (v > max)
+		return "over the limit";
+	*out = v;
+	return NULL;
+}
+
+static enum MHD_Result serve_trace(struct MHD_Connection *conn)
+{
+	const char *secs = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "seconds");
+	const char *last = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "last");
+	if (secs && last)
+		return respond_error(conn, MHD_HTTP_BAD_REQUEST, "give seconds=N or last=N, not both");
+	double v = 1.0;
+	const char *why = NULL;
+	if (secs || last)
+		why = parse_seconds(secs ? secs : last, max_seconds, &v);
+	if (why)
+		return respond_error(conn, MHD_HTTP_BAD_REQUEST, "%s=%.40s: %s (a duration in seconds, at most %g)",
+				     secs ? "seconds" : "last", secs ? secs : last, why, max_seconds);
+	struct MHD_Response *r = NULL;
+	int rc = last ? cprof_http_trace_last((uint64_t)(v * 1e9), &r)
+		      : cprof_http_trace_stream((uint64_t)(v * 1e9), &r);
+	if (rc == -EBUSY)
+		return respond_error(conn, MHD_HTTP_CONFLICT, "a trace is already being collected");
+	if (rc)
+		return respond_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot trace: %s", strerror(-rc));
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION, "attachment; filename=\"trace\"");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* One frame as pprof's text profiles print it: "#\t0xpc\tfunction\tfile:line". */
+static void text_frame(struct text *t, uintptr_t pc, int leaf)
+{
+	struct cprof_frame f;
+	cprof_symbolize(pc, leaf, &f);
+	uint32_t n;
+	const char *fn = cprof_string_get(f.function, &n), *file = cprof_string_get(f.file, &n);
+	const char *mod = cprof_string_get(f.module, &n);
+	text_add(t, "#\t%#lx\t%s", (unsigned long)pc, fn ? fn : "?");
+	if (file)
+		text_add(t, "\t%s:%u\n", file, f.line);
+	else
+		text_add(t, "\t%s+%#llx\n", mod ? mod : "?", (unsigned long long)f.module_offset);
+}
+
+static enum MHD_Result serve_threadcreate(struct MHD_Connection *conn)
+{
+	enum { CAP = 4096 };
+	uint32_t *ids = malloc(CAP * sizeof *ids), *counts = malloc(CAP * sizeof *counts), n = 0;
+	if (!ids || !counts) {
+		free(ids);
+		free(counts);
+		return respond_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	}
+	uint64_t total = cprof_threadcreate_counts(ids, counts, CAP, &n);
+	struct text t = {0};
+	text_add(&t, "threadcreate profile: total %llu\n", (unsigned long long)total);
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t depth = 0;
+		const uintptr_t *pcs = cprof_stack_get(ids[i], &depth);
+		text_add(&t, "%u @", counts[i]);
+		for (uint32_t k = 0; pcs && k < depth; k++)
+			text_add(&t, " %#lx", (unsigned long)pcs[k]);
+		text_add(&t, "\n");
+		for (uint32_t k = 0; pcs && k < depth; k++)
+			text_frame(&t, pcs[k], k == 0);
+		text_add(&t, "\n");
+	}
+	free(ids);
+	free(counts);
+	return respond_text(conn, &t, "text/plain; charset=utf-8");
+}
+
+static enum MHD_Result serve_goroutine(struct MHD_Connection *conn)
+{
+	const char *d = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "debug");
+	int debug = 1;
+	if (d && (strcmp(d, "1") == 0 || strcmp(d, "2") == 0))
+		debug = d[0] - '0';
+	else if (d)
+		return respond_error(conn, MHD_HTTP_BAD_REQUEST, "debug=%.20s: want 1 or 2", d);
+	struct text t = {0};
+	cprof_threads_dump(&t.p, &t.len, &t.cap, debug);
+	return respond_text(conn, &t, "text/plain; charset=utf-8");
+}
+
+static enum MHD_Result serve(struct MHD_Connection *conn, const char *path, const char *method)
+{
+	unsigned deny = check_access(conn);
+	if (deny == MHD_HTTP_UNAUTHORIZED)
+		return respond_error(conn, deny, "unauthorized: send Authorization: Bearer <CPROF_TRACE_TOKEN>");
+	if (deny)
+		return respond_error(conn, deny, "forbidden: /debug/pprof answers loopback clients only");
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		return respond_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method %.16s not allowed: use GET", method);
+	if (!*path || strcmp(path, "/") == 0)
+		return serve_index(conn);
+	if (strcmp(path, "/trace") == 0)
+		return serve_trace(conn);
+	if (strcmp(path, "/cmdline") == 0)
+		return serve_cmdline(conn);
+	if (strcmp(path, "/threadcreate") == 0)
+		return serve_threadcreate(conn);
+	if (strcmp(path, "/goroutine") == 0)
+		return serve_goroutine(conn);
+	return respond_error(conn, MHD_HTTP_NOT_FOUND, "unknown profile: %.100s (see /debug/pprof/)", path);
+}
+
+CPROF_API int cprof_http_dispatch(struct MHD_Connection *conn, const char *url, const char *method, int *result)
+{
+	if (!url || strncmp(url, "/debug/pprof", 12) != 0 || (url[12] && url[12] != '/'))
+		return 0;
+	struct cprof_thread *self = cprof_me();
+	self->busy++; /* serving is the tracer's own work, whichever thread does it */
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, load_policy);
+	*result = serve(conn, url + 12, method);
+	self->busy--;
+	return 1;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+			      const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+	(void)cls, (void)version, (void)upload, (void)con_cls;
+	if (*upload_size) { /* we take no bodies */
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	int result;
+	if (cprof_http_dispatch(conn, url, method, &result))
+		return (enum MHD_Result)result;
+	cprof_me()->busy++;
+	enum MHD_Result r = respond_error(conn, MHD_HTTP_NOT_FOUND, "not found: %.100s (see /debug/pprof/)", url);
+	cprof_me()->busy--;
+	return r;
+}
+
+/* ---- the daemon ---- */
+
+/* Parses "host:port", "[v6]:port", ":port" or "unix:/path" into a bound,
+ * listening socket; sets *loopback. Returns the fd or -errno, with why. */
+static int open_listener(const char *addr, int *loopback, char *why, size_t whylen)
+{
+	if (strncmp(addr, "unix:", 5) == 0) {
+		const char *path = addr + 5;
+		struct sockaddr_un sun = {.sun_family = AF_UNIX};
+		if (!*path || strlen(path) >= sizeof sun.sun_path) {
+			snprintf(why, whylen, "unix socket path empty or longer than %zu bytes", sizeof sun.sun_path - 1);
+			return -EINVAL;
+		}
+		strcpy(sun.sun_path, path);
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fd < 0)
+			return -errno;
+		struct stat st;
+		if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+			unlink(path); /* a stale socket of an earlier run */
+		/* chmod before listen: nobody can connect while the mode is wider */
+		if (bind(fd, (struct sockaddr *)&sun, sizeof sun) || chmod(path, 0600) || listen(fd, 64)) {
+			int e = errno;
+			snprintf(why, whylen, "%s: %s", path, strerror(e));
+			close(fd);
+			return -e;
+		}
+		snprintf(unix_path, sizeof unix_path, "%s", path);
+		*loopback = 1;
+		return fd;
+	}
+	char host[256];
+	const char *colon = strrchr(addr, ':');
+	if (!colon || !colon[1] || strlen(addr) >= sizeof host) {
+		snprintf(why, whylen, "want host:port, [ipv6]:port or unix:/path");
+		return -EINVAL;
+	}
+	size_t hl = (size_t)(colon - addr);
+	memcpy(host, addr, hl);
+	host[hl] = 0;
+	if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') {
+		memmove(host, host + 1, hl - 2);
+		host[hl - 2] = 0;
+	}
+	char *end;
+	long port = strtol(colon + 1, &end, 10);
+	if (*end || port < 0 || port > 65535) {
+		snprintf(why, whylen, "bad port \"%s\"", colon + 1);
+		return -EINVAL;
+	}
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo *res = NULL;
+	int gai = getaddrinfo(*host ? host : NULL, colon + 1, &hints, &res);
+	if (gai) {
+		snprintf(why, whylen, "%.200s: %s", host, gai_strerror(gai));
+		return -EINVAL;
+	}
+	*loopback = is_loopback(res->ai_addr);
+	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) || listen(fd, 64)) {
+		int e = errno;
+		snprintf(why, whylen, "%s: %s", addr, strerror(e));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(res);
+		return -e;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+static int start(const char *addr)
+{
+	if (daemon_)
+		return -EALREADY;
+	load_policy();
+	char why[256] = "";
+	int loopback = 0;
+	unix_path[0] = 0;
+	int fd = open_listener(addr, &loopback, why, sizeof why);
+	if (fd < 0) {
+		fprintf(stderr, "cprof-trace: cannot serve /debug/pprof on %s: %s\n", addr, why);
+		return fd;
+	}
+	const char *allow = getenv("CPROF_TRACE_ALLOW_REMOTE");
+	if (!loopback && !(allow && strcmp(allow, "1") == 0 && token[0])) {
+		fprintf(stderr,
+			"cprof-trace: refusing to serve /debug/pprof on %s: not a loopback address, and the "
+			"endpoints expose the program's data. Set CPROF_TRACE_ALLOW_REMOTE=1 and "
+			"CPROF_TRACE_TOKEN=<secret> to serve it with bearer-token authentication.\n", addr);
+		close(fd);
+		if (unix_path[0])
+			unlink(unix_path);
+		return -EPERM;
+	}
+	daemon_ = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
+				   handle, NULL, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_TIMEOUT,
+				   (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)32, MHD_OPTION_END);
+	if (!daemon_) {
+		fprintf(stderr, "cprof-trace: cannot start the HTTP server on %s\n", addr);
+		close(fd);
+		return -EIO;
+	}
+	if (unix_path[0]) {
+		snprintf(address, sizeof address, "unix:%s", unix_path);
+	} else {
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof ss;
+		char h[INET6_ADDRSTRLEN] = "?";
+		getsockname(fd, (struct sockaddr *)&ss, &len);
+		unsigned port = 0;
+		if (ss.ss_family == AF_INET) {
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, h, sizeof h);
+			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+			snprintf(address, sizeof address, "%s:%u", h, port);
+		} else {
+			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, h, sizeof h);
+			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+			snprintf(address, sizeof address, "[%s]:%u", h, port);
+		}
+	}
+	fprintf(stderr, "cprof-trace: serving /debug/pprof/ on %s%s%s\n", unix_path[0] ? "" : "http://", address,
+		unix_path[0] ? "" : "/debug/pprof/");
+	return 0;
+}
+
+CPROF_API int cprof_http_start(const char *addr)
+{
+	if (!addr)
+		return -EINVAL;
+	struct cprof_thread *self = cprof_me();
+	self->busy++; /* the daemon's threads are created by a tracer call: never traced */
+	pthread_mutex_lock(&server_lock);
+	int rc = start(addr);
+	pthread_mutex_unlock(&server_lock);
+	self->busy--;
+	return rc;
+}
+
+CPROF_API int cprof_http_stop(void)
+{
+	struct cprof_thread *self = cprof_me();
+	self->busy++;
+	pthread_mutex_lock(&server_lock);
+	int rc = -ENOENT;
+	if (daemon_) {
+		MHD_stop_daemon(daemon_); /* closes the listening socket it was given */
+		daemon_ = NULL;
+		address[0] = 0;
+		if (unix_path[0])
+			unlink(unix_path);
+		unix_path[0] = 0;
+		rc = 0;
+	}
+	pthread_mutex_unlock(&server_lock);
+	self->busy--;
+	return rc;
+}
+
+CPROF_API const char *cprof_http_address(void)
+{
+	return daemon_ ? address : NULL;
+}
+
+void cprof_http_autostart(void)
+{
+	char addr[300];
+	const char *env = getenv("CPROF_TRACE_ADDR");
+	if (!env || !*env)
+		return;
+	snprintf(addr, sizeof addr, "%s", env);
+	unsetenv("CPROF_TRACE_ADDR"); /* one address, one process: children do not try it */
+	cprof_http_start(addr);
+}
+
+void cprof_http_after_fork_child(void)
+{
+	/* The daemon's threads do not exist here; its sockets are the parent's. */
+	if (daemon_) {
+		const union MHD_DaemonInfo *di = MHD_get_daemon_info(daemon_, MHD_DAEMON_INFO_LISTEN_FD);
+		if (di)
+			close(di->listen_fd);
+	}
+	daemon_ = NULL;
+	address[0] = unix_path[0] = 0;
+	pthread_mutex_init(&server_lock, NULL);
+}

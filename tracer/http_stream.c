@@ -1,0 +1,142 @@
+/*
+ * /debug/pprof/trace responses: a timed capture streamed through a bounded
+ * queue.
+ *
+ * The capture's drainer is the producer (the sink below); libmicrohttpd's
+ * content reader, on the connection's own thread (the daemons run a thread
+ * per connection), is the consumer. At most STREAM_MAX bytes wait in the
+ * queue: a client reading slowly makes the drainer wait, the rings then fill
+ * and writers drop and count, so memory never grows with the duration and
+ * the file stays complete and valid. A client that goes away makes the sink
+ * fail at once; the capture then ends and the next one can start.
+ */
+#include <errno.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "capture.h"
+#include "http.h"
+#include "internal.h"
+
+#define STREAM_MAX (4u << 20) /* bytes queued for the client at most */
+
+struct stream {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct trace_buf q; /* bytes [head, q.len) not yet sent */
+	size_t head;
+	int done;           /* the capture wrote its end marker (or failed) */
+	int aborted;        /* the client is gone */
+	int ended;          /* cprof_capture_end() was called */
+};
+
+static int stream_sink(void *ctx, const void *buf, size_t len)
+{
+	struct stream *s = ctx;
+	pthread_mutex_lock(&s->mu);
+	while (!s->aborted && s->q.len - s->head > STREAM_MAX)
+		pthread_cond_wait(&s->cv, &s->mu);
+	int rc = s->aborted ? -EPIPE : trace_buf_put(&s->q, buf, len);
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+static void stream_done(void *ctx, int rc)
+{
+	(void)rc;
+	struct stream *s = ctx;
+	pthread_mutex_lock(&s->mu);
+	s->done = 1;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)pos;
+	struct stream *s = cls;
+	pthread_mutex_lock(&s->mu);
+	while (s->q.len == s->head && !s->done)
+		pthread_cond_wait(&s->cv, &s->mu);
+	size_t n = s->q.len - s->head;
+	if (n == 0) { /* done and drained */
+		pthread_mutex_unlock(&s->mu);
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	}
+	if (n > max)
+		n = max;
+	memcpy(buf, s->q.p + s->head, n);
+	s->head += n;
+	if (s->head == s->q.len) {
+		s->q.len = s->head = 0;
+	} else if (s->head > STREAM_MAX) { /* compact */
+		memmove(s->q.p, s->q.p + s->head, s->q.len - s->head);
+		s->q.len -= s->head;
+		s->head = 0;
+	}
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	return (ssize_t)n;
+}
+
+/* Called by libmicrohttpd when the response is finished or abandoned. */
+static void stream_free(void *cls)
+{
+	struct stream *s = cls;
+	pthread_mutex_lock(&s->mu);
+	s->aborted = 1; /* a capture still running stops writing at once */
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	cprof_capture_end(); /* joins the drainer; frees the capture for the next request */
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	trace_buf_free(&s->q);
+	free(s);
+}
+
+int cprof_http_trace_stream(uint64_t duration_ns, struct MHD_Response **out)
+{
+	struct stream *s = calloc(1, sizeof *s);
+	if (!s)
+		return -ENOMEM;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
+	int rc = cprof_capture_begin_timed(stream_sink, s, duration_ns, stream_done, s);
+	if (rc) {
+		pthread_cond_destroy(&s->cv);
+		pthread_mutex_destroy(&s->mu);
+		free(s);
+		return rc;
+	}
+	*out = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, stream_read, s, stream_free);
+	if (!*out) {
+		stream_free(s);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static int buf_sink(void *ctx, const void *buf, size_t len)
+{
+	return trace_buf_put(ctx, buf, len);
+}
+
+int cprof_http_trace_last(uint64_t last_ns, struct MHD_Response **out)
+{
+	struct trace_buf b = {0};
+	int rc = cprof_capture_flight(buf_sink, &b, last_ns);
+	if (rc) {
+		trace_buf_free(&b);
+		return rc;
+	}
+	*out = MHD_create_response_from_buffer(b.len, b.p, MHD_RESPMEM_MUST_FREE);
+	if (!*out) {
+		trace_buf_free(&b);
+		return -ENOMEM;
+	}
+	return 0;
+}
