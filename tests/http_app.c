@@ -4,7 +4,8 @@
  * 127.0.0.1:PORT, mounts /debug/pprof/ on that daemon with
  * cprof_http_dispatch, and keeps 3 background threads busy. Prints
  * "port N" and, when the library's own server runs (CPROF_TRACE_ADDR),
- * "pprof ADDR". Runs until killed.
+ * "pprof ADDR". Runs until killed. HTTP_APP_NO_DAEMON=1: no daemon of its
+ * own (then only the library's server runs; prints "port 0").
  */
 #include <cprof/trace.h>
 #include <microhttpd.h>
@@ -61,6 +62,13 @@ int main(void)
 	pthread_t t[3];
 	for (int i = 0; i < 3; i++)
 		pthread_create(&t[i], NULL, background, NULL);
+	if (getenv("HTTP_APP_NO_DAEMON")) {
+		printf("port 0\n");
+		if (cprof_http_address())
+			printf("pprof %s\n", cprof_http_address());
+		for (;;)
+			pause();
+	}
 	struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0,
 						NULL, NULL, on_request, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
 						(unsigned)30, MHD_OPTION_END);

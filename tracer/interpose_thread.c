@@ -50,28 +50,28 @@ CPROF_API int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*r
 {
 	struct cprof_thread *self = cprof_me();
 	int internal = self->status == THREAD_INTERNAL || self->busy;
-#ifdef __SANITIZE_THREAD__
-	/* Under TSan our trampoline would run (instrumented) before TSan has set
-	 * the new thread up: TSan builds create threads untouched, and a thread
-	 * appears at its first event, without creator or routine. */
-	if (1)
-		return REAL(pthread_create)(t, attr, routine, arg);
-#endif
 	if (!cprof_interpose_on)
 		return REAL(pthread_create)(t, attr, routine, arg);
+	uint64_t creator = 0, stack = 0;
+	if (!internal) { /* the threadcreate profile: who creates threads, from where */
+		self->busy++;
+		creator = cprof_gettid();
+		stack = cprof_stack_here(0); /* leaf: pthread_create */
+		self->busy--;
+		if (stack <= CPROF_STACK_IDS)
+			atomic_fetch_add_explicit(&created_by_stack[stack], 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&created_total, 1, memory_order_relaxed);
+	}
+#ifdef __SANITIZE_THREAD__
+	/* Under TSan our trampoline would run (instrumented) before TSan has set
+	 * the new thread up: TSan builds start threads untouched, and a thread
+	 * appears at its first event, without creator or routine. */
+	return REAL(pthread_create)(t, attr, routine, arg);
+#endif
 	struct start *s = malloc(sizeof *s);
 	if (!s)
 		return REAL(pthread_create)(t, attr, routine, arg);
-	*s = (struct start){routine, arg, 0, 0, internal};
-	if (!internal) {
-		self->busy++;
-		s->creator = cprof_gettid();
-		s->stack = cprof_stack_here(0); /* leaf: pthread_create */
-		self->busy--;
-		if (s->stack <= CPROF_STACK_IDS)
-			atomic_fetch_add_explicit(&created_by_stack[s->stack], 1, memory_order_relaxed);
-		atomic_fetch_add_explicit(&created_total, 1, memory_order_relaxed);
-	}
+	*s = (struct start){routine, arg, creator, stack, internal};
 	int rc = REAL(pthread_create)(t, attr, trampoline, s);
 	if (rc)
 		free(s);

@@ -24,10 +24,13 @@
 
 enum { SLOT_EMPTY = 0, SLOT_WRITING = 1, SLOT_READY = 2 };
 
+/* hash and depth are read by probing inserters before they know the slot
+ * is theirs to compare: relaxed atomics, so no compiler hoists those loads
+ * above the state check (pcs are compared only after it, by memcmp). */
 struct stack_slot {
 	_Atomic uint32_t state;
-	uint32_t depth;
-	uint64_t hash;
+	_Atomic uint32_t depth;
+	_Atomic uint64_t hash;
 	uintptr_t pcs[CPROF_STACK_DEPTH];
 };
 
@@ -89,18 +92,21 @@ uint32_t cprof_stack_intern(const uintptr_t *pcs, uint32_t n)
 			uint32_t expect = SLOT_EMPTY;
 			if (atomic_compare_exchange_strong_explicit(&s->state, &expect, SLOT_WRITING,
 								    memory_order_acquire, memory_order_acquire)) {
-				s->hash = h;
-				s->depth = n;
+				atomic_store_explicit(&s->hash, h, memory_order_relaxed);
+				atomic_store_explicit(&s->depth, n, memory_order_relaxed);
 				memcpy(s->pcs, pcs, n * sizeof *pcs);
 				/* Release: the PCs are written before anyone sees READY. */
 				atomic_store_explicit(&s->state, SLOT_READY, memory_order_release);
 				return i + 1;
 			}
-			st = expect;
+			/* Lost the race: read the winner's state with a plain
+			 * acquire (clearer than relying on the CAS's failure order). */
+			st = atomic_load_explicit(&s->state, memory_order_acquire);
 		}
 		/* A slot being written may hold our stack; we cannot wait for it
 		 * (signal handlers), so a rare duplicate id is the price. */
-		if (st == SLOT_READY && s->hash == h && s->depth == n && memcmp(s->pcs, pcs, n * sizeof *pcs) == 0)
+		if (st == SLOT_READY && atomic_load_explicit(&s->hash, memory_order_relaxed) == h &&
+		    atomic_load_explicit(&s->depth, memory_order_relaxed) == n && memcmp(s->pcs, pcs, n * sizeof *pcs) == 0)
 			return i + 1;
 	}
 	atomic_fetch_add_explicit(&stack_overflow, 1, memory_order_relaxed);
@@ -145,7 +151,7 @@ const uintptr_t *cprof_stack_get(uint32_t id, uint32_t *depth)
 	struct stack_slot *s = &t[id - 1];
 	if (atomic_load_explicit(&s->state, memory_order_acquire) != SLOT_READY)
 		return NULL;
-	*depth = s->depth;
+	*depth = atomic_load_explicit(&s->depth, memory_order_relaxed);
 	return s->pcs;
 }
 
