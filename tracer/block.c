@@ -221,22 +221,11 @@ struct fd_info {
 	int32_t partner; /* the other end of a pipe/socketpair + 1, 0 none */
 };
 
-static _Atomic(struct fd_info *) fds;
+static void *_Atomic fds; /* struct fd_info[FD_TABLE] */
 
 static struct fd_info *fd_table(void)
 {
-	struct fd_info *t = atomic_load_explicit(&fds, memory_order_acquire);
-	if (likely(t))
-		return t;
-	struct fd_info *fresh = mmap(NULL, FD_TABLE * sizeof *fresh, PROT_READ | PROT_WRITE,
-				     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (fresh == MAP_FAILED)
-		return NULL;
-	if (!atomic_compare_exchange_strong(&fds, &t, fresh)) {
-		munmap(fresh, FD_TABLE * sizeof *fresh);
-		return t;
-	}
-	return fresh;
+	return cprof_map_once(&fds, FD_TABLE * sizeof(struct fd_info));
 }
 
 /* The table is advisory (a stale entry misfiles one event's category), so

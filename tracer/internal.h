@@ -194,6 +194,13 @@ void cprof_record(unsigned kind, const uint64_t *args, const void *bytes, uint32
 void cprof_record_at(uint64_t ts, unsigned kind, const uint64_t *args, const void *bytes,
 		     uint32_t nbytes) CPROF_INTERNAL;
 
+/* Zeroed anonymous memory, or NULL. Async-signal-safe (mmap). */
+void *cprof_map(size_t bytes) CPROF_INTERNAL;
+/* The table at *slot, mapping `bytes` of zeroed memory on first use; when
+ * threads race, the first CAS wins and the others unmap theirs. Returns
+ * NULL when out of memory. Async-signal-safe, lock-free. */
+void *cprof_map_once(void *_Atomic *slot, size_t bytes) CPROF_INTERNAL;
+
 /* ---- strings (strings.c) ---- */
 /* Interns s (cut to CPROF_STRING_MAX bytes); returns its id, or 0 when the
  * table is full. Takes a lock; never allocates with malloc. */

@@ -44,6 +44,27 @@ void cprof_rings_configure(uint64_t bytes)
 		block_bytes = 64u << 10;
 }
 
+void *cprof_map(size_t bytes)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+void *cprof_map_once(void *_Atomic *slot, size_t bytes)
+{
+	void *t = atomic_load_explicit(slot, memory_order_acquire);
+	if (likely(t))
+		return t;
+	void *fresh = cprof_map(bytes);
+	if (!fresh)
+		return NULL;
+	if (!atomic_compare_exchange_strong_explicit(slot, &t, fresh, memory_order_acq_rel, memory_order_acquire)) {
+		munmap(fresh, bytes);
+		return t; /* another thread won */
+	}
+	return fresh;
+}
+
 struct ring *cprof_rings_first(void)
 {
 	return atomic_load_explicit(&registry, memory_order_acquire);

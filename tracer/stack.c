@@ -34,7 +34,7 @@ struct stack_slot {
 	uintptr_t pcs[CPROF_STACK_DEPTH];
 };
 
-static _Atomic(struct stack_slot *) table;
+static void *_Atomic table; /* struct stack_slot[TABLE_SLOTS] */
 static _Atomic uint64_t stack_overflow;
 int cprof_stacks_enabled = 1;
 
@@ -51,18 +51,7 @@ void cprof_stacks_init(void)
 
 static struct stack_slot *get_table(void)
 {
-	struct stack_slot *t = atomic_load_explicit(&table, memory_order_acquire);
-	if (likely(t))
-		return t;
-	struct stack_slot *fresh = mmap(NULL, TABLE_SLOTS * sizeof *fresh, PROT_READ | PROT_WRITE,
-					MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (fresh == MAP_FAILED)
-		return NULL;
-	if (!atomic_compare_exchange_strong(&table, &t, fresh)) {
-		munmap(fresh, TABLE_SLOTS * sizeof *fresh);
-		return t; /* another thread won */
-	}
-	return fresh;
+	return cprof_map_once(&table, TABLE_SLOTS * sizeof(struct stack_slot));
 }
 
 static uint64_t hash_pcs(const uintptr_t *pcs, uint32_t n)

@@ -35,12 +35,6 @@ static uint32_t nslots;            /* power of two */
 static char *arena;
 static size_t arena_left;
 
-static void *map(size_t bytes)
-{
-	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	return p == MAP_FAILED ? NULL : p;
-}
-
 static uint64_t hash(const char *s, size_t len)
 {
 	uint64_t h = 1469598103934665603ull; /* FNV-1a */
@@ -59,7 +53,7 @@ static struct str_entry *entry(uint32_t id)
 static int grow_slots(void)
 {
 	uint32_t n = nslots ? nslots * 2 : 4096;
-	uint32_t *t = map((size_t)n * sizeof *t);
+	uint32_t *t = cprof_map((size_t)n * sizeof *t);
 	if (!t)
 		return -1;
 	for (uint32_t i = 0; i < nslots; i++) {
@@ -110,14 +104,14 @@ uint32_t cprof_string_intern(const char *s, size_t len)
 	if (n >= CPROF_STRING_ID_MAX)
 		goto out;
 	if (!segs[n >> SEG_BITS]) {
-		struct str_entry *seg = map(SEG_SIZE * sizeof *seg);
+		struct str_entry *seg = cprof_map(SEG_SIZE * sizeof *seg);
 		if (!seg)
 			goto out;
 		__atomic_store_n(&segs[n >> SEG_BITS], seg, __ATOMIC_RELEASE);
 	}
 	if (arena_left < len + 1) {
 		size_t want = len + 1 > ARENA_CHUNK ? len + 1 : ARENA_CHUNK;
-		char *a = map(want);
+		char *a = cprof_map(want);
 		if (!a)
 			goto out;
 		arena = a;
