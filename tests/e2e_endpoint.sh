@@ -24,8 +24,11 @@ start_app() { # name, env...: starts http_app, waits for its "port" line
   env "$@" "$app" > "$dir/$name.out" 2> "$dir/$name.err" &
   pids+=($!)
   eval "${name}_pid=$!"
-  for _ in $(seq 100); do grep -q '^port' "$dir/$name.out" 2>/dev/null && break; sleep 0.05; done
-  grep -q '^port' "$dir/$name.out" || fail "$name did not start: $(cat "$dir/$name.err")"
+  for _ in $(seq 400); do grep -q '^port' "$dir/$name.out" 2>/dev/null && break; sleep 0.05; done
+  if ! grep -q '^port' "$dir/$name.out"; then
+    echo "--- $name stderr:"; cat "$dir/$name.err"; echo "---"
+    fail "$name did not start within 20 s"
+  fi
 }
 
 # ---- the application's own daemon, endpoints mounted with cprof_http_dispatch
