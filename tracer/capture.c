@@ -29,10 +29,6 @@
 #define BATCH_FLUSH_BYTES (64u << 10)
 #define BATCH_FLUSH_NS 500000000u /* a batch older than this is written */
 
-struct lost_entry {
-	struct cprof_lost l;
-};
-
 struct capture {
 	int active;
 	int header_written;      /* output waits for the clock's calibration */

@@ -74,7 +74,6 @@ int cprof_clock_calibrated(void) CPROF_INTERNAL;
 enum ring_state { RING_FREE = 0, RING_LIVE = 1, RING_EXITED = 2 };
 enum ring_mode { RING_MODE_FLIGHT = 0, RING_MODE_DRAIN = 1 };
 
-#define RING_RECORD_MAX_WORDS (2 + CPROF_EVENT_MAX_ARGS + CPROF_EVENT_MAX_BYTES / 8)
 
 struct ring {
 	/* Immutable after creation. */
@@ -219,7 +218,6 @@ void cprof_strings_unlock(void) CPROF_INTERNAL;
 void cprof_strings_after_fork(void) CPROF_INTERNAL;
 
 /* ---- capture (capture.c) ---- */
-struct capture;
 void cprof_capture_before_fork(void) CPROF_INTERNAL;
 void cprof_capture_after_fork_parent(void) CPROF_INTERNAL;
 void cprof_capture_after_fork_child(void) CPROF_INTERNAL;
