@@ -287,32 +287,46 @@ static void test_signals(void)
 
 	struct loaded l;
 	CHECKF(load_file(&l, path) == 0, "%s", l.r.error);
-	long in_handler = 0, main_loop = 0, depth_bad = 0, depth = 0;
+	long in_handler = 0, main_loop = 0, depth_bad = 0, depth = 0, events = 0, ring_full = 0;
 	for (size_t i = 0; i < l.n; i++) {
 		const struct trace_event *ev = &l.ev[i].ev;
 		if (ev->tid != cprof_gettid())
 			continue;
+		if (ev->kind == CPROF_EV_LOST)
+			ring_full += (long)ev->args[0]; /* only a full ring reports in-band */
+		if (ev->kind != CPROF_EV_REGION_BEGIN && ev->kind != CPROF_EV_REGION_END)
+			continue;
+		events++;
 		const char *name = loaded_name(&l, ev->args[0]);
 		if (ev->kind == CPROF_EV_REGION_BEGIN) {
 			depth++;
 			in_handler += strcmp(name, "in handler") == 0;
 			main_loop += strcmp(name, "main loop") == 0;
-		} else if (ev->kind == CPROF_EV_REGION_END) {
+		} else {
 			depth--;
 		}
 		depth_bad += depth < 0 || depth > 2;
 	}
-	/* The interrupted record always completes; a handler that lands inside
-	 * a record loses both its events (counted), so nesting stays whole. */
-	CHECK(depth_bad == 0);
-	CHECKF(main_loop == loops, "%ld of %ld main-loop regions", main_loop, loops);
-#ifndef __SANITIZE_THREAD__ /* TSan defers signals to its sync points, inside records */
-	CHECK(in_handler > 0);
-#endif
-	CHECKF(in_handler * 2 + (long)reentry == atomic_load(&handled) * 2,
-	       "handler ran %ld times, %ld regions delivered, %llu dropped", atomic_load(&handled), in_handler,
-	       (unsigned long long)reentry);
+	long handled_n = atomic_load(&handled);
+	/* Every event is delivered or counted lost, whatever happened. */
+	CHECKF(events + (long)l.lost == 2 * (loops + handled_n), "%ld events + %llu lost != 2 x (%ld + %ld)", events,
+	       (unsigned long long)l.lost, loops, handled_n);
 	CHECK(l.lost == reentry);
+	if (ring_full == 0 && main_loop == loops) {
+		/* No ring overflow: the only drops are handlers that landed inside a
+		 * record; the interrupted record always completes, and such a
+		 * handler loses both its events, so nesting stays whole. */
+		CHECK(depth_bad == 0);
+		CHECKF(in_handler * 2 + (long)reentry == handled_n * 2,
+		       "handler ran %ld times, %ld regions delivered, %llu dropped", handled_n, in_handler,
+		       (unsigned long long)reentry);
+#ifndef __SANITIZE_THREAD__ /* TSan defers signals to its sync points, inside records */
+		CHECK(in_handler > 0);
+#endif
+	} else {
+		printf("test_signals: the ring overflowed (%ld in-band, drainer slower in this build): "
+		       "accounting checked, nesting not\n", ring_full);
+	}
 	loaded_free(&l);
 }
 
