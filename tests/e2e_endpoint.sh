@@ -10,7 +10,12 @@ dir=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$dir"; }
 trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
+fail() {
+  echo "FAIL: $*"
+  for f in "$dir"/*.err; do [ -s "$f" ] && { echo "--- $(basename "$f"):"; cat "$f"; }; done
+  exit 1
+}
+trap 'fail "line $LINENO: a command failed"' ERR
 code() { curl -s -o /dev/null -w '%{http_code}' "$@"; }
 # Under TSan with the shared library, TSan's interceptors call our wrappers
 # as their "real" functions, and TSan does not model the tracer's own
@@ -83,7 +88,7 @@ cpid=$!
 sleep 0.5
 [ "$(code "$base/trace?seconds=1")" = 409 ] || fail "a second concurrent trace was not refused with 409"
 has "$(curl -s "$base/trace?seconds=1")" 'already being collected' || fail "409 message"
-wait $cpid
+wait $cpid || fail "the 2 s trace request failed (curl exit $?)"
 "$view" -dump "$dir/long.trace" > /dev/null || fail "the first trace was harmed by the refused one"
 
 # ---- bad requests: 400/404/405 with a reason
@@ -158,4 +163,7 @@ echo "soak: $soak captures: fds $fd0 -> $fd1, threads $th0 -> $th1, RSS $rss0 ->
 if [ -z "$sanitized" ]; then
   [ "$rss1" -le $((rss0 + 4096)) ] || fail "RSS grew by $((rss1 - rss0)) KiB"
 fi
+for f in "$dir"/*.err; do
+  if grep -q 'WARNING: ThreadSanitizer\|ERROR: AddressSanitizer\|runtime error' "$f"; then fail "sanitizer report in $(basename "$f")"; fi
+done
 echo "e2e_endpoint: 1 passed, 0 failed"
