@@ -29,4 +29,10 @@ uint64_t cprof_stack_overflows(void) CPROF_HIDDEN;
  * threads only (the drainer, HTTP threads). */
 void cprof_symbolize(uintptr_t pc, int leaf, struct cprof_frame *out) CPROF_HIDDEN;
 
+/* libdwfl's find_debuginfo callback for this library: local files only. */
+struct Dwfl_Module;
+int cprof_find_debuginfo_local(struct Dwfl_Module *mod, void **userdata, const char *modname, uint64_t base,
+			       const char *file_name, const char *debuglink_file, uint32_t debuglink_crc,
+			       char **debuginfo_file_name) CPROF_HIDDEN;
+
 #endif

@@ -30,9 +30,22 @@ static int dwfl_failed;
 static struct pc_entry *cache; /* open addressing by pc; pc 0 = empty */
 static size_t cache_cap, cache_used;
 
+/* Separate debug info from the local build-id tree only (/usr/lib/debug).
+ * Never dwfl_standard_find_debuginfo: it starts elfutils' debuginfod client
+ * (libcurl, OpenSSL; a network fetch when DEBUGINFOD_URLS is set), which a
+ * tracer must not do, and which spins when it runs at exit after OpenSSL's
+ * own exit handlers. */
+int cprof_find_debuginfo_local(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+			       const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
+			       char **debuginfo_file_name)
+{
+	return dwfl_build_id_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file, debuglink_crc,
+					    debuginfo_file_name);
+}
+
 static const Dwfl_Callbacks callbacks = {
 	.find_elf = dwfl_linux_proc_find_elf,
-	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.find_debuginfo = cprof_find_debuginfo_local,
 };
 
 static void report(void)

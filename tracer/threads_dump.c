@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "stack.h"
 #include "threads.h"
 
 struct out {
@@ -121,7 +122,7 @@ static int frame_cb(Dwfl_Frame *frame, void *arg)
 
 static const Dwfl_Callbacks callbacks = {
 	.find_elf = dwfl_linux_proc_find_elf,
-	.find_debuginfo = dwfl_standard_find_debuginfo,
+	.find_debuginfo = cprof_find_debuginfo_local, /* never debuginfod (symbolize.c) */
 };
 
 /* Writes "T tid\n<frames>\n" per thread, or "E why\n". Never returns. */

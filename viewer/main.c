@@ -12,19 +12,22 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: cprof-trace [flags] FILE\n"
 		"  -dump     print the trace event by event (like go tool trace -d)\n"
+		"  -json=OUT write Chrome trace-event JSON (Perfetto UI, chrome://tracing) to OUT (- : stdout)\n"
 		"  -h        this help\n");
 }
 
 int main(int argc, char **argv)
 {
 	int dump = 0;
-	const char *file = NULL;
+	const char *file = NULL, *json = NULL;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (a[0] == '-' && a[1] == '-')
 			a++; /* --flag works like -flag */
 		if (strcmp(a, "-dump") == 0 || strcmp(a, "-d") == 0) {
 			dump = 1;
+		} else if (strncmp(a, "-json=", 6) == 0 && a[6]) {
+			json = a + 6;
 		} else if (strcmp(a, "-h") == 0 || strcmp(a, "-help") == 0) {
 			usage(stdout);
 			return 0;
@@ -43,8 +46,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	if (json)
+		return viewer_json(file, json);
 	if (!dump) {
-		fprintf(stderr, "cprof-trace: only -dump is available in this build\n");
+		fprintf(stderr, "cprof-trace: the web UI is not built yet: use -dump or -json=OUT\n");
 		return 2;
 	}
 	return viewer_dump(file, stdout);

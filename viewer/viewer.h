@@ -5,5 +5,7 @@
 #include <stdio.h>
 
 int viewer_dump(const char *path, FILE *out);
+/* Chrome trace-event JSON of path into out_path ("-": stdout). */
+int viewer_json(const char *path, const char *out_path);
 
 #endif

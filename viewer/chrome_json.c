@@ -1,0 +1,225 @@
+/*
+ * `cprof-trace -json=OUT FILE`: Chrome trace-event JSON (Perfetto UI,
+ * chrome://tracing, speedscope), written while reading: memory holds only
+ * per-thread state (open regions and blocks), never the output.
+ *
+ * Mapping: one pid; one tid per thread with thread_name metadata; regions
+ * as B/E slices (every E carries its B's name: speedscope matches by name);
+ * blocking calls as X slices with cat sync/net/syscall and args (object,
+ * call, stack); tasks as async b/e spans with the task id (they may end on
+ * another thread); logs as instant events; wake-ups as flow events s/f from
+ * the waker to the woken thread's block end; drops as instant markers.
+ * ts and dur are microseconds since the capture start.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "trace_reader.h"
+#include "viewer.h"
+
+#define MAX_DEPTH 256
+
+struct jthread {
+	uint32_t tid;
+	const char *stack[MAX_DEPTH]; /* open region names */
+	int depth;
+	uint64_t block_ts, block_args[4]; /* the open block (BEGIN and END are adjacent) */
+	int in_block;
+	struct jthread *next;
+};
+
+static struct jthread *thread_of(struct jthread **list, uint32_t tid)
+{
+	for (struct jthread *t = *list; t; t = t->next)
+		if (t->tid == tid)
+			return t;
+	struct jthread *t = calloc(1, sizeof *t);
+	if (!t)
+		return NULL;
+	t->tid = tid;
+	t->next = *list;
+	*list = t;
+	return t;
+}
+
+/* A JSON string body, escaped. */
+static void jstr(FILE *out, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"' || c == '\\')
+			fprintf(out, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(out, "\\u%04x", c);
+		else
+			fputc(c, out);
+	}
+}
+
+static void jname(FILE *out, const char *s)
+{
+	fputc('"', out);
+	jstr(out, s ? s : "?", s ? strlen(s) : 1);
+	fputc('"', out);
+}
+
+static const char *category_name(uint64_t c)
+{
+	return c == CPROF_BLOCK_SYNC ? "sync" : c == CPROF_BLOCK_NET ? "net" : c == CPROF_BLOCK_SYSCALL ? "syscall" : "block";
+}
+
+static void stack_arg(FILE *out, const struct trace_reader *r, uint64_t id)
+{
+	const struct trace_stack *s = trace_reader_stack(r, id);
+	fprintf(out, ",\"stack\":[");
+	for (uint32_t i = 0; s && i < s->nframes; i++) {
+		const struct cprof_frame *f = &s->frames[i];
+		const char *fn = trace_reader_string(r, f->function), *file = trace_reader_string(r, f->file);
+		if (i)
+			fputc(',', out);
+		char buf[600];
+		if (file)
+			snprintf(buf, sizeof buf, "%s %s:%u", fn ? fn : "?", file, f->line);
+		else
+			snprintf(buf, sizeof buf, "%s", fn ? fn : "?");
+		jname(out, buf);
+	}
+	fputc(']', out);
+}
+
+int viewer_json(const char *path, const char *out_path)
+{
+	struct trace_reader r;
+	if (trace_reader_open_file(&r, path)) {
+		fprintf(stderr, "cprof-trace: %s: %s\n", path, r.error);
+		trace_reader_close(&r);
+		return 1;
+	}
+	FILE *out = strcmp(out_path, "-") == 0 ? stdout : fopen(out_path, "w");
+	if (!out) {
+		perror(out_path);
+		trace_reader_close(&r);
+		return 1;
+	}
+	const uint32_t pid = r.header.pid;
+	fprintf(out, "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"producer\":\"cprof-trace\"},\"traceEvents\":[\n");
+	fprintf(out, "{\"ph\":\"M\",\"pid\":%u,\"name\":\"process_name\",\"args\":{\"name\":", pid);
+	jname(out, r.header.cmdline_len ? r.header.cmdline : "process");
+	fprintf(out, "}}");
+	struct jthread *threads = NULL;
+	struct trace_event ev;
+	uint64_t flow = 0;
+	int rc;
+	while ((rc = trace_reader_next(&r, &ev)) == 1) {
+		struct jthread *t = thread_of(&threads, ev.tid);
+		if (!t)
+			break;
+		double us = trace_ticks_to_ns(&r, ev.ts) / 1000.0;
+		const char *name;
+		switch (ev.kind) {
+		case CPROF_EV_THREAD_START:
+		case CPROF_EV_THREAD_NAME:
+			name = ev.kind == CPROF_EV_THREAD_NAME ? trace_reader_string(&r, ev.args[0])
+								: trace_reader_thread_name(&r, ev.tid);
+			fprintf(out, ",\n{\"ph\":\"M\",\"pid\":%u,\"tid\":%u,\"name\":\"thread_name\",\"args\":{\"name\":",
+				pid, ev.tid);
+			jname(out, name && *name ? name : "thread");
+			fprintf(out, "}}");
+			break;
+		case CPROF_EV_REGION_BEGIN:
+			name = trace_reader_string(&r, ev.args[0]);
+			if (t->depth < MAX_DEPTH)
+				t->stack[t->depth] = name;
+			t->depth++;
+			fprintf(out, ",\n{\"ph\":\"B\",\"pid\":%u,\"tid\":%u,\"ts\":%.3f,\"cat\":\"region\",\"name\":", pid,
+				ev.tid, us);
+			jname(out, name);
+			fprintf(out, "}");
+			break;
+		case CPROF_EV_REGION_END:
+			if (t->depth == 0)
+				break; /* its begin was before the capture */
+			t->depth--;
+			name = t->depth < MAX_DEPTH ? t->stack[t->depth] : trace_reader_string(&r, ev.args[0]);
+			fprintf(out, ",\n{\"ph\":\"E\",\"pid\":%u,\"tid\":%u,\"ts\":%.3f,\"cat\":\"region\",\"name\":", pid,
+				ev.tid, us);
+			jname(out, name);
+			fprintf(out, "}");
+			break;
+		case CPROF_EV_TASK_BEGIN:
+		case CPROF_EV_TASK_END: {
+			int begin = ev.kind == CPROF_EV_TASK_BEGIN;
+			uint64_t id = begin ? ev.args[1] : ev.args[0];
+			fprintf(out, ",\n{\"ph\":\"%s\",\"pid\":%u,\"tid\":%u,\"ts\":%.3f,\"cat\":\"task\",\"id\":\"0x%" PRIx64
+				     "\",\"name\":\"task\"",
+				begin ? "b" : "e", pid, ev.tid, us, id);
+			if (begin) {
+				fprintf(out, ",\"args\":{\"name\":");
+				jname(out, trace_reader_string(&r, ev.args[0]));
+				fprintf(out, ",\"parent\":\"0x%" PRIx64 "\"}", ev.args[2]);
+			}
+			fprintf(out, "}");
+			break;
+		}
+		case CPROF_EV_LOG:
+			fprintf(out, ",\n{\"ph\":\"i\",\"s\":\"t\",\"pid\":%u,\"tid\":%u,\"ts\":%.3f,\"cat\":\"log\",\"name\":",
+				pid, ev.tid, us);
+			jname(out, trace_reader_string(&r, ev.args[0]));
+			fprintf(out, ",\"args\":{\"message\":\"");
+			jstr(out, (const char *)ev.bytes, ev.nbytes);
+			fprintf(out, "\"}}");
+			break;
+		case CPROF_EV_BLOCK_BEGIN:
+			t->in_block = 1;
+			t->block_ts = ev.ts;
+			memcpy(t->block_args, ev.args, sizeof t->block_args);
+			break;
+		case CPROF_EV_BLOCK_END: {
+			if (!t->in_block)
+				break;
+			t->in_block = 0;
+			double b_us = trace_ticks_to_ns(&r, t->block_ts) / 1000.0;
+			const char *what = trace_reader_string(&r, t->block_args[2]);
+			fprintf(out, ",\n{\"ph\":\"X\",\"pid\":%u,\"tid\":%u,\"ts\":%.3f,\"dur\":%.3f,\"cat\":\"%s\",\"name\":",
+				pid, ev.tid, b_us, us - b_us, category_name(t->block_args[0]));
+			jname(out, what);
+			fprintf(out, ",\"args\":{\"object\":\"0x%" PRIx64 "\"", t->block_args[1]);
+			stack_arg(out, &r, t->block_args[3]);
+			fprintf(out, "}}");
+			break;
+		}
+		case CPROF_EV_WAKEUP: /* a flow from the waker to the woken thread */
+			flow++;
+			fprintf(out, ",\n{\"ph\":\"s\",\"pid\":%u,\"tid\":%u,\"ts\":%.3f,\"cat\":\"wakeup\",\"name\":\"wakeup\",\"id\":%" PRIu64 "}",
+				pid, ev.tid, us, flow);
+			fprintf(out, ",\n{\"ph\":\"f\",\"bp\":\"e\",\"pid\":%u,\"tid\":%" PRIu64 ",\"ts\":%.3f,\"cat\":\"wakeup\",\"name\":\"wakeup\",\"id\":%" PRIu64 "}",
+				pid, ev.args[0], us, flow);
+			break;
+		case CPROF_EV_LOST:
+			fprintf(out, ",\n{\"ph\":\"i\",\"s\":\"t\",\"pid\":%u,\"tid\":%u,\"ts\":%.3f,\"cat\":\"lost\",\"name\":\"events dropped\",\"args\":{\"count\":%" PRIu64 "}}",
+				pid, ev.tid, us, ev.args[0]);
+			break;
+		default:
+			break;
+		}
+	}
+	fprintf(out, "\n]}\n");
+	int status = 0;
+	if (out != stdout && fclose(out)) {
+		perror(out_path);
+		status = 1;
+	}
+	if (rc < 0) {
+		fprintf(stderr, "cprof-trace: %s: %s%s\n", path, r.error, r.truncated ? " (wrote what was complete)" : "");
+		status = 1;
+	}
+	while (threads) {
+		struct jthread *n = threads->next;
+		free(threads);
+		threads = n;
+	}
+	trace_reader_close(&r);
+	return status;
+}
