@@ -193,6 +193,12 @@ double trace_ticks_to_ns(const struct trace_reader *r, uint64_t ticks)
 	return (double)d * 1e9 / (double)r->header.ticks_per_sec;
 }
 
+uint64_t trace_start_realtime_ns(const struct trace_reader *r)
+{
+	const struct cprof_header *h = &r->header;
+	return h->anchor_realtime_ns - (uint64_t)(int64_t)trace_ticks_to_ns(r, h->anchor_ticks);
+}
+
 /* A cursor over one chunk's payload; errors name the payload offset. */
 struct cursor {
 	const uint8_t *p, *end, *start;

@@ -107,5 +107,7 @@ const char *trace_reader_thread_name(const struct trace_reader *r, uint32_t tid)
 
 /* Ticks since the header's start_ticks, in ns. */
 double trace_ticks_to_ns(const struct trace_reader *r, uint64_t ticks);
+/* CLOCK_REALTIME of the capture's start, ns since the Unix epoch. */
+uint64_t trace_start_realtime_ns(const struct trace_reader *r);
 
 #endif

@@ -11,25 +11,7 @@
 #include <string.h>
 
 #include "check.h"
-
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	char *p = malloc((size_t)n + 1);
-	if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
-		free(p);
-		p = NULL;
-	}
-	if (p)
-		p[n] = 0;
-	fclose(f);
-	return p;
-}
+#include "slurp.h"
 
 static const char *sget(const cJSON *o, const char *k)
 {
@@ -67,7 +49,7 @@ int main(int argc, char **argv)
 	if (argc < 2)
 		return 2;
 	long min_regions = argc > 2 ? atol(argv[2]) : 0;
-	char *text = slurp(argv[1]);
+	char *text = slurp(argv[1], NULL);
 	CHECKF(text != NULL, "%s unreadable", argv[1]);
 	cJSON *doc = text ? cJSON_Parse(text) : NULL;
 	CHECKF(doc != NULL, "not valid JSON near: %.60s", cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() : "?");

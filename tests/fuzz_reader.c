@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "slurp.h"
 #include "trace_reader.h"
 
 static uint64_t rng_state;
@@ -23,24 +24,6 @@ static uint64_t rnd(void)
 	rng_state ^= rng_state >> 7;
 	rng_state ^= rng_state << 17;
 	return rng_state;
-}
-
-static uint8_t *read_all(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	long n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	uint8_t *p = malloc((size_t)n + 1);
-	if (p && fread(p, 1, (size_t)n, f) != (size_t)n) {
-		free(p);
-		p = NULL;
-	}
-	fclose(f);
-	*len = (size_t)n;
-	return p;
 }
 
 static size_t mutate(uint8_t *p, size_t len, size_t cap, const uint8_t *orig, size_t olen)
@@ -80,7 +63,7 @@ int main(int argc, char **argv)
 	long rounds = argc > 2 ? atol(argv[2]) : 20000;
 	rng_state = argc > 3 ? strtoull(argv[3], NULL, 10) : 0x9e3779b97f4a7c15ull;
 	size_t olen = 0;
-	uint8_t *orig = path ? read_all(path, &olen) : NULL;
+	uint8_t *orig = path ? (uint8_t *)slurp(path, &olen) : NULL;
 	if (!orig) {
 		fprintf(stderr, "fuzz_reader: need a seed trace file\n");
 		return 2;

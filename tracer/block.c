@@ -7,7 +7,6 @@
  * registered waiter. Nothing here locks; the waiter table is lock-free
  * (CAS on slot keys); run-queue samples are rate-limited per thread.
  */
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -47,14 +46,8 @@ uint64_t cprof_block_threshold_slow(void)
 static int64_t runq_wait_ns(void)
 {
 	char buf[96];
-	int fd = open("/proc/thread-self/schedstat", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (!cprof_read_small("/proc/thread-self/schedstat", buf, sizeof buf))
 		return -1;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
 	unsigned long long run, wait;
 	if (sscanf(buf, "%llu %llu", &run, &wait) != 2)
 		return -1;

@@ -160,12 +160,7 @@ static void thread_name(struct ring *r, char *name, size_t cap)
 {
 	char path[64];
 	snprintf(path, sizeof path, "/proc/self/task/%u/comm", r->tid);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd >= 0 ? read(fd, name, cap - 1) : -1;
-	if (fd >= 0)
-		close(fd);
-	if (n > 0) {
-		name[n] = 0;
+	if (cprof_read_small(path, name, cap)) {
 		name[strcspn(name, "\n")] = 0;
 		return;
 	}

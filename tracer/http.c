@@ -34,6 +34,7 @@
 #include "http.h"
 #include "internal.h"
 #include "stack.h"
+#include "text.h"
 #include "threads.h"
 
 #define MAX_SECONDS_DEFAULT 60.0
@@ -93,38 +94,6 @@ static enum MHD_Result respond_error(struct MHD_Connection *conn, unsigned statu
 		n = sizeof msg - 2;
 	msg[n++] = '\n';
 	return respond(conn, status, "text/plain; charset=utf-8", msg, (size_t)n);
-}
-
-/* A growable text body. */
-struct text {
-	char *p;
-	size_t len, cap;
-};
-
-static void text_add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void text_add(struct text *t, const char *fmt, ...)
-{
-	for (;;) {
-		va_list ap;
-		va_start(ap, fmt);
-		int n = vsnprintf(t->p ? t->p + t->len : NULL, t->p ? t->cap - t->len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-		if (t->p && t->len + (size_t)n < t->cap) {
-			t->len += (size_t)n;
-			return;
-		}
-		size_t cap = t->cap ? t->cap * 2 : 4096;
-		while (cap < t->len + (size_t)n + 1)
-			cap *= 2;
-		char *p = realloc(t->p, cap);
-		if (!p)
-			return;
-		t->p = p;
-		t->cap = cap;
-	}
 }
 
 static enum MHD_Result respond_text(struct MHD_Connection *conn, struct text *t, const char *type)
@@ -304,7 +273,7 @@ static enum MHD_Result serve_goroutine(struct MHD_Connection *conn)
 	else if (d)
 		return respond_error(conn, MHD_HTTP_BAD_REQUEST, "debug=%.20s: want 1 or 2", d);
 	struct text t = {0};
-	cprof_threads_dump(&t.p, &t.len, &t.cap, debug);
+	cprof_threads_dump(&t, debug);
 	return respond_text(conn, &t, "text/plain; charset=utf-8");
 }
 

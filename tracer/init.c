@@ -43,21 +43,28 @@ uint32_t cprof_gettid(void)
 	return (uint32_t)syscall(SYS_gettid);
 }
 
-uint32_t cprof_read_cmdline(char *buf, uint32_t cap)
+size_t cprof_read_small(const char *path, char *buf, size_t cap)
 {
-	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	uint32_t n = 0;
-	while (n < cap) {
-		ssize_t k = read(fd, buf + n, cap - n);
+	size_t n = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	while (fd >= 0 && n + 1 < cap) {
+		ssize_t k = read(fd, buf + n, cap - 1 - n);
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k <= 0)
 			break;
-		n += (uint32_t)k;
+		n += (size_t)k;
 	}
-	close(fd);
+	if (fd >= 0)
+		close(fd);
+	if (cap)
+		buf[n] = 0;
+	return n;
+}
+
+uint32_t cprof_read_cmdline(char *buf, uint32_t cap)
+{
+	uint32_t n = (uint32_t)cprof_read_small("/proc/self/cmdline", buf, cap);
 	while (n && buf[n - 1] == 0) /* argv ends with a NUL; the format separates */
 		n--;
 	return n;

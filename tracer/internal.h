@@ -231,5 +231,9 @@ extern struct cprof_config cprof_config CPROF_INTERNAL;
 uint32_t cprof_gettid(void) CPROF_INTERNAL;
 /* argv NUL-separated from /proc/self/cmdline; returns bytes. */
 uint32_t cprof_read_cmdline(char *buf, uint32_t cap) CPROF_INTERNAL;
+/* Reads a small file (/proc) into buf, at most cap - 1 bytes, and
+ * NUL-terminates it; returns the bytes read (0 when unreadable). Uses raw
+ * open/read/close: callers on program threads must hold busy. */
+size_t cprof_read_small(const char *path, char *buf, size_t cap) CPROF_INTERNAL;
 
 #endif

@@ -16,7 +16,8 @@ void cprof_ring_set_name(struct ring *r, const char *name) CPROF_INTERNAL;
 uint64_t cprof_threadcreate_counts(uint32_t *ids, uint32_t *counts, uint32_t cap, uint32_t *n) CPROF_INTERNAL;
 
 /* The goroutine-style dump of every live thread (debug 1 or 2: with
- * file:line), appended to the growable text at *p. */
-void cprof_threads_dump(char **p, size_t *len, size_t *cap, int debug) CPROF_INTERNAL;
+ * file:line), appended to out. */
+struct text;
+void cprof_threads_dump(struct text *out, int debug) CPROF_INTERNAL;
 
 #endif

@@ -28,49 +28,13 @@
 
 #include "internal.h"
 #include "stack.h"
+#include "text.h"
 #include "threads.h"
 
-struct out {
-	char **p;
-	size_t *len, *cap;
-};
-
-static void add(struct out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void add(struct out *o, const char *fmt, ...)
+/* A small /proc file's first line into buf ("" when unreadable). */
+static void read_line(const char *path, char *buf, size_t cap)
 {
-	for (;;) {
-		va_list ap;
-		va_start(ap, fmt);
-		size_t room = *o->p ? *o->cap - *o->len : 0;
-		int n = vsnprintf(*o->p ? *o->p + *o->len : NULL, room, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-		if (*o->p && (size_t)n < room) {
-			*o->len += (size_t)n;
-			return;
-		}
-		size_t cap = *o->cap ? *o->cap * 2 : 8192;
-		while (cap < *o->len + (size_t)n + 1)
-			cap *= 2;
-		char *p = realloc(*o->p, cap);
-		if (!p)
-			return;
-		*o->p = p;
-		*o->cap = cap;
-	}
-}
-
-static void read_small(const char *path, char *buf, size_t cap)
-{
-	buf[0] = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	ssize_t n = read(fd, buf, cap - 1);
-	close(fd);
-	buf[n > 0 ? n : 0] = 0;
+	cprof_read_small(path, buf, cap);
 	buf[strcspn(buf, "\n")] = 0;
 }
 
@@ -237,9 +201,8 @@ static const char *stack_of(const char *report, int tid, size_t *len)
 	return NULL;
 }
 
-void cprof_threads_dump(char **p, size_t *len, size_t *cap, int debug)
+void cprof_threads_dump(struct text *o, int debug)
 {
-	struct out o = {p, len, cap};
 	char *report = collect_stacks(debug);
 	int ntasks = 0;
 	DIR *d = opendir("/proc/self/task");
@@ -248,32 +211,32 @@ void cprof_threads_dump(char **p, size_t *len, size_t *cap, int debug)
 		ntasks += atoi(e->d_name) > 0;
 	if (d)
 		rewinddir(d);
-	add(&o, "goroutine profile: total %d (threads)\n", ntasks);
+	text_add(o, "goroutine profile: total %d (threads)\n", ntasks);
 	if (report && report[0] == 'E')
-		add(&o, "# stacks unavailable: %s", report + 2);
-	add(&o, "\n");
+		text_add(o, "# stacks unavailable: %s", report + 2);
+	text_add(o, "\n");
 	while (d && (e = readdir(d))) {
 		int tid = atoi(e->d_name);
 		if (tid <= 0)
 			continue;
 		char path[96], comm[64], stat[512], wchan[64];
 		snprintf(path, sizeof path, "/proc/self/task/%d/comm", tid);
-		read_small(path, comm, sizeof comm);
+		read_line(path, comm, sizeof comm);
 		snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
-		read_small(path, stat, sizeof stat);
+		read_line(path, stat, sizeof stat);
 		snprintf(path, sizeof path, "/proc/self/task/%d/wchan", tid);
-		read_small(path, wchan, sizeof wchan);
+		read_line(path, wchan, sizeof wchan);
 		const char *rp = strrchr(stat, ')'); /* state follows the (comm) */
 		char state = rp && rp[1] == ' ' ? rp[2] : '?';
 		const char *what = state == 'R' ? "running" : state == 'S' ? "sleeping" : state == 'D' ? "disk wait"
 				 : state == 'T' || state == 't' ? "stopped" : "other";
-		add(&o, "thread %d [%s, %s%s%s]:\n", tid, comm, what, wchan[0] && strcmp(wchan, "0") ? " in " : "",
+		text_add(o, "thread %d [%s, %s%s%s]:\n", tid, comm, what, wchan[0] && strcmp(wchan, "0") ? " in " : "",
 		    wchan[0] && strcmp(wchan, "0") ? wchan : "");
 		size_t sl = 0;
 		const char *frames = report ? stack_of(report, tid, &sl) : NULL;
 		if (frames)
-			add(&o, "%.*s", (int)sl, frames);
-		add(&o, "\n");
+			text_add(o, "%.*s", (int)sl, frames);
+		text_add(o, "\n");
 	}
 	if (d)
 		closedir(d);

@@ -89,6 +89,15 @@ static void stack_arg(FILE *out, const struct trace_reader *r, uint64_t id)
 	fputc(']', out);
 }
 
+/* One edge of a region slice; an E repeats its B's name (speedscope). */
+static void region_edge(FILE *out, char ph, uint32_t pid, uint32_t tid, double us, const char *name)
+{
+	fprintf(out, ",\n{\"ph\":\"%c\",\"pid\":%u,\"tid\":%u,\"ts\":%.3f,\"cat\":\"region\",\"name\":", ph, pid,
+		tid, us);
+	jname(out, name);
+	fputc('}', out);
+}
+
 int viewer_json(const char *path, const char *out_path)
 {
 	struct trace_reader r;
@@ -133,20 +142,14 @@ int viewer_json(const char *path, const char *out_path)
 			if (t->depth < MAX_DEPTH)
 				t->stack[t->depth] = name;
 			t->depth++;
-			fprintf(out, ",\n{\"ph\":\"B\",\"pid\":%u,\"tid\":%u,\"ts\":%.3f,\"cat\":\"region\",\"name\":", pid,
-				ev.tid, us);
-			jname(out, name);
-			fprintf(out, "}");
+			region_edge(out, 'B', pid, ev.tid, us, name);
 			break;
 		case CPROF_EV_REGION_END:
 			if (t->depth == 0)
 				break; /* its begin was before the capture */
 			t->depth--;
 			name = t->depth < MAX_DEPTH ? t->stack[t->depth] : trace_reader_string(&r, ev.args[0]);
-			fprintf(out, ",\n{\"ph\":\"E\",\"pid\":%u,\"tid\":%u,\"ts\":%.3f,\"cat\":\"region\",\"name\":", pid,
-				ev.tid, us);
-			jname(out, name);
-			fprintf(out, "}");
+			region_edge(out, 'E', pid, ev.tid, us, name);
 			break;
 		case CPROF_EV_TASK_BEGIN:
 		case CPROF_EV_TASK_END: {

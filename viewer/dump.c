@@ -50,13 +50,10 @@ int viewer_dump(const char *path, FILE *out)
 		return 1;
 	}
 	const struct cprof_header *h = &r.header;
+	uint64_t start = trace_start_realtime_ns(&r);
 	fprintf(out, "# cprof-trace v%u pid %u, %" PRIu64 " ticks/s, started %" PRIu64 ".%09" PRIu64
 		     " (unix)\n# cmdline:",
-		h->version, h->pid, h->ticks_per_sec,
-		(h->anchor_realtime_ns - (uint64_t)((double)(h->anchor_ticks - h->start_ticks) * 1e9 /
-						    (double)h->ticks_per_sec)) / 1000000000u,
-		(h->anchor_realtime_ns - (uint64_t)((double)(h->anchor_ticks - h->start_ticks) * 1e9 /
-						    (double)h->ticks_per_sec)) % 1000000000u);
+		h->version, h->pid, h->ticks_per_sec, start / 1000000000u, start % 1000000000u);
 	for (uint32_t i = 0; i < h->cmdline_len;) {
 		fprintf(out, " %s", h->cmdline + i);
 		i += (uint32_t)strnlen(h->cmdline + i, h->cmdline_len - i) + 1;
