@@ -2,7 +2,7 @@
 # Installs the Debian packages cprof-trace needs to build, test and run its
 # demo, when any is missing (apt-get; through sudo when not root).
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config libunwind-dev liblz4-dev libdw-dev libmicrohttpd-dev libcjson-dev
+pkgs=(build-essential cmake pkg-config libunwind-dev liblz4-dev libdw-dev libmicrohttpd-dev libcjson-dev zlib1g-dev
       apache2-utils wget curl)
 missing=()
 for p in "${pkgs[@]}"; do

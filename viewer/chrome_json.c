@@ -44,8 +44,7 @@ static struct jthread *thread_of(struct jthread **list, uint32_t tid)
 	return t;
 }
 
-/* A JSON string body, escaped. */
-static void jstr(FILE *out, const char *s, size_t n)
+void json_escape_to(FILE *out, const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
@@ -61,7 +60,7 @@ static void jstr(FILE *out, const char *s, size_t n)
 static void jname(FILE *out, const char *s)
 {
 	fputc('"', out);
-	jstr(out, s ? s : "?", s ? strlen(s) : 1);
+	json_escape_to(out, s ? s : "?", s ? strlen(s) : 1);
 	fputc('"', out);
 }
 
@@ -171,7 +170,7 @@ int viewer_json(const char *path, const char *out_path)
 				pid, ev.tid, us);
 			jname(out, trace_reader_string(&r, ev.args[0]));
 			fprintf(out, ",\"args\":{\"message\":\"");
-			jstr(out, (const char *)ev.bytes, ev.nbytes);
+			json_escape_to(out, (const char *)ev.bytes, ev.nbytes);
 			fprintf(out, "\"}}");
 			break;
 		case CPROF_EV_BLOCK_BEGIN:

@@ -11,15 +11,22 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: cprof-trace [flags] FILE\n"
-		"  -dump     print the trace event by event (like go tool trace -d)\n"
-		"  -json=OUT write Chrome trace-event JSON (Perfetto UI, chrome://tracing) to OUT (- : stdout)\n"
-		"  -h        this help\n");
+		"With no flag: open the web UI (timeline and analyses) on 127.0.0.1.\n"
+		"  -http=ADDR     serve the web UI on ADDR (host:port; default 127.0.0.1, a free port)\n"
+		"  -no-browser    do not open a browser, only print the URL\n"
+		"  -report=NAME   print an analysis: threads, net, sync, syscall, sched, tasks, regions,\n"
+		"                 or task:NAME (one task name's drill-down)\n"
+		"  -format=json   with -report: machine-readable JSON instead of text\n"
+		"  -pprof=TYPE    write a pprof profile (net, sync, syscall, sched) to stdout\n"
+		"  -json=OUT      write Chrome trace-event JSON (Perfetto UI, chrome://tracing) to OUT (- : stdout)\n"
+		"  -dump          print the trace event by event (like go tool trace -d)\n"
+		"  -h             this help\n");
 }
 
 int main(int argc, char **argv)
 {
-	int dump = 0;
-	const char *file = NULL, *json = NULL;
+	int dump = 0, json_format = 0, open_browser = 1;
+	const char *file = NULL, *json = NULL, *report = NULL, *pprof = NULL, *http = NULL;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (a[0] == '-' && a[1] == '-')
@@ -28,6 +35,18 @@ int main(int argc, char **argv)
 			dump = 1;
 		} else if (strncmp(a, "-json=", 6) == 0 && a[6]) {
 			json = a + 6;
+		} else if (strncmp(a, "-report=", 8) == 0 && a[8]) {
+			report = a + 8;
+		} else if (strncmp(a, "-pprof=", 7) == 0 && a[7]) {
+			pprof = a + 7;
+		} else if (strncmp(a, "-http=", 6) == 0 && a[6]) {
+			http = a + 6;
+		} else if (strcmp(a, "-no-browser") == 0) {
+			open_browser = 0;
+		} else if (strcmp(a, "-format=json") == 0) {
+			json_format = 1;
+		} else if (strcmp(a, "-format=text") == 0) {
+			json_format = 0;
 		} else if (strcmp(a, "-h") == 0 || strcmp(a, "-help") == 0) {
 			usage(stdout);
 			return 0;
@@ -46,11 +65,17 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	if (json)
-		return viewer_json(file, json);
-	if (!dump) {
-		fprintf(stderr, "cprof-trace: the web UI is not built yet: use -dump or -json=OUT\n");
+	if (dump + !!json + !!report + !!pprof > 1) {
+		fprintf(stderr, "cprof-trace: -dump, -json, -report and -pprof are exclusive\n");
 		return 2;
 	}
-	return viewer_dump(file, stdout);
+	if (json)
+		return viewer_json(file, json);
+	if (report)
+		return viewer_report(file, report, json_format);
+	if (pprof)
+		return viewer_pprof(file, pprof);
+	if (dump)
+		return viewer_dump(file, stdout);
+	return viewer_serve(file, http, open_browser);
 }

@@ -7,5 +7,14 @@
 int viewer_dump(const char *path, FILE *out);
 /* Chrome trace-event JSON of path into out_path ("-": stdout). */
 int viewer_json(const char *path, const char *out_path);
+/* -report=NAME: text, or JSON when json is set. */
+int viewer_report(const char *path, const char *name, int json);
+/* -pprof=NAME: gzipped pprof protobuf on stdout. */
+int viewer_pprof(const char *path, const char *name);
+/* The web UI on addr ("host:port"; NULL: 127.0.0.1, a free port). */
+int viewer_serve(const char *path, const char *addr, int open_browser);
+
+/* Writes the body of a JSON string (no quotes): s[0..n) escaped. */
+void json_escape_to(FILE *out, const char *s, size_t n);
 
 #endif

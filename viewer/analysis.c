@@ -1,0 +1,285 @@
+/*
+ * The analyses: aggregation hooks and their report documents.
+ * All durations in the documents are integers in ns ("..._ns").
+ */
+#include "analysis.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+const char *const analysis_names[AN_COUNT] = {"threads", "net", "sync", "syscall", "sched", "tasks", "regions"};
+
+int analysis_by_name(const char *s)
+{
+	for (int i = 0; i < AN_COUNT; i++)
+		if (strcmp(s, analysis_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+void analysis_init(struct analysis *a, int kind)
+{
+	*a = (struct analysis){.kind = kind};
+}
+
+void analysis_free(struct analysis *a)
+{
+	stat_free(&a->stats);
+}
+
+static void on_block(void *self, struct walk *w, const struct walk_block *b)
+{
+	(void)w;
+	struct analysis *a = self;
+	struct walk_time t = {0};
+	if (a->kind == AN_SCHED) {
+		if (b->sched <= 0)
+			return;
+		t.total = b->sched;
+		t.wait[WC_SCHED] = b->sched;
+	} else {
+		static const int class_of_kind[AN_COUNT] = {[AN_NET] = WC_NET, [AN_SYNC] = WC_SYNC,
+							    [AN_SYSCALL] = WC_SYSCALL};
+		if (b->cls != class_of_kind[a->kind])
+			return;
+		t.total = b->blocked;
+		t.wait[b->cls] = b->blocked;
+	}
+	stat_add(&a->stats, b->stack, &t);
+}
+
+static void on_task(void *self, struct walk *w, const struct walk_task *k)
+{
+	(void)w;
+	struct analysis *a = self;
+	struct walk_time t = k->time;
+	t.total = k->end - k->begin; /* wall time; k->time.total is thread time */
+	stat_add(&a->stats, k->name, &t);
+}
+
+static void on_region(void *self, struct walk *w, const struct walk_region *r)
+{
+	(void)w;
+	struct analysis *a = self;
+	stat_add(&a->stats, (uint64_t)r->name << 32 | r->task_name, &r->time);
+}
+
+struct walk_consumer analysis_consumer(struct analysis *a)
+{
+	struct walk_consumer c = {.self = a};
+	if (analysis_is_profile(a->kind))
+		c.block = on_block;
+	else if (a->kind == AN_TASKS)
+		c.task = on_task;
+	else if (a->kind == AN_REGIONS)
+		c.region = on_region;
+	return c;
+}
+
+/* ---- documents ---- */
+
+cJSON *stack_json(const struct walk *w, uint32_t stack)
+{
+	cJSON *a = cJSON_CreateArray();
+	const struct trace_stack *s = stack ? trace_reader_stack(&w->r, stack) : NULL;
+	for (uint32_t i = 0; s && i < s->nframes; i++) {
+		const struct cprof_frame *f = &s->frames[i];
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "function", f->function ? walk_string(w, f->function) : "?");
+		cJSON_AddStringToObject(o, "file", f->file ? walk_string(w, f->file) : "");
+		cJSON_AddNumberToObject(o, "line", f->line);
+		cJSON_AddStringToObject(o, "module", f->module ? walk_string(w, f->module) : "");
+		cJSON_AddNumberToObject(o, "pc", (double)f->pc);
+		cJSON_AddItemToArray(a, o);
+	}
+	return a;
+}
+
+cJSON *walk_summary_json(const struct walk *w)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "file", w->path);
+	cJSON_AddNumberToObject(o, "events", (double)w->events);
+	cJSON_AddNumberToObject(o, "begin_ns", (double)w->begin);
+	cJSON_AddNumberToObject(o, "duration_ns", (double)(w->end - w->begin));
+	cJSON_AddNumberToObject(o, "threads", w->nthreads);
+	cJSON_AddNumberToObject(o, "lost", (double)w->lost);
+	cJSON *d = cJSON_AddArrayToObject(o, "dropped");
+	for (uint32_t i = 0; i < w->nthreads; i++) {
+		const struct walk_thread *t = &w->threads[i];
+		if (!t->lost)
+			continue;
+		cJSON *e = cJSON_CreateObject();
+		cJSON_AddNumberToObject(e, "tid", t->tid);
+		cJSON_AddStringToObject(e, "name", walk_thread_name(w, t->tid));
+		cJSON_AddNumberToObject(e, "count", (double)t->lost);
+		cJSON_AddItemToArray(d, e);
+	}
+	if (w->status)
+		cJSON_AddStringToObject(o, "warning", w->error);
+	return o;
+}
+
+static void add_time_fields(cJSON *o, const struct walk_time *t)
+{
+	cJSON_AddNumberToObject(o, "total_ns", (double)t->total);
+	cJSON_AddNumberToObject(o, "exec_ns", (double)walk_time_exec(t));
+	for (int i = 0; i < WC_COUNT; i++) {
+		char key[32];
+		snprintf(key, sizeof key, "%s_ns", walk_class_names[i]);
+		cJSON_AddNumberToObject(o, key, (double)t->wait[i]);
+	}
+}
+
+/* Go groups goroutines by start function; threads without a recorded start
+ * routine are grouped by their name. */
+static const char *thread_group(const struct walk *w, const struct walk_thread *t)
+{
+	if (t->routine)
+		return walk_string(w, t->routine);
+	if (t->tid == w->r.header.pid)
+		return "main";
+	const char *n = walk_thread_name(w, t->tid);
+	return *n ? n : "(unknown start routine)";
+}
+
+static int by_total_json(const void *a, const void *b)
+{
+	double x = cJSON_GetObjectItem(*(cJSON *const *)a, "total_ns")->valuedouble;
+	double y = cJSON_GetObjectItem(*(cJSON *const *)b, "total_ns")->valuedouble;
+	return (x < y) - (x > y);
+}
+
+/* Sorts a cJSON array of objects by total_ns, largest first. */
+static void sort_by_total(cJSON *arr)
+{
+	int n = cJSON_GetArraySize(arr);
+	if (n < 2)
+		return;
+	cJSON **v = malloc((size_t)n * sizeof *v);
+	if (!v)
+		return;
+	for (int i = 0; i < n; i++)
+		v[i] = cJSON_DetachItemFromArray(arr, 0);
+	qsort(v, (size_t)n, sizeof *v, by_total_json);
+	for (int i = 0; i < n; i++)
+		cJSON_AddItemToArray(arr, v[i]);
+	free(v);
+}
+
+static cJSON *threads_json(const struct walk *w)
+{
+	cJSON *groups = cJSON_CreateArray();
+	/* groups are few; a linear search by name keeps this simple */
+	for (uint32_t i = 0; i < w->nthreads; i++) {
+		const struct walk_thread *t = &w->threads[i];
+		const char *g = thread_group(w, t);
+		cJSON *grp = NULL, *it;
+		cJSON_ArrayForEach(it, groups) if (strcmp(cJSON_GetObjectItem(it, "routine")->valuestring, g) == 0) grp = it;
+		if (!grp) {
+			grp = cJSON_CreateObject();
+			cJSON_AddStringToObject(grp, "routine", g);
+			cJSON_AddArrayToObject(grp, "threads");
+			cJSON_AddItemToArray(groups, grp);
+		}
+		struct walk_time tt = {.total = t->last - t->first};
+		memcpy(tt.wait, t->wait, sizeof tt.wait);
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddNumberToObject(o, "tid", t->tid);
+		cJSON_AddStringToObject(o, "name", walk_thread_name(w, t->tid));
+		add_time_fields(o, &tt);
+		cJSON_AddNumberToObject(o, "blocks", (double)t->blocks);
+		cJSON_AddNumberToObject(o, "lost", (double)t->lost);
+		cJSON_AddBoolToObject(o, "exited", t->exited);
+		cJSON_AddItemToArray(cJSON_GetObjectItem(grp, "threads"), o);
+	}
+	cJSON *grp;
+	cJSON_ArrayForEach(grp, groups)
+	{
+		struct walk_time sum = {0};
+		uint64_t lost = 0;
+		int n = 0;
+		cJSON *o;
+		cJSON *list = cJSON_GetObjectItem(grp, "threads");
+		cJSON_ArrayForEach(o, list)
+		{
+			sum.total += (int64_t)cJSON_GetObjectItem(o, "total_ns")->valuedouble;
+			for (int c = 0; c < WC_COUNT; c++) {
+				char key[32];
+				snprintf(key, sizeof key, "%s_ns", walk_class_names[c]);
+				sum.wait[c] += (int64_t)cJSON_GetObjectItem(o, key)->valuedouble;
+			}
+			lost += (uint64_t)cJSON_GetObjectItem(o, "lost")->valuedouble;
+			n++;
+		}
+		sort_by_total(list);
+		cJSON_AddNumberToObject(grp, "count", n);
+		add_time_fields(grp, &sum);
+		cJSON_AddNumberToObject(grp, "lost", (double)lost);
+	}
+	sort_by_total(groups);
+	return groups;
+}
+
+static cJSON *profile_json(const struct analysis *a, const struct walk *w)
+{
+	cJSON *arr = cJSON_CreateArray();
+	struct stat_entry **v = stat_sorted(&a->stats);
+	for (uint32_t i = 0; v && i < a->stats.n; i++) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddNumberToObject(o, "stack_id", (double)v[i]->key);
+		stat_json_totals(o, v[i]);
+		cJSON_AddItemToObject(o, "frames", stack_json(w, (uint32_t)v[i]->key));
+		cJSON_AddItemToArray(arr, o);
+	}
+	free(v);
+	return arr;
+}
+
+static cJSON *named_json(const struct analysis *a, const struct walk *w)
+{
+	cJSON *arr = cJSON_CreateArray();
+	struct stat_entry **v = stat_sorted(&a->stats);
+	for (uint32_t i = 0; v && i < a->stats.n; i++) {
+		const struct stat_entry *e = v[i];
+		cJSON *o = cJSON_CreateObject();
+		if (a->kind == AN_REGIONS) {
+			uint32_t task = (uint32_t)e->key;
+			cJSON_AddStringToObject(o, "name", walk_string(w, (uint32_t)(e->key >> 32)));
+			cJSON_AddStringToObject(o, "task", task ? walk_string(w, task) : "");
+		} else {
+			cJSON_AddStringToObject(o, "name", walk_string(w, (uint32_t)e->key));
+		}
+		stat_json_totals(o, e);
+		cJSON_AddItemToObject(o, "breakdown", breakdown_json(&e->time));
+		cJSON_AddItemToObject(o, "histogram", histogram_json(&e->hist));
+		cJSON_AddItemToArray(arr, o);
+	}
+	free(v);
+	return arr;
+}
+
+cJSON *analysis_json(const struct analysis *a, const struct walk *w)
+{
+	cJSON *doc = cJSON_CreateObject();
+	cJSON_AddStringToObject(doc, "report", analysis_names[a->kind]);
+	cJSON_AddItemToObject(doc, "trace", walk_summary_json(w));
+	if (a->kind == AN_THREADS) {
+		cJSON_AddItemToObject(doc, "groups", threads_json(w));
+	} else if (analysis_is_profile(a->kind)) {
+		struct walk_time sum = {0};
+		uint64_t count = 0;
+		for (uint32_t i = 0; i < a->stats.n; i++) {
+			sum.total += a->stats.e[i].time.total;
+			count += a->stats.e[i].count;
+		}
+		cJSON_AddNumberToObject(doc, "count", (double)count);
+		cJSON_AddNumberToObject(doc, "total_ns", (double)sum.total);
+		cJSON_AddItemToObject(doc, "stacks", profile_json(a, w));
+	} else {
+		cJSON_AddNumberToObject(doc, "incomplete",
+					(double)(a->kind == AN_TASKS ? w->tasks_incomplete : w->regions_incomplete));
+		cJSON_AddItemToObject(doc, a->kind == AN_TASKS ? "tasks" : "regions", named_json(a, w));
+	}
+	return doc;
+}

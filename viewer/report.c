@@ -1,0 +1,85 @@
+/* -report=NAME [-format=json]: one analysis (or a task drill-down) on stdout. */
+#include "report.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "viewer.h"
+
+int report_build_all(const char *path, int progress, cJSON *docs[AN_COUNT], char *err, size_t errlen)
+{
+	struct analysis an[AN_COUNT];
+	struct walk_consumer c[AN_COUNT];
+	for (int k = 0; k < AN_COUNT; k++) {
+		analysis_init(&an[k], k);
+		c[k] = analysis_consumer(&an[k]);
+		docs[k] = NULL;
+	}
+	struct walk w = {.progress = progress};
+	int rc = walk_file(&w, path, c, AN_COUNT);
+	if (rc != 0)
+		snprintf(err, errlen, "%s", w.error);
+	for (int k = 0; k < AN_COUNT; k++) {
+		if (rc >= 0)
+			docs[k] = analysis_json(&an[k], &w);
+		analysis_free(&an[k]);
+	}
+	walk_close(&w);
+	return rc;
+}
+
+static void emit(const cJSON *doc, int json)
+{
+	if (json) {
+		char *s = cJSON_Print(doc);
+		if (s)
+			puts(s);
+		free(s);
+	} else {
+		report_print_text(stdout, doc);
+	}
+}
+
+int viewer_report(const char *path, const char *name, int json)
+{
+	cJSON *doc = NULL;
+	char err[400] = "";
+	int rc;
+	if (strncmp(name, "task:", 5) == 0) { /* -report=task:NAME: the drill-down */
+		doc = task_detail_json(path, name + 5, 0, INT64_MAX, 100, err, sizeof err);
+		rc = doc ? 0 : -1;
+		const cJSON *warn = doc ? cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "trace"), "warning") : NULL;
+		if (cJSON_IsString(warn)) {
+			snprintf(err, sizeof err, "%s", warn->valuestring);
+			rc = 1;
+		}
+	} else {
+		int kind = analysis_by_name(name);
+		if (kind < 0) {
+			fprintf(stderr, "cprof-trace: unknown report %s (threads, net, sync, syscall, sched, tasks, "
+					"regions, task:NAME)\n", name);
+			return 2;
+		}
+		struct analysis a;
+		analysis_init(&a, kind);
+		struct walk_consumer c = analysis_consumer(&a);
+		struct walk w = {.progress = 1};
+		rc = walk_file(&w, path, &c, 1);
+		if (rc != 0)
+			snprintf(err, sizeof err, "%s", w.error);
+		if (rc >= 0)
+			doc = analysis_json(&a, &w);
+		analysis_free(&a);
+		walk_close(&w);
+	}
+	if (doc) {
+		emit(doc, json);
+		cJSON_Delete(doc);
+	}
+	if (rc == 1)
+		fprintf(stderr, "cprof-trace: warning: %s: the report covers what was complete\n", err);
+	else if (rc < 0)
+		fprintf(stderr, "cprof-trace: %s\n", err);
+	fflush(stdout);
+	return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,646 @@
+/*
+ * The web UI: `cprof-trace FILE` indexes the trace once (timeline and the
+ * seven analyses in one walk), then serves the embedded page and a small
+ * JSON API over libmicrohttpd on 127.0.0.1 (a random free port unless
+ * -http=ADDR). Requests are answered one at a time by MHD's thread; the
+ * index is read-only after start-up.
+ *
+ * API (all times in ns since the trace's first event):
+ *   /api/meta                      threads, strings, totals
+ *   /api/view?t0=&t1=&w=PIXELS     spans overlapping [t0, t1), merged below a pixel
+ *   /api/span?th=&lane=&b=         one span's details (stack, task)
+ *   /api/search?q=                 spans whose name contains q (first 200)
+ *   /api/report?name=threads|...   an analysis document (as -report -format=json)
+ *   /api/task?name=&min=&max=      one task name's drill-down
+ *   /api/pprof?type=sync|...       the pprof profile, gzipped
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "analysis.h"
+#include "report.h"
+#include "timeline.h"
+#include "ui_assets.h"
+#include "viewer.h"
+
+extern char **environ;
+
+#define MAX_PIXELS 20000
+#define MAX_VIEW_LOGS 1000
+#define MAX_VIEW_WAKES 1000
+#define MAX_SEARCH_HITS 200
+
+int pprof_write(const struct analysis *a, const struct walk *w, int fd);
+
+struct server {
+	const char *path;
+	struct walk w;
+	struct timeline tl;
+	struct analysis an[AN_COUNT];
+	char *docs[AN_COUNT]; /* report documents, printed once */
+	char host_ok[3][80];  /* accepted Host headers (DNS-rebinding guard) */
+	double index_seconds;
+};
+
+/* ---- responses ---- */
+
+static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const char *type, char *body,
+			       size_t len, int owned)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(
+		len, body, owned ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+	if (!r) {
+		if (owned)
+			free(body);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, "Content-Type", type);
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	enum MHD_Result ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result respond_error(struct MHD_Connection *c, unsigned status, const char *msg)
+{
+	char *body = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&body, &len);
+	if (!f)
+		return MHD_NO;
+	fprintf(f, "{\"error\":\"");
+	json_escape_to(f, msg, strlen(msg));
+	fprintf(f, "\"}\n");
+	fclose(f);
+	return respond(c, status, "application/json", body, len, 1);
+}
+
+/* A query argument as an integer in [lo, hi]; -1 when missing or bad. */
+static int arg_int(struct MHD_Connection *c, const char *key, int64_t lo, int64_t hi, int64_t *out)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, key);
+	if (!v || !*v)
+		return -1;
+	char *end;
+	errno = 0;
+	long long n = strtoll(v, &end, 10);
+	if (errno || *end || n < lo || n > hi)
+		return -1;
+	*out = n;
+	return 0;
+}
+
+static void jstring(FILE *f, const char *s)
+{
+	fputc('"', f);
+	json_escape_to(f, s, strlen(s));
+	fputc('"', f);
+}
+
+/* ---- /api/meta ---- */
+
+static const char *group_of(const struct server *s, uint32_t tid)
+{
+	const struct walk_thread *t = walk_find_thread(&s->w, tid);
+	if (t && t->routine)
+		return walk_string(&s->w, t->routine);
+	return tid == s->w.r.header.pid ? "main" : "";
+}
+
+static enum MHD_Result api_meta(struct server *s, struct MHD_Connection *c)
+{
+	char *body = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&body, &len);
+	if (!f)
+		return MHD_NO;
+	const struct walk *w = &s->w;
+	fprintf(f, "{\"file\":");
+	jstring(f, s->path);
+	fprintf(f, ",\"cmdline\":");
+	char cmd[512];
+	size_t n = w->r.header.cmdline_len < sizeof cmd - 1 ? w->r.header.cmdline_len : sizeof cmd - 1;
+	memcpy(cmd, w->r.header.cmdline ? w->r.header.cmdline : "", n);
+	for (size_t i = 0; i < n; i++)
+		if (!cmd[i])
+			cmd[i] = ' ';
+	cmd[n] = 0;
+	jstring(f, cmd);
+	fprintf(f, ",\"pid\":%u,\"events\":%" PRIu64 ",\"duration_ns\":%" PRId64 ",\"lost\":%" PRIu64
+		   ",\"spans\":%" PRIu64 ",\"index_seconds\":%.3f,\"task_lanes\":%u,\"warning\":",
+		w->r.header.pid, w->events, w->end - w->begin, w->lost, s->tl.spans, s->index_seconds,
+		s->tl.ntask_lanes);
+	jstring(f, w->status ? w->error : "");
+	fprintf(f, ",\"threads\":[");
+	for (uint32_t i = 0; i < s->tl.nthreads; i++) {
+		uint32_t tid = s->tl.threads[i].tid;
+		const struct walk_thread *t = walk_find_thread(w, tid);
+		fprintf(f, "%s{\"tid\":%u,\"name\":", i ? "," : "", tid);
+		jstring(f, walk_thread_name(w, tid));
+		fprintf(f, ",\"group\":");
+		jstring(f, group_of(s, tid));
+		fprintf(f, ",\"lanes\":%u,\"lost\":%" PRIu64 "}", s->tl.threads[i].nlanes, t ? t->lost : 0);
+	}
+	fprintf(f, "],\"strings\":[");
+	for (uint32_t i = 0; i < w->r.strings_cap; i++) {
+		if (i)
+			fputc(',', f);
+		const char *str = trace_reader_string(&w->r, i);
+		if (str)
+			jstring(f, str);
+		else
+			fputs("null", f);
+	}
+	fprintf(f, "]}\n");
+	fclose(f);
+	return respond(c, 200, "application/json", body, len, 1);
+}
+
+/* ---- /api/view ---- */
+
+struct merged {
+	int active;
+	struct tl_span first;
+	int64_t end;
+	uint32_t n;
+	uint32_t kind;
+};
+
+static void span_out(FILE *f, int *comma, const struct tl_span *sp, int64_t base, uint32_t n, uint32_t kind)
+{
+	fprintf(f, "%s[%" PRId64 ",%" PRId64 ",%u,%u,%u,%u]", *comma ? "," : "", sp->begin - base, sp->end - base,
+		n > 1 ? 0 : sp->name, kind, n, n > 1 ? 0 : TL_ID(sp->meta));
+	*comma = 1;
+}
+
+static void merged_flush(FILE *f, int *comma, struct merged *m, int64_t base)
+{
+	if (!m->active)
+		return;
+	struct tl_span sp = m->first;
+	sp.end = m->end;
+	span_out(f, comma, &sp, base, m->n, m->n > 1 ? m->kind : TL_KIND(sp.meta));
+	m->active = 0;
+}
+
+/* The spans of lane l overlapping [t0, t1), those narrower than px merged
+ * with neighbours closer than px. Absolute ns in, relative ns out. */
+static void lane_out(FILE *f, const struct tl_lane *l, int64_t t0, int64_t t1, int64_t px, int64_t base)
+{
+	int comma = 0;
+	struct merged m = {0};
+	fputc('[', f);
+	for (uint32_t i = tl_lane_seek(l, t0); i < l->n && l->s[i].begin < t1; i++) {
+		const struct tl_span *sp = &l->s[i];
+		if (sp->end - sp->begin >= px) {
+			merged_flush(f, &comma, &m, base);
+			span_out(f, &comma, sp, base, 1, TL_KIND(sp->meta));
+			continue;
+		}
+		if (m.active && sp->begin - m.end < px) {
+			if (sp->end > m.end)
+				m.end = sp->end;
+			m.n++;
+			if (TL_KIND(sp->meta) != m.kind)
+				m.kind = TL_MERGED;
+			continue;
+		}
+		merged_flush(f, &comma, &m, base);
+		m = (struct merged){1, *sp, sp->end, 1, TL_KIND(sp->meta)};
+	}
+	merged_flush(f, &comma, &m, base);
+	fputc(']', f);
+}
+
+static enum MHD_Result api_view(struct server *s, struct MHD_Connection *c)
+{
+	const int64_t base = s->w.begin, span = s->w.end - s->w.begin + 1;
+	int64_t t0, t1, width;
+	if (arg_int(c, "t0", -span, 2 * span, &t0) || arg_int(c, "t1", -span, 2 * span, &t1) || t1 <= t0 ||
+	    arg_int(c, "w", 1, MAX_PIXELS, &width))
+		return respond_error(c, 400, "view needs t0 < t1 (ns within the trace) and w (1..20000 pixels)");
+	int64_t px = (t1 - t0) / width;
+	if (px < 1)
+		px = 1;
+	t0 += base;
+	t1 += base;
+	char *body = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&body, &len);
+	if (!f)
+		return MHD_NO;
+	fprintf(f, "{\"t0\":%" PRId64 ",\"t1\":%" PRId64 ",\"threads\":[", t0 - base, t1 - base);
+	for (uint32_t i = 0; i < s->tl.nthreads; i++) {
+		fprintf(f, "%s[", i ? "," : "");
+		for (uint32_t l = 0; l < s->tl.threads[i].nlanes; l++) {
+			if (l)
+				fputc(',', f);
+			lane_out(f, &s->tl.threads[i].lanes[l], t0, t1, px, base);
+		}
+		fputc(']', f);
+	}
+	fprintf(f, "],\"tasks\":[");
+	for (uint32_t l = 0; l < s->tl.ntask_lanes; l++) {
+		if (l)
+			fputc(',', f);
+		lane_out(f, &s->tl.task_lanes[l], t0, t1, px, base);
+	}
+	/* logs: every one when few, else one per thread per 2 pixels */
+	uint64_t lo = 0, hi = s->tl.nlogs;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (s->tl.logs[mid].ts < t0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	uint64_t end = lo;
+	while (end < s->tl.nlogs && s->tl.logs[end].ts < t1 && end - lo <= MAX_VIEW_LOGS)
+		end++;
+	int thin = end - lo > MAX_VIEW_LOGS;
+	int64_t *last = thin ? calloc(s->tl.nthreads + 1, sizeof *last) : NULL;
+	fprintf(f, "],\"logs\":[");
+	int comma = 0, shown = 0;
+	for (uint64_t i = lo; i < s->tl.nlogs && s->tl.logs[i].ts < t1 && shown < 4 * MAX_VIEW_LOGS; i++) {
+		const struct tl_log *g = &s->tl.logs[i];
+		if (thin && last && g->ts - last[g->thread] < 2 * px && last[g->thread])
+			continue;
+		if (last)
+			last[g->thread] = g->ts;
+		fprintf(f, "%s[%" PRId64 ",%u,%u,\"", comma ? "," : "", g->ts - base, g->thread, g->category);
+		json_escape_to(f, s->tl.msgs + g->msg, g->len < 200 ? g->len : 200);
+		fputs("\"]", f);
+		comma = 1;
+		shown++;
+	}
+	free(last);
+	/* wake-ups: every one when few, else a regular sample */
+	lo = 0, hi = s->tl.nwakes;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (s->tl.wakes[mid].ts < t0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	uint64_t first = lo;
+	hi = s->tl.nwakes;
+	while (lo < hi) { /* the first wake-up at or after t1 */
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (s->tl.wakes[mid].ts < t1)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	end = lo;
+	lo = first;
+	uint64_t stride = (end - lo) / MAX_VIEW_WAKES + 1;
+	fprintf(f, "],\"wakes\":[");
+	comma = 0;
+	for (uint64_t i = lo; i < end; i += stride) {
+		const struct tl_wake *k = &s->tl.wakes[i];
+		fprintf(f, "%s[%" PRId64 ",%u,%u]", comma ? "," : "", k->ts - base, k->waker, k->target);
+		comma = 1;
+	}
+	fprintf(f, "],\"wakes_total\":%" PRIu64 ",\"px_ns\":%" PRId64 "}\n", end - lo, px);
+	fclose(f);
+	return respond(c, 200, "application/json", body, len, 1);
+}
+
+/* ---- /api/span, /api/search ---- */
+
+static enum MHD_Result api_span(struct server *s, struct MHD_Connection *c)
+{
+	int64_t th, lane, b;
+	if (arg_int(c, "th", 0, (int64_t)s->tl.nthreads + 1, &th) || arg_int(c, "lane", -1, 255, &lane) ||
+	    arg_int(c, "b", INT64_MIN / 2, INT64_MAX / 2, &b))
+		return respond_error(c, 400, "span needs th, lane and b");
+	const struct tl_lane *l = NULL;
+	if (lane < 0 && th < s->tl.ntask_lanes)
+		l = &s->tl.task_lanes[th];
+	else if (lane >= 0 && th < s->tl.nthreads && lane < s->tl.threads[th].nlanes)
+		l = &s->tl.threads[th].lanes[lane];
+	b += s->w.begin;
+	uint32_t i = l ? tl_lane_seek(l, b) : 0;
+	if (!l || i >= l->n || l->s[i].begin != b)
+		return respond_error(c, 404, "no span starts there");
+	const struct tl_span *sp = &l->s[i];
+	unsigned kind = TL_KIND(sp->meta);
+	cJSON *o = cJSON_CreateObject();
+	static const char *const kinds[] = {"region", "sync", "net", "syscall", "task", "merged"};
+	cJSON_AddStringToObject(o, "kind", kinds[kind < 6 ? kind : 5]);
+	cJSON_AddStringToObject(o, "name", walk_string(&s->w, sp->name));
+	cJSON_AddNumberToObject(o, "begin_ns", (double)(sp->begin - s->w.begin));
+	cJSON_AddNumberToObject(o, "duration_ns", (double)(sp->end - sp->begin));
+	if (lane >= 0)
+		cJSON_AddNumberToObject(o, "tid", s->tl.threads[th].tid);
+	if (kind == TL_REGION)
+		cJSON_AddStringToObject(o, "task", TL_ID(sp->meta) ? walk_string(&s->w, TL_ID(sp->meta)) : "");
+	if (kind == TL_SYNC || kind == TL_NET || kind == TL_SYSCALL)
+		cJSON_AddItemToObject(o, "frames", stack_json(&s->w, TL_ID(sp->meta)));
+	char *body = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return body ? respond(c, 200, "application/json", body, strlen(body), 1) : MHD_NO;
+}
+
+static enum MHD_Result api_search(struct server *s, struct MHD_Connection *c)
+{
+	const char *q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "q");
+	if (!q || !*q || strlen(q) > 200)
+		return respond_error(c, 400, "search needs q (1..200 bytes)");
+	uint32_t nstr = s->w.r.strings_cap;
+	uint8_t *match = calloc(nstr + 1, 1);
+	if (!match)
+		return MHD_NO;
+	for (uint32_t i = 1; i < nstr; i++) {
+		const char *str = trace_reader_string(&s->w.r, i);
+		match[i] = str && strcasestr(str, q);
+	}
+	char *body = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&body, &len);
+	if (!f) {
+		free(match);
+		return MHD_NO;
+	}
+	uint64_t total = 0;
+	int shown = 0;
+	fprintf(f, "{\"hits\":[");
+	for (uint32_t t = 0; t < s->tl.nthreads; t++)
+		for (uint32_t l = 0; l < s->tl.threads[t].nlanes; l++) {
+			const struct tl_lane *ln = &s->tl.threads[t].lanes[l];
+			for (uint32_t i = 0; i < ln->n; i++) {
+				if (ln->s[i].name >= nstr || !match[ln->s[i].name])
+					continue;
+				if (shown < MAX_SEARCH_HITS) {
+					fprintf(f, "%s[%u,%u,%" PRId64 ",%" PRId64 ",%u]", shown ? "," : "", t, l,
+						ln->s[i].begin - s->w.begin, ln->s[i].end - s->w.begin, ln->s[i].name);
+					shown++;
+				}
+				total++;
+			}
+		}
+	fprintf(f, "],\"total\":%" PRIu64 "}\n", total);
+	fclose(f);
+	free(match);
+	return respond(c, 200, "application/json", body, len, 1);
+}
+
+/* ---- reports, task drill-down, pprof ---- */
+
+static enum MHD_Result api_report(struct server *s, struct MHD_Connection *c)
+{
+	const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
+	int kind = name ? analysis_by_name(name) : -1;
+	if (kind < 0)
+		return respond_error(c, 400, "report name: threads, net, sync, syscall, sched, tasks or regions");
+	if (!s->docs[kind])
+		return respond_error(c, 500, "report not available");
+	return respond(c, 200, "application/json", s->docs[kind], strlen(s->docs[kind]), 0);
+}
+
+static enum MHD_Result api_task(struct server *s, struct MHD_Connection *c)
+{
+	const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
+	int64_t min = 0, max = INT64_MAX;
+	if (!name || strlen(name) > CPROF_STRING_MAX)
+		return respond_error(c, 400, "task needs name");
+	arg_int(c, "min", 0, INT64_MAX, &min);
+	arg_int(c, "max", 0, INT64_MAX, &max);
+	char err[400];
+	cJSON *doc = task_detail_json(s->path, name, min, max, 50, err, sizeof err);
+	if (!doc)
+		return respond_error(c, 500, err);
+	char *body = cJSON_PrintUnformatted(doc);
+	cJSON_Delete(doc);
+	return body ? respond(c, 200, "application/json", body, strlen(body), 1) : MHD_NO;
+}
+
+static enum MHD_Result api_pprof(struct server *s, struct MHD_Connection *c)
+{
+	const char *type = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "type");
+	int kind = type ? analysis_by_name(type) : -1;
+	if (kind < 0 || !analysis_is_profile(kind))
+		return respond_error(c, 400, "pprof type: net, sync, syscall or sched");
+	FILE *tmp = tmpfile();
+	if (!tmp)
+		return respond_error(c, 500, "no temporary file");
+	if (pprof_write(&s->an[kind], &s->w, fileno(tmp))) {
+		fclose(tmp);
+		return respond_error(c, 500, "writing the profile failed");
+	}
+	long len = ftell(tmp) >= 0 ? lseek(fileno(tmp), 0, SEEK_END) : -1;
+	char *body = len > 0 ? malloc((size_t)len) : NULL;
+	if (!body || pread(fileno(tmp), body, (size_t)len, 0) != len) {
+		free(body);
+		fclose(tmp);
+		return respond_error(c, 500, "reading the profile back failed");
+	}
+	fclose(tmp);
+	struct MHD_Response *r = MHD_create_response_from_buffer((size_t)len, body, MHD_RESPMEM_MUST_FREE);
+	if (!r)
+		return MHD_NO;
+	char disp[64];
+	snprintf(disp, sizeof disp, "attachment; filename=\"%s.pb.gz\"", type);
+	MHD_add_response_header(r, "Content-Type", "application/octet-stream");
+	MHD_add_response_header(r, "Content-Disposition", disp);
+	enum MHD_Result ret = MHD_queue_response(c, 200, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* ---- dispatch ---- */
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url, const char *method,
+			      const char *version, const char *upload, size_t *upload_size, void **state)
+{
+	(void)version, (void)upload, (void)upload_size, (void)state;
+	struct server *s = cls;
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		return respond_error(c, 405, "GET only");
+	/* a page on another origin that rebinds a name to 127.0.0.1 must not
+	 * read the trace: only our own address is accepted as Host */
+	const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Host");
+	if (host && strcmp(host, s->host_ok[0]) && strcmp(host, s->host_ok[1]) && strcmp(host, s->host_ok[2]))
+		return respond_error(c, 403, "unexpected Host header");
+	if (strcmp(url, "/") == 0)
+		url = "/index.html";
+	for (const struct ui_asset *a = ui_assets; a->path; a++)
+		if (strcmp(url, a->path) == 0) {
+			const char *type = strstr(url, ".js")    ? "text/javascript; charset=utf-8"
+					   : strstr(url, ".css") ? "text/css; charset=utf-8"
+								 : "text/html; charset=utf-8";
+			return respond(c, 200, type, (char *)a->data, a->len, 0);
+		}
+	if (strcmp(url, "/api/meta") == 0)
+		return api_meta(s, c);
+	if (strcmp(url, "/api/view") == 0)
+		return api_view(s, c);
+	if (strcmp(url, "/api/span") == 0)
+		return api_span(s, c);
+	if (strcmp(url, "/api/search") == 0)
+		return api_search(s, c);
+	if (strcmp(url, "/api/report") == 0)
+		return api_report(s, c);
+	if (strcmp(url, "/api/task") == 0)
+		return api_task(s, c);
+	if (strcmp(url, "/api/pprof") == 0)
+		return api_pprof(s, c);
+	return respond_error(c, 404, "not found");
+}
+
+/* ---- start-up ---- */
+
+static int parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *sslen)
+{
+	char host[256] = "127.0.0.1", port[16] = "0";
+	if (addr) {
+		const char *colon = strrchr(addr, ':');
+		if (!colon || strlen(colon + 1) >= sizeof port || (size_t)(colon - addr) >= sizeof host)
+			return -1;
+		if (colon > addr) {
+			size_t n = (size_t)(colon - addr);
+			if (addr[0] == '[' && colon[-1] == ']') /* [::1]:8080 */
+				memcpy(host, addr + 1, n -= 2);
+			else
+				memcpy(host, addr, n);
+			host[n] = 0;
+		}
+		snprintf(port, sizeof port, "%s", colon + 1);
+	}
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res;
+	if (getaddrinfo(host, port, &hints, &res))
+		return -1;
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*sslen = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+static int is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+	if (ss->ss_family == AF_INET6)
+		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+	return 0;
+}
+
+static void open_browser_at(const char *url)
+{
+	const char *browser = getenv("BROWSER");
+	const char *cmd = browser && *browser ? browser : NULL;
+	if (!cmd && (getenv("DISPLAY") || getenv("WAYLAND_DISPLAY")))
+		cmd = "xdg-open";
+	if (!cmd)
+		return; /* headless: the printed URL is enough */
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+	char *argv[] = {(char *)cmd, (char *)url, NULL};
+	pid_t pid;
+	if (posix_spawnp(&pid, cmd, &fa, NULL, argv, environ) != 0)
+		fprintf(stderr, "cprof-trace: could not start %s; open %s yourself\n", cmd, url);
+	posix_spawn_file_actions_destroy(&fa);
+}
+
+int viewer_serve(const char *path, const char *addr, int open_browser)
+{
+	static struct server s; /* lives until exit */
+	s.path = path;
+	struct timespec a, b;
+	clock_gettime(CLOCK_MONOTONIC, &a);
+	struct walk_consumer c[AN_COUNT + 1];
+	c[0] = timeline_consumer(&s.tl);
+	for (int k = 0; k < AN_COUNT; k++) {
+		analysis_init(&s.an[k], k);
+		c[k + 1] = analysis_consumer(&s.an[k]);
+	}
+	s.w.progress = 1;
+	int rc = walk_file(&s.w, path, c, AN_COUNT + 1);
+	if (rc < 0) {
+		fprintf(stderr, "cprof-trace: %s\n", s.w.error);
+		return 1;
+	}
+	if (rc == 1)
+		fprintf(stderr, "cprof-trace: warning: %s: showing what was complete\n", s.w.error);
+	timeline_finish(&s.tl);
+	if (s.tl.oom)
+		fprintf(stderr, "cprof-trace: warning: out of memory indexing the timeline; it is partial\n");
+	for (int k = 0; k < AN_COUNT; k++) {
+		cJSON *doc = analysis_json(&s.an[k], &s.w);
+		s.docs[k] = doc ? cJSON_PrintUnformatted(doc) : NULL;
+		cJSON_Delete(doc);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	s.index_seconds = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+
+	struct sockaddr_storage ss;
+	socklen_t sslen;
+	if (parse_addr(addr, &ss, &sslen)) {
+		fprintf(stderr, "cprof-trace: -http=%s: want host:port (e.g. 127.0.0.1:8080 or :8080)\n", addr);
+		return 2;
+	}
+	if (!is_loopback(&ss))
+		fprintf(stderr, "cprof-trace: warning: serving on a non-loopback address: anyone who can reach it "
+				"can read this trace\n");
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	if (ss.ss_family == AF_INET6)
+		flags |= MHD_USE_IPv6;
+	struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, handle, &s, MHD_OPTION_SOCK_ADDR, &ss,
+						MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_END);
+	if (!d) {
+		fprintf(stderr, "cprof-trace: cannot listen on %s: %s\n", addr ? addr : "127.0.0.1", strerror(errno));
+		return 1;
+	}
+	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+	unsigned port = info ? info->port : 0;
+	char host[INET6_ADDRSTRLEN] = "127.0.0.1";
+	if (ss.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
+	else
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host);
+	int v6 = ss.ss_family == AF_INET6;
+	snprintf(s.host_ok[0], sizeof s.host_ok[0], v6 ? "[%s]:%u" : "%s:%u", host, port);
+	snprintf(s.host_ok[1], sizeof s.host_ok[1], "localhost:%u", port);
+	snprintf(s.host_ok[2], sizeof s.host_ok[2], "%s", addr && *addr != ':' ? addr : s.host_ok[0]);
+	char url[160];
+	snprintf(url, sizeof url, "http://%s/", s.host_ok[0]);
+	printf("cprof-trace: %s: %" PRIu64 " events, %u threads, indexed in %.2f s\n", path, s.w.events,
+	       s.w.nthreads, s.index_seconds);
+	printf("cprof-trace: serving the trace at %s (Ctrl-C to stop)\n", url);
+	fflush(stdout);
+	if (open_browser)
+		open_browser_at(url);
+	signal(SIGCHLD, SIG_IGN); /* the browser launcher reaps itself */
+	int sig;
+	sigwait(&set, &sig);
+	MHD_stop_daemon(d);
+	for (int k = 0; k < AN_COUNT; k++) {
+		free(s.docs[k]);
+		analysis_free(&s.an[k]);
+	}
+	timeline_free(&s.tl);
+	walk_close(&s.w);
+	return 0;
+}

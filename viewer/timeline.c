@@ -1,0 +1,233 @@
+#include "timeline.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_TASK_LANES 64
+
+static int grow(void **p, uint64_t *cap, uint64_t need, size_t elem)
+{
+	if (need <= *cap)
+		return 0;
+	uint64_t c = *cap ? *cap : 64;
+	while (c < need)
+		c *= 2;
+	void *q = realloc(*p, c * elem);
+	if (!q)
+		return -1;
+	*p = q;
+	*cap = c;
+	return 0;
+}
+
+static void lane_push(struct timeline *t, struct tl_lane *l, const struct tl_span *s)
+{
+	if (l->n == l->cap) {
+		uint64_t cap = l->cap;
+		if (grow((void **)&l->s, &cap, (uint64_t)l->n + 1, sizeof *l->s) || cap > UINT32_MAX) {
+			t->oom = 1;
+			return;
+		}
+		l->cap = (uint32_t)cap;
+	}
+	l->s[l->n++] = *s;
+	t->spans++;
+}
+
+static uint32_t thread_index(struct timeline *t, uint32_t tid)
+{
+	uint32_t i = u64map_get(&t->thread_index, tid);
+	if (i)
+		return i - 1;
+	uint64_t cap = t->threads_cap;
+	if (grow((void **)&t->threads, &cap, (uint64_t)t->nthreads + 1, sizeof *t->threads) ||
+	    u64map_put(&t->thread_index, tid, t->nthreads + 1)) {
+		t->oom = 1;
+		return UINT32_MAX;
+	}
+	t->threads_cap = (uint32_t)cap;
+	t->threads[t->nthreads] = (struct tl_thread){.tid = tid};
+	return t->nthreads++;
+}
+
+static struct tl_lane *thread_lane(struct timeline *t, uint32_t tid, uint32_t depth)
+{
+	uint32_t i = thread_index(t, tid);
+	if (i == UINT32_MAX || depth > 255)
+		return NULL;
+	struct tl_thread *th = &t->threads[i];
+	if (depth >= th->nlanes) {
+		void *q = realloc(th->lanes, (depth + 1) * sizeof *th->lanes);
+		if (!q) {
+			t->oom = 1;
+			return NULL;
+		}
+		th->lanes = q;
+		memset(th->lanes + th->nlanes, 0, (depth + 1 - th->nlanes) * sizeof *th->lanes);
+		th->nlanes = depth + 1;
+	}
+	return &th->lanes[depth];
+}
+
+static void on_region(void *self, struct walk *w, const struct walk_region *r)
+{
+	(void)w;
+	struct timeline *t = self;
+	struct tl_lane *l = thread_lane(t, r->thread->tid, r->depth);
+	if (l) {
+		struct tl_span s = {r->begin, r->end, r->name, TL_META(TL_REGION, r->task_name)};
+		lane_push(t, l, &s);
+	}
+}
+
+static void on_block(void *self, struct walk *w, const struct walk_block *b)
+{
+	(void)w;
+	struct timeline *t = self;
+	struct tl_lane *l = thread_lane(t, b->thread->tid, b->depth);
+	static const uint8_t kind_of_class[WC_COUNT] = {[WC_SYNC] = TL_SYNC, [WC_NET] = TL_NET,
+							[WC_SYSCALL] = TL_SYSCALL};
+	if (l) {
+		struct tl_span s = {b->begin, b->end, b->what, TL_META(kind_of_class[b->cls], b->stack)};
+		lane_push(t, l, &s);
+	}
+}
+
+/* Tasks end in file order, not time order: they are packed after the walk. */
+static void on_task(void *self, struct walk *w, const struct walk_task *k)
+{
+	(void)w;
+	struct timeline *t = self;
+	if (!t->task_lanes) {
+		t->task_lanes = calloc(MAX_TASK_LANES + 1, sizeof *t->task_lanes);
+		if (!t->task_lanes) {
+			t->oom = 1;
+			return;
+		}
+	}
+	/* collected in the spare lane, packed in timeline_finish */
+	struct tl_span s = {k->begin, k->end, k->name, TL_META(TL_TASK, k->id)};
+	lane_push(t, &t->task_lanes[MAX_TASK_LANES], &s);
+}
+
+static void on_log(void *self, struct walk *w, const struct walk_log *l)
+{
+	(void)w;
+	struct timeline *t = self;
+	uint32_t th = thread_index(t, l->thread->tid);
+	if (th == UINT32_MAX || grow((void **)&t->logs, &t->logs_cap, t->nlogs + 1, sizeof *t->logs) ||
+	    grow((void **)&t->msgs, &t->msgs_cap, t->msgs_len + l->len + 1, 1)) {
+		t->oom = 1;
+		return;
+	}
+	memcpy(t->msgs + t->msgs_len, l->message ? l->message : "", l->len);
+	t->logs[t->nlogs++] = (struct tl_log){l->ts, th, l->category, t->msgs_len, l->len};
+	t->msgs_len += l->len;
+}
+
+static void on_wake(void *self, struct walk *w, const struct walk_wake *k)
+{
+	(void)w;
+	struct timeline *t = self;
+	uint32_t a = thread_index(t, k->waker), b = thread_index(t, k->target);
+	if (a == UINT32_MAX || b == UINT32_MAX || grow((void **)&t->wakes, &t->wakes_cap, t->nwakes + 1, sizeof *t->wakes)) {
+		t->oom = 1;
+		return;
+	}
+	t->wakes[t->nwakes++] = (struct tl_wake){k->ts, a, b};
+}
+
+struct walk_consumer timeline_consumer(struct timeline *t)
+{
+	return (struct walk_consumer){.self = t, .region = on_region, .block = on_block, .task = on_task,
+				      .log = on_log, .wake = on_wake};
+}
+
+static int span_by_begin(const void *a, const void *b)
+{
+	const struct tl_span *x = a, *y = b;
+	return (x->begin > y->begin) - (x->begin < y->begin);
+}
+
+static int log_by_ts(const void *a, const void *b)
+{
+	const struct tl_log *x = a, *y = b;
+	return (x->ts > y->ts) - (x->ts < y->ts);
+}
+
+static int wake_by_ts(const void *a, const void *b)
+{
+	const struct tl_wake *x = a, *y = b;
+	return (x->ts > y->ts) - (x->ts < y->ts);
+}
+
+void timeline_finish(struct timeline *t)
+{
+	/* regions whose task name was read late arrive out of order */
+	for (uint32_t i = 0; i < t->nthreads; i++)
+		for (uint32_t l = 0; l < t->threads[i].nlanes; l++) {
+			struct tl_lane *ln = &t->threads[i].lanes[l];
+			for (uint32_t j = 1; j < ln->n; j++)
+				if (ln->s[j].begin < ln->s[j - 1].begin) {
+					qsort(ln->s, ln->n, sizeof *ln->s, span_by_begin);
+					break;
+				}
+		}
+	qsort(t->logs, t->nlogs, sizeof *t->logs, log_by_ts);
+	qsort(t->wakes, t->nwakes, sizeof *t->wakes, wake_by_ts);
+	if (!t->task_lanes)
+		return;
+	/* greedy interval packing: each task to the first lane free at its begin;
+	 * tasks beyond MAX_TASK_LANES overlapping ones go to the last lane's
+	 * overflow, merged there by the view's aggregation */
+	struct tl_lane all = t->task_lanes[MAX_TASK_LANES];
+	t->task_lanes[MAX_TASK_LANES] = (struct tl_lane){0};
+	qsort(all.s, all.n, sizeof *all.s, span_by_begin);
+	t->spans -= all.n;
+	int64_t free_at[MAX_TASK_LANES];
+	uint32_t used = 0;
+	for (uint32_t i = 0; i < all.n; i++) {
+		uint32_t l = 0;
+		while (l < used && free_at[l] > all.s[i].begin)
+			l++;
+		if (l == MAX_TASK_LANES)
+			continue; /* more than MAX_TASK_LANES tasks at once: not drawn */
+		if (l == used)
+			free_at[used++] = 0;
+		free_at[l] = all.s[i].end;
+		lane_push(t, &t->task_lanes[l], &all.s[i]);
+	}
+	t->ntask_lanes = used;
+	free(all.s);
+}
+
+uint32_t tl_lane_seek(const struct tl_lane *l, int64_t ns)
+{
+	uint32_t lo = 0, hi = l->n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (l->s[mid].end <= ns)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+void timeline_free(struct timeline *t)
+{
+	for (uint32_t i = 0; i < t->nthreads; i++) {
+		for (uint32_t l = 0; l < t->threads[i].nlanes; l++)
+			free(t->threads[i].lanes[l].s);
+		free(t->threads[i].lanes);
+	}
+	free(t->threads);
+	for (uint32_t l = 0; t->task_lanes && l <= MAX_TASK_LANES; l++)
+		free(t->task_lanes[l].s);
+	free(t->task_lanes);
+	free(t->logs);
+	free(t->msgs);
+	free(t->wakes);
+	u64map_free(&t->thread_index);
+	*t = (struct timeline){0};
+}

@@ -1,0 +1,77 @@
+/*
+ * The timeline index behind the web UI's "View trace": per thread, one lane
+ * per nesting depth of sorted, non-overlapping spans (regions, and blocks
+ * at the depth they happened), plus packed task lanes, logs and wake-ups.
+ * A view query walks only the spans that overlap the window and merges
+ * those narrower than a pixel, so its answer is bounded by the width in
+ * pixels, not by the trace size.
+ */
+#ifndef CPROF_TIMELINE_H
+#define CPROF_TIMELINE_H
+
+#include <stdint.h>
+
+#include "walk.h"
+
+enum tl_kind { TL_REGION, TL_SYNC, TL_NET, TL_SYSCALL, TL_TASK, TL_MERGED };
+
+/* 24 bytes: begin and end in ns; meta = kind << 29 | a 29-bit id (the
+ * stack of a block, the enclosing task's name of a region). */
+struct tl_span {
+	int64_t begin, end;
+	uint32_t name;
+	uint32_t meta;
+};
+#define TL_META(kind, id) ((uint32_t)(kind) << 29 | ((id) & 0x1fffffffu))
+#define TL_KIND(meta) ((meta) >> 29)
+#define TL_ID(meta) ((meta) & 0x1fffffffu)
+
+struct tl_lane {
+	struct tl_span *s;
+	uint32_t n, cap;
+};
+
+struct tl_thread {
+	uint32_t tid;
+	struct tl_lane *lanes;
+	uint32_t nlanes;
+};
+
+struct tl_log {
+	int64_t ts;
+	uint32_t thread; /* index into threads */
+	uint32_t category;
+	uint64_t msg;    /* offset into msgs */
+	uint32_t len;
+};
+
+struct tl_wake {
+	int64_t ts;
+	uint32_t waker, target; /* indexes into threads */
+};
+
+struct timeline {
+	struct tl_thread *threads;
+	uint32_t nthreads, threads_cap;
+	struct u64map thread_index; /* tid -> index + 1 */
+	struct tl_lane *task_lanes;
+	uint32_t ntask_lanes;
+	struct tl_log *logs;
+	uint64_t nlogs, logs_cap;
+	char *msgs;
+	uint64_t msgs_len, msgs_cap;
+	struct tl_wake *wakes;
+	uint64_t nwakes, wakes_cap;
+	uint64_t spans;
+	int oom; /* an allocation failed: the index is partial */
+};
+
+struct walk_consumer timeline_consumer(struct timeline *t);
+/* After the walk: sorts what arrives out of order. */
+void timeline_finish(struct timeline *t);
+void timeline_free(struct timeline *t);
+
+/* Index of the first span of lane l whose end is after ns. */
+uint32_t tl_lane_seek(const struct tl_lane *l, int64_t ns);
+
+#endif

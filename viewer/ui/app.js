@@ -1,0 +1,467 @@
+// cprof-trace web UI: the timeline (canvas, data fetched per view from
+// /api/view) and the analysis pages (documents from /api/report).
+// All times from the server are ns since the trace's first event.
+'use strict';
+
+const $ = (id) => document.getElementById(id);
+let meta = null;
+const strings = [];
+const str = (id) => (id && strings[id] != null ? strings[id] : '?');
+
+function fmtDur(ns) {
+  ns = Number(ns);
+  if (ns < 1e3) return ns.toFixed(0) + 'ns';
+  if (ns < 1e6) return (ns / 1e3).toPrecision(3) + 'us';
+  if (ns < 1e9) return (ns / 1e6).toPrecision(3) + 'ms';
+  return (ns / 1e9).toPrecision(3) + 's';
+}
+const esc = (s) => String(s).replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[c]));
+async function getJSON(url, signal) {
+  const r = await fetch(url, { signal });
+  const j = await r.json();
+  if (!r.ok) throw new Error(j.error || r.statusText);
+  return j;
+}
+
+// ---------------------------------------------------------------- timeline
+const LANE_H = 16, TASK_H = 12, GUTTER = 190, AXIS_H = 22;
+const KIND = ['region', 'sync', 'net', 'syscall', 'task', 'merged'];
+const KIND_COLOR = { sync: '#e06666', net: '#6aa84f', syscall: '#f1a33c', task: '#9fc5a8', merged: '#9aa4ad' };
+const tl = { t0: 0, t1: 1, data: null, rows: [], pending: null, query: '', matchNames: null, selected: null, drawn: 0 };
+
+function nameColor(id) {
+  let h = (id * 2654435761) % 360;
+  return `hsl(${h},55%,68%)`;
+}
+
+function layoutRows() {
+  // rows: task lanes, then every thread's lanes (at least one)
+  const rows = [];
+  let y = AXIS_H;
+  for (let l = 0; l < meta.task_lanes; l++) { rows.push({ kind: 'task', lane: l, y, h: TASK_H }); y += TASK_H; }
+  if (meta.task_lanes) y += 4;
+  // main first, then by start routine, then tid
+  const order = meta.threads.map((t, i) => i).sort((a, b) => {
+    const x = meta.threads[a], y = meta.threads[b];
+    const kx = x.tid === meta.pid ? '' : (x.group || '~' + x.name), ky = y.tid === meta.pid ? '' : (y.group || '~' + y.name);
+    return kx < ky ? -1 : kx > ky ? 1 : x.tid - y.tid;
+  });
+  order.forEach((i) => {
+    const t = meta.threads[i];
+    const n = Math.max(1, t.lanes);
+    rows.push({ kind: 'thread', th: i, y, h: n * LANE_H + 4, lanes: n });
+    y += n * LANE_H + 4;
+  });
+  tl.rows = rows;
+  tl.height = y + 6;
+}
+
+function canvasSize() {
+  const c = $('tl');
+  const w = Math.max(400, c.parentElement.clientWidth);
+  const dpr = window.devicePixelRatio || 1;
+  if (c.width !== Math.round(w * dpr) || c.height !== Math.round(tl.height * dpr)) {
+    c.width = Math.round(w * dpr); c.height = Math.round(tl.height * dpr);
+    c.style.width = w + 'px'; c.style.height = tl.height + 'px';
+  }
+  return { c, w, dpr };
+}
+
+const plotW = () => $('tl').clientWidth - GUTTER;
+const xOf = (ns) => GUTTER + (ns - tl.t0) / (tl.t1 - tl.t0) * plotW();
+const nsOf = (x) => tl.t0 + (x - GUTTER) / plotW() * (tl.t1 - tl.t0);
+
+function requestView() {
+  if (tl.pending) tl.pending.abort();
+  const ctl = new AbortController();
+  tl.pending = ctl;
+  const w = Math.max(1, Math.round(plotW()));
+  const t0 = Math.floor(tl.t0), t1 = Math.max(Math.ceil(tl.t1), t0 + 1);
+  getJSON(`/api/view?t0=${t0}&t1=${t1}&w=${w}`, ctl.signal).then((d) => {
+    tl.data = d; tl.pending = null; draw();
+  }).catch((e) => { if (e.name !== 'AbortError') showDetails('error: ' + e.message); });
+}
+
+let viewTimer = null;
+function viewChanged() {
+  draw();
+  clearTimeout(viewTimer);
+  viewTimer = setTimeout(requestView, 25);
+  const q = `#timeline@${Math.round(tl.t0)},${Math.round(tl.t1)}`;
+  history.replaceState(null, '', q);
+}
+
+function drawSpan(g, sp, y, h) {
+  const [b, e, name, kind, n] = sp;
+  let x0 = xOf(b), x1 = xOf(e);
+  if (x1 < GUTTER || x0 > g.canvas.clientWidth) return;
+  x0 = Math.max(x0, GUTTER); x1 = Math.max(x1, x0 + 1);
+  const k = KIND[kind] || 'merged';
+  let color = k === 'region' ? nameColor(name) : KIND_COLOR[k];
+  if (n > 1) color = k === 'merged' ? KIND_COLOR.merged : color;
+  const dim = tl.matchNames && !(n === 1 && tl.matchNames.has(name));
+  g.globalAlpha = dim ? 0.25 : 1;
+  g.fillStyle = color;
+  g.fillRect(x0, y, x1 - x0, h - 1);
+  if (n === 1 && x1 - x0 > 30) {
+    g.fillStyle = '#111';
+    g.fillText(str(name), x0 + 2, y + h - 4, x1 - x0 - 4);
+    tl.drawnNames.add(str(name));
+  } else if (n === 1) tl.drawnNames.add(str(name));
+  g.globalAlpha = 1;
+  tl.drawn++;
+}
+
+function draw() {
+  if (!meta) return;
+  const { c, w, dpr } = canvasSize();
+  const g = c.getContext('2d');
+  g.setTransform(dpr, 0, 0, dpr, 0, 0);
+  g.clearRect(0, 0, w, tl.height);
+  g.font = '11px system-ui, "DejaVu Sans", sans-serif';
+  tl.drawn = 0; tl.drawnNames = new Set();
+  const d = tl.data;
+  // rows
+  tl.rows.forEach((r, i) => {
+    g.fillStyle = i % 2 ? '#f4f6f8' : '#fff';
+    g.fillRect(0, r.y, w, r.h);
+    g.fillStyle = '#223';
+    if (r.kind === 'thread') {
+      const t = meta.threads[r.th];
+      const label = `${t.group || t.name || 'thread'} ${t.tid}` + (t.lost ? ` (${t.lost} dropped)` : '');
+      g.fillStyle = t.lost ? '#b00' : '#223';
+      g.fillText(label, 4, r.y + 12, GUTTER - 8);
+      const lanes = d && d.threads[r.th] || [];
+      lanes.forEach((lane, l) => lane.forEach((sp) => drawSpan(g, sp, r.y + 2 + l * LANE_H, LANE_H)));
+    } else {
+      if (r.lane === 0) g.fillText('tasks', 4, r.y + 10);
+      const lane = d && d.tasks[r.lane] || [];
+      lane.forEach((sp) => drawSpan(g, sp, r.y, TASK_H));
+    }
+  });
+  if (d) {
+    // logs: small ticks at the top of their thread's row
+    const rowOf = {};
+    tl.rows.forEach((r) => { if (r.kind === 'thread') rowOf[r.th] = r; });
+    g.fillStyle = '#222';
+    d.logs.forEach(([ts, th]) => {
+      const r = rowOf[th]; if (!r) return;
+      const x = xOf(ts);
+      g.beginPath(); g.moveTo(x, r.y); g.lineTo(x - 3, r.y - 4 + 4); g.lineTo(x + 3, r.y); g.fill();
+      g.fillRect(x, r.y, 1, r.h);
+    });
+    // wake-up arrows
+    g.strokeStyle = 'rgba(60,60,160,0.6)';
+    d.wakes.forEach(([ts, a, b]) => {
+      const ra = rowOf[a], rb = rowOf[b]; if (!ra || !rb) return;
+      const x = xOf(ts);
+      g.beginPath(); g.moveTo(x, ra.y + ra.h / 2); g.lineTo(x, rb.y + rb.h / 2); g.stroke();
+      g.fillStyle = 'rgba(60,60,160,0.8)';
+      const dir = rb.y > ra.y ? -1 : 1;
+      g.beginPath(); g.moveTo(x, rb.y + rb.h / 2); g.lineTo(x - 3, rb.y + rb.h / 2 + 5 * dir); g.lineTo(x + 3, rb.y + rb.h / 2 + 5 * dir); g.fill();
+    });
+  }
+  // axis
+  g.fillStyle = '#eef1f4'; g.fillRect(0, 0, w, AXIS_H);
+  g.fillStyle = '#334';
+  const span = tl.t1 - tl.t0, step = niceStep(span / 8);
+  for (let t = Math.ceil(tl.t0 / step) * step; t < tl.t1; t += step) {
+    const x = xOf(t);
+    g.fillRect(x, AXIS_H - 6, 1, 6);
+    g.fillText(fmtDur(t), x + 2, 12);
+  }
+  g.fillStyle = '#ccd'; g.fillRect(GUTTER - 1, 0, 1, tl.height);
+  if (tl.selected) {
+    g.strokeStyle = '#000'; g.lineWidth = 2;
+    const s = tl.selected;
+    g.strokeRect(xOf(s.b), s.y, Math.max(2, xOf(s.e) - xOf(s.b)), s.h - 1); g.lineWidth = 1;
+  }
+  $('range').textContent = `${fmtDur(tl.t0)} – ${fmtDur(tl.t1)} (${fmtDur(span)} wide)`;
+  $('state').textContent = JSON.stringify({
+    page: 'timeline', loaded: !!d, threads: tl.rows.filter((r) => r.kind === 'thread').map((r) => meta.threads[r.th].group || meta.threads[r.th].name || String(meta.threads[r.th].tid)),
+    spans: tl.drawn, names: [...tl.drawnNames].sort(), t0: tl.t0, t1: tl.t1,
+  });
+}
+
+function niceStep(x) {
+  const p = Math.pow(10, Math.floor(Math.log10(Math.max(x, 1))));
+  for (const m of [1, 2, 5, 10]) if (m * p >= x) return m * p;
+  return 10 * p;
+}
+
+function zoom(factor, atX) {
+  const at = nsOf(atX);
+  const span = Math.max(1000, (tl.t1 - tl.t0) * factor);
+  const f = (at - tl.t0) / (tl.t1 - tl.t0);
+  tl.t0 = at - f * span; tl.t1 = tl.t0 + span;
+  viewChanged();
+}
+function pan(dxPixels) {
+  const d = dxPixels / plotW() * (tl.t1 - tl.t0);
+  tl.t0 += d; tl.t1 += d;
+  viewChanged();
+}
+function fit() { tl.t0 = 0; tl.t1 = Math.max(1000, meta.duration_ns * 1.01); viewChanged(); }
+
+function hit(x, y) {
+  const d = tl.data; if (!d) return null;
+  for (const r of tl.rows) {
+    if (y < r.y || y >= r.y + r.h) continue;
+    let lane, spans, top, h;
+    if (r.kind === 'thread') {
+      lane = Math.floor((y - r.y - 2) / LANE_H);
+      spans = (d.threads[r.th] || [])[lane]; top = r.y + 2 + lane * LANE_H; h = LANE_H;
+    } else { lane = -1; spans = d.tasks[r.lane]; top = r.y; h = TASK_H; }
+    if (!spans) return null;
+    const ns = nsOf(x), tol = 3 * (tl.t1 - tl.t0) / plotW();
+    for (const sp of spans) if (sp[0] - tol <= ns && ns <= sp[1] + tol) {
+      return { sp, th: r.kind === 'thread' ? r.th : r.lane, lane, y: top, h, b: sp[0], e: sp[1] };
+    }
+  }
+  return null;
+}
+
+function showDetails(text) { $('details').textContent = text; }
+
+async function selectAt(x, y) {
+  const h = hit(x, y);
+  tl.selected = h; draw();
+  if (!h) { showDetails(''); return; }
+  const [b, e, name, kind, n] = h.sp;
+  if (n > 1) { showDetails(`${n} events merged at this zoom (${fmtDur(b)} – ${fmtDur(e)}): zoom in to see them`); return; }
+  try {
+    const s = await getJSON(`/api/span?th=${h.th}&lane=${h.lane}&b=${b}`);
+    let t = `${s.kind}: ${s.name}\nstart ${fmtDur(s.begin_ns)}  duration ${fmtDur(s.duration_ns)}`;
+    if (s.tid) t += `  thread ${s.tid}`;
+    if (s.task) t += `\ntask: ${s.task}`;
+    if (s.frames) t += '\nstack:\n' + (s.frames.length ? s.frames.map((f) => `  ${f.function} ${f.file ? f.file + ':' + f.line : f.module}`).join('\n') : '  (none recorded)');
+    showDetails(t);
+  } catch (err) { showDetails('error: ' + err.message); }
+}
+
+function initTimeline() {
+  const c = $('tl');
+  let drag = null;
+  c.addEventListener('wheel', (ev) => {
+    ev.preventDefault();
+    if (ev.shiftKey) pan(ev.deltaY); else zoom(Math.pow(1.0015, ev.deltaY), ev.offsetX);
+  }, { passive: false });
+  c.addEventListener('mousedown', (ev) => { drag = { x: ev.offsetX, y: ev.offsetY, moved: false }; c.style.cursor = 'grabbing'; });
+  window.addEventListener('mousemove', (ev) => {
+    if (!drag) return;
+    const dx = ev.movementX;
+    if (Math.abs(ev.offsetX - drag.x) > 2) drag.moved = true;
+    if (dx) pan(-dx);
+  });
+  window.addEventListener('mouseup', (ev) => {
+    if (drag && !drag.moved && ev.target === c) selectAt(ev.offsetX, ev.offsetY);
+    drag = null; c.style.cursor = 'grab';
+  });
+  window.addEventListener('keydown', (ev) => {
+    if (location.hash.indexOf('#timeline') !== 0 || ev.target.tagName === 'INPUT') return;
+    const mid = GUTTER + plotW() / 2;
+    if (ev.key === 'w') zoom(0.8, mid); else if (ev.key === 's') zoom(1.25, mid);
+    else if (ev.key === 'a') pan(-plotW() / 8); else if (ev.key === 'd') pan(plotW() / 8);
+    else if (ev.key === '0') fit();
+  });
+  window.addEventListener('resize', () => { if (meta) viewChanged(); });
+  $('reset').onclick = fit;
+  $('search').addEventListener('keydown', async (ev) => {
+    if (ev.key !== 'Enter') return;
+    const q = ev.target.value.trim();
+    if (!q) { tl.matchNames = null; $('hits').innerHTML = ''; draw(); return; }
+    const r = await getJSON('/api/search?q=' + encodeURIComponent(q));
+    tl.matchNames = new Set(r.hits.map((h) => h[4]));
+    $('hits').innerHTML = `${r.total} matches ` + r.hits.slice(0, 8).map((h, i) =>
+      `<a href="#" data-i="${i}">${esc(str(h[4]))}@${fmtDur(h[2])}</a>`).join(' ');
+    $('hits').querySelectorAll('a').forEach((a) => a.onclick = (e) => {
+      e.preventDefault();
+      const h = r.hits[a.dataset.i], pad = Math.max(1000, (h[3] - h[2]) * 0.5);
+      tl.t0 = h[2] - pad; tl.t1 = h[3] + pad; viewChanged();
+    });
+    draw();
+  });
+}
+
+// ---------------------------------------------------------------- reports
+const CLASSES = ['exec', 'sync', 'net', 'syscall', 'sched'];
+function breakdownBar(o, total) {
+  total = total || CLASSES.reduce((a, c) => a + (o[c + '_ns'] || 0), 0) || 1;
+  return '<span class="bar">' + CLASSES.map((c) =>
+    `<span class="c-${c}" title="${c} ${fmtDur(o[c + '_ns'] || 0)}" style="width:${(100 * (o[c + '_ns'] || 0) / total).toFixed(1)}%"></span>`).join('') + '</span>';
+}
+const legend = '<div class="legend">' + CLASSES.map((c) => `<span class="c-${c}"></span>${c}`).join('') + '</div>';
+const pct = (part, total) => total > 0 ? ` <span class="muted">${(100 * part / total).toFixed(0)}%</span>` : '';
+
+function droppedNote(doc) {
+  const t = doc.trace;
+  let s = `<p class="muted">${esc(t.file)}: ${t.events} events, ${fmtDur(t.duration_ns)}, ${t.threads} threads</p>`;
+  if (t.lost) s += `<p><b>${t.lost} events were dropped</b>: ` + t.dropped.map((d) => `thread ${d.tid} ${esc(d.name)}: ${d.count}`).join(', ') + ' — figures for those threads are lower bounds.</p>';
+  return s;
+}
+
+function sortable(table) {
+  table.querySelectorAll('th').forEach((th, col) => th.onclick = () => {
+    const body = table.tBodies[0];
+    const groups = [];
+    [...body.rows].forEach((r) => { if (!r.classList.contains('sub') || !groups.length) groups.push([r]); else groups[groups.length - 1].push(r); });
+    const key = (g) => { const v = g[0].cells[col].dataset.v; return v != null ? Number(v) : g[0].cells[col].textContent; };
+    const dir = th.dataset.dir = th.dataset.dir === 'asc' ? 'desc' : 'asc';
+    groups.sort((a, b) => { const x = key(a), y = key(b); const c = x < y ? -1 : x > y ? 1 : 0; return dir === 'asc' ? c : -c; });
+    groups.forEach((g) => g.forEach((r) => body.appendChild(r)));
+  });
+}
+
+function timeCells(o) {
+  const total = o.total_ns;
+  return `<td data-v="${total}">${fmtDur(total)}</td>` + CLASSES.map((c) =>
+    `<td data-v="${o[c + '_ns']}">${fmtDur(o[c + '_ns'])}${pct(o[c + '_ns'], total)}</td>`).join('') + `<td>${breakdownBar(o, total)}</td>`;
+}
+
+function renderThreads(doc) {
+  let h = `<h2>Threads by start routine</h2>${droppedNote(doc)}${legend}<table id="threads-table"><thead><tr><th class="l">start routine / thread</th><th>count</th><th>total</th><th>exec</th><th>sync block</th><th>net wait</th><th>syscall</th><th>sched wait</th><th></th><th>dropped</th></tr></thead><tbody>`;
+  doc.groups.forEach((g) => {
+    h += `<tr class="group"><td class="l">${esc(g.routine)}</td><td data-v="${g.count}">${g.count}</td>${timeCells(g)}<td>${g.lost}</td></tr>`;
+    g.threads.forEach((t) => { h += `<tr class="sub"><td class="l">${t.tid} ${esc(t.name)}</td><td></td>${timeCells(t)}<td>${t.lost}</td></tr>`; });
+  });
+  return h + '</tbody></table>';
+}
+
+function frameText(f) { return `${esc(f.function)} <span class="muted">${esc(f.file ? f.file + ':' + f.line : f.module)}</span>`; }
+
+function flame(stacks) {
+  // an icicle of delay: root (outermost frame) on top
+  const root = { name: 'all', v: 0, kids: new Map() };
+  stacks.forEach((s) => {
+    let n = root; n.v += s.total_ns;
+    const frames = s.frames.length ? [...s.frames].reverse() : [{ function: '(no stack)' }];
+    frames.forEach((f) => {
+      const k = f.function;
+      if (!n.kids.has(k)) n.kids.set(k, { name: k, v: 0, kids: new Map() });
+      n = n.kids.get(k); n.v += s.total_ns;
+    });
+  });
+  let out = '', depth = 0;
+  const walk = (n, x, w, d) => {
+    depth = Math.max(depth, d);
+    if (w < 0.05) return;
+    out += `<div style="left:${x}%;width:${w}%;top:${d * 18}px" title="${esc(n.name)} ${fmtDur(n.v)}">${esc(n.name)} ${fmtDur(n.v)}</div>`;
+    let cx = x;
+    [...n.kids.values()].sort((a, b) => b.v - a.v).forEach((k) => { const kw = w * k.v / (n.v || 1); walk(k, cx, kw, d + 1); cx += kw; });
+  };
+  walk(root, 0, 100, 0);
+  return `<div class="flame" style="height:${(depth + 1) * 18 + 4}px">${out}</div>`;
+}
+
+const PROFILE_TITLES = { sync: 'Synchronization blocking profile', net: 'Network blocking profile', syscall: 'Syscall blocking profile', sched: 'Scheduler latency profile (wake-up to running)' };
+function renderProfile(doc) {
+  let h = `<h2>${PROFILE_TITLES[doc.report]}</h2>${droppedNote(doc)}<p>${doc.count} events, total delay ${fmtDur(doc.total_ns)} &middot; <a href="/api/pprof?type=${doc.report}">download pprof</a> (go tool pprof)</p>`;
+  if (!doc.stacks.length) return h + '<p class="muted">nothing recorded</p>';
+  h += '<h2>Flame graph of delay</h2>' + flame(doc.stacks);
+  h += '<table><thead><tr><th>total delay</th><th>count</th><th>mean</th><th>max</th><th class="l">stack (innermost first)</th></tr></thead><tbody>';
+  doc.stacks.forEach((s) => {
+    h += `<tr><td data-v="${s.total_ns}">${fmtDur(s.total_ns)}${pct(s.total_ns, doc.total_ns)}</td><td data-v="${s.count}">${s.count}</td><td data-v="${s.mean_ns}">${fmtDur(s.mean_ns)}</td><td data-v="${s.max_ns}">${fmtDur(s.max_ns)}</td><td class="frames">${s.frames.map(frameText).join('<br>') || '(no stack)'}</td></tr>`;
+  });
+  return h + '</tbody></table>';
+}
+
+function histogram(hist, name) {
+  const most = Math.max(1, ...hist.map((b) => b.count));
+  return '<span class="hist">' + hist.map((b) =>
+    `<a href="#task/${encodeURIComponent(name)}/${b.lo_ns}/${b.hi_ns}" title="[${fmtDur(b.lo_ns)}, ${fmtDur(b.hi_ns)}): ${b.count}" style="height:${Math.max(1, 36 * b.count / most)}px"></a>`).join('') + '</span>';
+}
+
+function renderNamed(doc) {
+  const regions = doc.report === 'regions';
+  const list = regions ? doc.regions : doc.tasks;
+  let h = `<h2>User-defined ${regions ? 'regions' : 'tasks'}</h2>${droppedNote(doc)}`;
+  if (doc.incomplete) h += `<p class="muted">${doc.incomplete} ${doc.report} not complete within the capture (not counted)</p>`;
+  h += legend + `<table><thead><tr><th class="l">${regions ? 'region' : 'task'}</th>${regions ? '<th class="l">task</th>' : ''}<th>count</th><th>mean</th><th>max</th><th>total</th>` +
+    CLASSES.map((c) => `<th>${c}</th>`).join('') + '<th>breakdown</th><th class="l">duration histogram (log scale)</th></tr></thead><tbody>';
+  list.forEach((e) => {
+    const b = Object.assign({ total_ns: e.total_ns }, e.breakdown);
+    const link = regions ? esc(e.name) : `<a href="#task/${encodeURIComponent(e.name)}">${esc(e.name)}</a>`;
+    h += `<tr><td class="l">${link}</td>${regions ? `<td class="l">${esc(e.task)}</td>` : ''}<td data-v="${e.count}">${e.count}</td><td data-v="${e.mean_ns}">${fmtDur(e.mean_ns)}</td><td data-v="${e.max_ns}">${fmtDur(e.max_ns)}</td>${timeCells(b)}<td class="l">${regions ? histogramPlain(e.histogram) : histogram(e.histogram, e.name)}</td></tr>`;
+  });
+  return h + '</tbody></table>';
+}
+
+function histogramPlain(hist) {
+  const most = Math.max(1, ...hist.map((b) => b.count));
+  return '<span class="hist">' + hist.map((b) => `<a title="[${fmtDur(b.lo_ns)}, ${fmtDur(b.hi_ns)}): ${b.count}" style="height:${Math.max(1, 36 * b.count / most)}px"></a>`).join('') + '</span>';
+}
+
+function renderTask(doc, min, max) {
+  let h = `<h2>Tasks named “${esc(doc.name)}”${min != null ? ` lasting ${fmtDur(min)} – ${fmtDur(max)}` : ''}</h2>${droppedNote(doc)}<p class="muted">first ${doc.tasks.length} shown</p>`;
+  doc.tasks.forEach((k) => {
+    const b = Object.assign({ total_ns: k.duration_ns }, k.breakdown);
+    h += `<h2>task ${k.id}: ${fmtDur(k.duration_ns)} from ${fmtDur(k.begin_ns)} ${breakdownBar(b, k.duration_ns)}</h2>` +
+      `<p class="muted">` + CLASSES.map((c) => `${c} ${fmtDur(b[c + '_ns'])}`).join(', ') + '</p>';
+    h += '<table class="events"><thead><tr><th>when</th><th>thread</th><th class="l">what</th><th class="l">name</th><th>duration</th><th class="l">message / stack</th></tr></thead><tbody>';
+    k.events.forEach((e) => {
+      const extra = e.message ? esc(e.message) : e.frames ? e.frames.slice(0, 3).map(frameText).join(' ← ') : '';
+      h += `<tr><td>${fmtDur(e.ts_ns)}</td><td>${e.tid}</td><td class="l">${e.type}</td><td class="l">${esc(e.name)}</td><td>${e.duration_ns != null ? fmtDur(e.duration_ns) : ''}</td><td class="l">${extra}</td></tr>`;
+    });
+    h += '</tbody></table>';
+  });
+  return h;
+}
+
+async function showReport(name, arg) {
+  const page = $('page-report');
+  page.innerHTML = '<p class="muted">loading…</p>';
+  try {
+    let html, state;
+    if (name === 'task') {
+      const [tname, min, max] = arg;
+      let url = '/api/task?name=' + encodeURIComponent(tname);
+      if (min != null) url += `&min=${min}&max=${max}`;
+      const doc = await getJSON(url);
+      html = renderTask(doc, min, max);
+      state = { page: 'task', name: tname, tasks: doc.tasks.length, events: doc.tasks.reduce((a, k) => a + k.events.length, 0) };
+    } else {
+      const doc = await getJSON('/api/report?name=' + name);
+      html = name === 'threads' ? renderThreads(doc) : name === 'tasks' || name === 'regions' ? renderNamed(doc) : renderProfile(doc);
+      const entries = name === 'threads' ? doc.groups.map((g) => g.routine) : name === 'tasks' ? doc.tasks.map((t) => t.name)
+        : name === 'regions' ? doc.regions.map((r) => r.name) : doc.stacks.map((s) => (s.frames[0] || {}).function || '');
+      state = { page: name, entries };
+    }
+    page.innerHTML = html;
+    page.querySelectorAll('table').forEach(sortable);
+    $('state').textContent = JSON.stringify(state);
+  } catch (e) {
+    page.innerHTML = `<p>error: ${esc(e.message)}</p>`;
+  }
+}
+
+// ---------------------------------------------------------------- routing
+function route() {
+  const hash = location.hash || '#timeline';
+  document.querySelectorAll('nav a').forEach((a) => a.classList.toggle('active', hash.startsWith(a.getAttribute('href'))));
+  const isTl = hash.startsWith('#timeline');
+  $('page-timeline').hidden = !isTl;
+  $('page-report').hidden = isTl;
+  if (isTl) {
+    const m = hash.match(/@(-?\d+),(-?\d+)/);
+    if (m && +m[2] > +m[1]) { tl.t0 = +m[1]; tl.t1 = +m[2]; viewChanged(); } else if (!tl.data) fit(); else draw();
+    return;
+  }
+  const parts = hash.slice(1).split('/').map(decodeURIComponent);
+  if (parts[0] === 'task') showReport('task', [parts[1], parts[2] != null ? +parts[2] : null, parts[3] != null ? +parts[3] : null]);
+  else showReport(parts[0]);
+}
+
+async function main() {
+  meta = await getJSON('/api/meta');
+  meta.strings.forEach((s, i) => { strings[i] = s; });
+  $('file').textContent = `${meta.file} — ${meta.cmdline} (pid ${meta.pid}), ${meta.events} events, ${fmtDur(meta.duration_ns)}`;
+  const warn = [];
+  if (meta.lost) warn.push(`${meta.lost} events were dropped by the tracer (rows marked in red)`);
+  if (meta.warning) warn.push('trace incomplete: ' + meta.warning + ' — showing what was complete');
+  if (warn.length) { $('warn').hidden = false; $('warn').textContent = warn.join(' · '); }
+  layoutRows();
+  initTimeline();
+  window.addEventListener('hashchange', route);
+  route();
+}
+main().catch((e) => { document.body.insertAdjacentHTML('beforeend', `<p>error: ${esc(e.message)}</p>`); });
