@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages cprof-trace needs to build, test and run its
 # demo, when any is missing (apt-get; through sudo when not root).
+#   scripts/deps.sh        build, run, demo
+#   scripts/deps.sh test   and what the tests use to read our outputs
+#                          (headless Chromium, go tool pprof, GNU time)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libunwind-dev liblz4-dev libdw-dev libmicrohttpd-dev libcjson-dev zlib1g-dev
       apache2-utils wget curl)
+if [ "${1:-}" = test ]; then
+  pkgs+=(chromium fonts-dejavu-core golang-go time gzip)
+fi
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -5,7 +5,7 @@
 #   tests/run.sh quick      the release build only
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh
+scripts/deps.sh test
 jobs=$(nproc)
 run() { # name, cmake args...
   local name=$1; shift

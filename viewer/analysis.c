@@ -45,23 +45,22 @@ static void on_block(void *self, struct walk *w, const struct walk_block *b)
 		t.total = b->blocked;
 		t.wait[b->cls] = b->blocked;
 	}
-	stat_add(&a->stats, b->stack, &t);
+	stat_add(&a->stats, b->stack, t.total, &t);
 }
 
 static void on_task(void *self, struct walk *w, const struct walk_task *k)
 {
 	(void)w;
 	struct analysis *a = self;
-	struct walk_time t = k->time;
-	t.total = k->end - k->begin; /* wall time; k->time.total is thread time */
-	stat_add(&a->stats, k->name, &t);
+	/* duration: wall time; breakdown: the threads' time for the task */
+	stat_add(&a->stats, k->name, k->end - k->begin, &k->time);
 }
 
 static void on_region(void *self, struct walk *w, const struct walk_region *r)
 {
 	(void)w;
 	struct analysis *a = self;
-	stat_add(&a->stats, (uint64_t)r->name << 32 | r->task_name, &r->time);
+	stat_add(&a->stats, (uint64_t)r->name << 32 | r->task_name, r->time.total, &r->time);
 }
 
 struct walk_consumer analysis_consumer(struct analysis *a)
@@ -270,7 +269,7 @@ cJSON *analysis_json(const struct analysis *a, const struct walk *w)
 		struct walk_time sum = {0};
 		uint64_t count = 0;
 		for (uint32_t i = 0; i < a->stats.n; i++) {
-			sum.total += a->stats.e[i].time.total;
+			sum.total += a->stats.e[i].total;
 			count += a->stats.e[i].count;
 		}
 		cJSON_AddNumberToObject(doc, "count", (double)count);

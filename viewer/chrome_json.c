@@ -12,12 +12,14 @@
  * ts and dur are microseconds since the capture start.
  */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "trace_reader.h"
 #include "viewer.h"
+#include "walk.h"
 
 #define MAX_DEPTH 256
 
@@ -57,6 +59,43 @@ void json_escape_to(FILE *out, const char *s, size_t n)
 	}
 }
 
+/* Unsigned decimal, without printf (this file writes ~100 bytes an event). */
+static void put_u64(FILE *out, uint64_t v)
+{
+	char buf[24], *p = buf + sizeof buf;
+	do
+		*--p = (char)('0' + v % 10);
+	while (v /= 10);
+	fwrite_unlocked(p, 1, (size_t)(buf + sizeof buf - p), out);
+}
+
+/* ns as microseconds with three decimals ("12.345"). */
+static void put_us(FILE *out, int64_t ns)
+{
+	if (ns < 0) {
+		putc_unlocked('-', out);
+		ns = -ns;
+	}
+	put_u64(out, (uint64_t)ns / 1000);
+	char frac[4] = {'.', (char)('0' + ns / 100 % 10), (char)('0' + ns / 10 % 10), (char)('0' + ns % 10)};
+	fwrite_unlocked(frac, 1, 4, out);
+}
+
+#define PUTS(out, lit) fwrite_unlocked(lit, 1, sizeof lit - 1, out)
+
+/* ,\n{"ph":"X","pid":P,"tid":T,"ts":US  -- the common head of an event */
+static void event_head(FILE *out, char ph, uint32_t pid, uint64_t tid, int64_t ns)
+{
+	PUTS(out, ",\n{\"ph\":\"");
+	putc_unlocked(ph, out);
+	PUTS(out, "\",\"pid\":");
+	put_u64(out, pid);
+	PUTS(out, ",\"tid\":");
+	put_u64(out, tid);
+	PUTS(out, ",\"ts\":");
+	put_us(out, ns);
+}
+
 static void jname(FILE *out, const char *s)
 {
 	fputc('"', out);
@@ -89,12 +128,12 @@ static void stack_arg(FILE *out, const struct trace_reader *r, uint64_t id)
 }
 
 /* One edge of a region slice; an E repeats its B's name (speedscope). */
-static void region_edge(FILE *out, char ph, uint32_t pid, uint32_t tid, double us, const char *name)
+static void region_edge(FILE *out, char ph, uint32_t pid, uint32_t tid, int64_t ns, const char *name)
 {
-	fprintf(out, ",\n{\"ph\":\"%c\",\"pid\":%u,\"tid\":%u,\"ts\":%.3f,\"cat\":\"region\",\"name\":", ph, pid,
-		tid, us);
+	event_head(out, ph, pid, tid, ns);
+	PUTS(out, ",\"cat\":\"region\",\"name\":");
 	jname(out, name);
-	fputc('}', out);
+	putc_unlocked('}', out);
 }
 
 int viewer_json(const char *path, const char *out_path)
@@ -118,13 +157,17 @@ int viewer_json(const char *path, const char *out_path)
 	fprintf(out, "}}");
 	struct jthread *threads = NULL;
 	struct trace_event ev;
+	struct progress g;
+	progress_begin(&g, path, "writing JSON");
 	uint64_t flow = 0;
 	int rc;
 	while ((rc = trace_reader_next(&r, &ev)) == 1) {
 		struct jthread *t = thread_of(&threads, ev.tid);
 		if (!t)
 			break;
-		double us = trace_ticks_to_ns(&r, ev.ts) / 1000.0;
+		int64_t ns = llround(trace_ticks_to_ns(&r, ev.ts));
+		double us = (double)ns / 1000.0;
+		progress_tick(&g, r.offset);
 		const char *name;
 		switch (ev.kind) {
 		case CPROF_EV_THREAD_START:
@@ -141,14 +184,14 @@ int viewer_json(const char *path, const char *out_path)
 			if (t->depth < MAX_DEPTH)
 				t->stack[t->depth] = name;
 			t->depth++;
-			region_edge(out, 'B', pid, ev.tid, us, name);
+			region_edge(out, 'B', pid, ev.tid, ns, name);
 			break;
 		case CPROF_EV_REGION_END:
 			if (t->depth == 0)
 				break; /* its begin was before the capture */
 			t->depth--;
 			name = t->depth < MAX_DEPTH ? t->stack[t->depth] : trace_reader_string(&r, ev.args[0]);
-			region_edge(out, 'E', pid, ev.tid, us, name);
+			region_edge(out, 'E', pid, ev.tid, ns, name);
 			break;
 		case CPROF_EV_TASK_BEGIN:
 		case CPROF_EV_TASK_END: {
@@ -182,10 +225,12 @@ int viewer_json(const char *path, const char *out_path)
 			if (!t->in_block)
 				break;
 			t->in_block = 0;
-			double b_us = trace_ticks_to_ns(&r, t->block_ts) / 1000.0;
+			int64_t b_ns = llround(trace_ticks_to_ns(&r, t->block_ts));
 			const char *what = trace_reader_string(&r, t->block_args[2]);
-			fprintf(out, ",\n{\"ph\":\"X\",\"pid\":%u,\"tid\":%u,\"ts\":%.3f,\"dur\":%.3f,\"cat\":\"%s\",\"name\":",
-				pid, ev.tid, b_us, us - b_us, category_name(t->block_args[0]));
+			event_head(out, 'X', pid, ev.tid, b_ns);
+			PUTS(out, ",\"dur\":");
+			put_us(out, ns - b_ns);
+			fprintf(out, ",\"cat\":\"%s\",\"name\":", category_name(t->block_args[0]));
 			jname(out, what);
 			fprintf(out, ",\"args\":{\"object\":\"0x%" PRIx64 "\"", t->block_args[1]);
 			stack_arg(out, &r, t->block_args[3]);
@@ -207,6 +252,7 @@ int viewer_json(const char *path, const char *out_path)
 			break;
 		}
 	}
+	progress_end(&g);
 	fprintf(out, "\n]}\n");
 	int status = 0;
 	if (out != stdout && fclose(out)) {

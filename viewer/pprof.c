@@ -179,7 +179,7 @@ int pprof_write(const struct analysis *a, const struct walk *w, int fd)
 			trace_buf_put_varint(&locs, id);
 		}
 		trace_buf_put_varint(&vals, e->count);
-		trace_buf_put_varint(&vals, (uint64_t)e->time.total);
+		trace_buf_put_varint(&vals, (uint64_t)e->total);
 		pb_bytes(&p.msg, 1, locs.p, locs.len);
 		pb_bytes(&p.msg, 2, vals.p, vals.len);
 		pb_message(&p.out, 2, &p.msg);

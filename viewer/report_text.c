@@ -158,17 +158,15 @@ static void print_named(FILE *out, const cJSON *doc, int regions)
 		fprintf(out, " (%.0f not complete within the capture, not counted)", num(doc, "incomplete"));
 	fprintf(out, "\n\n%-28s %-16s %8s %9s %9s", regions ? "region" : "task", regions ? "task" : "", "count",
 		"mean", "max");
-	fprintf(out, time_header, "total", "exec", "sync block", "net wait", "syscall", "sched wait");
+	fprintf(out, time_header, regions ? "total" : "threads'", "exec", "sync block", "net wait", "syscall",
+		"sched wait");
 	fputc('\n', out);
 	const cJSON *e;
 	cJSON_ArrayForEach(e, cJSON_GetObjectItem(doc, regions ? "regions" : "tasks"))
 	{
 		fprintf(out, "%-28.28s %-16.16s %8.0f %9s %9s", str(e, "name"), regions ? str(e, "task") : "",
 			num(e, "count"), DUR(num(e, "mean_ns")), DUR(num(e, "max_ns")));
-		cJSON *row = cJSON_Duplicate(cJSON_GetObjectItem(e, "breakdown"), 1);
-		cJSON_AddNumberToObject(row, "total_ns", num(e, "total_ns"));
-		time_row(out, row);
-		cJSON_Delete(row);
+		time_row(out, cJSON_GetObjectItem(e, "breakdown"));
 		fputc('\n', out);
 		print_histogram(out, cJSON_GetObjectItem(e, "histogram"));
 	}

@@ -227,11 +227,11 @@ static void lane_out(FILE *f, const struct tl_lane *l, int64_t t0, int64_t t1, i
 
 static enum MHD_Result api_view(struct server *s, struct MHD_Connection *c)
 {
-	const int64_t base = s->w.begin, span = s->w.end - s->w.begin + 1;
+	const int64_t base = s->w.begin, limit = 1000000000000000; /* 1e15 ns: 11 days either way */
 	int64_t t0, t1, width;
-	if (arg_int(c, "t0", -span, 2 * span, &t0) || arg_int(c, "t1", -span, 2 * span, &t1) || t1 <= t0 ||
+	if (arg_int(c, "t0", -limit, limit, &t0) || arg_int(c, "t1", -limit, limit, &t1) || t1 <= t0 ||
 	    arg_int(c, "w", 1, MAX_PIXELS, &width))
-		return respond_error(c, 400, "view needs t0 < t1 (ns within the trace) and w (1..20000 pixels)");
+		return respond_error(c, 400, "view needs t0 < t1 (ns since the trace start, |t| < 1e15) and w (1..20000 pixels)");
 	int64_t px = (t1 - t0) / width;
 	if (px < 1)
 		px = 1;

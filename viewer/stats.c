@@ -37,7 +37,7 @@ void histogram_add(struct histogram *h, int64_t ns)
 	h->count[lo]++;
 }
 
-struct stat_entry *stat_add(struct stat_table *s, uint64_t key, const struct walk_time *t)
+struct stat_entry *stat_add(struct stat_table *s, uint64_t key, int64_t dur, const struct walk_time *t)
 {
 	uint32_t i = u64map_get(&s->map, key);
 	if (!i) {
@@ -56,20 +56,21 @@ struct stat_entry *stat_add(struct stat_table *s, uint64_t key, const struct wal
 	}
 	struct stat_entry *e = &s->e[i - 1];
 	e->count++;
+	e->total += dur;
 	walk_time_add(&e->time, t);
-	if (t->total < e->min)
-		e->min = t->total;
-	if (t->total > e->max)
-		e->max = t->total;
-	histogram_add(&e->hist, t->total);
+	if (dur < e->min)
+		e->min = dur;
+	if (dur > e->max)
+		e->max = dur;
+	histogram_add(&e->hist, dur);
 	return e;
 }
 
 static int by_total_desc(const void *a, const void *b)
 {
 	const struct stat_entry *x = *(struct stat_entry *const *)a, *y = *(struct stat_entry *const *)b;
-	if (x->time.total != y->time.total)
-		return x->time.total < y->time.total ? 1 : -1;
+	if (x->total != y->total)
+		return x->total < y->total ? 1 : -1;
 	return x->key < y->key ? -1 : x->key > y->key;
 }
 
@@ -94,8 +95,8 @@ void stat_free(struct stat_table *s)
 void stat_json_totals(cJSON *obj, const struct stat_entry *e)
 {
 	cJSON_AddNumberToObject(obj, "count", (double)e->count);
-	cJSON_AddNumberToObject(obj, "total_ns", (double)e->time.total);
-	cJSON_AddNumberToObject(obj, "mean_ns", e->count ? (double)(e->time.total / (int64_t)e->count) : 0);
+	cJSON_AddNumberToObject(obj, "total_ns", (double)e->total);
+	cJSON_AddNumberToObject(obj, "mean_ns", e->count ? (double)(e->total / (int64_t)e->count) : 0);
 	cJSON_AddNumberToObject(obj, "min_ns", e->count ? (double)e->min : 0);
 	cJSON_AddNumberToObject(obj, "max_ns", e->count ? (double)e->max : 0);
 }
@@ -123,6 +124,7 @@ cJSON *histogram_json(const struct histogram *h)
 cJSON *breakdown_json(const struct walk_time *t)
 {
 	cJSON *o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "total_ns", (double)t->total);
 	cJSON_AddNumberToObject(o, "exec_ns", (double)walk_time_exec(t));
 	for (int i = 0; i < WC_COUNT; i++) {
 		char key[32];

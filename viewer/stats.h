@@ -26,8 +26,8 @@ int64_t histogram_bucket_lo(int i);
 struct stat_entry {
 	uint64_t key;
 	uint64_t count;
-	int64_t min, max;     /* ns */
-	struct walk_time time; /* time.total: summed durations, ns */
+	int64_t total, min, max; /* durations, ns */
+	struct walk_time time;   /* summed breakdowns (for a task: thread time, which may exceed its duration) */
 	struct histogram hist;
 };
 
@@ -37,9 +37,9 @@ struct stat_table {
 	uint32_t n, cap;
 };
 
-/* Adds one interval of time t (t->total is its duration) under key.
+/* Adds one interval of duration dur (ns) and breakdown t under key.
  * Returns the entry, or NULL out of memory. */
-struct stat_entry *stat_add(struct stat_table *s, uint64_t key, const struct walk_time *t);
+struct stat_entry *stat_add(struct stat_table *s, uint64_t key, int64_t dur, const struct walk_time *t);
 /* Entries sorted by total time, longest first (the table keeps working). */
 struct stat_entry **stat_sorted(const struct stat_table *s);
 void stat_free(struct stat_table *s);
@@ -48,7 +48,7 @@ void stat_free(struct stat_table *s);
 void stat_json_totals(cJSON *obj, const struct stat_entry *e);
 /* [{"lo_ns","hi_ns","count"}] from the first to the last nonempty bucket. */
 cJSON *histogram_json(const struct histogram *h);
-/* {"exec_ns","sync_ns","net_ns","syscall_ns","sched_ns"} */
+/* {"total_ns","exec_ns","sync_ns","net_ns","syscall_ns","sched_ns"} */
 cJSON *breakdown_json(const struct walk_time *t);
 
 #endif

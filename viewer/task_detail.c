@@ -132,9 +132,7 @@ cJSON *task_detail_json(const char *path, const char *name, int64_t min_ns, int6
 			cJSON_AddNumberToObject(o, "duration_ns", (double)(k->end - k->begin));
 			cJSON_AddNumberToObject(o, "begin_tid", k->begin_tid);
 			cJSON_AddNumberToObject(o, "end_tid", k->end_tid);
-			struct walk_time t = k->time;
-			t.total = k->end - k->begin;
-			cJSON_AddItemToObject(o, "breakdown", breakdown_json(&t));
+			cJSON_AddItemToObject(o, "breakdown", breakdown_json(&k->time));
 			cJSON *ev = cJSON_AddArrayToObject(o, "events");
 			qsort(c.items[i], (size_t)c.nitems[i], sizeof **c.items, by_ts);
 			for (int j = 0; j < c.nitems[i]; j++) {

@@ -142,13 +142,23 @@ static void wakes_free(struct walk_wakes *k)
 struct live_task {
 	struct walk_task t;
 	int has_begin, has_end;
+	int finished;            /* both seen; emitted once the walk is past emit_at */
+	uint64_t emit_at;        /* a batch count */
 	struct walk_region *pending; /* regions that ended before the task's begin was read */
 	uint32_t *pending_tid;
 	uint32_t npending, pending_cap;
 	uint32_t next_free;
 };
 
+/*
+ * A task is emitted a while after both its begin and end were read: other
+ * threads' batches read later may still hold regions and time for it (a
+ * capture writes one batch per thread per drain round, a snapshot a few per
+ * thread). "A while" is 2 batches per known thread, plus slack.
+ */
 struct walk_tasks {
+	uint64_t *finished;        /* ids in finishing order, FIFO */
+	uint64_t finished_head, nfinished, finished_cap;
 	struct u64map map; /* id -> index + 1 */
 	struct live_task *pool;
 	uint32_t n, cap, free_head; /* free_head: index + 1 of a free slot, 0 none */
@@ -203,6 +213,7 @@ static void tasks_free(struct walk_tasks *k)
 		free(k->pool[i].pending);
 		free(k->pool[i].pending_tid);
 	}
+	free(k->finished);
 	free(k->pool);
 	u64map_free(&k->map);
 	free(k);
@@ -242,6 +253,7 @@ struct pass {
 	struct walk *w;
 	const struct walk_consumer *c;
 	int nc;
+	uint64_t batches; /* batches read when the last event was handled */
 };
 
 #define EMIT(p, hook, arg)                                                     \
@@ -302,16 +314,61 @@ static void flush_pending(struct pass *p, struct live_task *lt)
 	lt->npending = 0;
 }
 
-static void task_finish(struct pass *p, struct live_task *lt)
+static void task_emit(struct pass *p, struct live_task *lt)
 {
 	flush_pending(p, lt);
 	EMIT(p, task, &lt->t);
 	task_release(p->w->tasks, lt);
 }
 
+/* Both ends seen: queue the task for emission a few batches later. */
+static void task_finish(struct pass *p, struct live_task *lt)
+{
+	struct walk_tasks *k = p->w->tasks;
+	if (lt->finished)
+		return;
+	if (k->nfinished == k->finished_cap) {
+		uint64_t cap = k->finished_cap ? k->finished_cap * 2 : 256;
+		/* compact the consumed head before growing */
+		memmove(k->finished, k->finished + k->finished_head, (k->nfinished - k->finished_head) * sizeof *k->finished);
+		k->nfinished -= k->finished_head;
+		k->finished_head = 0;
+		if (k->nfinished * 2 > k->finished_cap || !k->finished) {
+			void *q = realloc(k->finished, cap * sizeof *k->finished);
+			if (!q) {
+				task_emit(p, lt);
+				return;
+			}
+			k->finished = q;
+			k->finished_cap = cap;
+		}
+	}
+	lt->finished = 1;
+	lt->emit_at = p->batches + 2ull * p->w->nthreads + 4;
+	k->finished[k->nfinished++] = lt->t.id;
+}
+
+/* Emits the queued tasks due by now (all of them when all is set). */
+static void tasks_emit_due(struct pass *p, int all)
+{
+	struct walk_tasks *k = p->w->tasks;
+	while (k->finished_head < k->nfinished) {
+		struct live_task *lt = task_get(k, k->finished[k->finished_head], 0);
+		if (lt && lt->finished && lt->emit_at > p->batches && !all)
+			break;
+		k->finished_head++;
+		if (lt && lt->finished)
+			task_emit(p, lt);
+	}
+}
+
 static void on_event(struct pass *p, const struct trace_event *ev)
 {
 	struct walk *w = p->w;
+	if (w->r.batches != p->batches) {
+		p->batches = w->r.batches;
+		tasks_emit_due(p, 0);
+	}
 	struct walk_thread *t = thread_get(w, ev->tid);
 	if (!t)
 		return;
@@ -465,13 +522,17 @@ static void finish(struct pass *p)
 			thread_switch_task(p, t, 0, t->last);
 		w->regions_incomplete += t->depth;
 	}
+	tasks_emit_due(p, 1);
 	struct walk_tasks *k = w->tasks;
 	for (uint32_t i = 0; i < k->n; i++) {
 		struct live_task *lt = &k->pool[i];
-		if (!u64map_get(&k->map, lt->t.id) || u64map_get(&k->map, lt->t.id) != i + 1)
+		if (u64map_get(&k->map, lt->t.id) != i + 1)
 			continue; /* a free slot */
 		flush_pending(p, lt);
-		w->tasks_incomplete++;
+		/* begun or ended outside the capture; a task only adopted
+		 * (TASK_SET) by a thread during the capture is not counted */
+		if (lt->has_begin != lt->has_end)
+			w->tasks_incomplete++;
 	}
 	/* the LOST chunk is authoritative for per-thread drops */
 	if (w->r.nlost) {
@@ -493,40 +554,49 @@ static void finish(struct pass *p)
 
 /* ---- driving the passes ---- */
 
-struct progress {
-	struct timespec start, last;
-	uint64_t size;
-	int shown;
-};
-
-static double elapsed(const struct timespec *a, const struct timespec *b)
+static double now_seconds(void)
 {
-	return (double)(b->tv_sec - a->tv_sec) + (double)(b->tv_nsec - a->tv_nsec) / 1e9;
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-static void progress_tick(struct progress *g, const struct walk *w, const struct trace_reader *r, int pass)
+void progress_begin(struct progress *g, const char *path, const char *what)
 {
-	if (!w->progress)
+	*g = (struct progress){.path = path, .what = what, .start = now_seconds()};
+	struct stat st;
+	if (stat(path, &st) == 0)
+		g->size = (uint64_t)st.st_size;
+}
+
+void progress_tick(struct progress *g, uint64_t offset)
+{
+	if ((++g->calls & 0xffff) != 0)
 		return;
-	struct timespec now;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (elapsed(&g->start, &now) < 1.0 || (g->shown && elapsed(&g->last, &now) < 1.0))
+	double now = now_seconds();
+	if (now - g->start < 1.0 || (g->shown && now - g->last < 1.0))
 		return;
 	g->last = now;
 	g->shown = 1;
-	fprintf(stderr, "\rcprof-trace: %s: pass %d of 2: %.0f of %.0f MB (%.0f%%)   ", w->path, pass,
-		(double)r->offset / 1e6, (double)g->size / 1e6,
-		g->size ? 100.0 * (double)r->offset / (double)g->size : 0.0);
+	fprintf(stderr, "\rcprof-trace: %s: %s: %.0f of %.0f MB (%.0f%%)   ", g->path, g->what, (double)offset / 1e6,
+		(double)g->size / 1e6, g->size ? 100.0 * (double)offset / (double)g->size : 0.0);
+}
+
+void progress_end(struct progress *g)
+{
+	if (g->shown)
+		fprintf(stderr, "\r%*s\r", 78, "");
+	g->shown = 0;
 }
 
 static int run_pass(struct walk *w, struct trace_reader *r, int pass, struct progress *g, struct pass *p)
 {
 	struct trace_event ev;
 	int rc;
-	uint64_t n = 0;
+	g->what = pass == 1 ? "pass 1 of 2" : "pass 2 of 2";
 	while ((rc = trace_reader_next(r, &ev)) == 1) {
-		if ((++n & 0xffff) == 0)
-			progress_tick(g, w, r, pass);
+		if (w->progress)
+			progress_tick(g, r->offset);
 		if (pass == 1) {
 			if (ev.kind == CPROF_EV_WAKEUP &&
 			    wakes_add(w->wakes, (uint32_t)ev.args[0], walk_ns(w, ev.ts)))
@@ -544,11 +614,8 @@ int walk_file(struct walk *w, const char *path, const struct walk_consumer *c, i
 	*w = (struct walk){.path = path, .begin = INT64_MAX, .end = INT64_MIN, .progress = progress};
 	w->wakes = calloc(1, sizeof *w->wakes);
 	w->tasks = calloc(1, sizeof *w->tasks);
-	struct progress g = {0};
-	struct stat st;
-	if (stat(path, &st) == 0)
-		g.size = (uint64_t)st.st_size;
-	clock_gettime(CLOCK_MONOTONIC, &g.start);
+	struct progress g;
+	progress_begin(&g, path, "");
 
 	/* pass 1: wake-up edges */
 	struct trace_reader r1;
@@ -576,10 +643,9 @@ int walk_file(struct walk *w, const char *path, const struct walk_consumer *c, i
 		w->status = -1;
 		return -1;
 	}
-	struct pass p = {w, c, nconsumers};
+	struct pass p = {.w = w, .c = c, .nc = nconsumers};
 	rc = run_pass(w, &w->r, 2, &g, &p);
-	if (g.shown)
-		fprintf(stderr, "\r%*s\r", 78, "");
+	progress_end(&g);
 	if (w->begin > w->end)
 		w->begin = w->end = 0;
 	finish(&p);

@@ -153,6 +153,18 @@ struct walk {
 int walk_file(struct walk *w, const char *path, const struct walk_consumer *c, int nconsumers);
 void walk_close(struct walk *w);
 
+/* Progress on stderr for reads that take more than a second: call
+ * progress_tick often (it reads the clock every 65536 calls). */
+struct progress {
+	const char *path, *what;
+	uint64_t size, calls;
+	double start, last;
+	int shown;
+};
+void progress_begin(struct progress *g, const char *path, const char *what);
+void progress_tick(struct progress *g, uint64_t offset);
+void progress_end(struct progress *g);
+
 const char *walk_string(const struct walk *w, uint32_t id); /* never NULL */
 const char *walk_thread_name(const struct walk *w, uint32_t tid); /* never NULL */
 const struct walk_thread *walk_find_thread(const struct walk *w, uint32_t tid);

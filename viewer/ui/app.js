@@ -79,6 +79,8 @@ function requestView() {
   const t0 = Math.floor(tl.t0), t1 = Math.max(Math.ceil(tl.t1), t0 + 1);
   getJSON(`/api/view?t0=${t0}&t1=${t1}&w=${w}`, ctl.signal).then((d) => {
     tl.data = d; tl.pending = null; draw();
+    // time from navigation start until the first timeline with data was drawn
+    if (tl.firstDrawMs == null) { tl.firstDrawMs = performance.now(); draw(); }
   }).catch((e) => { if (e.name !== 'AbortError') showDetails('error: ' + e.message); });
 }
 
@@ -147,8 +149,7 @@ function draw() {
     d.logs.forEach(([ts, th]) => {
       const r = rowOf[th]; if (!r) return;
       const x = xOf(ts);
-      g.beginPath(); g.moveTo(x, r.y); g.lineTo(x - 3, r.y - 4 + 4); g.lineTo(x + 3, r.y); g.fill();
-      g.fillRect(x, r.y, 1, r.h);
+      g.beginPath(); g.moveTo(x, r.y + 5); g.lineTo(x - 3, r.y); g.lineTo(x + 3, r.y); g.fill();
     });
     // wake-up arrows
     g.strokeStyle = 'rgba(60,60,160,0.6)';
@@ -179,7 +180,7 @@ function draw() {
   $('range').textContent = `${fmtDur(tl.t0)} – ${fmtDur(tl.t1)} (${fmtDur(span)} wide)`;
   $('state').textContent = JSON.stringify({
     page: 'timeline', loaded: !!d, threads: tl.rows.filter((r) => r.kind === 'thread').map((r) => meta.threads[r.th].group || meta.threads[r.th].name || String(meta.threads[r.th].tid)),
-    spans: tl.drawn, names: [...tl.drawnNames].sort(), t0: tl.t0, t1: tl.t1,
+    drawn_ms: tl.firstDrawMs, spans: tl.drawn, names: [...tl.drawnNames].sort(), t0: tl.t0, t1: tl.t1,
   });
 }
 
@@ -376,10 +377,10 @@ function renderNamed(doc) {
   const list = regions ? doc.regions : doc.tasks;
   let h = `<h2>User-defined ${regions ? 'regions' : 'tasks'}</h2>${droppedNote(doc)}`;
   if (doc.incomplete) h += `<p class="muted">${doc.incomplete} ${doc.report} not complete within the capture (not counted)</p>`;
-  h += legend + `<table><thead><tr><th class="l">${regions ? 'region' : 'task'}</th>${regions ? '<th class="l">task</th>' : ''}<th>count</th><th>mean</th><th>max</th><th>total</th>` +
+  h += legend + `<table><thead><tr><th class="l">${regions ? 'region' : 'task'}</th>${regions ? '<th class="l">task</th>' : ''}<th>count</th><th>mean</th><th>max</th><th>${regions ? 'total' : "threads' time"}</th>` +
     CLASSES.map((c) => `<th>${c}</th>`).join('') + '<th>breakdown</th><th class="l">duration histogram (log scale)</th></tr></thead><tbody>';
   list.forEach((e) => {
-    const b = Object.assign({ total_ns: e.total_ns }, e.breakdown);
+    const b = e.breakdown; // for tasks: the threads' time for them, which may exceed their duration
     const link = regions ? esc(e.name) : `<a href="#task/${encodeURIComponent(e.name)}">${esc(e.name)}</a>`;
     h += `<tr><td class="l">${link}</td>${regions ? `<td class="l">${esc(e.task)}</td>` : ''}<td data-v="${e.count}">${e.count}</td><td data-v="${e.mean_ns}">${fmtDur(e.mean_ns)}</td><td data-v="${e.max_ns}">${fmtDur(e.max_ns)}</td>${timeCells(b)}<td class="l">${regions ? histogramPlain(e.histogram) : histogram(e.histogram, e.name)}</td></tr>`;
   });
@@ -394,8 +395,8 @@ function histogramPlain(hist) {
 function renderTask(doc, min, max) {
   let h = `<h2>Tasks named “${esc(doc.name)}”${min != null ? ` lasting ${fmtDur(min)} – ${fmtDur(max)}` : ''}</h2>${droppedNote(doc)}<p class="muted">first ${doc.tasks.length} shown</p>`;
   doc.tasks.forEach((k) => {
-    const b = Object.assign({ total_ns: k.duration_ns }, k.breakdown);
-    h += `<h2>task ${k.id}: ${fmtDur(k.duration_ns)} from ${fmtDur(k.begin_ns)} ${breakdownBar(b, k.duration_ns)}</h2>` +
+    const b = k.breakdown;
+    h += `<h2>task ${k.id}: ${fmtDur(k.duration_ns)} from ${fmtDur(k.begin_ns)} ${breakdownBar(b, b.total_ns)}</h2>` +
       `<p class="muted">` + CLASSES.map((c) => `${c} ${fmtDur(b[c + '_ns'])}`).join(', ') + '</p>';
     h += '<table class="events"><thead><tr><th>when</th><th>thread</th><th class="l">what</th><th class="l">name</th><th>duration</th><th class="l">message / stack</th></tr></thead><tbody>';
     k.events.forEach((e) => {

@@ -1,0 +1,250 @@
+/*
+ * Asserts on the viewer's JSON report documents (cprof-trace -report=NAME
+ * -format=json, and the web UI's /api/report).
+ *
+ *   check_reports equal A.json B.json   the same document (numbers identical)
+ *   check_reports blocking DIR          DIR/NAME.json from tests/blocking_app
+ *   check_reports hello DIR             DIR/NAME.json from examples/hello
+ *   check_reports state FILE PAGE WORD...  the UI's #state JSON (from a DOM
+ *                                      dump) is PAGE and lists each WORD
+ */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "slurp.h"
+
+static cJSON *load_path(const char *path)
+{
+	size_t len;
+	char *text = slurp(path, &len);
+	if (!text) {
+		fprintf(stderr, "cannot read %s\n", path);
+		exit(1);
+	}
+	cJSON *doc = cJSON_ParseWithLength(text, len);
+	free(text);
+	if (!doc) {
+		fprintf(stderr, "%s: not JSON\n", path);
+		exit(1);
+	}
+	return doc;
+}
+
+static cJSON *load(const char *dir, const char *name)
+{
+	char path[512];
+	snprintf(path, sizeof path, "%s/%s.json", dir, name);
+	return load_path(path);
+}
+
+static double num(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsNumber(v) ? v->valuedouble : -1;
+}
+
+static const char *str(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+/* The entry of array `list` whose `key` is `value`. */
+static const cJSON *find(const cJSON *doc, const char *list, const char *key, const char *value)
+{
+	const cJSON *e;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(doc, list)) if (strcmp(str(e, key), value) == 0) return e;
+	return NULL;
+}
+
+/* The first profile entry whose innermost frame is `fn`. */
+static const cJSON *stack_with_leaf(const cJSON *doc, const char *fn)
+{
+	const cJSON *s;
+	cJSON_ArrayForEach(s, cJSON_GetObjectItem(doc, "stacks"))
+	{
+		const cJSON *leaf = cJSON_GetArrayItem(cJSON_GetObjectItem(s, "frames"), 0);
+		if (leaf && strcmp(str(leaf, "function"), fn) == 0)
+			return s;
+	}
+	return NULL;
+}
+
+/* Each time class of a row is within its total, and they add up to it. */
+static void check_time_row(const cJSON *o)
+{
+	double total = num(o, "total_ns"), sum = num(o, "exec_ns");
+	static const char *const w[] = {"sync_ns", "net_ns", "syscall_ns", "sched_ns"};
+	for (int i = 0; i < 4; i++) {
+		CHECK(num(o, w[i]) >= 0);
+		sum += num(o, w[i]);
+	}
+	CHECK(total >= 0);
+	/* exec is clamped at 0 when waits overlap (e.g. a join during a sleep) */
+	CHECK(sum >= total - 1);
+}
+
+static void check_blocking(const char *dir)
+{
+	cJSON *threads = load(dir, "threads"), *sync = load(dir, "sync"), *net = load(dir, "net"),
+	      *sys = load(dir, "syscall"), *sched = load(dir, "sched");
+	/* threads grouped by start routine, with the program's own routines */
+	const cJSON *g = find(threads, "groups", "routine", "contender");
+	CHECK(g && num(g, "count") == 4);
+	CHECK(find(threads, "groups", "routine", "consumer"));
+	CHECK(find(threads, "groups", "routine", "main"));
+	const cJSON *e;
+	cJSON_ArrayForEach(g, cJSON_GetObjectItem(threads, "groups"))
+	{
+		check_time_row(g);
+		cJSON_ArrayForEach(e, cJSON_GetObjectItem(g, "threads")) check_time_row(e);
+	}
+	/* the consumer waits on its condition variable most of its life */
+	g = find(threads, "groups", "routine", "consumer");
+	CHECK(num(g, "sync_ns") > 0.5 * num(g, "total_ns"));
+	/* the net reader waits in recv, the sleeper in nanosleep */
+	g = find(threads, "groups", "routine", "net_reader");
+	CHECK(num(g, "net_ns") > 0.5 * num(g, "total_ns"));
+	g = find(threads, "groups", "routine", "sleeper");
+	CHECK(num(g, "syscall_ns") > 0.5 * num(g, "total_ns"));
+
+	/* profiles by stack, the blocking call innermost, its caller named */
+	const cJSON *s = stack_with_leaf(sync, "pthread_cond_wait");
+	CHECK(s && num(s, "count") >= 5 && num(s, "total_ns") >= 5 * 15e6);
+	CHECK(strcmp(str(cJSON_GetArrayItem(cJSON_GetObjectItem(s, "frames"), 1), "function"), "consumer") == 0);
+	CHECK(num(s, "mean_ns") == (double)((long long)num(s, "total_ns") / (long long)num(s, "count")));
+	CHECK(stack_with_leaf(sync, "pthread_mutex_lock"));
+	CHECK(stack_with_leaf(net, "recv"));
+	CHECK(!stack_with_leaf(net, "nanosleep"));
+	CHECK(stack_with_leaf(sys, "nanosleep"));
+	CHECK(!stack_with_leaf(sys, "pthread_cond_wait"));
+	/* the profile totals are the sums of their stacks */
+	double total = 0, count = 0;
+	cJSON_ArrayForEach(s, cJSON_GetObjectItem(sync, "stacks"))
+	{
+		total += num(s, "total_ns");
+		count += num(s, "count");
+	}
+	CHECK(total == num(sync, "total_ns") && count == num(sync, "count"));
+	/* wake-ups were measured: contended mutexes and the condvar */
+	CHECK(num(sched, "count") > 0);
+	CHECK(stack_with_leaf(sched, "pthread_mutex_lock") || stack_with_leaf(sched, "pthread_cond_wait"));
+	cJSON_Delete(threads);
+	cJSON_Delete(sync);
+	cJSON_Delete(net);
+	cJSON_Delete(sys);
+	cJSON_Delete(sched);
+}
+
+static void check_hello(const char *dir)
+{
+	cJSON *tasks = load(dir, "tasks"), *regions = load(dir, "regions"), *task = load(dir, "task");
+	/* examples/hello: 200 "job" tasks, each with "parse" and "compute" */
+	const cJSON *job = find(tasks, "tasks", "name", "job");
+	CHECK(job && num(job, "count") == 200);
+	double hist = 0;
+	const cJSON *b;
+	cJSON_ArrayForEach(b, cJSON_GetObjectItem(job, "histogram"))
+	{
+		CHECK(num(b, "lo_ns") < num(b, "hi_ns"));
+		hist += num(b, "count");
+	}
+	CHECK(hist == 200);
+	const cJSON *parse = find(regions, "regions", "name", "parse");
+	const cJSON *compute = find(regions, "regions", "name", "compute");
+	CHECK(parse && compute);
+	CHECK(num(parse, "count") == 200 && num(compute, "count") == 200);
+	CHECK(strcmp(str(parse, "task"), "job") == 0);
+	/* the drill-down: tasks named job, their regions and logs in time order */
+	CHECK(strcmp(str(task, "name"), "job") == 0);
+	const cJSON *k = cJSON_GetArrayItem(cJSON_GetObjectItem(task, "tasks"), 0);
+	CHECK(k);
+	int regions_seen = 0, logs_seen = 0;
+	double last = -1;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(k, "events"))
+	{
+		CHECK(num(e, "ts_ns") >= last);
+		last = num(e, "ts_ns");
+		regions_seen += strcmp(str(e, "type"), "region") == 0;
+		logs_seen += strcmp(str(e, "type"), "log") == 0;
+	}
+	CHECK(regions_seen >= 2 && logs_seen >= 1);
+	cJSON_Delete(tasks);
+	cJSON_Delete(regions);
+	cJSON_Delete(task);
+}
+
+static int check_state(const char *path, const char *page, char **words, int nwords)
+{
+	size_t len;
+	char *html = slurp(path, &len);
+	CHECK(html);
+	const char *p = html ? strstr(html, "<pre id=\"state\"") : NULL;
+	CHECK(p);
+	if (!p)
+		return 1;
+	p = strchr(p, '>');
+	const char *end = p ? strstr(p, "</pre>") : NULL;
+	CHECK(p && end);
+	/* the DOM dump escapes the JSON's text: &quot; and &amp; come back */
+	char *json = strndup(p + 1, (size_t)(end - p - 1));
+	char *o = json;
+	for (const char *i = json; *i;) {
+		if (strncmp(i, "&quot;", 6) == 0)
+			*o++ = '"', i += 6;
+		else if (strncmp(i, "&amp;", 5) == 0)
+			*o++ = '&', i += 5;
+		else if (strncmp(i, "&lt;", 4) == 0)
+			*o++ = '<', i += 4;
+		else if (strncmp(i, "&gt;", 4) == 0)
+			*o++ = '>', i += 4;
+		else
+			*o++ = *i++;
+	}
+	*o = 0;
+	cJSON *st = cJSON_Parse(json);
+	CHECK(st);
+	CHECK(strcmp(str(st, "page"), page) == 0);
+	char *flat = cJSON_PrintUnformatted(st);
+	for (int i = 0; i < nwords; i++) {
+		char quoted[256];
+		snprintf(quoted, sizeof quoted, "\"%s\"", words[i]);
+		if (!strstr(flat, quoted)) {
+			fprintf(stderr, "state of %s lacks %s: %s\n", page, quoted, flat);
+			check_failed++;
+		}
+	}
+	if (strcmp(page, "timeline") == 0) {
+		CHECK(cJSON_IsTrue(cJSON_GetObjectItem(st, "loaded")));
+		CHECK(num(st, "spans") > 0);
+	}
+	free(flat);
+	cJSON_Delete(st);
+	free(json);
+	free(html);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 4 && strcmp(argv[1], "equal") == 0) {
+		cJSON *a = load_path(argv[2]), *b = load_path(argv[3]);
+		CHECK(cJSON_Compare(a, b, 1));
+		cJSON_Delete(a);
+		cJSON_Delete(b);
+	} else if (argc == 3 && strcmp(argv[1], "blocking") == 0) {
+		check_blocking(argv[2]);
+	} else if (argc == 3 && strcmp(argv[1], "hello") == 0) {
+		check_hello(argv[2]);
+	} else if (argc >= 4 && strcmp(argv[1], "state") == 0) {
+		check_state(argv[2], argv[3], argv + 4, argc - 4);
+	} else {
+		fprintf(stderr, "usage: check_reports equal A B | blocking DIR | hello DIR | state FILE PAGE WORD...\n");
+		return 2;
+	}
+	return check_done("check_reports");
+}
