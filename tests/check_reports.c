@@ -5,6 +5,7 @@
  *   check_reports equal A.json B.json   the same document (numbers identical)
  *   check_reports blocking DIR          DIR/NAME.json from tests/blocking_app
  *   check_reports hello DIR             DIR/NAME.json from examples/hello
+ *   check_reports demo DIR INTERPOSE    DIR/NAME.json from examples/pprof-demo
  *   check_reports state FILE PAGE WORD...  the UI's #state JSON (from a DOM
  *                                      dump) is PAGE and lists each WORD
  */
@@ -178,6 +179,56 @@ static void check_hello(const char *dir)
 	cJSON_Delete(task);
 }
 
+/* examples/pprof-demo under ab load; interpose: blocking calls were observed */
+static void check_demo(const char *dir, int interpose)
+{
+	cJSON *regions = load(dir, "regions"), *tasks = load(dir, "tasks"), *sync = load(dir, "sync"),
+	      *threads = load(dir, "threads");
+	/* regions are keyed by name and enclosing task */
+	double fib = 0, recursive = 0, iterative = 0, concat = 0;
+	const cJSON *e;
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(regions, "regions"))
+	{
+		if (strcmp(str(e, "task"), "request") != 0)
+			continue;
+		const char *n = str(e, "name");
+		if (strcmp(n, "fib") == 0)
+			fib += num(e, "total_ns");
+		else if (strcmp(n, "fib_recursive") == 0)
+			recursive += num(e, "total_ns");
+		else if (strcmp(n, "fib_iterative") == 0)
+			iterative += num(e, "total_ns");
+		else if (strcmp(n, "concat") == 0)
+			concat += num(e, "count");
+	}
+	/* fib_recursive dominates the fib region's time */
+	CHECKF(recursive > 0.5 * fib && recursive > 10 * iterative, "fib %.0f recursive %.0f iterative %.0f", fib,
+	       recursive, iterative);
+	/* concat requests ran as (parts of) request tasks */
+	CHECK(concat > 0);
+	const cJSON *req = find(tasks, "tasks", "name", "request");
+	CHECK(req && num(req, "count") > 10);
+	/* the worker pool waits for work in pthread_cond_wait, called from worker_main */
+	if (interpose) {
+		int pool_waits = 0;
+		const cJSON *s;
+		cJSON_ArrayForEach(s, cJSON_GetObjectItem(sync, "stacks"))
+		{
+			const cJSON *frames = cJSON_GetObjectItem(s, "frames"), *f;
+			if (strcmp(str(cJSON_GetArrayItem(frames, 0), "function"), "pthread_cond_wait") != 0)
+				continue;
+			cJSON_ArrayForEach(f, frames) if (strcmp(str(f, "function"), "worker_main") == 0) pool_waits +=
+				(int)num(s, "count");
+		}
+		CHECKF(pool_waits > 0, "no pthread_cond_wait under worker_main in the sync profile");
+		CHECK(find(threads, "groups", "routine", "worker"));
+	}
+	cJSON_Delete(regions);
+	cJSON_Delete(tasks);
+	cJSON_Delete(sync);
+	cJSON_Delete(threads);
+}
+
 static int check_state(const char *path, const char *page, char **words, int nwords)
 {
 	size_t len;
@@ -240,6 +291,8 @@ int main(int argc, char **argv)
 		check_blocking(argv[2]);
 	} else if (argc == 3 && strcmp(argv[1], "hello") == 0) {
 		check_hello(argv[2]);
+	} else if (argc == 4 && strcmp(argv[1], "demo") == 0) {
+		check_demo(argv[2], atoi(argv[3]));
 	} else if (argc >= 4 && strcmp(argv[1], "state") == 0) {
 		check_state(argv[2], argv[3], argv + 4, argc - 4);
 	} else {

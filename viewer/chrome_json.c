@@ -32,7 +32,12 @@ struct jthread {
 	struct jthread *next;
 };
 
-static struct jthread *thread_of(struct jthread **list, uint32_t tid)
+static void thread_name_meta(FILE *out, uint32_t pid, uint32_t tid, const char *name);
+
+/* The thread's state; a thread met for the first time gets its name
+ * (threads that started before the capture have no THREAD_START). */
+static struct jthread *thread_of(struct jthread **list, uint32_t tid, FILE *out, uint32_t pid,
+				 const struct trace_reader *r)
 {
 	for (struct jthread *t = *list; t; t = t->next)
 		if (t->tid == tid)
@@ -40,6 +45,7 @@ static struct jthread *thread_of(struct jthread **list, uint32_t tid)
 	struct jthread *t = calloc(1, sizeof *t);
 	if (!t)
 		return NULL;
+	thread_name_meta(out, pid, tid, trace_reader_thread_name(r, tid));
 	t->tid = tid;
 	t->next = *list;
 	*list = t;
@@ -127,6 +133,13 @@ static void stack_arg(FILE *out, const struct trace_reader *r, uint64_t id)
 	fputc(']', out);
 }
 
+static void thread_name_meta(FILE *out, uint32_t pid, uint32_t tid, const char *name)
+{
+	fprintf(out, ",\n{\"ph\":\"M\",\"pid\":%u,\"tid\":%u,\"name\":\"thread_name\",\"args\":{\"name\":", pid, tid);
+	jname(out, name && *name ? name : "thread");
+	fprintf(out, "}}");
+}
+
 /* One edge of a region slice; an E repeats its B's name (speedscope). */
 static void region_edge(FILE *out, char ph, uint32_t pid, uint32_t tid, int64_t ns, const char *name)
 {
@@ -162,7 +175,7 @@ int viewer_json(const char *path, const char *out_path)
 	uint64_t flow = 0;
 	int rc;
 	while ((rc = trace_reader_next(&r, &ev)) == 1) {
-		struct jthread *t = thread_of(&threads, ev.tid);
+		struct jthread *t = thread_of(&threads, ev.tid, out, pid, &r);
 		if (!t)
 			break;
 		int64_t ns = llround(trace_ticks_to_ns(&r, ev.ts));
@@ -174,10 +187,7 @@ int viewer_json(const char *path, const char *out_path)
 		case CPROF_EV_THREAD_NAME:
 			name = ev.kind == CPROF_EV_THREAD_NAME ? trace_reader_string(&r, ev.args[0])
 								: trace_reader_thread_name(&r, ev.tid);
-			fprintf(out, ",\n{\"ph\":\"M\",\"pid\":%u,\"tid\":%u,\"name\":\"thread_name\",\"args\":{\"name\":",
-				pid, ev.tid);
-			jname(out, name && *name ? name : "thread");
-			fprintf(out, "}}");
+			thread_name_meta(out, pid, ev.tid, name);
 			break;
 		case CPROF_EV_REGION_BEGIN:
 			name = trace_reader_string(&r, ev.args[0]);
