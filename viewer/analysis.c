@@ -245,7 +245,7 @@ static cJSON *named_json(const struct analysis *a, const struct walk *w)
 		if (a->kind == AN_REGIONS) {
 			uint32_t task = (uint32_t)e->key;
 			cJSON_AddStringToObject(o, "name", walk_string(w, (uint32_t)(e->key >> 32)));
-			cJSON_AddStringToObject(o, "task", task ? walk_string(w, task) : "");
+			cJSON_AddStringToObject(o, "task", walk_task_name(w, task));
 		} else {
 			cJSON_AddStringToObject(o, "name", walk_string(w, (uint32_t)e->key));
 		}

@@ -19,6 +19,7 @@
 
 #include "trace_reader.h"
 #include "viewer.h"
+#include "u64map.h"
 #include "walk.h"
 
 #define MAX_DEPTH 256
@@ -133,6 +134,13 @@ static void stack_arg(FILE *out, const struct trace_reader *r, uint64_t id)
 	fputc(']', out);
 }
 
+/* The head of an async task edge; the caller closes the object. */
+static void task_edge(FILE *out, char ph, uint32_t pid, uint32_t tid, int64_t ns, uint64_t id)
+{
+	event_head(out, ph, pid, tid, ns);
+	fprintf(out, ",\"cat\":\"task\",\"id\":\"0x%" PRIx64 "\",\"name\":\"task\"", id);
+}
+
 static void thread_name_meta(FILE *out, uint32_t pid, uint32_t tid, const char *name)
 {
 	fprintf(out, ",\n{\"ph\":\"M\",\"pid\":%u,\"tid\":%u,\"name\":\"thread_name\",\"args\":{\"name\":", pid, tid);
@@ -169,6 +177,12 @@ int viewer_json(const char *path, const char *out_path)
 	jname(out, r.header.cmdline_len ? r.header.cmdline : "process");
 	fprintf(out, "}}");
 	struct jthread *threads = NULL;
+	struct u64map open_tasks = {0}, early_ends = {0}; /* task id -> 1; -> index + 1 into early_end */
+	struct early_end {
+		uint32_t tid;
+		int64_t ns;
+	} *early_end = NULL;
+	uint32_t nearly = 0, early_cap = 0;
 	struct trace_event ev;
 	struct progress g;
 	progress_begin(&g, path, "writing JSON");
@@ -203,19 +217,42 @@ int viewer_json(const char *path, const char *out_path)
 			name = t->depth < MAX_DEPTH ? t->stack[t->depth] : trace_reader_string(&r, ev.args[0]);
 			region_edge(out, 'E', pid, ev.tid, ns, name);
 			break;
-		case CPROF_EV_TASK_BEGIN:
-		case CPROF_EV_TASK_END: {
-			int begin = ev.kind == CPROF_EV_TASK_BEGIN;
-			uint64_t id = begin ? ev.args[1] : ev.args[0];
-			fprintf(out, ",\n{\"ph\":\"%s\",\"pid\":%u,\"tid\":%u,\"ts\":%.3f,\"cat\":\"task\",\"id\":\"0x%" PRIx64
-				     "\",\"name\":\"task\"",
-				begin ? "b" : "e", pid, ev.tid, us, id);
-			if (begin) {
-				fprintf(out, ",\"args\":{\"name\":");
-				jname(out, trace_reader_string(&r, ev.args[0]));
-				fprintf(out, ",\"parent\":\"0x%" PRIx64 "\"}", ev.args[2]);
+		case CPROF_EV_TASK_BEGIN: {
+			/* async spans pair b and e: an end read before its begin
+			 * (another thread's batch) waits for it; ends of tasks
+			 * begun before the capture are dropped */
+			uint64_t id = ev.args[1];
+			task_edge(out, 'b', pid, ev.tid, ns, id);
+			fprintf(out, ",\"args\":{\"name\":");
+			jname(out, trace_reader_string(&r, ev.args[0]));
+			fprintf(out, ",\"parent\":\"0x%" PRIx64 "\"}}", ev.args[2]);
+			uint32_t early = u64map_get(&early_ends, id);
+			if (early) {
+				task_edge(out, 'e', pid, early_end[early - 1].tid, early_end[early - 1].ns, id);
+				putc_unlocked('}', out);
+				u64map_del(&early_ends, id);
+			} else {
+				u64map_put(&open_tasks, id, 1);
 			}
-			fprintf(out, "}");
+			break;
+		}
+		case CPROF_EV_TASK_END: {
+			uint64_t id = ev.args[0];
+			if (u64map_get(&open_tasks, id)) {
+				u64map_del(&open_tasks, id);
+				task_edge(out, 'e', pid, ev.tid, ns, id);
+				putc_unlocked('}', out);
+			} else if (!u64map_get(&early_ends, id)) {
+				if (nearly == early_cap) {
+					early_cap = early_cap ? early_cap * 2 : 64;
+					void *q = realloc(early_end, early_cap * sizeof *early_end);
+					if (!q)
+						break;
+					early_end = q;
+				}
+				early_end[nearly] = (struct early_end){ev.tid, ns};
+				u64map_put(&early_ends, id, ++nearly);
+			}
 			break;
 		}
 		case CPROF_EV_LOG:
@@ -273,6 +310,9 @@ int viewer_json(const char *path, const char *out_path)
 		fprintf(stderr, "cprof-trace: %s: %s%s\n", path, r.error, r.truncated ? " (wrote what was complete)" : "");
 		status = 1;
 	}
+	u64map_free(&open_tasks);
+	u64map_free(&early_ends);
+	free(early_end);
 	while (threads) {
 		struct jthread *n = threads->next;
 		free(threads);

@@ -156,7 +156,7 @@ static void print_named(FILE *out, const cJSON *doc, int regions)
 	fprintf(out, "%s", regions ? "User-defined regions" : "User-defined tasks");
 	if (num(doc, "incomplete") > 0)
 		fprintf(out, " (%.0f not complete within the capture, not counted)", num(doc, "incomplete"));
-	fprintf(out, "\n\n%-28s %-16s %8s %9s %9s", regions ? "region" : "task", regions ? "task" : "", "count",
+	fprintf(out, "\n\n%-28s %-26s %8s %9s %9s", regions ? "region" : "task", regions ? "task" : "", "count",
 		"mean", "max");
 	fprintf(out, time_header, regions ? "total" : "threads'", "exec", "sync block", "net wait", "syscall",
 		"sched wait");
@@ -164,7 +164,7 @@ static void print_named(FILE *out, const cJSON *doc, int regions)
 	const cJSON *e;
 	cJSON_ArrayForEach(e, cJSON_GetObjectItem(doc, regions ? "regions" : "tasks"))
 	{
-		fprintf(out, "%-28.28s %-16.16s %8.0f %9s %9s", str(e, "name"), regions ? str(e, "task") : "",
+		fprintf(out, "%-28.28s %-26.26s %8.0f %9s %9s", str(e, "name"), regions ? str(e, "task") : "",
 			num(e, "count"), DUR(num(e, "mean_ns")), DUR(num(e, "max_ns")));
 		time_row(out, cJSON_GetObjectItem(e, "breakdown"));
 		fputc('\n', out);

@@ -348,7 +348,7 @@ static enum MHD_Result api_span(struct server *s, struct MHD_Connection *c)
 	if (lane >= 0)
 		cJSON_AddNumberToObject(o, "tid", s->tl.threads[th].tid);
 	if (kind == TL_REGION)
-		cJSON_AddStringToObject(o, "task", TL_ID(sp->meta) ? walk_string(&s->w, TL_ID(sp->meta)) : "");
+		cJSON_AddStringToObject(o, "task", walk_task_name(&s->w, TL_ID(sp->meta)));
 	if (kind == TL_SYNC || kind == TL_NET || kind == TL_SYSCALL)
 		cJSON_AddItemToObject(o, "frames", stack_json(&s->w, TL_ID(sp->meta)));
 	char *body = cJSON_PrintUnformatted(o);

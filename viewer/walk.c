@@ -53,6 +53,11 @@ const char *walk_string(const struct walk *w, uint32_t id)
 	return s ? s : "?";
 }
 
+const char *walk_task_name(const struct walk *w, uint32_t task_name)
+{
+	return !task_name ? "" : task_name == WALK_TASK_UNKNOWN ? "(begun before the capture)" : walk_string(w, task_name);
+}
+
 const char *walk_thread_name(const struct walk *w, uint32_t tid)
 {
 	const char *s = trace_reader_thread_name(&w->r, tid);
@@ -143,7 +148,7 @@ struct live_task {
 	struct walk_task t;
 	int has_begin, has_end;
 	int finished;            /* both seen; emitted once the walk is past emit_at */
-	uint64_t emit_at;        /* a batch count */
+	uint32_t emit_at;        /* the last batch (count) that refers to the task */
 	struct walk_region *pending; /* regions that ended before the task's begin was read */
 	uint32_t *pending_tid;
 	uint32_t npending, pending_cap;
@@ -151,18 +156,85 @@ struct live_task {
 };
 
 /*
- * A task is emitted a while after both its begin and end were read: other
- * threads' batches read later may still hold regions and time for it (a
- * capture writes one batch per thread per drain round, a snapshot a few per
- * thread). "A while" is 2 batches per known thread, plus slack.
+ * A task is emitted once both its ends were read and the walk is past the
+ * last batch that refers to it: other threads' batches read later may hold
+ * regions and time for it (an idle thread's batch can span many of a busy
+ * thread's). Pass 1 finds that batch for every task: the last begin, end or
+ * set of the task, or switch of a thread away from it.
  */
 struct walk_tasks {
-	uint64_t *finished;        /* ids in finishing order, FIFO */
-	uint64_t finished_head, nfinished, finished_cap;
+	struct u64map last_ref;    /* id -> last referring batch count + 1 (pass 1) */
+	struct u64map current;     /* pass 1: tid -> index + 1 into cur */
+	uint64_t *cur;             /* pass 1: each thread's task */
+	uint32_t ncur, cur_cap;
+	uint32_t *heap;            /* finished tasks (pool indexes), a min-heap by emit_at */
+	uint64_t nheap, heap_cap;
 	struct u64map map; /* id -> index + 1 */
 	struct live_task *pool;
 	uint32_t n, cap, free_head; /* free_head: index + 1 of a free slot, 0 none */
 };
+
+/* Pass 1: a thread's task becomes `task` in batch `batch`; the task it
+ * leaves is referred to there, and so is `task` when `adopted` (TASK_SET:
+ * the thread works for a task another thread began). A task begun and
+ * ended on one thread needs no entry: its end is its last reference. */
+static int tasks_note_switch(struct walk_tasks *k, uint32_t tid, uint64_t task, int adopted, uint32_t batch)
+{
+	uint32_t i = u64map_get(&k->current, tid);
+	if (!i) {
+		if (k->ncur == k->cur_cap) {
+			uint32_t cap = k->cur_cap ? k->cur_cap * 2 : 64;
+			void *q = realloc(k->cur, cap * sizeof *k->cur);
+			if (!q)
+				return -1;
+			k->cur = q;
+			k->cur_cap = cap;
+		}
+		k->cur[k->ncur] = 0;
+		if (u64map_put(&k->current, tid, ++k->ncur))
+			return -1;
+		i = k->ncur;
+	}
+	uint64_t prev = k->cur[i - 1];
+	k->cur[i - 1] = task;
+	if (prev && u64map_put(&k->last_ref, prev, batch + 1))
+		return -1;
+	if (task && adopted && u64map_put(&k->last_ref, task, batch + 1))
+		return -1;
+	return 0;
+}
+
+/* Pass 1: one event's references to tasks. */
+static int tasks_note(struct walk_tasks *k, const struct trace_event *ev, uint32_t batch)
+{
+	switch (ev->kind) {
+	case CPROF_EV_TASK_BEGIN:
+		return tasks_note_switch(k, ev->tid, ev->args[1], 0, batch);
+	case CPROF_EV_TASK_SET:
+		return tasks_note_switch(k, ev->tid, ev->args[0], 1, batch);
+	case CPROF_EV_TASK_END: {
+		/* ending the thread's own task: the end is the reference */
+		uint32_t i = u64map_get(&k->current, ev->tid);
+		if (i && k->cur[i - 1] == ev->args[0])
+			k->cur[i - 1] = 0;
+		return 0;
+	}
+	default:
+		return 0;
+	}
+}
+
+/* After pass 1: tasks still current on a thread at the end are referred to
+ * until the end (the thread's time goes to them then). */
+static void tasks_note_end(struct walk_tasks *k)
+{
+	for (uint32_t i = 0; i < k->ncur; i++)
+		if (k->cur[i])
+			u64map_put(&k->last_ref, k->cur[i], UINT32_MAX);
+	free(k->cur);
+	k->cur = NULL;
+	u64map_free(&k->current);
+}
 
 static struct live_task *task_get(struct walk_tasks *k, uint64_t id, int create)
 {
@@ -213,7 +285,10 @@ static void tasks_free(struct walk_tasks *k)
 		free(k->pool[i].pending);
 		free(k->pool[i].pending_tid);
 	}
-	free(k->finished);
+	free(k->heap);
+	free(k->cur);
+	u64map_free(&k->last_ref);
+	u64map_free(&k->current);
 	free(k->pool);
 	u64map_free(&k->map);
 	free(k);
@@ -299,7 +374,7 @@ static void emit_region(struct pass *p, struct walk_region *r, struct live_task 
 		return;
 	}
 now:
-	r->task_name = lt ? lt->t.name : 0;
+	r->task_name = lt ? lt->t.name : r->task ? WALK_TASK_UNKNOWN : 0;
 	EMIT(p, region, r);
 }
 
@@ -308,7 +383,7 @@ static void flush_pending(struct pass *p, struct live_task *lt)
 	for (uint32_t i = 0; i < lt->npending; i++) {
 		struct walk_region *r = &lt->pending[i];
 		r->thread = thread_get(p->w, lt->pending_tid[i]);
-		r->task_name = lt->t.name;
+		r->task_name = lt->has_begin ? lt->t.name : WALK_TASK_UNKNOWN;
 		EMIT(p, region, r);
 	}
 	lt->npending = 0;
@@ -321,44 +396,65 @@ static void task_emit(struct pass *p, struct live_task *lt)
 	task_release(p->w->tasks, lt);
 }
 
-/* Both ends seen: queue the task for emission a few batches later. */
+#define HEAP_KEY(k, i) ((k)->pool[(k)->heap[i]].emit_at)
+
+static void heap_swap(uint32_t *h, uint64_t a, uint64_t b)
+{
+	uint32_t t = h[a];
+	h[a] = h[b];
+	h[b] = t;
+}
+
+/* Both ends seen: the task waits in the heap until its last batch is read. */
 static void task_finish(struct pass *p, struct live_task *lt)
 {
 	struct walk_tasks *k = p->w->tasks;
 	if (lt->finished)
 		return;
-	if (k->nfinished == k->finished_cap) {
-		uint64_t cap = k->finished_cap ? k->finished_cap * 2 : 256;
-		/* compact the consumed head before growing */
-		memmove(k->finished, k->finished + k->finished_head, (k->nfinished - k->finished_head) * sizeof *k->finished);
-		k->nfinished -= k->finished_head;
-		k->finished_head = 0;
-		if (k->nfinished * 2 > k->finished_cap || !k->finished) {
-			void *q = realloc(k->finished, cap * sizeof *k->finished);
-			if (!q) {
-				task_emit(p, lt);
-				return;
-			}
-			k->finished = q;
-			k->finished_cap = cap;
+	uint32_t ref = u64map_get(&k->last_ref, lt->t.id);
+	lt->emit_at = ref ? ref - 1 : 0;
+	if (lt->emit_at < p->batches) { /* nothing later refers to it */
+		task_emit(p, lt);
+		return;
+	}
+	if (k->nheap == k->heap_cap) {
+		uint64_t cap = k->heap_cap ? k->heap_cap * 2 : 256;
+		void *q = realloc(k->heap, cap * sizeof *k->heap);
+		if (!q) {
+			task_emit(p, lt);
+			return;
 		}
+		k->heap = q;
+		k->heap_cap = cap;
 	}
 	lt->finished = 1;
-	lt->emit_at = p->batches + 2ull * p->w->nthreads + 4;
-	k->finished[k->nfinished++] = lt->t.id;
+	uint64_t i = k->nheap++;
+	k->heap[i] = (uint32_t)(lt - k->pool);
+	while (i && HEAP_KEY(k, (i - 1) / 2) > HEAP_KEY(k, i)) {
+		heap_swap(k->heap, i, (i - 1) / 2);
+		i = (i - 1) / 2;
+	}
 }
 
-/* Emits the queued tasks due by now (all of them when all is set). */
+/* Emits the finished tasks whose last batch has been read (all: every one). */
 static void tasks_emit_due(struct pass *p, int all)
 {
 	struct walk_tasks *k = p->w->tasks;
-	while (k->finished_head < k->nfinished) {
-		struct live_task *lt = task_get(k, k->finished[k->finished_head], 0);
-		if (lt && lt->finished && lt->emit_at > p->batches && !all)
-			break;
-		k->finished_head++;
-		if (lt && lt->finished)
-			task_emit(p, lt);
+	while (k->nheap && (all || HEAP_KEY(k, 0) < p->batches)) {
+		uint32_t top = k->heap[0];
+		k->heap[0] = k->heap[--k->nheap];
+		for (uint64_t i = 0;;) {
+			uint64_t l = 2 * i + 1, m = i;
+			if (l < k->nheap && HEAP_KEY(k, l) < HEAP_KEY(k, m))
+				m = l;
+			if (l + 1 < k->nheap && HEAP_KEY(k, l + 1) < HEAP_KEY(k, m))
+				m = l + 1;
+			if (m == i)
+				break;
+			heap_swap(k->heap, i, m);
+			i = m;
+		}
+		task_emit(p, &k->pool[top]);
 	}
 }
 
@@ -601,6 +697,9 @@ static int run_pass(struct walk *w, struct trace_reader *r, int pass, struct pro
 			if (ev.kind == CPROF_EV_WAKEUP &&
 			    wakes_add(w->wakes, (uint32_t)ev.args[0], walk_ns(w, ev.ts)))
 				return -2;
+			if (w->need_tasks && ev.kind >= CPROF_EV_TASK_BEGIN && ev.kind <= CPROF_EV_TASK_SET &&
+			    tasks_note(w->tasks, &ev, (uint32_t)r->batches))
+				return -2;
 		} else {
 			on_event(p, &ev);
 		}
@@ -616,6 +715,9 @@ int walk_file(struct walk *w, const char *path, const struct walk_consumer *c, i
 	w->tasks = calloc(1, sizeof *w->tasks);
 	struct progress g;
 	progress_begin(&g, path, "");
+	/* task bookkeeping across batches only matters to task and region consumers */
+	for (int i = 0; i < nconsumers; i++)
+		w->need_tasks |= c[i].task || c[i].region;
 
 	/* pass 1: wake-up edges */
 	struct trace_reader r1;
@@ -634,6 +736,7 @@ int walk_file(struct walk *w, const char *path, const struct walk_consumer *c, i
 		w->status = -1;
 		return -1;
 	}
+	tasks_note_end(w->tasks);
 	for (uint32_t i = 0; i < w->wakes->n; i++)
 		qsort(w->wakes->lists[i].ts, w->wakes->lists[i].n, sizeof(int64_t), cmp_i64);
 

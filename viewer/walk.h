@@ -81,6 +81,9 @@ struct walk_block {
 	uint64_t task;
 };
 
+/* task_name of a region whose task began before the capture (no name) */
+#define WALK_TASK_UNKNOWN 0x1fffffffu
+
 struct walk_region {
 	const struct walk_thread *thread;
 	uint32_t name;       /* string id */
@@ -145,6 +148,7 @@ struct walk {
 	int status;              /* 0 complete, 1 truncated (what was complete is in), -1 error */
 	char error[300];         /* "PATH: offset N: cause" */
 	int progress;            /* print progress on stderr after 1 s */
+	int need_tasks;          /* a consumer takes tasks or regions */
 };
 
 /* Runs both passes, calling the consumers. Returns w->status; on -1 and 1
@@ -166,6 +170,8 @@ void progress_tick(struct progress *g, uint64_t offset);
 void progress_end(struct progress *g);
 
 const char *walk_string(const struct walk *w, uint32_t id); /* never NULL */
+/* A region's task_name as text: "" none, "(begun before the capture)". */
+const char *walk_task_name(const struct walk *w, uint32_t task_name);
 const char *walk_thread_name(const struct walk *w, uint32_t tid); /* never NULL */
 const struct walk_thread *walk_find_thread(const struct walk *w, uint32_t tid);
 int64_t walk_ns(const struct walk *w, uint64_t ticks);

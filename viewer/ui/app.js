@@ -38,7 +38,8 @@ function layoutRows() {
   // rows: task lanes, then every thread's lanes (at least one)
   const rows = [];
   let y = AXIS_H;
-  for (let l = 0; l < meta.task_lanes; l++) { rows.push({ kind: 'task', lane: l, y, h: TASK_H }); y += TASK_H; }
+  // at most 8 task lanes: more concurrent tasks than that are listed on the Tasks page
+  for (let l = 0; l < Math.min(8, meta.task_lanes); l++) { rows.push({ kind: 'task', lane: l, y, h: TASK_H }); y += TASK_H; }
   if (meta.task_lanes) y += 4;
   // main first, then by start routine, then tid
   const order = meta.threads.map((t, i) => i).sort((a, b) => {
@@ -136,7 +137,7 @@ function draw() {
       const lanes = d && d.threads[r.th] || [];
       lanes.forEach((lane, l) => lane.forEach((sp) => drawSpan(g, sp, r.y + 2 + l * LANE_H, LANE_H)));
     } else {
-      if (r.lane === 0) g.fillText('tasks', 4, r.y + 10);
+      if (r.lane === 0) g.fillText(meta.task_lanes > 8 ? `tasks (8 of ${meta.task_lanes} lanes)` : 'tasks', 4, r.y + 10);
       const lane = d && d.tasks[r.lane] || [];
       lane.forEach((sp) => drawSpan(g, sp, r.y, TASK_H));
     }
@@ -366,10 +367,26 @@ function renderProfile(doc) {
   return h + '</tbody></table>';
 }
 
-function histogram(hist, name) {
+// Histograms share one axis per table: buckets are 5 per decade, so bucket
+// i starts at 10^(i/5) ns; range = [first, last] bucket index of the table.
+const bucketIndex = (lo) => (lo <= 0 ? 0 : Math.round(5 * Math.log10(lo)));
+function histRange(list) {
+  let a = Infinity, b = -Infinity;
+  list.forEach((e) => e.histogram.forEach((x) => { a = Math.min(a, bucketIndex(x.lo_ns)); b = Math.max(b, bucketIndex(x.lo_ns)); }));
+  return a <= b ? [a, b] : [0, 0];
+}
+function histogram(hist, name, range) {
   const most = Math.max(1, ...hist.map((b) => b.count));
-  return '<span class="hist">' + hist.map((b) =>
-    `<a href="#task/${encodeURIComponent(name)}/${b.lo_ns}/${b.hi_ns}" title="[${fmtDur(b.lo_ns)}, ${fmtDur(b.hi_ns)}): ${b.count}" style="height:${Math.max(1, 36 * b.count / most)}px"></a>`).join('') + '</span>';
+  const byIndex = new Map(hist.map((b) => [bucketIndex(b.lo_ns), b]));
+  let h = '<span class="hist">';
+  for (let i = range[0]; i <= range[1]; i++) {
+    const b = byIndex.get(i);
+    if (!b || !b.count) { h += '<a class="empty"></a>'; continue; }
+    const title = `[${fmtDur(b.lo_ns)}, ${fmtDur(b.hi_ns)}): ${b.count}`;
+    const href = name != null ? ` href="#task/${encodeURIComponent(name)}/${b.lo_ns}/${b.hi_ns}"` : '';
+    h += `<a${href} title="${title}" style="height:${Math.max(2, 36 * b.count / most)}px"></a>`;
+  }
+  return h + '</span>';
 }
 
 function renderNamed(doc) {
@@ -377,20 +394,18 @@ function renderNamed(doc) {
   const list = regions ? doc.regions : doc.tasks;
   let h = `<h2>User-defined ${regions ? 'regions' : 'tasks'}</h2>${droppedNote(doc)}`;
   if (doc.incomplete) h += `<p class="muted">${doc.incomplete} ${doc.report} not complete within the capture (not counted)</p>`;
+  const range = histRange(list);
+  const axis = `${fmtDur(Math.pow(10, range[0] / 5))} … ${fmtDur(Math.pow(10, (range[1] + 1) / 5))}`;
   h += legend + `<table><thead><tr><th class="l">${regions ? 'region' : 'task'}</th>${regions ? '<th class="l">task</th>' : ''}<th>count</th><th>mean</th><th>max</th><th>${regions ? 'total' : "threads' time"}</th>` +
-    CLASSES.map((c) => `<th>${c}</th>`).join('') + '<th>breakdown</th><th class="l">duration histogram (log scale)</th></tr></thead><tbody>';
+    CLASSES.map((c) => `<th>${c}</th>`).join('') + `<th>breakdown</th><th class="l">duration histogram: ${axis}, log scale${regions ? '' : ' (click a bar)'}</th></tr></thead><tbody>`;
   list.forEach((e) => {
     const b = e.breakdown; // for tasks: the threads' time for them, which may exceed their duration
     const link = regions ? esc(e.name) : `<a href="#task/${encodeURIComponent(e.name)}">${esc(e.name)}</a>`;
-    h += `<tr><td class="l">${link}</td>${regions ? `<td class="l">${esc(e.task)}</td>` : ''}<td data-v="${e.count}">${e.count}</td><td data-v="${e.mean_ns}">${fmtDur(e.mean_ns)}</td><td data-v="${e.max_ns}">${fmtDur(e.max_ns)}</td>${timeCells(b)}<td class="l">${regions ? histogramPlain(e.histogram) : histogram(e.histogram, e.name)}</td></tr>`;
+    h += `<tr><td class="l">${link}</td>${regions ? `<td class="l">${esc(e.task)}</td>` : ''}<td data-v="${e.count}">${e.count}</td><td data-v="${e.mean_ns}">${fmtDur(e.mean_ns)}</td><td data-v="${e.max_ns}">${fmtDur(e.max_ns)}</td>${timeCells(b)}<td class="l">${histogram(e.histogram, regions ? null : e.name, range)}</td></tr>`;
   });
   return h + '</tbody></table>';
 }
 
-function histogramPlain(hist) {
-  const most = Math.max(1, ...hist.map((b) => b.count));
-  return '<span class="hist">' + hist.map((b) => `<a title="[${fmtDur(b.lo_ns)}, ${fmtDur(b.hi_ns)}): ${b.count}" style="height:${Math.max(1, 36 * b.count / most)}px"></a>`).join('') + '</span>';
-}
 
 function renderTask(doc, min, max) {
   let h = `<h2>Tasks named “${esc(doc.name)}”${min != null ? ` lasting ${fmtDur(min)} – ${fmtDur(max)}` : ''}</h2>${droppedNote(doc)}<p class="muted">first ${doc.tasks.length} shown</p>`;
