@@ -6,7 +6,7 @@
 #                          (headless Chromium, go tool pprof, GNU time)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libunwind-dev liblz4-dev libdw-dev libmicrohttpd-dev libcjson-dev zlib1g-dev
-      apache2-utils wget curl)
+      apache2-utils wget curl bc)
 if [ "${1:-}" = test ]; then
   pkgs+=(chromium fonts-dejavu-core golang-go time gzip)
 fi

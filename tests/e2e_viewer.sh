@@ -33,11 +33,13 @@ done
 "$V" -report=task:job -format=json hello.trace > hello/task.json
 "$V" -report=task:job hello.trace > hello/task.txt
 "$CHECK" hello hello
-[ $blocking = 1 ] && "$CHECK" blocking blocking
+# ASan's pthread_create interceptor hides start routines from the tracer
+groups=groups; [ -n "${CPROF_SANITIZED:-}" ] && groups=nogroups
+[ $blocking = 1 ] && "$CHECK" blocking blocking $groups
 grep -q '^parse  *job  *200 ' hello/regions.txt || fail "regions text lacks parse/job/200: $(cat hello/regions.txt)"
 if [ $blocking = 1 ]; then
   grep -q 'pthread_cond_wait' blocking/sync.txt || fail "sync text lacks pthread_cond_wait"
-  grep -q '^contender  *4 ' blocking/threads.txt || fail "threads text lacks the contender group"
+  [ $groups = nogroups ] || grep -q '^contender  *4 ' blocking/threads.txt || fail "threads text lacks the contender group"
 fi
 
 # -pprof: gzip, and go tool pprof reads it when available
@@ -97,7 +99,7 @@ for r in threads sync sched tasks regions; do
   "$CHECK" equal ui-$r.json cli-$r.json || fail "UI and -report disagree on $r"
 done
 curl -sf "${url}api/view?t0=0&t1=1000000000&w=800" > view.json || fail "view"
-grep -q '"threads":\[\[\[\[' view.json || fail "view has no spans: $(head -c 300 view.json)"
+grep -q '"threads":.*\[\[\[[0-9]' view.json || fail "view has no spans: $(head -c 300 view.json)"
 code=$(curl -s -o /dev/null -w '%{http_code}' "${url}api/view?t0=5&t1=1&w=800")
 [ "$code" = 400 ] || fail "bad view range gave $code"
 code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: attacker.example' "${url}api/meta")
@@ -114,9 +116,13 @@ if [ -n "$browser" ]; then
   }
   page timeline dom-timeline.html
   if [ $blocking = 1 ]; then
-    "$CHECK" state dom-timeline.html timeline contender consumer pthread_cond_wait pthread_mutex_lock recv
-    page threads dom-threads.html
-    "$CHECK" state dom-threads.html threads contender consumer net_reader
+    if [ $groups = groups ]; then
+      "$CHECK" state dom-timeline.html timeline contender consumer pthread_cond_wait pthread_mutex_lock recv
+      page threads dom-threads.html
+      "$CHECK" state dom-threads.html threads contender consumer net_reader
+    else
+      "$CHECK" state dom-timeline.html timeline main pthread_cond_wait pthread_mutex_lock recv
+    fi
     page sync dom-sync.html
     "$CHECK" state dom-sync.html sync pthread_cond_wait pthread_mutex_lock
   else
@@ -132,7 +138,7 @@ if [ -n "$browser" ]; then
   [ -n "$hit" ] || fail "search found no parse region"
   b=${hit%,*}; e=${hit#*,}
   page "timeline@$((b > 2000 ? b - 2000 : 0)),$((e + 2000))" dom-hello.html
-  "$CHECK" state dom-hello.html timeline parse main worker
+  "$CHECK" state dom-hello.html timeline parse main $([ $groups = groups ] && echo worker)
   page tasks dom-tasks.html
   "$CHECK" state dom-tasks.html tasks job
   page regions dom-regions.html

@@ -25,6 +25,7 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -604,17 +605,19 @@ int viewer_serve(const char *path, const char *addr, int open_browser)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
 	sigprocmask(SIG_BLOCK, &set, NULL);
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
-	if (ss.ss_family == AF_INET6)
-		flags |= MHD_USE_IPv6;
-	struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, handle, &s, MHD_OPTION_SOCK_ADDR, &ss,
-						MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_END);
-	if (!d) {
+	/* bind first: the accepted Host names (and the port) are known before
+	 * the daemon's thread answers anything */
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1;
+	if (fd >= 0)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&ss, sslen) || listen(fd, 64) ||
+	    getsockname(fd, (struct sockaddr *)&ss, &sslen)) {
 		fprintf(stderr, "cprof-trace: cannot listen on %s: %s\n", addr ? addr : "127.0.0.1", strerror(errno));
 		return 1;
 	}
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-	unsigned port = info ? info->port : 0;
+	unsigned port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+						      : ((struct sockaddr_in6 *)&ss)->sin6_port);
 	char host[INET6_ADDRSTRLEN] = "127.0.0.1";
 	if (ss.ss_family == AF_INET)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
@@ -624,6 +627,13 @@ int viewer_serve(const char *path, const char *addr, int open_browser)
 	snprintf(s.host_ok[0], sizeof s.host_ok[0], v6 ? "[%s]:%u" : "%s:%u", host, port);
 	snprintf(s.host_ok[1], sizeof s.host_ok[1], "localhost:%u", port);
 	snprintf(s.host_ok[2], sizeof s.host_ok[2], "%s", addr && *addr != ':' ? addr : s.host_ok[0]);
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	struct MHD_Daemon *d = MHD_start_daemon(flags, 0, NULL, NULL, handle, &s, MHD_OPTION_LISTEN_SOCKET, fd,
+						MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_END);
+	if (!d) {
+		fprintf(stderr, "cprof-trace: cannot start the HTTP server: %s\n", strerror(errno));
+		return 1;
+	}
 	char url[160];
 	snprintf(url, sizeof url, "http://%s/", s.host_ok[0]);
 	printf("cprof-trace: %s: %" PRIu64 " events, %u threads, indexed in %.2f s\n", path, s.w.events,

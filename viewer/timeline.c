@@ -173,8 +173,10 @@ void timeline_finish(struct timeline *t)
 					break;
 				}
 		}
-	qsort(t->logs, t->nlogs, sizeof *t->logs, log_by_ts);
-	qsort(t->wakes, t->nwakes, sizeof *t->wakes, wake_by_ts);
+	if (t->nlogs) /* qsort's base may not be NULL, even for 0 elements */
+		qsort(t->logs, t->nlogs, sizeof *t->logs, log_by_ts);
+	if (t->nwakes)
+		qsort(t->wakes, t->nwakes, sizeof *t->wakes, wake_by_ts);
 	if (!t->task_lanes)
 		return;
 	/* greedy interval packing: each task to the first lane free at its begin;
@@ -182,7 +184,8 @@ void timeline_finish(struct timeline *t)
 	 * overflow, merged there by the view's aggregation */
 	struct tl_lane all = t->task_lanes[MAX_TASK_LANES];
 	t->task_lanes[MAX_TASK_LANES] = (struct tl_lane){0};
-	qsort(all.s, all.n, sizeof *all.s, span_by_begin);
+	if (all.n)
+		qsort(all.s, all.n, sizeof *all.s, span_by_begin);
 	t->spans -= all.n;
 	int64_t free_at[MAX_TASK_LANES];
 	uint32_t used = 0;
