@@ -119,17 +119,6 @@ cJSON *walk_summary_json(const struct walk *w)
 	return o;
 }
 
-static void add_time_fields(cJSON *o, const struct walk_time *t)
-{
-	cJSON_AddNumberToObject(o, "total_ns", (double)t->total);
-	cJSON_AddNumberToObject(o, "exec_ns", (double)walk_time_exec(t));
-	for (int i = 0; i < WC_COUNT; i++) {
-		char key[32];
-		snprintf(key, sizeof key, "%s_ns", walk_class_names[i]);
-		cJSON_AddNumberToObject(o, key, (double)t->wait[i]);
-	}
-}
-
 /* Go groups goroutines by start function; threads without a recorded start
  * routine are grouped by their name. */
 static const char *thread_group(const struct walk *w, const struct walk_thread *t)
@@ -186,7 +175,7 @@ static cJSON *threads_json(const struct walk *w)
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddNumberToObject(o, "tid", t->tid);
 		cJSON_AddStringToObject(o, "name", walk_thread_name(w, t->tid));
-		add_time_fields(o, &tt);
+		time_json_fields(o, &tt);
 		cJSON_AddNumberToObject(o, "blocks", (double)t->blocks);
 		cJSON_AddNumberToObject(o, "lost", (double)t->lost);
 		cJSON_AddBoolToObject(o, "exited", t->exited);
@@ -213,7 +202,7 @@ static cJSON *threads_json(const struct walk *w)
 		}
 		sort_by_total(list);
 		cJSON_AddNumberToObject(grp, "count", n);
-		add_time_fields(grp, &sum);
+		time_json_fields(grp, &sum);
 		cJSON_AddNumberToObject(grp, "lost", (double)lost);
 	}
 	sort_by_total(groups);

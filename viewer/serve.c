@@ -260,14 +260,7 @@ static enum MHD_Result api_view(struct server *s, struct MHD_Connection *c)
 		lane_out(f, &s->tl.task_lanes[l], t0, t1, px, base);
 	}
 	/* logs: every one when few, else one per thread per 2 pixels */
-	uint64_t lo = 0, hi = s->tl.nlogs;
-	while (lo < hi) {
-		uint64_t mid = lo + (hi - lo) / 2;
-		if (s->tl.logs[mid].ts < t0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
+	uint64_t lo = tl_seek_ts(s->tl.logs, s->tl.nlogs, sizeof *s->tl.logs, t0);
 	uint64_t end = lo;
 	while (end < s->tl.nlogs && s->tl.logs[end].ts < t1 && end - lo <= MAX_VIEW_LOGS)
 		end++;
@@ -289,25 +282,8 @@ static enum MHD_Result api_view(struct server *s, struct MHD_Connection *c)
 	}
 	free(last);
 	/* wake-ups: every one when few, else a regular sample */
-	lo = 0, hi = s->tl.nwakes;
-	while (lo < hi) {
-		uint64_t mid = lo + (hi - lo) / 2;
-		if (s->tl.wakes[mid].ts < t0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	uint64_t first = lo;
-	hi = s->tl.nwakes;
-	while (lo < hi) { /* the first wake-up at or after t1 */
-		uint64_t mid = lo + (hi - lo) / 2;
-		if (s->tl.wakes[mid].ts < t1)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	end = lo;
-	lo = first;
+	lo = tl_seek_ts(s->tl.wakes, s->tl.nwakes, sizeof *s->tl.wakes, t0);
+	end = tl_seek_ts(s->tl.wakes, s->tl.nwakes, sizeof *s->tl.wakes, t1);
 	uint64_t stride = (end - lo) / MAX_VIEW_WAKES + 1;
 	fprintf(f, "],\"wakes\":[");
 	comma = 0;

@@ -121,9 +121,8 @@ cJSON *histogram_json(const struct histogram *h)
 	return a;
 }
 
-cJSON *breakdown_json(const struct walk_time *t)
+void time_json_fields(cJSON *o, const struct walk_time *t)
 {
-	cJSON *o = cJSON_CreateObject();
 	cJSON_AddNumberToObject(o, "total_ns", (double)t->total);
 	cJSON_AddNumberToObject(o, "exec_ns", (double)walk_time_exec(t));
 	for (int i = 0; i < WC_COUNT; i++) {
@@ -131,5 +130,11 @@ cJSON *breakdown_json(const struct walk_time *t)
 		snprintf(key, sizeof key, "%s_ns", walk_class_names[i]);
 		cJSON_AddNumberToObject(o, key, (double)t->wait[i]);
 	}
+}
+
+cJSON *breakdown_json(const struct walk_time *t)
+{
+	cJSON *o = cJSON_CreateObject();
+	time_json_fields(o, t);
 	return o;
 }

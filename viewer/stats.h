@@ -48,6 +48,8 @@ void stat_free(struct stat_table *s);
 void stat_json_totals(cJSON *obj, const struct stat_entry *e);
 /* [{"lo_ns","hi_ns","count"}] from the first to the last nonempty bucket. */
 cJSON *histogram_json(const struct histogram *h);
+/* Adds "total_ns","exec_ns","sync_ns","net_ns","syscall_ns","sched_ns" to o. */
+void time_json_fields(cJSON *o, const struct walk_time *t);
 /* {"total_ns","exec_ns","sync_ns","net_ns","syscall_ns","sched_ns"} */
 cJSON *breakdown_json(const struct walk_time *t);
 

@@ -204,6 +204,21 @@ void timeline_finish(struct timeline *t)
 	free(all.s);
 }
 
+uint64_t tl_seek_ts(const void *records, uint64_t n, size_t stride, int64_t ns)
+{
+	uint64_t lo = 0, hi = n;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		int64_t ts;
+		memcpy(&ts, (const char *)records + mid * stride, sizeof ts);
+		if (ts < ns)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 uint32_t tl_lane_seek(const struct tl_lane *l, int64_t ns)
 {
 	uint32_t lo = 0, hi = l->n;

@@ -71,6 +71,9 @@ struct walk_consumer timeline_consumer(struct timeline *t);
 void timeline_finish(struct timeline *t);
 void timeline_free(struct timeline *t);
 
+/* Index of the first of n records (each `stride` bytes, starting with an
+ * int64_t ts, sorted by it) whose ts is at or after ns. */
+uint64_t tl_seek_ts(const void *records, uint64_t n, size_t stride, int64_t ns);
 /* Index of the first span of lane l whose end is after ns. */
 uint32_t tl_lane_seek(const struct tl_lane *l, int64_t ns);
 
