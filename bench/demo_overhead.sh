@@ -42,7 +42,9 @@ one() { # mode -> "rps p99"
 modes=(untraced idle capturing)
 declare -A rps p99
 for r in $(seq 1 "$ROUNDS"); do
-  for m in "${modes[@]}"; do
+  # rotate the order each round: no mode always runs first (a warmer or cooler machine)
+  for k in 0 1 2; do
+    m=${modes[$(( (k + r) % 3 ))]}
     read -r x y < <(one "$m")
     rps[$m]+="$x "
     p99[$m]+="$y "
