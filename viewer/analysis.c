@@ -119,18 +119,6 @@ cJSON *walk_summary_json(const struct walk *w)
 	return o;
 }
 
-/* Go groups goroutines by start function; threads without a recorded start
- * routine are grouped by their name. */
-static const char *thread_group(const struct walk *w, const struct walk_thread *t)
-{
-	if (t->routine)
-		return walk_string(w, t->routine);
-	if (t->tid == w->r.header.pid)
-		return "main";
-	const char *n = walk_thread_name(w, t->tid);
-	return *n ? n : "(unknown start routine)";
-}
-
 static int by_total_json(const void *a, const void *b)
 {
 	double x = cJSON_GetObjectItem(*(cJSON *const *)a, "total_ns")->valuedouble;
@@ -157,21 +145,30 @@ static void sort_by_total(cJSON *arr)
 
 static cJSON *threads_json(const struct walk *w)
 {
+	struct group {
+		const char *routine;
+		struct walk_time sum;
+		uint64_t lost;
+		int count;
+		cJSON *threads;
+	} *g = calloc(w->nthreads + 1, sizeof *g);
+	uint32_t ng = 0;
 	cJSON *groups = cJSON_CreateArray();
-	/* groups are few; a linear search by name keeps this simple */
+	if (!g)
+		return groups;
 	for (uint32_t i = 0; i < w->nthreads; i++) {
 		const struct walk_thread *t = &w->threads[i];
-		const char *g = thread_group(w, t);
-		cJSON *grp = NULL, *it;
-		cJSON_ArrayForEach(it, groups) if (strcmp(cJSON_GetObjectItem(it, "routine")->valuestring, g) == 0) grp = it;
-		if (!grp) {
-			grp = cJSON_CreateObject();
-			cJSON_AddStringToObject(grp, "routine", g);
-			cJSON_AddArrayToObject(grp, "threads");
-			cJSON_AddItemToArray(groups, grp);
-		}
+		const char *name = walk_thread_group(w, t);
+		uint32_t k = 0; /* groups are few: a linear search */
+		while (k < ng && strcmp(g[k].routine, name) != 0)
+			k++;
+		if (k == ng)
+			g[ng++] = (struct group){.routine = name, .threads = cJSON_CreateArray()};
 		struct walk_time tt = {.total = t->last - t->first};
 		memcpy(tt.wait, t->wait, sizeof tt.wait);
+		walk_time_add(&g[k].sum, &tt);
+		g[k].lost += t->lost;
+		g[k].count++;
 		cJSON *o = cJSON_CreateObject();
 		cJSON_AddNumberToObject(o, "tid", t->tid);
 		cJSON_AddStringToObject(o, "name", walk_thread_name(w, t->tid));
@@ -179,32 +176,19 @@ static cJSON *threads_json(const struct walk *w)
 		cJSON_AddNumberToObject(o, "blocks", (double)t->blocks);
 		cJSON_AddNumberToObject(o, "lost", (double)t->lost);
 		cJSON_AddBoolToObject(o, "exited", t->exited);
-		cJSON_AddItemToArray(cJSON_GetObjectItem(grp, "threads"), o);
+		cJSON_AddItemToArray(g[k].threads, o);
 	}
-	cJSON *grp;
-	cJSON_ArrayForEach(grp, groups)
-	{
-		struct walk_time sum = {0};
-		uint64_t lost = 0;
-		int n = 0;
-		cJSON *o;
-		cJSON *list = cJSON_GetObjectItem(grp, "threads");
-		cJSON_ArrayForEach(o, list)
-		{
-			sum.total += (int64_t)cJSON_GetObjectItem(o, "total_ns")->valuedouble;
-			for (int c = 0; c < WC_COUNT; c++) {
-				char key[32];
-				snprintf(key, sizeof key, "%s_ns", walk_class_names[c]);
-				sum.wait[c] += (int64_t)cJSON_GetObjectItem(o, key)->valuedouble;
-			}
-			lost += (uint64_t)cJSON_GetObjectItem(o, "lost")->valuedouble;
-			n++;
-		}
-		sort_by_total(list);
-		cJSON_AddNumberToObject(grp, "count", n);
-		time_json_fields(grp, &sum);
-		cJSON_AddNumberToObject(grp, "lost", (double)lost);
+	for (uint32_t k = 0; k < ng; k++) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "routine", g[k].routine);
+		sort_by_total(g[k].threads);
+		cJSON_AddItemToObject(o, "threads", g[k].threads);
+		cJSON_AddNumberToObject(o, "count", g[k].count);
+		time_json_fields(o, &g[k].sum);
+		cJSON_AddNumberToObject(o, "lost", (double)g[k].lost);
+		cJSON_AddItemToArray(groups, o);
 	}
+	free(g);
 	sort_by_total(groups);
 	return groups;
 }

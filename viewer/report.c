@@ -6,28 +6,6 @@
 
 #include "viewer.h"
 
-int report_build_all(const char *path, int progress, cJSON *docs[AN_COUNT], char *err, size_t errlen)
-{
-	struct analysis an[AN_COUNT];
-	struct walk_consumer c[AN_COUNT];
-	for (int k = 0; k < AN_COUNT; k++) {
-		analysis_init(&an[k], k);
-		c[k] = analysis_consumer(&an[k]);
-		docs[k] = NULL;
-	}
-	struct walk w = {.progress = progress};
-	int rc = walk_file(&w, path, c, AN_COUNT);
-	if (rc != 0)
-		snprintf(err, errlen, "%s", w.error);
-	for (int k = 0; k < AN_COUNT; k++) {
-		if (rc >= 0)
-			docs[k] = analysis_json(&an[k], &w);
-		analysis_free(&an[k]);
-	}
-	walk_close(&w);
-	return rc;
-}
-
 static void emit(const cJSON *doc, int json)
 {
 	if (json) {

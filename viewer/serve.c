@@ -113,14 +113,6 @@ static void jstring(FILE *f, const char *s)
 
 /* ---- /api/meta ---- */
 
-static const char *group_of(const struct server *s, uint32_t tid)
-{
-	const struct walk_thread *t = walk_find_thread(&s->w, tid);
-	if (t && t->routine)
-		return walk_string(&s->w, t->routine);
-	return tid == s->w.r.header.pid ? "main" : "";
-}
-
 static enum MHD_Result api_meta(struct server *s, struct MHD_Connection *c)
 {
 	char *body = NULL;
@@ -152,7 +144,7 @@ static enum MHD_Result api_meta(struct server *s, struct MHD_Connection *c)
 		fprintf(f, "%s{\"tid\":%u,\"name\":", i ? "," : "", tid);
 		jstring(f, walk_thread_name(w, tid));
 		fprintf(f, ",\"group\":");
-		jstring(f, group_of(s, tid));
+		jstring(f, t ? walk_thread_group(w, t) : "");
 		fprintf(f, ",\"lanes\":%u,\"lost\":%" PRIu64 "}", s->tl.threads[i].nlanes, t ? t->lost : 0);
 	}
 	fprintf(f, "],\"strings\":[");
@@ -419,7 +411,7 @@ static enum MHD_Result api_pprof(struct server *s, struct MHD_Connection *c)
 		fclose(tmp);
 		return respond_error(c, 500, "writing the profile failed");
 	}
-	long len = ftell(tmp) >= 0 ? lseek(fileno(tmp), 0, SEEK_END) : -1;
+	off_t len = lseek(fileno(tmp), 0, SEEK_END);
 	char *body = len > 0 ? malloc((size_t)len) : NULL;
 	if (!body || pread(fileno(tmp), body, (size_t)len, 0) != len) {
 		free(body);

@@ -58,6 +58,16 @@ const char *walk_task_name(const struct walk *w, uint32_t task_name)
 	return !task_name ? "" : task_name == WALK_TASK_UNKNOWN ? "(begun before the capture)" : walk_string(w, task_name);
 }
 
+const char *walk_thread_group(const struct walk *w, const struct walk_thread *t)
+{
+	if (t->routine)
+		return walk_string(w, t->routine);
+	if (t->tid == w->r.header.pid)
+		return "main";
+	const char *n = walk_thread_name(w, t->tid);
+	return *n ? n : "(unknown start routine)";
+}
+
 const char *walk_thread_name(const struct walk *w, uint32_t tid)
 {
 	const char *s = trace_reader_thread_name(&w->r, tid);
@@ -480,7 +490,6 @@ static void on_event(struct pass *p, const struct trace_event *ev)
 		w->end = ns;
 	switch (ev->kind) {
 	case CPROF_EV_THREAD_START:
-		t->creator = (uint32_t)ev->args[0];
 		t->routine = (uint32_t)ev->args[1];
 		break;
 	case CPROF_EV_THREAD_EXIT:
@@ -507,8 +516,7 @@ static void on_event(struct pass *p, const struct trace_event *ev)
 		break;
 	case CPROF_EV_REGION_END: {
 		if (!t->depth) {
-			t->regions_unmatched++;
-			w->regions_incomplete++;
+			w->regions_incomplete++; /* its begin was before the capture */
 			break;
 		}
 		if (--t->depth >= t->regions_cap)

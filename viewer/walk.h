@@ -47,7 +47,6 @@ struct walk_region_frame {
 struct walk_thread {
 	uint32_t tid;
 	uint32_t routine;    /* string id of the start routine, 0 unknown */
-	uint32_t creator;    /* tid, 0 unknown */
 	int64_t first, last; /* ns of the first and last event */
 	int exited;
 	uint64_t lost;       /* events dropped (LOST events) */
@@ -56,7 +55,6 @@ struct walk_thread {
 
 	struct walk_region_frame *regions;
 	uint32_t depth, regions_cap;
-	uint64_t regions_unmatched; /* ends whose begin was before the capture */
 
 	uint64_t task;       /* current task, 0 none */
 	int64_t task_since;  /* ns */
@@ -170,6 +168,10 @@ void progress_tick(struct progress *g, uint64_t offset);
 void progress_end(struct progress *g);
 
 const char *walk_string(const struct walk *w, uint32_t id); /* never NULL */
+/* The thread's group in the threads analysis, like Go's goroutines by start
+ * function: its start routine, "main" for the process's first thread, else
+ * its name (threads that started before the capture have no routine). */
+const char *walk_thread_group(const struct walk *w, const struct walk_thread *t);
 /* A region's task_name as text: "" none, "(begun before the capture)". */
 const char *walk_task_name(const struct walk *w, uint32_t task_name);
 const char *walk_thread_name(const struct walk *w, uint32_t tid); /* never NULL */
