@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "capture.h"
+#include "capture/capture.h"
 #include "check.h"
-#include "internal.h"
+#include "core/internal.h"
 #include "trace_load.h"
 
 static int sink_mem(void *ctx, const void *buf, size_t len)

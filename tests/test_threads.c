@@ -17,10 +17,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "block.h"
-#include "capture.h"
+#include "interpose/block.h"
+#include "capture/capture.h"
 #include "check.h"
-#include "internal.h"
+#include "core/internal.h"
 #include "trace_load.h"
 
 #define NTHREADS 8

@@ -27,12 +27,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "block.h"
-#include "capture.h"
-#include "http.h"
-#include "internal.h"
-#include "interpose.h"
-#include "stack.h"
+#include "interpose/block.h"
+#include "capture/capture.h"
+#include "http/http.h"
+#include "core/internal.h"
+#include "interpose/interpose.h"
+#include "stacks/stack.h"
 
 struct cprof_config cprof_config = {.ring_bytes = 1u << 20, .drain_ms = 10};
 

@@ -16,8 +16,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "internal.h"
-#include "stack.h"
+#include "core/internal.h"
+#include "stacks/stack.h"
 
 #define TABLE_SLOTS (1u << 16)
 #define PROBES 64

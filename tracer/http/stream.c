@@ -17,9 +17,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "capture.h"
-#include "http.h"
-#include "internal.h"
+#include "capture/capture.h"
+#include "http/http.h"
+#include "core/internal.h"
 
 #define STREAM_MAX (4u << 20) /* bytes queued for the client at most */
 

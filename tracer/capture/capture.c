@@ -22,9 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "capture.h"
-#include "internal.h"
-#include "stack.h"
+#include "capture/capture.h"
+#include "core/internal.h"
+#include "stacks/stack.h"
 
 #define BATCH_FLUSH_BYTES (64u << 10)
 #define BATCH_FLUSH_NS 500000000u /* a batch older than this is written */

@@ -14,9 +14,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 
-#include "block.h"
-#include "internal.h"
-#include "threads.h"
+#include "core/internal.h"
 
 __thread struct cprof_thread cprof_self __attribute__((tls_model("initial-exec")));
 _Atomic int cprof_ring_mode = RING_MODE_FLIGHT;
@@ -264,15 +262,15 @@ void cprof_ring_set_name(struct ring *r, const char *name)
 		__atomic_store_n(&r->name[i], 0, __ATOMIC_RELAXED);
 }
 
+void (*cprof_thread_exit_hook)(void);
+
 void cprof_thread_exit(struct cprof_thread *self)
 {
 	if (self->status != THREAD_ACTIVE)
 		return;
-	/* Joiners of this thread wait on its pthread_t; they cannot return
-	 * before this thread is gone, so planning now loses none. */
-	struct wake_plan plan;
-	cprof_wake_plan((uint64_t)(uintptr_t)pthread_self(), WAKE_ALL, &plan);
-	cprof_wake_commit((uint64_t)(uintptr_t)pthread_self(), &plan);
+	void (*hook)(void) = __atomic_load_n(&cprof_thread_exit_hook, __ATOMIC_ACQUIRE);
+	if (hook)
+		hook(); /* the layers above record what this exit means (joiners) */
 	self->busy++;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	uint64_t *p = ring_reserve(self, 2);

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "internal.h"
+#include "core/internal.h"
 
 #define SEG_BITS 12
 #define SEG_SIZE (1u << SEG_BITS)

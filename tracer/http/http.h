@@ -15,4 +15,9 @@ int cprof_http_trace_last(uint64_t last_ns, struct MHD_Response **out) __attribu
 void cprof_http_autostart(void) __attribute__((visibility("hidden")));
 void cprof_http_after_fork_child(void) __attribute__((visibility("hidden")));
 
+/* The goroutine-style dump of every live thread (debug 1 or 2: with
+ * file:line), appended to out. */
+struct text;
+void cprof_threads_dump(struct text *out, int debug) __attribute__((visibility("hidden")));
+
 #endif

@@ -1,5 +1,5 @@
 /* A growable text buffer (text.h). */
-#include "text.h"
+#include "core/text.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#include "core/internal.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>

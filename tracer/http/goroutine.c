@@ -26,10 +26,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "internal.h"
-#include "stack.h"
-#include "text.h"
-#include "threads.h"
+#include "core/internal.h"
+#include "stacks/stack.h"
+#include "core/text.h"
+#include "http/http.h"
 
 /* A small /proc file's first line into buf ("" when unreadable). */
 static void read_line(const char *path, char *buf, size_t cap)

@@ -150,6 +150,14 @@ void cprof_rings_configure(uint64_t ring_bytes) CPROF_INTERNAL;
  * off). Called with self->busy set. */
 uint64_t *cprof_ring_reserve_slow(struct cprof_thread *self, uint32_t words) CPROF_INTERNAL;
 void cprof_thread_exit(struct cprof_thread *self) CPROF_INTERNAL;
+/* Called on an active thread's exit, before its THREAD_EXIT is recorded:
+ * the interposition layer sets it (joiner wake-ups). The ring never calls
+ * upward by name. Set once at start-up (release), read with acquire. */
+extern void (*cprof_thread_exit_hook)(void) CPROF_INTERNAL;
+/* Attaches the calling thread now (records THREAD_START). */
+void cprof_thread_attach_now(struct cprof_thread *self) CPROF_INTERNAL;
+/* Renames a ring (its owner only). */
+void cprof_ring_set_name(struct ring *r, const char *name) CPROF_INTERNAL;
 struct ring *cprof_rings_first(void) CPROF_INTERNAL;
 uint32_t cprof_rings_count(void) CPROF_INTERNAL;
 void cprof_rings_after_fork(void) CPROF_INTERNAL;

@@ -14,8 +14,8 @@
 
 #include <errno.h>
 
-#include "internal.h"
-#include "stack.h"
+#include "core/internal.h"
+#include "stacks/stack.h"
 
 /* Nonzero unless CPROF_TRACE_INTERPOSE=0 or tracing is off. */
 extern int cprof_interpose_on CPROF_INTERNAL;

@@ -17,8 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
-#include "stack.h"
+#include "core/internal.h"
+#include "stacks/stack.h"
 
 struct pc_entry {
 	uintptr_t pc;

@@ -31,11 +31,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "http.h"
-#include "internal.h"
-#include "stack.h"
-#include "text.h"
-#include "threads.h"
+#include "http/http.h"
+#include "core/internal.h"
+#include "stacks/stack.h"
+#include "core/text.h"
+#include "interpose/interpose.h"
 
 #define MAX_SECONDS_DEFAULT 60.0
 

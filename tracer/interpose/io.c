@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "interpose.h"
+#include "interpose/interpose.h"
 
 /* Times `expr` (the real call) and records it under `site`. */
 #define TIMED(name, category, object, expr)                                         \

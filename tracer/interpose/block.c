@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "block.h"
+#include "interpose/block.h"
 
 int cprof_interpose_on = 1;
 static uint64_t min_block_ns = 1000;

@@ -12,8 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "interpose.h"
-#include "threads.h"
+#include "interpose/interpose.h"
 
 REAL_FN(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *));
 REAL_FN(int, pthread_setname_np, (pthread_t, const char *));
@@ -107,8 +106,18 @@ uint64_t cprof_threadcreate_counts(uint32_t *ids, uint32_t *counts, uint32_t cap
 	return atomic_load_explicit(&created_total, memory_order_relaxed);
 }
 
+/* Joiners of this thread wait on its pthread_t; they cannot return before
+ * this thread is gone, so planning at exit loses none. */
+static void wake_joiners(void)
+{
+	struct wake_plan plan;
+	cprof_wake_plan((uint64_t)(uintptr_t)pthread_self(), WAKE_ALL, &plan);
+	cprof_wake_commit((uint64_t)(uintptr_t)pthread_self(), &plan);
+}
+
 void cprof_interpose_thread_init(void)
 {
+	__atomic_store_n(&cprof_thread_exit_hook, wake_joiners, __ATOMIC_RELEASE);
 	(void)REAL(pthread_create);
 	(void)REAL(pthread_setname_np);
 }

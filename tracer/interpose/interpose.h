@@ -12,7 +12,7 @@
 #ifndef CPROF_INTERPOSE_H
 #define CPROF_INTERPOSE_H
 
-#include "block.h"
+#include "interpose/block.h"
 
 void *cprof_resolve(const char *name, const char *version) CPROF_INTERNAL;
 
@@ -33,5 +33,8 @@ void *cprof_resolve(const char *name, const char *version) CPROF_INTERNAL;
 void cprof_interpose_sync_init(void) CPROF_INTERNAL;
 void cprof_interpose_io_init(void) CPROF_INTERNAL;
 void cprof_interpose_thread_init(void) CPROF_INTERNAL;
+/* Creation stacks with their thread counts (stack id 0: unknown); returns
+ * the total created through pthread_create. */
+uint64_t cprof_threadcreate_counts(uint32_t *ids, uint32_t *counts, uint32_t cap, uint32_t *n) CPROF_INTERNAL;
 
 #endif

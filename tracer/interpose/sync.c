@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#include "interpose.h"
+#include "interpose/interpose.h"
 
 void *cprof_resolve(const char *name, const char *version)
 {
