@@ -306,6 +306,11 @@ int trace_writer_end(struct trace_writer *w)
 	return chunk_finish(w);
 }
 
+int trace_sink_buf(void *ctx, const void *buf, size_t len)
+{
+	return trace_buf_put(ctx, buf, len);
+}
+
 int trace_sink_fd(void *ctx, const void *buf, size_t len)
 {
 	int fd = *(int *)ctx;

@@ -84,5 +84,7 @@ int trace_writer_end(struct trace_writer *w);
 
 /* A sink writing to a file descriptor (ctx is an int * holding the fd). */
 int trace_sink_fd(void *ctx, const void *buf, size_t len);
+/* A sink appending to memory (ctx is a struct trace_buf *). */
+int trace_sink_buf(void *ctx, const void *buf, size_t len);
 
 #endif

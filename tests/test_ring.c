@@ -16,17 +16,6 @@
 #include "core/internal.h"
 #include "trace_load.h"
 
-static int sink_mem(void *ctx, const void *buf, size_t len)
-{
-	return trace_buf_put(ctx, buf, len);
-}
-
-static int load_buf(struct loaded *t, struct trace_buf *b)
-{
-	struct trace_mem_source m = {b->p, b->len, 0};
-	return load_mem(t, &m);
-}
-
 /* Counts events of kind on tid, and checks "seq" logs run first..first+n-1. */
 static long seq_run(const struct loaded *t, uint32_t tid, long *first)
 {
@@ -57,15 +46,18 @@ static void record_seq(long from, long to)
 static void test_wraparound(void)
 {
 	struct trace_buf out = {0};
-	CHECK(cprof_capture_begin(sink_mem, &out, 0) == 0);
-	CHECK(cprof_capture_begin(sink_mem, &out, 0) == -EBUSY); /* one at a time */
+	struct capture_spec spec = {.sink = trace_sink_buf, .ctx = &out, .fd = -1};
+	cprof_capture_handle h = 0, other = 0;
+	CHECK(cprof_capture_begin(&spec, &h) == 0 && h != 0);
+	CHECK(cprof_capture_begin(&spec, &other) == -EBUSY && other == 0); /* one at a time */
+	CHECK(cprof_capture_end(h + 1) == -ENOENT); /* only its owner's handle ends it */
 	const long n = 100000; /* ~5 MB of records through a 64 KiB ring */
 	for (long i = 0; i < n; i += 500) {
 		record_seq(i, i + 500);
-		cprof_capture_pump();
+		cprof_capture_pump(h);
 	}
-	CHECK(cprof_capture_end() == 0);
-	CHECK(cprof_capture_end() == -ENOENT);
+	CHECK(cprof_capture_end(h) == 0);
+	CHECK(cprof_capture_end(h) == -ENOENT); /* a stale handle ends nothing */
 	struct loaded t;
 	CHECK(load_buf(&t, &out) == 0);
 	long first = -1;
@@ -99,13 +91,15 @@ static void test_drops(void)
 {
 	struct trace_buf out = {0};
 	uint64_t dropped_before = cprof_trace_dropped();
-	CHECK(cprof_capture_begin(sink_mem, &out, 0) == 0);
+	struct capture_spec spec = {.sink = trace_sink_buf, .ctx = &out, .fd = -1};
+	cprof_capture_handle h;
+	CHECK(cprof_capture_begin(&spec, &h) == 0);
 	const long n1 = 20000, n2 = 3000;
 	record_seq(0, n1); /* far more than 64 KiB, nobody draining: drops */
 	uint64_t dropped1 = cprof_trace_dropped() - dropped_before;
-	cprof_capture_pump();
+	cprof_capture_pump(h);
 	record_seq(n1, n1 + n2); /* room again: the writer reports its drops in-band */
-	CHECK(cprof_capture_end() == 0);
+	CHECK(cprof_capture_end(h) == 0);
 	uint64_t dropped = cprof_trace_dropped() - dropped_before;
 	struct loaded t;
 	CHECK(load_buf(&t, &out) == 0);
@@ -137,7 +131,7 @@ static void test_flight(void)
 	const long n = 30000;
 	record_seq(0, n); /* FLIGHT mode: the ring keeps the newest */
 	struct trace_buf out = {0};
-	CHECK(cprof_capture_flight(sink_mem, &out, 60000000000ull) == 0);
+	CHECK(cprof_capture_flight(trace_sink_buf, &out, 60000000000ull) == 0);
 	struct loaded t;
 	CHECK(load_buf(&t, &out) == 0);
 	long first = -1, got = seq_run(&t, cprof_gettid(), &first);
@@ -147,7 +141,7 @@ static void test_flight(void)
 	trace_buf_free(&out);
 
 	/* a window of 1 ns holds (almost) nothing */
-	CHECK(cprof_capture_flight(sink_mem, &out, 1) == 0);
+	CHECK(cprof_capture_flight(trace_sink_buf, &out, 1) == 0);
 	CHECK(load_buf(&t, &out) == 0);
 	CHECK(seq_run(&t, cprof_gettid(), &first) <= 1);
 	loaded_free(&t);
@@ -177,7 +171,7 @@ static void test_flight_concurrent(void)
 	long total = 0;
 	for (int k = 0; k < 200; k++) {
 		struct trace_buf out = {0};
-		if (cprof_capture_flight(sink_mem, &out, 60000000000ull) != 0)
+		if (cprof_capture_flight(trace_sink_buf, &out, 60000000000ull) != 0)
 			continue;
 		struct loaded lt;
 		if (load_buf(&lt, &out) == 0) {

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "trace_reader.h"
+#include "trace_writer.h"
 
 struct loaded_event {
 	struct trace_event ev;
@@ -62,6 +63,13 @@ static inline void loaded_free(struct loaded *t)
 {
 	free(t->ev);
 	trace_reader_close(&t->r);
+}
+
+/* Loads a trace held in memory (a capture's trace_buf). */
+static inline int load_buf(struct loaded *t, const struct trace_buf *b)
+{
+	struct trace_mem_source m = {b->p, b->len, 0};
+	return load_mem(t, &m);
 }
 
 static inline const char *loaded_name(const struct loaded *t, uint64_t id)

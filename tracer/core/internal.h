@@ -94,17 +94,6 @@ struct ring {
 
 	_Alignas(64) _Atomic uint64_t head; /* bytes published by the writer */
 	_Alignas(64) _Atomic uint64_t tail; /* bytes released by the drain reader */
-
-	/* Drain-reader private (one capture at a time, under capture_lock). */
-	_Alignas(64) struct trace_batch batch;
-	uint32_t seq;           /* next batch sequence number */
-	uint32_t batch_gen;     /* generation the open batch belongs to */
-	uint64_t batch_start_ns;/* CLOCK_MONOTONIC when the batch got its first event */
-	uint64_t drop_base;     /* `dropped` when this capture first saw the owner */
-	uint64_t drop_reported; /* dropped events reported in-band since drop_base */
-	uint32_t drop_gen;      /* generation drop_base counts for */
-	uint64_t pending_task;  /* task to announce before the generation's first event */
-	uint8_t seen;           /* the capture has emitted this generation's task */
 };
 
 /* Per-thread writer state, in initial-exec TLS. */
@@ -224,11 +213,6 @@ uint32_t cprof_strings_count(void) CPROF_INTERNAL;
 void cprof_strings_lock(void) CPROF_INTERNAL;
 void cprof_strings_unlock(void) CPROF_INTERNAL;
 void cprof_strings_after_fork(void) CPROF_INTERNAL;
-
-/* ---- capture (capture.c) ---- */
-void cprof_capture_before_fork(void) CPROF_INTERNAL;
-void cprof_capture_after_fork_parent(void) CPROF_INTERNAL;
-void cprof_capture_after_fork_child(void) CPROF_INTERNAL;
 
 /* ---- process facts (init.c) ---- */
 struct cprof_config {

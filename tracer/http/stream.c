@@ -30,7 +30,7 @@ struct stream {
 	size_t head;
 	int done;           /* the capture wrote its end marker (or failed) */
 	int aborted;        /* the client is gone */
-	int ended;          /* cprof_capture_end() was called */
+	cprof_capture_handle capture; /* this response's capture: the only one it ends */
 };
 
 static int stream_sink(void *ctx, const void *buf, size_t len)
@@ -91,7 +91,7 @@ static void stream_free(void *cls)
 	s->aborted = 1; /* a capture still running stops writing at once */
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
-	cprof_capture_end(); /* joins the drainer; frees the capture for the next request */
+	cprof_capture_end(s->capture); /* joins the drainer; frees the slot for the next capture */
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	trace_buf_free(&s->q);
@@ -105,7 +105,9 @@ int cprof_http_trace_stream(uint64_t duration_ns, struct MHD_Response **out)
 		return -ENOMEM;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
-	int rc = cprof_capture_begin_timed(stream_sink, s, duration_ns, stream_done, s);
+	struct capture_spec spec = {.sink = stream_sink, .ctx = s, .background = 1, .duration_ns = duration_ns,
+				    .on_done = stream_done, .done_ctx = s, .fd = -1};
+	int rc = cprof_capture_begin(&spec, &s->capture);
 	if (rc) {
 		pthread_cond_destroy(&s->cv);
 		pthread_mutex_destroy(&s->mu);
@@ -120,15 +122,10 @@ int cprof_http_trace_stream(uint64_t duration_ns, struct MHD_Response **out)
 	return 0;
 }
 
-static int buf_sink(void *ctx, const void *buf, size_t len)
-{
-	return trace_buf_put(ctx, buf, len);
-}
-
 int cprof_http_trace_last(uint64_t last_ns, struct MHD_Response **out)
 {
 	struct trace_buf b = {0};
-	int rc = cprof_capture_flight(buf_sink, &b, last_ns);
+	int rc = cprof_capture_flight(trace_sink_buf, &b, last_ns);
 	if (rc) {
 		trace_buf_free(&b);
 		return rc;

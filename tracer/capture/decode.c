@@ -1,0 +1,174 @@
+/*
+ * Ring records into batches: validates each record, rewrites what only
+ * this process can resolve (start routines become symbol names), notes
+ * the stacks a batch needs, and appends to the ring's batch in the
+ * capture's ring_drain. Used by drain captures and flight snapshots alike.
+ */
+#include <assert.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "capture/session.h"
+
+/* The thread's current name: /proc (names set by any thread, any way),
+ * else what the ring holds. */
+static void thread_name(const struct ring *r, char *name, size_t cap)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/self/task/%u/comm", r->tid);
+	if (cprof_read_small(path, name, cap)) {
+		name[strcspn(name, "\n")] = 0;
+		return;
+	}
+	for (size_t i = 0; i < cap - 1 && i < CPROF_THREAD_NAME_MAX; i++)
+		name[i] = __atomic_load_n(&r->name[i], __ATOMIC_RELAXED);
+	name[cap - 1 < CPROF_THREAD_NAME_MAX ? cap - 1 : CPROF_THREAD_NAME_MAX] = 0;
+}
+
+/* Writes d's batch, if it holds events, with the stacks and strings it
+ * uses before it, and opens the next one. */
+void decode_flush(struct capture *c, const struct ring *r, struct ring_drain *d)
+{
+	if (!d->batch.nevents)
+		return;
+	drain_write_header(c);
+	tables_send_stacks(c);
+	tables_send_strings(c); /* every id the batch uses was interned before it */
+	/* The name as of writing: a thread often names itself after its start. */
+	char name[CPROF_THREAD_NAME_MAX + 1];
+	thread_name(r, name, sizeof name);
+	size_t n = strlen(name);
+	memcpy(d->batch.name, name, n);
+	d->batch.name_len = (uint8_t)n;
+	trace_writer_batch(&c->w, &d->batch);
+	d->seq++;
+	trace_batch_reset(&d->batch, d->batch.tid, d->seq, d->batch.last_ticks, NULL);
+}
+
+/* Moves d to owner generation gen (a new thread owns the ring). */
+void decode_adopt(struct capture *c, const struct ring *r, struct ring_drain *d, uint32_t gen, uint64_t task)
+{
+	decode_flush(c, r, d);
+	d->batch_gen = gen;
+	d->seen = 0;
+	d->pending_task = task;
+	if (gen != d->drop_gen) { /* a new owner: its `dropped` started at 0 */
+		d->drop_gen = gen;
+		d->drop_base = 0;
+		d->drop_reported = 0;
+	}
+	trace_batch_reset(&d->batch, r->tid, d->seq, c->start_ticks, NULL);
+	assert(capture_drain_sanity(c, r, d));
+}
+
+static void batch_add(struct capture *c, const struct ring *r, struct ring_drain *d, unsigned kind, uint64_t ts,
+		      const uint64_t *args, const void *bytes, size_t nbytes)
+{
+	if (!d->batch.nevents)
+		d->batch_start_ns = capture_mono_ns();
+	int rc = trace_batch_add(&d->batch, kind, ts, args, bytes, nbytes);
+	if (rc == -ENOSPC) {
+		decode_flush(c, r, d);
+		rc = trace_batch_add(&d->batch, kind, ts, args, bytes, nbytes);
+	}
+	/* Before the header can be written, batches grow (up to
+	 * CPROF_BATCH_MAX_RAW, then -ENOSPC above writes the header anyway). */
+	if (d->batch.raw.len >= BATCH_FLUSH_BYTES && c->header_written)
+		decode_flush(c, r, d);
+}
+
+/* Whether a record's header agrees with the event table and its block. */
+static int record_valid(const struct cprof_event_info *info, uint64_t h, uint64_t pos, uint64_t bend, uint64_t to)
+{
+	uint32_t words = ring_words(h), nbytes = ring_nbytes(h);
+	return info && words >= 2 && pos + words * 8u <= bend && pos + words * 8u <= to &&
+	       (info->bytes || !nbytes) && nbytes <= CPROF_EVENT_MAX_BYTES &&
+	       words == 2u + info->nargs - info->head32 + (nbytes + 7u) / 8u;
+}
+
+/*
+ * Decodes the ring records in [from, to) of r, read from mem (the ring
+ * itself, or a copy laid out the same way), into d's batch. Records older
+ * than min_ts are skipped; when only_gen is nonzero, blocks written by any
+ * other generation are skipped. A record that fails validation (possible
+ * only in a torn flight copy) skips the rest of its block.
+ */
+__attribute__((no_sanitize("thread"))) void decode_span(struct capture *c, struct ring *r, struct ring_drain *d,
+							 const uint8_t *mem, uint64_t from, uint64_t to,
+							 uint64_t min_ts, uint32_t only_gen)
+{
+	uint64_t mask = r->size - 1, bmask = r->block - 1;
+	uint64_t pos = from;
+	while (pos < to) {
+		uint64_t bend = (pos | bmask) + 1;
+		const uint64_t *p = (const uint64_t *)(mem + (pos & mask));
+		uint64_t h = p[0];
+		unsigned kind = ring_kind(h);
+		if (kind == CPROF_EV_PAD) {
+			pos = bend;
+			continue;
+		}
+		const struct cprof_event_info *info = cprof_event_info(kind);
+		if (!record_valid(info, h, pos, bend, to)) {
+			c->corrupt++;
+			pos = bend;
+			continue;
+		}
+		uint32_t nbytes = ring_nbytes(h);
+		uint64_t ts = p[1];
+		pos += ring_words(h) * 8u;
+		if (kind == CPROF_EV_BLOCK_START) {
+			uint32_t gen = ring_arg0(h);
+			if (only_gen && gen != only_gen) {
+				pos = bend;
+				continue;
+			}
+			if (gen != d->batch_gen)
+				decode_adopt(c, r, d, gen, p[2]);
+			continue;
+		}
+		if (ts < min_ts) {
+			/* A block is recorded when it ends, stamped with its start; one
+			 * that began before the window and ends inside it is, within the
+			 * window, blocked since the window opened. Its END is the next
+			 * record. Wake-ups are stamped before their call returned. */
+			const uint64_t *next = (const uint64_t *)(mem + (pos & mask));
+			int ends_inside = kind == CPROF_EV_BLOCK_BEGIN && pos + 16 <= bend && pos + 16 <= to &&
+					  ring_kind(next[0]) == CPROF_EV_BLOCK_END && next[1] >= min_ts;
+			if (!ends_inside && kind != CPROF_EV_WAKEUP)
+				continue;
+			ts = min_ts;
+		}
+		if (!d->seen) {
+			d->seen = 1;
+			if (d->pending_task)
+				batch_add(c, r, d, CPROF_EV_TASK_SET, ts, &d->pending_task, NULL, 0);
+		}
+		uint64_t args[CPROF_EVENT_MAX_ARGS] = {0};
+		uint32_t a = 0;
+		if (info->head32)
+			args[a++] = ring_arg0(h);
+		for (uint32_t i = 2; a < info->nargs; i++)
+			args[a++] = p[i];
+		const void *bytes = info->bytes ? (const void *)&p[2 + info->nargs - info->head32] : NULL;
+		switch (kind) {
+		case CPROF_EV_LOST:
+			tables_lost_add(c, r->tid, args[0], args[1], ts);
+			d->drop_reported += args[0];
+			break;
+		case CPROF_EV_THREAD_START: { /* the ring holds the routine's address */
+			struct cprof_frame f = {0};
+			if (args[1])
+				cprof_symbolize((uintptr_t)args[1], 1, &f);
+			args[1] = f.function;
+			tables_stack_need(c, args[2]);
+			break;
+		}
+		case CPROF_EV_BLOCK_BEGIN: tables_stack_need(c, args[3]); break;
+		case CPROF_EV_WAKEUP: tables_stack_need(c, args[2]); break;
+		case CPROF_EV_CPU_SAMPLE: tables_stack_need(c, args[0]); break;
+		}
+		batch_add(c, r, d, kind, ts, args, bytes, nbytes);
+	}
+}

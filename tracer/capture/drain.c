@@ -1,0 +1,162 @@
+/*
+ * Drain passes and the drainer thread: every few ms, each ring's new
+ * records are decoded into its batch (decode.c) and the tail is handed back
+ * to the writer; batches are written when full or old. The drainer paces
+ * itself by the fullest ring's fill rate.
+ */
+#include <time.h>
+#include <unistd.h>
+
+#include "capture/session.h"
+
+/* Adds the drops of d's owner not yet reported in-band to the lost table. */
+static void report_unseen_drops(struct capture *c, const struct ring *r, struct ring_drain *d)
+{
+	uint64_t dropped = atomic_load_explicit(&r->dropped, memory_order_relaxed);
+	if (dropped > d->drop_base + d->drop_reported)
+		tables_lost_add(c, r->tid, dropped - d->drop_base - d->drop_reported, 0, 0);
+}
+
+/* An exited owner's ring: its last batch and drops are written, and the
+ * ring is handed back for a new thread. */
+static void retire_ring(struct capture *c, struct ring *r, struct ring_drain *d)
+{
+	decode_flush(c, r, d);
+	report_unseen_drops(c, r, d);
+	d->drop_base = atomic_load_explicit(&r->dropped, memory_order_relaxed);
+	d->drop_reported = 0;
+	d->drop_gen = 0;
+	d->batch_gen = 0;
+	trace_batch_free(&d->batch); /* a new owner may never trace */
+	uint32_t expect = RING_EXITED;
+	atomic_compare_exchange_strong(&r->state, &expect, RING_FREE);
+}
+
+/* Drains every ring once. Returns the fullest ring's fill, in 1/1024ths of
+ * its size, so the caller can pace itself. */
+int drain_pass(struct capture *c)
+{
+	int fullest = 0;
+	uint64_t now = capture_mono_ns();
+	if (!c->header_written && cprof_clock_calibrated())
+		drain_write_header(c);
+	int flush_all = c->header_written && now - c->last_flush_ns >= BATCH_FLUSH_NS;
+	for (struct ring *r = cprof_rings_first(); r; r = r->next) {
+		/* state before head: a ring seen EXITED has its final head. */
+		uint32_t st = atomic_load_explicit(&r->state, memory_order_acquire);
+		if (st == RING_FREE)
+			continue;
+		struct ring_drain *d = capture_drain_of(c, r);
+		if (!d)
+			continue; /* out of memory: the writer drops and counts */
+		uint64_t h = atomic_load_explicit(&r->head, memory_order_acquire);
+		uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+		if (t < h) {
+			int fill = (int)((h - t) * 1024 / r->size);
+			if (fill > fullest)
+				fullest = fill;
+			uint32_t gen = atomic_load_explicit(&r->generation, memory_order_relaxed);
+			if (gen != d->batch_gen)
+				decode_adopt(c, r, d, gen, atomic_load_explicit(&r->task, memory_order_relaxed));
+			decode_span(c, r, d, r->base, t, h, c->start_ticks, 0);
+			/* Release: our reads of [t, h) are done before the writer
+			 * may reuse the bytes. */
+			atomic_store_explicit(&r->tail, h, memory_order_release);
+		}
+		if (st == RING_EXITED)
+			retire_ring(c, r, d);
+		else if (flush_all ||
+			 (c->header_written && d->batch.nevents && now - d->batch_start_ns >= BATCH_FLUSH_NS))
+			decode_flush(c, r, d);
+	}
+	if (flush_all)
+		c->last_flush_ns = now;
+	return fullest;
+}
+
+/* The end of a drain capture: a last pass, writers back to FLIGHT, the tail. */
+void drain_finish(struct capture *c)
+{
+	drain_pass(c);
+	atomic_store(&cprof_ring_mode, RING_MODE_FLIGHT);
+	drain_write_tail(c);
+	c->finished = 1;
+	if (c->on_done)
+		c->on_done(c->done_ctx, c->w.error);
+}
+
+void *drain_thread_main(void *arg)
+{
+	struct capture *c = arg;
+	cprof_me()->status = THREAD_INTERNAL;
+	/* Pace: aim to find the fullest ring about 1/8 full. A ring found at
+	 * fill f (of 1024) t ns after the previous pass fills at f/t, so the
+	 * next pause is t*128/f, between 100 µs and drain_ms, growing at most
+	 * 2x a pass; over half full, drain again at once. */
+	const uint64_t max_ns = (uint64_t)cprof_config.drain_ms * 1000000u, min_ns = 100000;
+	uint64_t sleep_ns = min_ns, last = capture_mono_ns();
+	while (!atomic_load_explicit(&c->stop, memory_order_acquire)) {
+		if (c->deadline_ns && capture_mono_ns() >= c->deadline_ns) {
+			drain_finish(c); /* a timed capture ends itself */
+			return NULL;
+		}
+		int fill = drain_pass(c);
+		uint64_t now = capture_mono_ns(), elapsed = now - last;
+		last = now;
+		if (fill > 512)
+			continue;
+		uint64_t next = fill > 0 ? elapsed * 128 / (uint64_t)fill : max_ns;
+		sleep_ns = next > sleep_ns * 2 ? sleep_ns * 2 : next;
+		if (sleep_ns > max_ns)
+			sleep_ns = max_ns;
+		if (sleep_ns < min_ns)
+			sleep_ns = min_ns;
+		if (c->deadline_ns && now + sleep_ns > c->deadline_ns)
+			sleep_ns = c->deadline_ns > now ? c->deadline_ns - now : 0;
+		struct timespec pause = {(time_t)(sleep_ns / 1000000000u), (long)(sleep_ns % 1000000000u)};
+		nanosleep(&pause, NULL);
+	}
+	return NULL;
+}
+
+/* Writes the header once. Calibrating the clock may sleep (up to 20 ms
+ * after load), so drain captures call this only when output is due: the
+ * drainer keeps decoding rings into batches meanwhile. */
+void drain_write_header(struct capture *c)
+{
+	if (c->header_written)
+		return;
+	c->header_written = 1;
+	struct cprof_header h = {0};
+	cprof_clock_header(&h);
+	static char cmdline[CPROF_CMDLINE_MAX]; /* under capture_lock or the drainer */
+	h.cmdline_len = cprof_read_cmdline(cmdline, sizeof cmdline);
+	h.cmdline = cmdline;
+	h.pid = (uint32_t)getpid();
+	h.start_ticks = c->start_ticks;
+	trace_writer_header(&c->w, &h);
+}
+
+/* Flushes every batch (then frees it: captures are rare, rings many), and
+ * writes strings, lost counts and the end marker. */
+void drain_write_tail(struct capture *c)
+{
+	for (struct ring *r = cprof_rings_first(); r; r = r->next) {
+		if (r->index >= c->ndrains)
+			continue; /* never seen by this capture */
+		struct ring_drain *d = &c->drains[r->index];
+		decode_flush(c, r, d);
+		trace_batch_free(&d->batch);
+		if (d->batch_gen)
+			report_unseen_drops(c, r, d);
+	}
+	drain_write_header(c);
+	tables_send_strings(c);
+	if (c->nlost) {
+		trace_writer_open(&c->w, CPROF_CHUNK_LOST);
+		for (uint32_t i = 0; i < c->nlost; i++)
+			trace_writer_lost(&c->w, &c->lost[i]);
+		trace_writer_close(&c->w);
+	}
+	trace_writer_end(&c->w);
+}
