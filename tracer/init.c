@@ -155,8 +155,7 @@ __attribute__((constructor(101))) static void cprof_load(void)
 	configure();
 	cprof_clock_init();
 	cprof_stacks_init();
-	cprof_interpose_sync_init();
-	cprof_interpose_io_init();
+	cprof_interpose_resolve_all();
 	cprof_interpose_thread_init();
 	cprof_rings_init_key();
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
@@ -198,8 +197,6 @@ __attribute__((destructor)) static void cprof_unload(void)
 }
 
 /* Programs that end with _exit (shells do) skip destructors. */
-REAL_FN(void, _exit, (int));
-REAL_FN(void, _Exit, (int));
 
 CPROF_API void _exit(int status)
 {

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "trace_writer.h"
+#include "core/visibility.h"
 
 /* Names one capture; 0 is never a capture. */
 typedef uint64_t cprof_capture_handle;
@@ -33,25 +34,25 @@ struct capture_spec {
  * and sets *out, -EBUSY when another capture runs, or -errno. On failure a
  * spec->fd is left open for the caller. */
 int cprof_capture_begin(const struct capture_spec *spec, cprof_capture_handle *out)
-	__attribute__((visibility("hidden")));
+	CPROF_INTERNAL;
 /* Drains every ring once (foreground captures). Returns the fullest ring's
  * fill before draining, in 1/1024ths (high: pump again soon), or -ENOENT
  * when h is not the capture in progress. */
-int cprof_capture_pump(cprof_capture_handle h) __attribute__((visibility("hidden")));
+int cprof_capture_pump(cprof_capture_handle h) CPROF_INTERNAL;
 /* Ends capture h: drains what is left, writes lost counts and the end
  * marker (unless a timed capture already did), joins the drainer. Returns
  * 0, -ENOENT when h is not the capture in progress (another owner's capture
  * is left running), or the first sink error. */
-int cprof_capture_end(cprof_capture_handle h) __attribute__((visibility("hidden")));
+int cprof_capture_end(cprof_capture_handle h) CPROF_INTERNAL;
 /* Writes a complete trace of the last last_ns ns held by the rings (flight
  * recorder). Returns 0, -EBUSY when a drain capture runs, or -errno. */
 int cprof_capture_flight(cprof_sink_fn sink, void *ctx, uint64_t last_ns)
-	__attribute__((visibility("hidden")));
+	CPROF_INTERNAL;
 /* Ring records that failed validation, in the last capture. */
-uint64_t cprof_capture_corrupt(void) __attribute__((visibility("hidden")));
+uint64_t cprof_capture_corrupt(void) CPROF_INTERNAL;
 
-void cprof_capture_before_fork(void) __attribute__((visibility("hidden")));
-void cprof_capture_after_fork_parent(void) __attribute__((visibility("hidden")));
-void cprof_capture_after_fork_child(void) __attribute__((visibility("hidden")));
+void cprof_capture_before_fork(void) CPROF_INTERNAL;
+void cprof_capture_after_fork_parent(void) CPROF_INTERNAL;
+void cprof_capture_after_fork_child(void) CPROF_INTERNAL;
 
 #endif

@@ -4,6 +4,7 @@
  * to the writer; batches are written when full or old. The drainer paces
  * itself by the fullest ring's fill rate.
  */
+#include <assert.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,6 +50,7 @@ int drain_pass(struct capture *c)
 		struct ring_drain *d = capture_drain_of(c, r);
 		if (!d)
 			continue; /* out of memory: the writer drops and counts */
+		assert(cprof_ring_sanity(r));
 		uint64_t h = atomic_load_explicit(&r->head, memory_order_acquire);
 		uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
 		if (t < h) {

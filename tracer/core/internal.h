@@ -38,6 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/visibility.h"
 #include "cprof/trace.h"
 #include "trace_events.h"
 #include "trace_format.h"
@@ -45,7 +46,6 @@
 
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
-#define CPROF_INTERNAL __attribute__((visibility("hidden")))
 
 /* ---- clock (clock.c) ---- */
 /* Nonzero when timestamps come from an invariant TSC; else CLOCK_MONOTONIC ns. */
@@ -151,6 +151,24 @@ struct ring *cprof_rings_first(void) CPROF_INTERNAL;
 uint32_t cprof_rings_count(void) CPROF_INTERNAL;
 void cprof_rings_after_fork(void) CPROF_INTERNAL;
 uint64_t cprof_rings_dropped(void) CPROF_INTERNAL;
+
+/* The header word's fields must hold every value they carry. */
+_Static_assert(CPROF_EV_COUNT <= 0xff, "kind is 8 bits");
+_Static_assert(2 + CPROF_EVENT_MAX_ARGS + (CPROF_EVENT_MAX_BYTES + 7) / 8 <= 0xff, "words is 8 bits");
+_Static_assert(CPROF_EVENT_MAX_BYTES <= 0xffff, "nbytes is 16 bits");
+/* The smallest record (header word + timestamp) is 16 bytes: a reader
+ * looks 16 bytes ahead for a BLOCK_END after a BLOCK_BEGIN. */
+#define RING_MIN_RECORD_BYTES 16u
+_Static_assert(sizeof(uint64_t) * 2 == RING_MIN_RECORD_BYTES, "minimal record");
+
+/* Invariants of a ring (any thread, relaxed reads): sizes are powers of
+ * two, blocks divide the ring, the reader never passes the writer. Returns
+ * 1 when they hold; for assert(). */
+int cprof_ring_sanity(const struct ring *r) CPROF_INTERNAL;
+/* Invariants of the calling thread's writer state: an attached writer's
+ * position is word-aligned, inside its current block, and never past the
+ * block's end. */
+int cprof_thread_sanity(const struct cprof_thread *self) CPROF_INTERNAL;
 
 static inline uint64_t ring_header(unsigned kind, uint32_t words, uint32_t nbytes, uint32_t arg0)
 {

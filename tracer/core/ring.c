@@ -9,6 +9,7 @@
  * Everything here is async-signal-safe (no malloc, no locks): the registry is
  * a push-only lock-free list and ownership moves by CAS on `state`.
  */
+#include <assert.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -191,8 +192,34 @@ static void pad_block(struct cprof_thread *self)
 	atomic_store_explicit(&self->ring->head, self->pos, memory_order_release);
 }
 
+static int power_of_two(uint64_t x)
+{
+	return x && !(x & (x - 1));
+}
+
+int cprof_ring_sanity(const struct ring *r)
+{
+	uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+	uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	uint32_t state = atomic_load_explicit(&r->state, memory_order_relaxed);
+	return power_of_two(r->size) && power_of_two(r->block) && r->block <= r->size && r->base &&
+	       head % 8 == 0 && state <= RING_EXITED &&
+	       /* DRAIN readers stay behind the writer; FLIGHT leaves tail behind */
+	       (tail <= head || state == RING_FREE);
+}
+
+int cprof_thread_sanity(const struct cprof_thread *self)
+{
+	if (self->status != THREAD_ACTIVE || !self->ring)
+		return 1;
+	uint64_t block = self->ring->block;
+	return self->pos % 8 == 0 && self->pos <= self->limit && self->limit - self->pos <= block &&
+	       self->limit % block == 0 && self->base == self->ring->base && self->mask == self->ring->size - 1;
+}
+
 uint64_t *cprof_ring_reserve_slow(struct cprof_thread *self, uint32_t words)
 {
+	assert(cprof_thread_sanity(self));
 	if (self->status != THREAD_ACTIVE) {
 		if (self->status != THREAD_NEW || thread_attach(self))
 			return NULL;
@@ -238,6 +265,7 @@ uint64_t *cprof_ring_reserve_slow(struct cprof_thread *self, uint32_t words)
 	}
 	self->pos = pos + (uint64_t)((uint8_t *)p - (self->base + (pos & self->mask)));
 	self->limit = pos + r->block;
+	assert(cprof_thread_sanity(self) && cprof_ring_sanity(r));
 	return p;
 }
 

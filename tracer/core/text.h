@@ -3,6 +3,7 @@
 #define CPROF_TEXT_H
 
 #include <stddef.h>
+#include "core/visibility.h"
 
 struct text {
 	char *p;    /* NUL-terminated when len > 0; owned, free() it */
@@ -11,6 +12,6 @@ struct text {
 };
 
 /* Appends printf-style; on allocation failure the text stays as it was. */
-void text_add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3), visibility("hidden")));
+void text_add(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3))) CPROF_INTERNAL;
 
 #endif

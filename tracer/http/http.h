@@ -3,21 +3,22 @@
 #define CPROF_HTTP_H
 
 #include <stdint.h>
+#include "core/visibility.h"
 
 struct MHD_Response;
 
 /* A response streaming a capture of duration_ns; -EBUSY when a capture
  * runs. */
-int cprof_http_trace_stream(uint64_t duration_ns, struct MHD_Response **out) __attribute__((visibility("hidden")));
+int cprof_http_trace_stream(uint64_t duration_ns, struct MHD_Response **out) CPROF_INTERNAL;
 /* A response holding the last last_ns of the flight recorder. */
-int cprof_http_trace_last(uint64_t last_ns, struct MHD_Response **out) __attribute__((visibility("hidden")));
+int cprof_http_trace_last(uint64_t last_ns, struct MHD_Response **out) CPROF_INTERNAL;
 /* CPROF_TRACE_ADDR at load: starts the server when set. */
-void cprof_http_autostart(void) __attribute__((visibility("hidden")));
-void cprof_http_after_fork_child(void) __attribute__((visibility("hidden")));
+void cprof_http_autostart(void) CPROF_INTERNAL;
+void cprof_http_after_fork_child(void) CPROF_INTERNAL;
 
 /* The goroutine-style dump of every live thread (debug 1 or 2: with
  * file:line), appended to out. */
 struct text;
-void cprof_threads_dump(struct text *out, int debug) __attribute__((visibility("hidden")));
+void cprof_threads_dump(struct text *out, int debug) CPROF_INTERNAL;
 
 #endif

@@ -35,12 +35,10 @@
 
 /* ---- reads: may wait on a pipe/socketpair peer ---- */
 #define READ_WRAP(ret, name, fd, call_args, ...)                                           \
-	REAL_FN(ret, name, (__VA_ARGS__));                                                 \
 	CALL_SITE(name);                                                                   \
 	CPROF_API ret name(__VA_ARGS__)                                                    \
 	{                                                                                  \
-		if (!cprof_observed())                                                     \
-			return REAL(name) call_args;                                       \
+		PASS_UNLESS_OBSERVED(name, call_args);                                     \
 		ret rc;                                                                    \
 		int slot = cprof_waiter_enter(cprof_fd_pair_key(fd));                      \
 		TIMED(name, CPROF_BLOCK_BY_FD, fd, REAL(name) call_args);                  \
@@ -50,12 +48,10 @@
 
 /* ---- writes: may wake a reader of the peer ---- */
 #define WRITE_WRAP(ret, name, fd, call_args, ...)                                          \
-	REAL_FN(ret, name, (__VA_ARGS__));                                                 \
 	CALL_SITE(name);                                                                   \
 	CPROF_API ret name(__VA_ARGS__)                                                    \
 	{                                                                                  \
-		if (!cprof_observed())                                                     \
-			return REAL(name) call_args;                                       \
+		PASS_UNLESS_OBSERVED(name, call_args);                                     \
 		ret rc;                                                                    \
 		struct wake_plan plan;                                                     \
 		cprof_wake_plan(cprof_fd_pair_key(fd), WAKE_ONE, &plan);                   \
@@ -67,12 +63,10 @@
 
 /* ---- other timed calls ---- */
 #define PLAIN_WRAP(ret, name, category, object, call_args, ...)                            \
-	REAL_FN(ret, name, (__VA_ARGS__));                                                 \
 	CALL_SITE(name);                                                                   \
 	CPROF_API ret name(__VA_ARGS__)                                                    \
 	{                                                                                  \
-		if (!cprof_observed())                                                     \
-			return REAL(name) call_args;                                       \
+		PASS_UNLESS_OBSERVED(name, call_args);                                     \
 		ret rc;                                                                    \
 		TIMED(name, category, object, REAL(name) call_args);                       \
 		return rc;                                                                 \
@@ -120,15 +114,12 @@ PLAIN_WRAP(pid_t, waitpid, CPROF_BLOCK_SYSCALL, pid, (pid, status, options), pid
 	   int options)
 
 /* ---- calls that make fds: accept (timed) and the classifiers ---- */
-REAL_FN(int, accept, (int, struct sockaddr *, socklen_t *));
-REAL_FN(int, accept4, (int, struct sockaddr *, socklen_t *, int));
 CALL_SITE(accept);
 CALL_SITE(accept4);
 
 CPROF_API int accept(int fd, struct sockaddr *addr, socklen_t *len)
 {
-	if (!cprof_observed())
-		return REAL(accept)(fd, addr, len);
+	PASS_UNLESS_OBSERVED(accept, (fd, addr, len));
 	int rc;
 	TIMED(accept, CPROF_BLOCK_NET, fd, REAL(accept)(fd, addr, len));
 	if (rc >= 0)
@@ -138,8 +129,7 @@ CPROF_API int accept(int fd, struct sockaddr *addr, socklen_t *len)
 
 CPROF_API int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
-	if (!cprof_observed())
-		return REAL(accept4)(fd, addr, len, flags);
+	PASS_UNLESS_OBSERVED(accept4, (fd, addr, len, flags));
 	int rc;
 	TIMED(accept4, CPROF_BLOCK_NET, fd, REAL(accept4)(fd, addr, len, flags));
 	if (rc >= 0)
@@ -147,10 +137,6 @@ CPROF_API int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 	return rc;
 }
 
-REAL_FN(int, open, (const char *, int, ...));
-REAL_FN(int, open64, (const char *, int, ...));
-REAL_FN(int, openat, (int, const char *, int, ...));
-REAL_FN(int, openat64, (int, const char *, int, ...));
 CALL_SITE(open);
 CALL_SITE(open64);
 CALL_SITE(openat);
@@ -168,8 +154,7 @@ static mode_t open_mode(int flags, va_list ap)
 		va_start(ap, flags);                                                       \
 		mode_t mode = open_mode(flags, ap);                                        \
 		va_end(ap);                                                                \
-		if (!cprof_observed())                                                     \
-			return REAL(name)(dirfd_arg path, flags, mode);                    \
+		PASS_UNLESS_OBSERVED(name, (dirfd_arg path, flags, mode));                 \
 		int rc;                                                                    \
 		TIMED(name, CPROF_BLOCK_SYSCALL, 0, REAL(name)(dirfd_arg path, flags, mode)); \
 		if (rc >= 0)                                                               \
@@ -183,13 +168,6 @@ OPEN_WRAP(open64, NOTHING, NOTHING)
 OPEN_WRAP(openat, int dirfd COMMA_, dirfd COMMA_)
 OPEN_WRAP(openat64, int dirfd COMMA_, dirfd COMMA_)
 
-REAL_FN(int, socket, (int, int, int));
-REAL_FN(int, socketpair, (int, int, int, int *));
-REAL_FN(int, pipe, (int *));
-REAL_FN(int, pipe2, (int *, int));
-REAL_FN(int, close, (int));
-REAL_FN(int, dup2, (int, int));
-REAL_FN(int, dup3, (int, int, int));
 
 CPROF_API int socket(int domain, int type, int protocol)
 {
@@ -249,16 +227,4 @@ CPROF_API int dup3(int old, int fd, int flags)
 	if (rc >= 0)
 		cprof_fd_forget(fd);
 	return rc;
-}
-
-void cprof_interpose_io_init(void)
-{
-	(void)REAL(read); (void)REAL(readv); (void)REAL(recv); (void)REAL(recvfrom); (void)REAL(recvmsg);
-	(void)REAL(write); (void)REAL(writev); (void)REAL(send); (void)REAL(sendto); (void)REAL(sendmsg);
-	(void)REAL(connect); (void)REAL(poll); (void)REAL(ppoll); (void)REAL(select); (void)REAL(pselect);
-	(void)REAL(epoll_wait); (void)REAL(epoll_pwait); (void)REAL(nanosleep); (void)REAL(clock_nanosleep);
-	(void)REAL(usleep); (void)REAL(sleep); (void)REAL(fsync); (void)REAL(fdatasync); (void)REAL(wait);
-	(void)REAL(waitpid); (void)REAL(accept); (void)REAL(accept4); (void)REAL(open); (void)REAL(open64);
-	(void)REAL(openat); (void)REAL(openat64); (void)REAL(socket); (void)REAL(socketpair); (void)REAL(pipe);
-	(void)REAL(pipe2); (void)REAL(close); (void)REAL(dup2); (void)REAL(dup3);
 }

@@ -11,7 +11,6 @@
  * Return values and errno are exactly the real call's.
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -20,23 +19,6 @@
 #include <unistd.h>
 
 #include "interpose/interpose.h"
-
-void *cprof_resolve(const char *name, const char *version)
-{
-	/* RTLD_NEXT also keeps a sanitizer runtime in the chain: it loads
-	 * first, its interceptor calls us, we call the next (libc). */
-	void *p = version ? dlvsym(RTLD_NEXT, name, version) : NULL;
-	if (!p)
-		p = dlsym(RTLD_NEXT, name);
-	if (!p) {
-		/* Nothing to fall back on: say which, once, and fail loudly. */
-		static const char msg[] = "cprof-trace: cannot resolve an interposed function\n";
-		if (write(2, msg, sizeof msg - 1) < 0) {
-		}
-		abort();
-	}
-	return p;
-}
 
 #define KEY(p) ((uint64_t)(uintptr_t)(p))
 
@@ -51,10 +33,6 @@ static inline int mutex_looks_free(pthread_mutex_t *m)
 	return __atomic_load_n(&m->__data.__lock, __ATOMIC_RELAXED) == 0;
 }
 
-REAL_FN(int, pthread_mutex_lock, (pthread_mutex_t *));
-REAL_FN(int, pthread_mutex_trylock, (pthread_mutex_t *));
-REAL_FN(int, pthread_mutex_timedlock, (pthread_mutex_t *, const struct timespec *));
-REAL_FN(int, pthread_mutex_unlock, (pthread_mutex_t *));
 CALL_SITE(pthread_mutex_lock);
 CALL_SITE(pthread_mutex_timedlock);
 
@@ -99,13 +77,6 @@ CPROF_API int pthread_mutex_unlock(pthread_mutex_t *m)
 }
 
 /* ---- rwlock ---- */
-REAL_FN(int, pthread_rwlock_rdlock, (pthread_rwlock_t *));
-REAL_FN(int, pthread_rwlock_wrlock, (pthread_rwlock_t *));
-REAL_FN(int, pthread_rwlock_tryrdlock, (pthread_rwlock_t *));
-REAL_FN(int, pthread_rwlock_trywrlock, (pthread_rwlock_t *));
-REAL_FN(int, pthread_rwlock_timedrdlock, (pthread_rwlock_t *, const struct timespec *));
-REAL_FN(int, pthread_rwlock_timedwrlock, (pthread_rwlock_t *, const struct timespec *));
-REAL_FN(int, pthread_rwlock_unlock, (pthread_rwlock_t *));
 CALL_SITE(pthread_rwlock_rdlock);
 CALL_SITE(pthread_rwlock_wrlock);
 CALL_SITE(pthread_rwlock_timedrdlock);
@@ -115,8 +86,7 @@ CALL_SITE(pthread_rwlock_timedwrlock);
 #define RWLOCK_WRAP(name, try, call_args, ...)                                   \
 	CPROF_API int name(__VA_ARGS__)                                          \
 	{                                                                        \
-		if (!cprof_observed())                                           \
-			return REAL(name) call_args;                             \
+		PASS_UNLESS_OBSERVED(name, call_args);                           \
 		int rc = REAL(try)(l);                                           \
 		if (rc != EBUSY)                                                 \
 			return rc;                                               \
@@ -146,21 +116,15 @@ CPROF_API int pthread_rwlock_unlock(pthread_rwlock_t *l)
 }
 
 /* ---- condition variables (glibc's current ABI, GLIBC_2.3.2) ---- */
-REAL_FN(int, pthread_cond_wait, (pthread_cond_t *, pthread_mutex_t *));
-REAL_FN(int, pthread_cond_timedwait, (pthread_cond_t *, pthread_mutex_t *, const struct timespec *));
-REAL_FN(int, pthread_cond_signal, (pthread_cond_t *));
-REAL_FN(int, pthread_cond_broadcast, (pthread_cond_t *));
 CALL_SITE(pthread_cond_wait);
 CALL_SITE(pthread_cond_timedwait);
-#define COND_VERSION "GLIBC_2.3.2"
 
 CPROF_API int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
-	if (!cprof_observed())
-		return REAL_RESOLVE(pthread_cond_wait, COND_VERSION)(c, m);
+	PASS_UNLESS_OBSERVED(pthread_cond_wait, (c, m));
 	uint64_t t0 = cprof_clock_now();
 	int slot = cprof_waiter_enter(KEY(c));
-	int rc = REAL_RESOLVE(pthread_cond_wait, COND_VERSION)(c, m);
+	int rc = REAL(pthread_cond_wait)(c, m);
 	cprof_waiter_leave(slot);
 	cprof_block_end(&site_pthread_cond_wait, CPROF_BLOCK_SYNC, KEY(c), t0);
 	return rc;
@@ -168,11 +132,10 @@ CPROF_API int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 
 CPROF_API int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *abstime)
 {
-	if (!cprof_observed())
-		return REAL_RESOLVE(pthread_cond_timedwait, COND_VERSION)(c, m, abstime);
+	PASS_UNLESS_OBSERVED(pthread_cond_timedwait, (c, m, abstime));
 	uint64_t t0 = cprof_clock_now();
 	int slot = cprof_waiter_enter(KEY(c));
-	int rc = REAL_RESOLVE(pthread_cond_timedwait, COND_VERSION)(c, m, abstime);
+	int rc = REAL(pthread_cond_timedwait)(c, m, abstime);
 	cprof_waiter_leave(slot);
 	cprof_block_end(&site_pthread_cond_timedwait, CPROF_BLOCK_SYNC, KEY(c), t0);
 	return rc;
@@ -182,7 +145,7 @@ CPROF_API int pthread_cond_signal(pthread_cond_t *c)
 {
 	struct wake_plan plan;
 	cprof_wake_plan(KEY(c), WAKE_ONE, &plan);
-	int rc = REAL_RESOLVE(pthread_cond_signal, COND_VERSION)(c);
+	int rc = REAL(pthread_cond_signal)(c);
 	if (rc == 0)
 		cprof_wake_commit(KEY(c), &plan);
 	return rc;
@@ -192,24 +155,19 @@ CPROF_API int pthread_cond_broadcast(pthread_cond_t *c)
 {
 	struct wake_plan plan;
 	cprof_wake_plan(KEY(c), WAKE_ALL, &plan);
-	int rc = REAL_RESOLVE(pthread_cond_broadcast, COND_VERSION)(c);
+	int rc = REAL(pthread_cond_broadcast)(c);
 	if (rc == 0)
 		cprof_wake_commit(KEY(c), &plan);
 	return rc;
 }
 
 /* ---- semaphores ---- */
-REAL_FN(int, sem_wait, (sem_t *));
-REAL_FN(int, sem_timedwait, (sem_t *, const struct timespec *));
-REAL_FN(int, sem_trywait, (sem_t *));
-REAL_FN(int, sem_post, (sem_t *));
 CALL_SITE(sem_wait);
 CALL_SITE(sem_timedwait);
 
 CPROF_API int sem_wait(sem_t *s)
 {
-	if (!cprof_observed())
-		return REAL(sem_wait)(s);
+	PASS_UNLESS_OBSERVED(sem_wait, (s));
 	int saved = errno;
 	if (REAL(sem_trywait)(s) == 0)
 		return 0;
@@ -226,8 +184,7 @@ CPROF_API int sem_wait(sem_t *s)
 
 CPROF_API int sem_timedwait(sem_t *s, const struct timespec *abstime)
 {
-	if (!cprof_observed())
-		return REAL(sem_timedwait)(s, abstime);
+	PASS_UNLESS_OBSERVED(sem_timedwait, (s, abstime));
 	uint64_t t0 = cprof_clock_now();
 	int slot = cprof_waiter_enter(KEY(s));
 	int rc = REAL(sem_timedwait)(s, abstime);
@@ -247,18 +204,13 @@ CPROF_API int sem_post(sem_t *s)
 }
 
 /* ---- join, barrier, spin ---- */
-REAL_FN(int, pthread_join, (pthread_t, void **));
-REAL_FN(int, pthread_barrier_wait, (pthread_barrier_t *));
-REAL_FN(int, pthread_spin_lock, (pthread_spinlock_t *));
-REAL_FN(int, pthread_spin_trylock, (pthread_spinlock_t *));
 CALL_SITE(pthread_join);
 CALL_SITE(pthread_barrier_wait);
 CALL_SITE(pthread_spin_lock);
 
 CPROF_API int pthread_join(pthread_t t, void **ret)
 {
-	if (!cprof_observed())
-		return REAL(pthread_join)(t, ret);
+	PASS_UNLESS_OBSERVED(pthread_join, (t, ret));
 	uint64_t t0 = cprof_clock_now();
 	int slot = cprof_waiter_enter(KEY(t)); /* the exiting thread wakes us */
 	int rc = REAL(pthread_join)(t, ret);
@@ -269,8 +221,7 @@ CPROF_API int pthread_join(pthread_t t, void **ret)
 
 CPROF_API int pthread_barrier_wait(pthread_barrier_t *b)
 {
-	if (!cprof_observed())
-		return REAL(pthread_barrier_wait)(b);
+	PASS_UNLESS_OBSERVED(pthread_barrier_wait, (b));
 	uint64_t t0 = cprof_clock_now();
 	int rc = REAL(pthread_barrier_wait)(b);
 	cprof_block_end(&site_pthread_barrier_wait, CPROF_BLOCK_SYNC, KEY(b), t0);
@@ -279,8 +230,7 @@ CPROF_API int pthread_barrier_wait(pthread_barrier_t *b)
 
 CPROF_API int pthread_spin_lock(pthread_spinlock_t *l)
 {
-	if (!cprof_observed())
-		return REAL(pthread_spin_lock)(l);
+	PASS_UNLESS_OBSERVED(pthread_spin_lock, (l));
 	int rc = REAL(pthread_spin_trylock)(l);
 	if (rc != EBUSY)
 		return rc;
@@ -288,31 +238,4 @@ CPROF_API int pthread_spin_lock(pthread_spinlock_t *l)
 	rc = REAL(pthread_spin_lock)(l);
 	cprof_block_end(&site_pthread_spin_lock, CPROF_BLOCK_SYNC, KEY(l), t0);
 	return rc;
-}
-
-void cprof_interpose_sync_init(void)
-{
-	(void)REAL(pthread_mutex_lock);
-	(void)REAL(pthread_mutex_trylock);
-	(void)REAL(pthread_mutex_timedlock);
-	(void)REAL(pthread_mutex_unlock);
-	(void)REAL(pthread_rwlock_rdlock);
-	(void)REAL(pthread_rwlock_wrlock);
-	(void)REAL(pthread_rwlock_tryrdlock);
-	(void)REAL(pthread_rwlock_trywrlock);
-	(void)REAL(pthread_rwlock_timedrdlock);
-	(void)REAL(pthread_rwlock_timedwrlock);
-	(void)REAL(pthread_rwlock_unlock);
-	(void)REAL_RESOLVE(pthread_cond_wait, COND_VERSION);
-	(void)REAL_RESOLVE(pthread_cond_timedwait, COND_VERSION);
-	(void)REAL_RESOLVE(pthread_cond_signal, COND_VERSION);
-	(void)REAL_RESOLVE(pthread_cond_broadcast, COND_VERSION);
-	(void)REAL(sem_wait);
-	(void)REAL(sem_timedwait);
-	(void)REAL(sem_trywait);
-	(void)REAL(sem_post);
-	(void)REAL(pthread_join);
-	(void)REAL(pthread_barrier_wait);
-	(void)REAL(pthread_spin_lock);
-	(void)REAL(pthread_spin_trylock);
 }

@@ -14,8 +14,6 @@
 
 #include "interpose/interpose.h"
 
-REAL_FN(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *));
-REAL_FN(int, pthread_setname_np, (pthread_t, const char *));
 
 struct start {
 	void *(*routine)(void *);
@@ -118,6 +116,4 @@ static void wake_joiners(void)
 void cprof_interpose_thread_init(void)
 {
 	__atomic_store_n(&cprof_thread_exit_hook, wake_joiners, __ATOMIC_RELEASE);
-	(void)REAL(pthread_create);
-	(void)REAL(pthread_setname_np);
 }
