@@ -61,12 +61,18 @@ CPROF_API void cprof_log(struct cprof_site *category, const char *fmt, ...)
 /*
  * Whole-run capture without a server. Starts draining every thread's ring
  * into `path` ("%p" in it is replaced by the pid) until cprof_trace_stop().
- * Returns 0, -EBUSY when a capture is already running, or a negative errno
- * from opening the file. Not async-signal-safe.
+ * The file is always new: created mode 0600 beside `path` and renamed onto
+ * it (a symlink at `path` is replaced, not followed). Returns 0, -EBUSY when
+ * a capture is already running (a file capture, or an HTTP one; nothing is
+ * created or truncated then), -EPERM when `path` belongs to another user,
+ * -EISDIR, or a negative errno from creating the file. Not
+ * async-signal-safe.
  */
 CPROF_API int cprof_trace_start_file(const char *path);
-/* Ends the running capture, writing the end marker. Returns 0, -ENOENT when
- * no capture runs, or the first write error (negative errno). */
+/* Ends the capture cprof_trace_start_file() started, writing the end
+ * marker. Returns 0, -ENOENT when no file capture runs (a capture started
+ * by the HTTP endpoint is never ended here), or the first write error
+ * (negative errno). */
 CPROF_API int cprof_trace_stop(void);
 
 /*
