@@ -36,7 +36,6 @@
 
 struct cprof_config cprof_config = {.ring_bytes = 1u << 20, .drain_ms = 10};
 
-void cprof_rings_init_key(void) CPROF_INTERNAL;
 
 uint32_t cprof_gettid(void)
 {

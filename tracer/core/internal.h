@@ -134,6 +134,8 @@ extern _Atomic int cprof_ring_mode CPROF_INTERNAL;
 extern _Atomic int cprof_enabled CPROF_INTERNAL;
 
 void cprof_rings_configure(uint64_t ring_bytes) CPROF_INTERNAL;
+/* Registers the thread-exit destructor key (the constructor calls it once). */
+void cprof_rings_init_key(void) CPROF_INTERNAL;
 /* Slow path of ring_reserve: attaches the thread, crosses a block, or drops.
  * Returns where to write `words` words, or NULL (event dropped or tracing
  * off). Called with self->busy set. */

@@ -134,7 +134,6 @@ static void on_thread_exit(void *arg)
 	cprof_thread_exit(arg);
 }
 
-void cprof_rings_init_key(void) CPROF_INTERNAL;
 void cprof_rings_init_key(void)
 {
 	if (pthread_key_create(&exit_key, on_thread_exit) == 0)

@@ -22,6 +22,31 @@
 
 #define KEY(p) ((uint64_t)(uintptr_t)(p))
 
+/* Blocks in `call` as a registered waiter on `obj` (so its releaser records
+ * the wake-up) and records the wait under name's site when it took at
+ * least the threshold. Evaluates to the call's result; errno is the call's. */
+#define WAIT_AS_WAITER(name, obj, call)                                                  \
+	__extension__({                                                                  \
+		uint64_t t0_ = cprof_clock_now();                                        \
+		int slot_ = cprof_waiter_enter(KEY(obj));                                \
+		int rc_ = (call);                                                        \
+		cprof_waiter_leave(slot_);                                               \
+		cprof_block_end(&site_##name, CPROF_BLOCK_SYNC, KEY(obj), t0_);          \
+		rc_;                                                                     \
+	})
+
+/* Runs the release `call` on `obj`, recording the wake-up of its longest
+ * waiter (WAKE_ONE) or of all (WAKE_ALL) when it succeeded. */
+#define RELEASE(obj, who, call)                                \
+	__extension__({                                        \
+		struct wake_plan plan_;                        \
+		cprof_wake_plan(KEY(obj), who, &plan_);        \
+		int rc_ = (call);                              \
+		if (rc_ == 0)                                  \
+			cprof_wake_commit(KEY(obj), &plan_);   \
+		rc_;                                           \
+	})
+
 /* ---- mutex ----
  * glibc's trylock costs 3x its lock (8.6 vs 2.5 ns a lock/unlock pair here),
  * so the uncontended path peeks at the lock word (glibc's __data.__lock: 0
@@ -43,12 +68,7 @@ CPROF_API int pthread_mutex_lock(pthread_mutex_t *m)
 	int rc = REAL(pthread_mutex_trylock)(m);
 	if (rc != EBUSY)
 		return rc; /* acquired (or an error such as EOWNERDEAD the caller must see) */
-	uint64_t t0 = cprof_clock_now();
-	int slot = cprof_waiter_enter(KEY(m));
-	rc = REAL(pthread_mutex_lock)(m);
-	cprof_waiter_leave(slot);
-	cprof_block_end(&site_pthread_mutex_lock, CPROF_BLOCK_SYNC, KEY(m), t0);
-	return rc;
+	return WAIT_AS_WAITER(pthread_mutex_lock, m, REAL(pthread_mutex_lock)(m));
 }
 
 CPROF_API int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abstime)
@@ -58,22 +78,12 @@ CPROF_API int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec 
 	int rc = REAL(pthread_mutex_trylock)(m);
 	if (rc != EBUSY)
 		return rc;
-	uint64_t t0 = cprof_clock_now();
-	int slot = cprof_waiter_enter(KEY(m));
-	rc = REAL(pthread_mutex_timedlock)(m, abstime);
-	cprof_waiter_leave(slot);
-	cprof_block_end(&site_pthread_mutex_timedlock, CPROF_BLOCK_SYNC, KEY(m), t0);
-	return rc;
+	return WAIT_AS_WAITER(pthread_mutex_timedlock, m, REAL(pthread_mutex_timedlock)(m, abstime));
 }
 
 CPROF_API int pthread_mutex_unlock(pthread_mutex_t *m)
 {
-	struct wake_plan plan;
-	cprof_wake_plan(KEY(m), WAKE_ONE, &plan);
-	int rc = REAL(pthread_mutex_unlock)(m);
-	if (rc == 0)
-		cprof_wake_commit(KEY(m), &plan);
-	return rc;
+	return RELEASE(m, WAKE_ONE, REAL(pthread_mutex_unlock)(m));
 }
 
 /* ---- rwlock ---- */
@@ -90,12 +100,7 @@ CALL_SITE(pthread_rwlock_timedwrlock);
 		int rc = REAL(try)(l);                                           \
 		if (rc != EBUSY)                                                 \
 			return rc;                                               \
-		uint64_t t0 = cprof_clock_now();                                 \
-		int slot = cprof_waiter_enter(KEY(l));                           \
-		rc = REAL(name) call_args;                                       \
-		cprof_waiter_leave(slot);                                        \
-		cprof_block_end(&site_##name, CPROF_BLOCK_SYNC, KEY(l), t0);     \
-		return rc;                                                       \
+		return WAIT_AS_WAITER(name, l, REAL(name) call_args);            \
 	}
 
 RWLOCK_WRAP(pthread_rwlock_rdlock, pthread_rwlock_tryrdlock, (l), pthread_rwlock_t *l)
@@ -107,12 +112,7 @@ RWLOCK_WRAP(pthread_rwlock_timedwrlock, pthread_rwlock_trywrlock, (l, t), pthrea
 
 CPROF_API int pthread_rwlock_unlock(pthread_rwlock_t *l)
 {
-	struct wake_plan plan;
-	cprof_wake_plan(KEY(l), WAKE_ALL, &plan);
-	int rc = REAL(pthread_rwlock_unlock)(l);
-	if (rc == 0)
-		cprof_wake_commit(KEY(l), &plan);
-	return rc;
+	return RELEASE(l, WAKE_ALL, REAL(pthread_rwlock_unlock)(l));
 }
 
 /* ---- condition variables (glibc's current ABI, GLIBC_2.3.2) ---- */
@@ -122,43 +122,23 @@ CALL_SITE(pthread_cond_timedwait);
 CPROF_API int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
 	PASS_UNLESS_OBSERVED(pthread_cond_wait, (c, m));
-	uint64_t t0 = cprof_clock_now();
-	int slot = cprof_waiter_enter(KEY(c));
-	int rc = REAL(pthread_cond_wait)(c, m);
-	cprof_waiter_leave(slot);
-	cprof_block_end(&site_pthread_cond_wait, CPROF_BLOCK_SYNC, KEY(c), t0);
-	return rc;
+	return WAIT_AS_WAITER(pthread_cond_wait, c, REAL(pthread_cond_wait)(c, m));
 }
 
 CPROF_API int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *abstime)
 {
 	PASS_UNLESS_OBSERVED(pthread_cond_timedwait, (c, m, abstime));
-	uint64_t t0 = cprof_clock_now();
-	int slot = cprof_waiter_enter(KEY(c));
-	int rc = REAL(pthread_cond_timedwait)(c, m, abstime);
-	cprof_waiter_leave(slot);
-	cprof_block_end(&site_pthread_cond_timedwait, CPROF_BLOCK_SYNC, KEY(c), t0);
-	return rc;
+	return WAIT_AS_WAITER(pthread_cond_timedwait, c, REAL(pthread_cond_timedwait)(c, m, abstime));
 }
 
 CPROF_API int pthread_cond_signal(pthread_cond_t *c)
 {
-	struct wake_plan plan;
-	cprof_wake_plan(KEY(c), WAKE_ONE, &plan);
-	int rc = REAL(pthread_cond_signal)(c);
-	if (rc == 0)
-		cprof_wake_commit(KEY(c), &plan);
-	return rc;
+	return RELEASE(c, WAKE_ONE, REAL(pthread_cond_signal)(c));
 }
 
 CPROF_API int pthread_cond_broadcast(pthread_cond_t *c)
 {
-	struct wake_plan plan;
-	cprof_wake_plan(KEY(c), WAKE_ALL, &plan);
-	int rc = REAL(pthread_cond_broadcast)(c);
-	if (rc == 0)
-		cprof_wake_commit(KEY(c), &plan);
-	return rc;
+	return RELEASE(c, WAKE_ALL, REAL(pthread_cond_broadcast)(c));
 }
 
 /* ---- semaphores ---- */
@@ -174,33 +154,18 @@ CPROF_API int sem_wait(sem_t *s)
 	if (errno != EAGAIN)
 		return -1; /* EINTR, EINVAL: as the real call would say */
 	errno = saved;
-	uint64_t t0 = cprof_clock_now();
-	int slot = cprof_waiter_enter(KEY(s));
-	int rc = REAL(sem_wait)(s);
-	cprof_waiter_leave(slot);
-	cprof_block_end(&site_sem_wait, CPROF_BLOCK_SYNC, KEY(s), t0);
-	return rc;
+	return WAIT_AS_WAITER(sem_wait, s, REAL(sem_wait)(s));
 }
 
 CPROF_API int sem_timedwait(sem_t *s, const struct timespec *abstime)
 {
 	PASS_UNLESS_OBSERVED(sem_timedwait, (s, abstime));
-	uint64_t t0 = cprof_clock_now();
-	int slot = cprof_waiter_enter(KEY(s));
-	int rc = REAL(sem_timedwait)(s, abstime);
-	cprof_waiter_leave(slot);
-	cprof_block_end(&site_sem_timedwait, CPROF_BLOCK_SYNC, KEY(s), t0);
-	return rc;
+	return WAIT_AS_WAITER(sem_timedwait, s, REAL(sem_timedwait)(s, abstime));
 }
 
 CPROF_API int sem_post(sem_t *s)
 {
-	struct wake_plan plan;
-	cprof_wake_plan(KEY(s), WAKE_ONE, &plan);
-	int rc = REAL(sem_post)(s);
-	if (rc == 0)
-		cprof_wake_commit(KEY(s), &plan);
-	return rc;
+	return RELEASE(s, WAKE_ONE, REAL(sem_post)(s));
 }
 
 /* ---- join, barrier, spin ---- */
@@ -211,12 +176,7 @@ CALL_SITE(pthread_spin_lock);
 CPROF_API int pthread_join(pthread_t t, void **ret)
 {
 	PASS_UNLESS_OBSERVED(pthread_join, (t, ret));
-	uint64_t t0 = cprof_clock_now();
-	int slot = cprof_waiter_enter(KEY(t)); /* the exiting thread wakes us */
-	int rc = REAL(pthread_join)(t, ret);
-	cprof_waiter_leave(slot);
-	cprof_block_end(&site_pthread_join, CPROF_BLOCK_SYNC, KEY(t), t0);
-	return rc;
+	return WAIT_AS_WAITER(pthread_join, t, REAL(pthread_join)(t, ret));
 }
 
 CPROF_API int pthread_barrier_wait(pthread_barrier_t *b)
