@@ -309,8 +309,7 @@ static enum MHD_Result api_span(struct server *s, struct MHD_Connection *c)
 	const struct tl_span *sp = &l->s[i];
 	unsigned kind = TL_KIND(sp->meta);
 	cJSON *o = cJSON_CreateObject();
-	static const char *const kinds[] = {"region", "sync", "net", "syscall", "task", "merged"};
-	cJSON_AddStringToObject(o, "kind", kinds[kind < 6 ? kind : 5]);
+	cJSON_AddStringToObject(o, "kind", tl_kind_name(kind));
 	cJSON_AddStringToObject(o, "name", walk_string(&s->w, sp->name));
 	cJSON_AddNumberToObject(o, "begin_ns", (double)(sp->begin - s->w.begin));
 	cJSON_AddNumberToObject(o, "duration_ns", (double)(sp->end - sp->begin));
@@ -318,7 +317,7 @@ static enum MHD_Result api_span(struct server *s, struct MHD_Connection *c)
 		cJSON_AddNumberToObject(o, "tid", s->tl.threads[th].tid);
 	if (kind == TL_REGION)
 		cJSON_AddStringToObject(o, "task", walk_task_name(&s->w, TL_ID(sp->meta)));
-	if (kind == TL_SYNC || kind == TL_NET || kind == TL_SYSCALL)
+	if (kind >= TL_BLOCK0 && kind < TL_TASK)
 		cJSON_AddItemToObject(o, "frames", stack_json(&s->w, TL_ID(sp->meta)));
 	char *body = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
@@ -547,7 +546,6 @@ int viewer_serve(const char *path, const char *addr, int open_browser)
 	}
 	if (rc == 1)
 		fprintf(stderr, "cprof-trace: warning: %s: showing what was complete\n", s.w.error);
-	timeline_finish(&s.tl);
 	if (s.tl.oom)
 		fprintf(stderr, "cprof-trace: warning: out of memory indexing the timeline; it is partial\n");
 	for (int k = 0; k < AN_COUNT; k++) {
