@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "viewer.h"
 
 void json_escape_to(FILE *out, const char *s, size_t n)
@@ -168,15 +169,9 @@ static void on_task(void *self, struct walk *w, const struct walk_task *k)
 	fprintf(j->out, ",\"args\":{\"parent\":\"0x%" PRIx64 "\"}}", k->parent);
 	task_edge(j, w, 'e', k->end_tid, k->end, k);
 	putc_unlocked('}', j->out);
-	if (j->ntasks == j->tasks_cap) {
-		uint32_t cap = j->tasks_cap ? j->tasks_cap * 2 : 256;
-		void *q = cap > j->tasks_cap ? realloc(j->tasks, cap * sizeof *j->tasks) : NULL;
-		if (!q) {
-			j->oom = 1;
-			return;
-		}
-		j->tasks = q;
-		j->tasks_cap = cap;
+	if (GROW(j->tasks, j->ntasks, j->tasks_cap, 256)) {
+		j->oom = 1;
+		return;
 	}
 	j->tasks[j->ntasks++] = (struct tl_span){k->begin, k->end < k->begin ? k->begin : k->end, k->name, 0};
 }

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
 #include "walk_internal.h"
 
 /* The event's string (name, call, routine) and stack ids; 0 when the kind
@@ -36,14 +37,8 @@ struct walk_thread *walk_thread_get(struct walk *w, uint32_t tid)
 	uint32_t i = u64map_get(&w->thread_map, tid);
 	if (i)
 		return &w->threads[i - 1];
-	if (w->nthreads == w->threads_cap) {
-		uint32_t cap = w->threads_cap ? w->threads_cap * 2 : 32;
-		void *p = realloc(w->threads, cap * sizeof *w->threads);
-		if (!p)
-			return NULL;
-		w->threads = p;
-		w->threads_cap = cap;
-	}
+	if (GROW(w->threads, w->nthreads, w->threads_cap, 32))
+		return NULL;
 	if (u64map_put(&w->thread_map, tid, w->nthreads + 1))
 		return NULL;
 	struct walk_thread *t = &w->threads[w->nthreads++];
@@ -85,18 +80,12 @@ static void switch_task(struct walk *w, struct walk_thread *t, uint64_t task, in
 
 static void region_begin(struct walk_thread *t, const struct trace_event *ev, int64_t ns)
 {
-	if (t->depth == t->regions_cap) {
-		if (t->regions_cap >= WALK_MAX_REGION_DEPTH) {
-			t->depth++; /* counted, not kept */
-			return;
-		}
-		uint32_t cap = t->regions_cap ? t->regions_cap * 2 : 16;
-		void *q = realloc(t->regions, cap * sizeof *t->regions);
-		if (!q)
-			return;
-		t->regions = q;
-		t->regions_cap = cap;
+	if (t->depth >= t->regions_cap && t->regions_cap >= WALK_MAX_REGION_DEPTH) {
+		t->depth++; /* counted, not kept */
+		return;
 	}
+	if (GROW(t->regions, t->depth, t->regions_cap, 16))
+		return; /* out of memory: the region is lost, its end closes its parent */
 	struct walk_region_frame *f = &t->regions[t->depth++];
 	f->name = ev_string(ev);
 	f->task = t->task;

@@ -15,6 +15,7 @@
  */
 #include <stdlib.h>
 
+#include "grow.h"
 #include "walk_internal.h"
 
 struct live_task {
@@ -22,8 +23,10 @@ struct live_task {
 	int has_begin, has_end;
 	int finished;            /* both seen; emitted once the walk is past emit_at */
 	uint32_t emit_at;        /* the last batch (count) that refers to the task */
-	struct walk_region *pending; /* regions that ended before the task's begin was read */
-	uint32_t *pending_tid;   /* their threads (thread pointers may move) */
+	struct pending_region {
+		struct walk_region r;
+		uint32_t tid;    /* r's thread (thread pointers may move meanwhile) */
+	} *pending;              /* regions that ended before the task's begin was read */
 	uint32_t npending, pending_cap;
 	uint32_t next_free;      /* free list link: index + 1, 0 end */
 };
@@ -34,7 +37,7 @@ struct walk_tasks {
 	uint64_t *cur;             /* pass 1: each thread's task */
 	uint32_t ncur, cur_cap;
 	uint32_t *heap;            /* finished tasks (pool indexes), a min-heap by emit_at */
-	uint64_t nheap, heap_cap;
+	uint32_t nheap, heap_cap;
 	struct u64map map;         /* id -> index + 1 into pool */
 	struct live_task *pool;
 	uint32_t n, cap, free_head; /* free_head: index + 1 of a free slot, 0 none */
@@ -55,14 +58,8 @@ static int note_switch(struct walk_tasks *k, uint32_t tid, uint64_t task, int ad
 {
 	uint32_t i = u64map_get(&k->current, tid);
 	if (!i) {
-		if (k->ncur == k->cur_cap) {
-			uint32_t cap = k->cur_cap ? k->cur_cap * 2 : 64;
-			void *q = realloc(k->cur, cap * sizeof *k->cur);
-			if (!q)
-				return -1;
-			k->cur = q;
-			k->cur_cap = cap;
-		}
+		if (GROW(k->cur, k->ncur, k->cur_cap, 64))
+			return -1;
 		k->cur[k->ncur] = 0;
 		if (u64map_put(&k->current, tid, ++k->ncur))
 			return -1;
@@ -121,14 +118,8 @@ static struct live_task *task_get(struct walk_tasks *k, uint64_t id, int create)
 		i = k->free_head;
 		k->free_head = k->pool[i - 1].next_free;
 	} else {
-		if (k->n == k->cap) {
-			uint32_t cap = k->cap ? k->cap * 2 : 256;
-			void *p = realloc(k->pool, cap * sizeof *k->pool);
-			if (!p)
-				return NULL;
-			k->pool = p;
-			k->cap = cap;
-		}
+		if (GROW(k->pool, k->n, k->cap, 256))
+			return NULL;
 		i = ++k->n;
 	}
 	if (u64map_put(&k->map, id, i))
@@ -144,9 +135,7 @@ static void task_release(struct walk_tasks *k, struct live_task *lt)
 	uint32_t i = (uint32_t)(lt - k->pool) + 1;
 	u64map_del(&k->map, lt->t.id);
 	free(lt->pending);
-	free(lt->pending_tid);
 	lt->pending = NULL;
-	lt->pending_tid = NULL;
 	lt->next_free = k->free_head;
 	k->free_head = i;
 }
@@ -155,10 +144,8 @@ void tasks_free(struct walk_tasks *k)
 {
 	if (!k)
 		return;
-	for (uint32_t i = 0; i < k->n; i++) {
+	for (uint32_t i = 0; i < k->n; i++)
 		free(k->pool[i].pending);
-		free(k->pool[i].pending_tid);
-	}
 	free(k->heap);
 	free(k->cur);
 	u64map_free(&k->last_ref);
@@ -173,24 +160,12 @@ void tasks_free(struct walk_tasks *k)
 void tasks_emit_region(struct walk_pass *p, struct walk_region *r)
 {
 	struct live_task *lt = r->task ? task_get(p->w->tasks, r->task, 0) : NULL;
-	if (lt && !lt->has_begin) { /* the task's name is not known yet */
-		if (lt->npending == lt->pending_cap) {
-			uint32_t cap = lt->pending_cap ? lt->pending_cap * 2 : 8;
-			void *a = realloc(lt->pending, cap * sizeof *lt->pending);
-			void *b = a ? realloc(lt->pending_tid, cap * sizeof *lt->pending_tid) : NULL;
-			if (a)
-				lt->pending = a;
-			if (b)
-				lt->pending_tid = b;
-			if (!a || !b)
-				goto now;
-			lt->pending_cap = cap;
-		}
-		lt->pending_tid[lt->npending] = r->thread->tid;
-		lt->pending[lt->npending++] = *r;
+	/* the task's name is not known yet: keep the region (out of memory: emit
+	 * it now, as of a task begun before the capture) */
+	if (lt && !lt->has_begin && !GROW(lt->pending, lt->npending, lt->pending_cap, 8)) {
+		lt->pending[lt->npending++] = (struct pending_region){*r, r->thread->tid};
 		return;
 	}
-now:
 	r->task_name = lt ? lt->t.name : r->task ? WALK_TASK_UNKNOWN : 0;
 	WALK_EMIT(p, region, r);
 }
@@ -198,8 +173,8 @@ now:
 static void flush_pending(struct walk_pass *p, struct live_task *lt)
 {
 	for (uint32_t i = 0; i < lt->npending; i++) {
-		struct walk_region *r = &lt->pending[i];
-		r->thread = walk_thread_get(p->w, lt->pending_tid[i]);
+		struct walk_region *r = &lt->pending[i].r;
+		r->thread = walk_thread_get(p->w, lt->pending[i].tid);
 		r->task_name = lt->has_begin ? lt->t.name : WALK_TASK_UNKNOWN;
 		WALK_EMIT(p, region, r);
 	}
@@ -217,7 +192,7 @@ static void task_emit(struct walk_pass *p, struct live_task *lt)
 
 #define HEAP_KEY(k, i) ((k)->pool[(k)->heap[i]].emit_at)
 
-static void heap_swap(uint32_t *h, uint64_t a, uint64_t b)
+static void heap_swap(uint32_t *h, uint32_t a, uint32_t b)
 {
 	uint32_t t = h[a];
 	h[a] = h[b];
@@ -236,18 +211,12 @@ static void task_finish(struct walk_pass *p, struct live_task *lt)
 		task_emit(p, lt);
 		return;
 	}
-	if (k->nheap == k->heap_cap) {
-		uint64_t cap = k->heap_cap ? k->heap_cap * 2 : 256;
-		void *q = realloc(k->heap, cap * sizeof *k->heap);
-		if (!q) {
-			task_emit(p, lt);
-			return;
-		}
-		k->heap = q;
-		k->heap_cap = cap;
+	if (GROW(k->heap, k->nheap, k->heap_cap, 256)) {
+		task_emit(p, lt); /* out of memory: now, maybe before all its time is in */
+		return;
 	}
 	lt->finished = 1;
-	uint64_t i = k->nheap++;
+	uint32_t i = k->nheap++;
 	k->heap[i] = (uint32_t)(lt - k->pool);
 	while (i && HEAP_KEY(k, (i - 1) / 2) > HEAP_KEY(k, i)) {
 		heap_swap(k->heap, i, (i - 1) / 2);
@@ -261,8 +230,8 @@ void tasks_emit_due(struct walk_pass *p, int all)
 	while (k->nheap && (all || HEAP_KEY(k, 0) < p->batches)) {
 		uint32_t top = k->heap[0];
 		k->heap[0] = k->heap[--k->nheap];
-		for (uint64_t i = 0;;) {
-			uint64_t l = 2 * i + 1, m = i;
+		for (uint32_t i = 0;;) {
+			uint32_t l = 2 * i + 1, m = i;
 			if (l < k->nheap && HEAP_KEY(k, l) < HEAP_KEY(k, m))
 				m = l;
 			if (l + 1 < k->nheap && HEAP_KEY(k, l + 1) < HEAP_KEY(k, m))

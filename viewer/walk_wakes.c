@@ -7,6 +7,7 @@
  */
 #include <stdlib.h>
 
+#include "grow.h"
 #include "walk_internal.h"
 
 struct wake_edge {
@@ -34,28 +35,16 @@ int wakes_add(struct walk_wakes *k, uint32_t target, uint32_t waker, int64_t ts)
 {
 	uint32_t i = u64map_get(&k->map, target);
 	if (!i) {
-		if (k->n == k->cap) {
-			uint32_t cap = k->cap ? k->cap * 2 : 16;
-			void *p = realloc(k->lists, cap * sizeof *k->lists);
-			if (!p)
-				return -1;
-			k->lists = p;
-			k->cap = cap;
-		}
+		if (GROW(k->lists, k->n, k->cap, 16))
+			return -1;
 		k->lists[k->n] = (struct wake_list){0};
 		if (u64map_put(&k->map, target, ++k->n))
 			return -1;
 		i = k->n;
 	}
 	struct wake_list *l = &k->lists[i - 1];
-	if (l->n == l->cap) {
-		uint32_t cap = l->cap ? l->cap * 2 : 64;
-		void *p = realloc(l->e, cap * sizeof *l->e);
-		if (!p)
-			return -1;
-		l->e = p;
-		l->cap = cap;
-	}
+	if (GROW(l->e, l->n, l->cap, 64))
+		return -1;
 	l->e[l->n++] = (struct wake_edge){ts, waker};
 	return 0;
 }
