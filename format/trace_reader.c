@@ -318,6 +318,7 @@ static void note_thread(struct trace_reader *r, uint32_t tid, const uint8_t *nam
 		}
 		t = &r->threads[r->nthreads++];
 		t->tid = tid;
+		t->name[0] = 0; /* a batch without a name leaves it unnamed */
 	}
 	if (len || !t->name[0]) {
 		memcpy(t->name, name, len);
@@ -422,6 +423,11 @@ static int decode_event(struct trace_reader *r, struct trace_event *ev)
 	r->batch_ts = ev->ts;
 	r->batch_left--;
 	r->events++;
+	/* a rename takes effect at once, not only from the next batch's header */
+	const char *renamed = ev->kind == CPROF_EV_THREAD_NAME ? trace_reader_string(r, ev->args[0]) : NULL;
+	if (renamed)
+		note_thread(r, ev->tid, (const uint8_t *)renamed,
+			    (uint32_t)strnlen(renamed, CPROF_THREAD_NAME_MAX));
 	return 1;
 }
 

@@ -66,7 +66,7 @@ struct trace_reader {
 	uint32_t stacks_cap;
 	struct cprof_lost *lost;      /* one entry per LOST record */
 	uint32_t nlost;
-	struct trace_thread *threads; /* last name seen per tid */
+	struct trace_thread *threads; /* last name seen per tid (batch headers, thread_name events) */
 	uint32_t nthreads;
 
 	uint64_t events;          /* events yielded */

@@ -162,13 +162,12 @@ __attribute__((no_sanitize("thread"))) void decode_span(struct capture *c, struc
 			if (args[1])
 				cprof_symbolize((uintptr_t)args[1], 1, &f);
 			args[1] = f.function;
-			tables_stack_need(c, args[2]);
 			break;
 		}
-		case CPROF_EV_BLOCK_BEGIN: tables_stack_need(c, args[3]); break;
-		case CPROF_EV_WAKEUP: tables_stack_need(c, args[2]); break;
-		case CPROF_EV_CPU_SAMPLE: tables_stack_need(c, args[0]); break;
 		}
+		int stack = cprof_event_stack_arg(kind); /* the event table says where */
+		if (stack >= 0)
+			tables_stack_need(c, args[stack]);
 		batch_add(c, r, d, kind, ts, args, bytes, nbytes);
 	}
 }
