@@ -74,6 +74,7 @@ struct trace_reader {
 	uint64_t skipped_chunks;  /* unknown chunk types */
 	uint64_t end_events;      /* counts from the END chunk */
 	uint64_t end_lost;
+	uint64_t sched_lost;      /* kernel scheduling records lost (SCHED chunk) */
 
 	/* the batch being decoded */
 	uint8_t *chunk;

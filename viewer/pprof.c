@@ -205,9 +205,11 @@ int pprof_write(const struct analysis *a, const struct walk *w, int fd)
 
 int viewer_pprof(const char *path, const char *name)
 {
+	if (strcmp(name, "cpu") == 0)
+		return viewer_pprof_cpu(path);
 	int kind = analysis_by_name(name);
 	if (kind < 0 || !analysis_is_profile(kind)) {
-		fprintf(stderr, "cprof-trace: -pprof takes net, sync, syscall or sched, not %s\n", name);
+		fprintf(stderr, "cprof-trace: -pprof takes cpu, net, sync, syscall or sched, not %s\n", name);
 		return 2;
 	}
 	if (isatty(1)) {

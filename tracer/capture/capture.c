@@ -25,6 +25,8 @@
 #include "capture/capture.h"
 #include "core/internal.h"
 #include "stacks/stack.h"
+#include "sched/sched.h"   /* sched-cpu hooks: kernel records, CPU samples */
+#include "profiles/cpu.h"
 
 #define BATCH_FLUSH_BYTES (64u << 10)
 #define BATCH_FLUSH_NS 500000000u /* a batch older than this is written */
@@ -50,6 +52,10 @@ struct capture {
 	uint8_t stack_sent[CPROF_STACK_IDS / 8 + 1]; /* bit per stack id in the stream */
 	uint32_t *stack_pending;  /* ids referenced, not yet written */
 	uint32_t npending, pending_cap;
+	/* sched-cpu: the ring being decoded gets its queued kernel records
+	 * merged before its first own event at or after sched_next (ticks;
+	 * UINT64_MAX: none, also outside drain passes). */
+	uint64_t sched_next;
 };
 
 static pthread_mutex_t capture_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -209,7 +215,39 @@ static void adopt_generation(struct capture *c, struct ring *r, uint32_t gen, ui
 	batch_start(c, r);
 }
 
+static void batch_put(struct capture *c, struct ring *r, unsigned kind, uint64_t ts, const uint64_t *args,
+		      const void *bytes, size_t nbytes);
+
+/* sched-cpu: appends one kernel record (cprof_sched_emit_fn) to the batch
+ * of the ring being decoded. */
+struct sched_emit_ctx {
+	struct capture *c;
+	struct ring *r;
+};
+static void sched_emit(void *ctx, unsigned kind, uint64_t ts, const uint64_t *args)
+{
+	struct sched_emit_ctx *e = ctx;
+	if (!e->r->seen) { /* the thread's first event in this capture */
+		e->r->seen = 1;
+		if (e->r->pending_task)
+			batch_put(e->c, e->r, CPROF_EV_TASK_SET, ts, &e->r->pending_task, NULL, 0);
+	}
+	batch_put(e->c, e->r, kind, ts, args, NULL, 0);
+}
+
 static void batch_add(struct capture *c, struct ring *r, unsigned kind, uint64_t ts, const uint64_t *args,
+		      const void *bytes, size_t nbytes)
+{
+	/* sched-cpu: kernel records up to ts go first (a new thread's first
+	 * switch-in precedes its THREAD_START: it follows it instead). */
+	if (unlikely(ts >= c->sched_next) && kind != CPROF_EV_THREAD_START) {
+		struct sched_emit_ctx e = {c, r};
+		c->sched_next = cprof_sched_take(r->tid, ts, sched_emit, &e);
+	}
+	batch_put(c, r, kind, ts, args, bytes, nbytes);
+}
+
+static void batch_put(struct capture *c, struct ring *r, unsigned kind, uint64_t ts, const uint64_t *args,
 		      const void *bytes, size_t nbytes)
 {
 	if (!r->batch.nevents)
@@ -322,12 +360,15 @@ static int drain_pass(struct capture *c)
 	uint64_t now = mono_ns();
 	if (!c->header_written && cprof_clock_calibrated())
 		write_header(c);
+	uint64_t pass_ticks = cprof_clock_now(); /* sched-cpu */
 	int flush_all = c->header_written && now - c->last_flush_ns >= BATCH_FLUSH_NS;
 	for (struct ring *r = cprof_rings_first(); r; r = r->next) {
 		/* state before head: a ring seen EXITED has its final head. */
 		uint32_t st = atomic_load_explicit(&r->state, memory_order_acquire);
 		if (st == RING_FREE)
 			continue;
+		/* sched-cpu: kernel records read at `upto`, before this head. */
+		uint64_t upto = cprof_sched_collect();
 		uint64_t h = atomic_load_explicit(&r->head, memory_order_acquire);
 		uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
 		if (t < h) {
@@ -337,10 +378,23 @@ static int drain_pass(struct capture *c)
 			uint32_t gen = atomic_load_explicit(&r->generation, memory_order_relaxed);
 			if (gen != r->batch_gen)
 				adopt_generation(c, r, gen, atomic_load_explicit(&r->task, memory_order_relaxed));
+			c->sched_next = cprof_sched_next(r->tid); /* sched-cpu */
 			decode_span(c, r, r->base, t, h, c->start_ticks, 0);
+			c->sched_next = UINT64_MAX;
 			/* Release: our reads of [t, h) are done before the writer
 			 * may reuse the bytes. */
 			atomic_store_explicit(&r->tail, h, memory_order_release);
+		}
+		/* sched-cpu: the kernel's records up to `upto` (every own event
+		 * before it has been decoded above); for an exited thread, all of
+		 * them. A thread that recorded nothing yet in this capture gets
+		 * its batch now. */
+		if (cprof_sched_next(r->tid) <= (st == RING_EXITED ? UINT64_MAX - 1 : upto)) {
+			uint32_t gen = atomic_load_explicit(&r->generation, memory_order_relaxed);
+			if (gen != r->batch_gen)
+				adopt_generation(c, r, gen, atomic_load_explicit(&r->task, memory_order_relaxed));
+			struct sched_emit_ctx e = {c, r};
+			cprof_sched_take(r->tid, st == RING_EXITED ? UINT64_MAX : upto, sched_emit, &e);
 		}
 		if (st == RING_EXITED) {
 			flush_batch(c, r);
@@ -359,6 +413,7 @@ static int drain_pass(struct capture *c)
 			flush_batch(c, r);
 		}
 	}
+	cprof_sched_pass_end(pass_ticks); /* sched-cpu */
 	if (flush_all)
 		c->last_flush_ns = now;
 	return fullest;
@@ -370,6 +425,8 @@ static void write_tail(struct capture *c);
 static void finish(struct capture *c)
 {
 	drain_pass(c);
+	cprof_sched_capture_end(); /* sched-cpu */
+	cprof_cpu_capture_end();
 	atomic_store(&cprof_ring_mode, RING_MODE_FLIGHT);
 	write_tail(c);
 	c->finished = 1;
@@ -421,6 +478,8 @@ static void write_header(struct capture *c)
 	c->header_written = 1;
 	struct cprof_header h = {0};
 	cprof_clock_header(&h);
+	cprof_sched_header(&h); /* sched-cpu: source, clock anchors; CPU sampling rate */
+	cprof_cpu_header(&h);
 	static char cmdline[CPROF_CMDLINE_MAX];
 	h.cmdline_len = cprof_read_cmdline(cmdline, sizeof cmdline);
 	h.cmdline = cmdline;
@@ -439,6 +498,7 @@ static void capture_reset(struct capture *c, cprof_sink_fn sink, void *ctx)
 	c->corrupt = 0;
 	c->nlost = 0;
 	c->last_flush_ns = mono_ns();
+	c->sched_next = UINT64_MAX; /* sched-cpu */
 	atomic_store(&c->stop, 0);
 	for (struct ring *r = cprof_rings_first(); r; r = r->next) {
 		/* Drops before this capture are not its drops. */
@@ -473,6 +533,8 @@ static int begin_capture(cprof_sink_fn sink, void *ctx, int background, uint64_t
 		atomic_store_explicit(&r->tail, atomic_load_explicit(&r->head, memory_order_acquire),
 				      memory_order_release);
 	atomic_store(&cprof_ring_mode, RING_MODE_DRAIN);
+	cprof_sched_capture_begin(c->start_ticks); /* sched-cpu: before the header states the source */
+	cprof_cpu_capture_begin();
 	if (!background)
 		write_header(c);
 	c->active = 1;
@@ -487,6 +549,8 @@ static int begin_capture(cprof_sink_fn sink, void *ctx, int background, uint64_t
 		rc = -pthread_create(&c->drainer, NULL, drainer_main, c);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		if (rc) {
+			cprof_sched_capture_end(); /* sched-cpu */
+			cprof_cpu_capture_end();
 			atomic_store(&cprof_ring_mode, RING_MODE_FLIGHT);
 			c->active = 0;
 			trace_writer_destroy(&c->w);
@@ -525,6 +589,7 @@ static void write_tail(struct capture *c)
 			trace_writer_lost(&c->w, &c->lost[i]);
 		trace_writer_close(&c->w);
 	}
+	cprof_sched_write_tail(&c->w); /* sched-cpu: kernel records lost */
 	trace_writer_end(&c->w);
 }
 

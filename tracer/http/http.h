@@ -11,6 +11,10 @@ struct MHD_Response;
 int cprof_http_trace_stream(uint64_t duration_ns, struct MHD_Response **out) __attribute__((visibility("hidden")));
 /* A response holding the last last_ns of the flight recorder. */
 int cprof_http_trace_last(uint64_t last_ns, struct MHD_Response **out) __attribute__((visibility("hidden")));
+/* A response holding a CPU profile of the next duration_ns (gzip pprof);
+ * -EBUSY when a profile request runs, -ENOTSUP when the program handles
+ * SIGPROF itself (profile.c). */
+int cprof_http_profile(uint64_t duration_ns, struct MHD_Response **out) __attribute__((visibility("hidden")));
 /* CPROF_TRACE_ADDR at load: starts the server when set. */
 void cprof_http_autostart(void) __attribute__((visibility("hidden")));
 void cprof_http_after_fork_child(void) __attribute__((visibility("hidden")));

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "interpose/interpose.h"
+#include "profiles/cpu.h"
 
 REAL_FN(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *));
 REAL_FN(int, pthread_setname_np, (pthread_t, const char *));
@@ -42,6 +43,7 @@ static void *trampoline(void *p)
 		self->start_args[2] = s.stack;
 		cprof_thread_attach_now(self);
 	}
+	cprof_cpu_thread_start(); /* sched-cpu: arm this thread's CPU-time sampling timer */
 	return s.routine(s.arg);
 }
 
