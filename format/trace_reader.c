@@ -131,6 +131,16 @@ static int reader_start(struct trace_reader *r, cprof_source_fn source, void *ct
 	return 0;
 }
 
+const char *trace_sched_source_name(const struct trace_reader *r)
+{
+	switch (r->header.sched_source) {
+	case CPROF_SCHED_SOURCE_OFF: return "off";
+	case CPROF_SCHED_SOURCE_PERF: return "perf";
+	case CPROF_SCHED_SOURCE_SCHEDSTAT: return "schedstat";
+	default: return "not recorded";
+	}
+}
+
 int trace_reader_open(struct trace_reader *r, cprof_source_fn source, void *ctx)
 {
 	return reader_start(r, source, ctx, NULL);

@@ -106,6 +106,10 @@ const char *trace_reader_string(const struct trace_reader *r, uint64_t id);
 const struct trace_stack *trace_reader_stack(const struct trace_reader *r, uint64_t id);
 const char *trace_reader_thread_name(const struct trace_reader *r, uint32_t tid);
 
+/* The header's kernel scheduling source, for reports: "perf",
+ * "schedstat", "off", or "not recorded" (files from before the field). */
+const char *trace_sched_source_name(const struct trace_reader *r);
+
 /* Ticks since the header's start_ticks, in ns. */
 double trace_ticks_to_ns(const struct trace_reader *r, uint64_t ticks);
 /* CLOCK_REALTIME of the capture's start, ns since the Unix epoch. */

@@ -68,9 +68,14 @@ static void *burner(void *arg)
 {
 	(void)arg;
 	double end = now_s() + burn_seconds;
+	uint64_t seed = 12345;
 	while (now_s() < end) {
-		burn_a(200000);
-		burn_b(200000);
+		/* A varying length per round (exactly 3:1 within each), so that
+		 * the sampling period cannot phase-lock with the loop's. */
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		uint64_t n = 50000 + (seed >> 33) % 200000;
+		burn_a(n);
+		burn_b(n);
 	}
 	log_schedstat();
 	return NULL;
