@@ -36,6 +36,12 @@
 /* Most integer arguments any event has; decoders size arrays by it. */
 #define CPROF_EVENT_MAX_ARGS 4
 
+/* SCHED_SWITCH_OUT states. */
+enum cprof_sched_state {
+	CPROF_SCHED_PREEMPTED = 1, /* runnable: the kernel took the CPU away */
+	CPROF_SCHED_SLEEPING = 2,  /* blocked, or gave the CPU up itself */
+};
+
 /*
  * Blocking categories (args[0] of BLOCK_BEGIN), defined once for the tracer,
  * the walk, the Chrome JSON, the timeline and the web UI.
@@ -108,7 +114,17 @@ static inline const struct cprof_block_info *cprof_block_info(uint64_t category)
 	X(RUNQ_DELAY, "runq_delay", 14, 0, 1, 0, 0, 0, "delay_ns")              \
 	X(CPU_SAMPLE, "cpu_sample", 15, 1, 1, 0, 0, 1, "stack")                 \
 	/* The writer dropped `count` events since tick `since` (ring full). */ \
-	X(LOST, "lost", 16, 1, 2, 0, 0, 0, "count since")
+	X(LOST, "lost", 16, 1, 2, 0, 0, 0, "count since")                      \
+	/* Kernel scheduling records (tracer/sched/), written by the drainer  \
+	 * into the batch of the thread they describe, never by the thread.   \
+	 * The thread left CPU `cpu`: state 1 preempted (still runnable),     \
+	 * 2 sleeping (blocked or yielded the CPU voluntarily). */           \
+	X(SCHED_SWITCH_OUT, "sched_switch_out", 17, 1, 2, 0, 0, 0, "cpu state") \
+	/* The thread started running on CPU `cpu`. */                         \
+	X(SCHED_SWITCH_IN, "sched_switch_in", 18, 1, 1, 0, 0, 0, "cpu")        \
+	/* The kernel's cumulative totals for the thread at ts, ns            \
+	 * (/proc/self/task/TID/schedstat fields 1 and 2). */                  \
+	X(SCHED_STAT, "sched_stat", 19, 0, 2, 0, 0, 0, "oncpu_ns runq_ns")
 
 enum cprof_event_kind {
 #define CPROF_X_ENUM(e, name, val, head32, nargs, bytes, strs, stacks, argn) CPROF_EV_##e = val,

@@ -33,6 +33,21 @@ enum cprof_chunk_type {
 	CPROF_CHUNK_STACKS = 3,  /* id -> symbolized frames */
 	CPROF_CHUNK_LOST = 4,    /* per thread: events dropped in the capture */
 	CPROF_CHUNK_END = 5,     /* last chunk of a complete file */
+	CPROF_CHUNK_SCHED = 6,   /* kernel scheduling records lost (sched-cpu) */
+};
+
+/* Where a capture's kernel scheduling records come from (header extension
+ * tag 1). UNKNOWN: the file predates the field. */
+enum cprof_sched_source {
+	CPROF_SCHED_SOURCE_UNKNOWN = 0,
+	CPROF_SCHED_SOURCE_OFF = 1,       /* none recorded */
+	CPROF_SCHED_SOURCE_PERF = 2,      /* sched_switch_in/out from perf_event_open */
+	CPROF_SCHED_SOURCE_SCHEDSTAT = 3, /* sched_stat samples of /proc/self/task/TID/schedstat */
+};
+/* Header extension entries, after the cmdline: tag:u8 len:u8 value[len]. */
+enum cprof_header_tag {
+	CPROF_HDR_SCHED_SOURCE = 1, /* u8: enum cprof_sched_source */
+	CPROF_HDR_CPU_HZ = 2,       /* u32: CPU samples per second of CPU time, 0 off */
 };
 
 /* The clock and process facts of a capture. */
@@ -46,6 +61,9 @@ struct cprof_header {
 	uint32_t pid;
 	uint32_t cmdline_len;          /* bytes in cmdline                       */
 	const char *cmdline;           /* argv, NUL-separated, not terminated    */
+	uint8_t sched_source;          /* enum cprof_sched_source (extension)    */
+	uint8_t has_cpu_hz;            /* the file states cpu_hz                  */
+	uint32_t cpu_hz;               /* CPU sampling rate, per CPU-second; 0 off */
 };
 
 /* One symbolized frame of a stack (strings are string-table ids). */

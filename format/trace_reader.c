@@ -112,9 +112,33 @@ static int reader_start(struct trace_reader *r, cprof_source_fn source, void *ct
 		return -1;
 	if ((uint32_t)n < hlen - CPROF_HEADER_FIXED)
 		return set_error(r, 1, r->offset, "truncated header");
+	/* Extension entries after the cmdline: tag, len, value. Unknown tags
+	 * are skipped; a cut entry ends the list (later versions may pad). */
+	const uint8_t *ext = (const uint8_t *)r->cmdline + h->cmdline_len;
+	uint32_t extlen = hlen - CPROF_HEADER_FIXED - h->cmdline_len;
+	for (uint32_t i = 0; i + 2 <= extlen;) {
+		uint8_t tag = ext[i], len = ext[i + 1];
+		if (i + 2u + len > extlen)
+			break;
+		if (tag == CPROF_HDR_SCHED_SOURCE && len >= 1)
+			h->sched_source = ext[i + 2];
+		else if (tag == CPROF_HDR_CPU_HZ && len >= 4)
+			h->has_cpu_hz = 1, h->cpu_hz = le_get32(ext + i + 2);
+		i += 2u + len;
+	}
 	r->cmdline[h->cmdline_len] = 0;
 	h->cmdline = r->cmdline;
 	return 0;
+}
+
+const char *trace_sched_source_name(const struct trace_reader *r)
+{
+	switch (r->header.sched_source) {
+	case CPROF_SCHED_SOURCE_OFF: return "off";
+	case CPROF_SCHED_SOURCE_PERF: return "perf";
+	case CPROF_SCHED_SOURCE_SCHEDSTAT: return "schedstat";
+	default: return "not recorded";
+	}
 }
 
 int trace_reader_open(struct trace_reader *r, cprof_source_fn source, void *ctx)
@@ -473,6 +497,13 @@ int trace_reader_next(struct trace_reader *r, struct trace_event *ev)
 		case CPROF_CHUNK_STRINGS: rc = read_strings(r, &c); break;
 		case CPROF_CHUNK_STACKS: rc = read_stacks(r, &c); break;
 		case CPROF_CHUNK_LOST: rc = read_lost(r, &c); break;
+		case CPROF_CHUNK_SCHED: {
+			uint64_t n = 0;
+			if (cur_varint(r, &c, &n, "sched lost count"))
+				return -1;
+			r->sched_lost += n;
+			break;
+		}
 		case CPROF_CHUNK_END:
 			if (cur_varint(r, &c, &r->end_events, "end event count") ||
 			    cur_varint(r, &c, &r->end_lost, "end lost count"))

@@ -74,6 +74,7 @@ struct trace_reader {
 	uint64_t skipped_chunks;  /* unknown chunk types */
 	uint64_t end_events;      /* counts from the END chunk */
 	uint64_t end_lost;
+	uint64_t sched_lost;      /* kernel scheduling records lost (SCHED chunk) */
 
 	/* the batch being decoded */
 	uint8_t *chunk;
@@ -104,6 +105,10 @@ void trace_reader_close(struct trace_reader *r);
 const char *trace_reader_string(const struct trace_reader *r, uint64_t id);
 const struct trace_stack *trace_reader_stack(const struct trace_reader *r, uint64_t id);
 const char *trace_reader_thread_name(const struct trace_reader *r, uint32_t tid);
+
+/* The header's kernel scheduling source, for reports: "perf",
+ * "schedstat", "off", or "not recorded" (files from before the field). */
+const char *trace_sched_source_name(const struct trace_reader *r);
 
 /* Ticks since the header's start_ticks, in ns. */
 double trace_ticks_to_ns(const struct trace_reader *r, uint64_t ticks);

@@ -151,7 +151,22 @@ int trace_writer_header(struct trace_writer *w, const struct cprof_header *h)
 	memcpy(fixed, CPROF_MAGIC, CPROF_MAGIC_LEN);
 	le_put16(fixed + 8, CPROF_FORMAT_VERSION);
 	le_put16(fixed + 10, 0);
-	le_put32(fixed + 12, CPROF_HEADER_FIXED + cmdlen);
+	/* Extension entries (tag, len, value) after the cmdline; readers of
+	 * version 1 that predate them skip them (header length). */
+	uint8_t ext[16];
+	size_t extlen = 0;
+	if (h->sched_source) {
+		ext[extlen++] = CPROF_HDR_SCHED_SOURCE;
+		ext[extlen++] = 1;
+		ext[extlen++] = h->sched_source;
+	}
+	if (h->has_cpu_hz) {
+		ext[extlen++] = CPROF_HDR_CPU_HZ;
+		ext[extlen++] = 4;
+		le_put32(ext + extlen, h->cpu_hz);
+		extlen += 4;
+	}
+	le_put32(fixed + 12, CPROF_HEADER_FIXED + cmdlen + (uint32_t)extlen);
 	le_put64(fixed + 16, h->ticks_per_sec);
 	le_put64(fixed + 24, h->anchor_ticks);
 	le_put64(fixed + 32, h->anchor_realtime_ns);
@@ -160,7 +175,9 @@ int trace_writer_header(struct trace_writer *w, const struct cprof_header *h)
 	le_put32(fixed + 56, h->pid);
 	le_put32(fixed + 60, cmdlen);
 	int rc = emit(w, fixed, sizeof fixed);
-	return rc ? rc : emit(w, h->cmdline, cmdlen);
+	if (!rc)
+		rc = emit(w, h->cmdline, cmdlen);
+	return rc || !extlen ? rc : emit(w, ext, extlen);
 }
 
 static int chunk_start(struct trace_writer *w, int type)
@@ -220,7 +237,8 @@ int trace_writer_batch(struct trace_writer *w, const struct trace_batch *b)
 
 int trace_writer_open(struct trace_writer *w, enum cprof_chunk_type type)
 {
-	if (type != CPROF_CHUNK_STRINGS && type != CPROF_CHUNK_STACKS && type != CPROF_CHUNK_LOST)
+	if (type != CPROF_CHUNK_STRINGS && type != CPROF_CHUNK_STACKS && type != CPROF_CHUNK_LOST &&
+	    type != CPROF_CHUNK_SCHED)
 		return fail(w, -EINVAL);
 	return chunk_start(w, type);
 }
@@ -267,6 +285,14 @@ int trace_writer_stack(struct trace_writer *w, uint32_t id, const struct cprof_f
 		rc = put_varints(w, v, 6);
 	}
 	return rc;
+}
+
+int trace_writer_sched_lost(struct trace_writer *w, uint64_t lost)
+{
+	int rc = trace_writer_open(w, CPROF_CHUNK_SCHED);
+	if (!rc)
+		rc = put_varints(w, &lost, 1);
+	return rc ? rc : trace_writer_close(w);
 }
 
 int trace_writer_lost(struct trace_writer *w, const struct cprof_lost *l)

@@ -78,6 +78,8 @@ int trace_writer_stack(struct trace_writer *w, uint32_t id, const struct cprof_f
 		       uint32_t nframes);
 int trace_writer_lost(struct trace_writer *w, const struct cprof_lost *lost);
 int trace_writer_close(struct trace_writer *w);
+/* A SCHED chunk: kernel scheduling records the kernel dropped. */
+int trace_writer_sched_lost(struct trace_writer *w, uint64_t lost);
 
 /* The END chunk; the file is complete after it. */
 int trace_writer_end(struct trace_writer *w);

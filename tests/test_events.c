@@ -57,5 +57,6 @@ int main(void)
 	CHECK(cprof_event_info(255) == NULL);
 	/* wire values the spec (format/FORMAT.md) fixes */
 	CHECK(CPROF_EV_REGION_BEGIN == 2 && CPROF_EV_REGION_END == 3 && CPROF_EV_LOST == 16);
+	CHECK(CPROF_EV_SCHED_SWITCH_OUT == 17 && CPROF_EV_SCHED_SWITCH_IN == 18 && CPROF_EV_SCHED_STAT == 19);
 	return check_done("test_events");
 }

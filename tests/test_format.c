@@ -126,8 +126,44 @@ static int read_all(const uint8_t *data, size_t len, int *events, struct trace_r
 	return rc;
 }
 
+/* The header extension (sched source, CPU rate) and the SCHED chunk round
+ * trip; an unknown extension tag is skipped. */
+static void test_header_extension(void)
+{
+	struct trace_buf out = {0};
+	struct trace_writer w;
+	trace_writer_init(&w, sink_mem, &out);
+	struct cprof_header h = {.ticks_per_sec = 1000, .pid = 7, .cmdline_len = 3, .cmdline = "abc",
+				 .sched_source = CPROF_SCHED_SOURCE_PERF, .has_cpu_hz = 1, .cpu_hz = 250};
+	CHECK(trace_writer_header(&w, &h) == 0);
+	CHECK(trace_writer_sched_lost(&w, 17) == 0);
+	CHECK(trace_writer_end(&w) == 0);
+	trace_writer_destroy(&w);
+	struct trace_reader r;
+	int n;
+	CHECK(read_all(out.p, out.len, &n, &r) == 0);
+	CHECK(r.header.sched_source == CPROF_SCHED_SOURCE_PERF && r.header.has_cpu_hz && r.header.cpu_hz == 250);
+	CHECK(r.header.cmdline_len == 3 && strcmp(r.header.cmdline, "abc") == 0);
+	CHECK(r.sched_lost == 17 && strcmp(trace_sched_source_name(&r), "perf") == 0);
+	trace_reader_close(&r);
+	/* an unknown tag (9) before the known ones is skipped */
+	uint32_t hlen = le_get32(out.p + 12);
+	struct trace_buf alt = {0};
+	uint8_t unknown[] = {9, 2, 0xaa, 0xbb};
+	trace_buf_put(&alt, out.p, CPROF_HEADER_FIXED + 3);
+	le_put32(alt.p + 12, hlen + (uint32_t)sizeof unknown);
+	trace_buf_put(&alt, unknown, sizeof unknown);
+	trace_buf_put(&alt, out.p + CPROF_HEADER_FIXED + 3, out.len - CPROF_HEADER_FIXED - 3);
+	CHECK(read_all(alt.p, alt.len, &n, &r) == 0);
+	CHECK(r.header.sched_source == CPROF_SCHED_SOURCE_PERF && r.header.cpu_hz == 250);
+	trace_reader_close(&r);
+	trace_buf_free(&alt);
+	trace_buf_free(&out);
+}
+
 int main(void)
 {
+	test_header_extension();
 	struct trace_buf file = {0};
 	build(&file);
 
@@ -139,6 +175,9 @@ int main(void)
 	CHECK(r.header.pid == 4242 && r.header.ticks_per_sec == 1000000000 && r.header.start_ticks == 1000);
 	CHECK(r.header.cmdline_len == 12 && memcmp(r.header.cmdline, "./app\0--flag", 12) == 0);
 	CHECK(r.skipped_chunks == 1);
+	/* no header extension: an older writer's file */
+	CHECK(r.header.sched_source == CPROF_SCHED_SOURCE_UNKNOWN && !r.header.has_cpu_hz && r.sched_lost == 0);
+	CHECK(strcmp(trace_sched_source_name(&r), "not recorded") == 0);
 	CHECK(r.end_events == (uint64_t)nexpected && r.end_lost == 9);
 	CHECK(trace_reader_string(&r, 1) && strcmp(trace_reader_string(&r, 1), "parse") == 0);
 	CHECK(trace_reader_string(&r, 2) && strcmp(trace_reader_string(&r, 2), "request") == 0);

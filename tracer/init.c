@@ -14,6 +14,11 @@
  *   CPROF_TRACE_STACKS=0       no stacks on blocking events
  *   CPROF_TRACE_INTERPOSE=0    do not observe pthread and blocking calls
  *   CPROF_TRACE_RUNQ=0         do not sample the kernel's run-queue delay
+ *   CPROF_TRACE_SCHED=perf|schedstat|off  kernel scheduling records in
+ *                              captures (default: perf, else schedstat)
+ *   CPROF_TRACE_CPU_HZ=n       CPU samples per CPU-second in captures,
+ *                              default 100, 0 off (/debug/pprof/profile
+ *                              then samples at 100)
  *
  * CPROF_TRACE_FILE (unless it contains %p) is removed from the environment
  * once read, so that programs this one starts do not write the same file.
@@ -33,6 +38,8 @@
 #include "core/internal.h"
 #include "interpose/interpose.h"
 #include "stacks/stack.h"
+#include "sched/sched.h"
+#include "profiles/cpu.h"
 
 struct cprof_config cprof_config = {.ring_bytes = 1u << 20, .drain_ms = 10};
 
@@ -122,6 +129,14 @@ static void configure(void)
 	if ((s = getenv("CPROF_TRACE_INTERPOSE")) && strcmp(s, "0") == 0)
 		cprof_interpose_on = 0;
 	cprof_rings_configure(cprof_config.ring_bytes);
+	if ((s = getenv("CPROF_TRACE_CPU_HZ"))) {
+		char *end;
+		unsigned long v = strtoul(s, &end, 10);
+		if (*s && !*end && v <= 1000)
+			cprof_cpu_configure((uint32_t)v);
+		else
+			fprintf(stderr, "cprof-trace: ignoring CPROF_TRACE_CPU_HZ=%s (want 0..1000)\n", s);
+	}
 }
 
 static void before_fork(void)
@@ -142,6 +157,8 @@ static void after_fork_child(void)
 	cprof_capture_after_fork_child();
 	cprof_http_after_fork_child();
 	cprof_rings_after_fork();
+	cprof_cpu_after_fork_child();
+	cprof_sched_after_fork_child();
 }
 
 static int file_capture;
@@ -157,6 +174,8 @@ __attribute__((constructor(101))) static void cprof_load(void)
 	cprof_interpose_resolve_all();
 	cprof_interpose_thread_init();
 	cprof_rings_init_key();
+	if (atomic_load(&cprof_enabled))
+		cprof_sched_init(getenv("CPROF_TRACE_SCHED")); /* before the program's threads */
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
 	cprof_me()->busy--;
 	char path[4096] = "";

@@ -97,6 +97,10 @@ cJSON *walk_summary_json(const struct walk *w)
 	cJSON_AddNumberToObject(o, "duration_ns", (double)(w->end - w->begin));
 	cJSON_AddNumberToObject(o, "threads", w->nthreads);
 	cJSON_AddNumberToObject(o, "lost", (double)w->lost);
+	/* sched-cpu: where the kernel's scheduling records came from */
+	cJSON_AddStringToObject(o, "sched_source", trace_sched_source_name(&w->r));
+	cJSON_AddNumberToObject(o, "sched_lost", (double)w->r.sched_lost);
+	cJSON_AddNumberToObject(o, "cpu_hz", w->r.header.cpu_hz);
 	cJSON *d = cJSON_AddArrayToObject(o, "dropped");
 	for (uint32_t i = 0; i < w->nthreads; i++) {
 		const struct walk_thread *t = &w->threads[i];

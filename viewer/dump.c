@@ -55,7 +55,8 @@ int viewer_dump(const char *path, FILE *out)
 		fprintf(out, " %s", h->cmdline + i);
 		i += (uint32_t)strnlen(h->cmdline + i, h->cmdline_len - i) + 1;
 	}
-	fputc('\n', out);
+	fprintf(out, "\n# kernel scheduling records: %s; CPU samples: %u Hz\n", trace_sched_source_name(&r),
+		h->cpu_hz);
 	struct trace_event ev;
 	int rc;
 	while ((rc = trace_reader_next(&r, &ev)) == 1) {
@@ -72,6 +73,8 @@ int viewer_dump(const char *path, FILE *out)
 		fprintf(out, "# lost: thread %u dropped %" PRIu64 " events\n", r.lost[i].tid, r.lost[i].dropped);
 		lost += r.lost[i].dropped;
 	}
+	if (r.sched_lost)
+		fprintf(out, "# lost: the kernel dropped %" PRIu64 " scheduling records\n", r.sched_lost);
 	fprintf(out, "# %" PRIu64 " events in %" PRIu64 " batches, %" PRIu64 " lost\n", r.events, r.batches, lost);
 	int status = 0;
 	if (rc < 0) {

@@ -21,7 +21,7 @@ static void usage(FILE *out)
 		"  -report=NAME   print an analysis: %s,\n"
 		"                 or task:NAME (one task name's drill-down)\n"
 		"  -format=json   with -report: machine-readable JSON instead of text\n"
-		"  -pprof=TYPE    write a pprof profile (%s) to stdout\n"
+		"  -pprof=TYPE    write a pprof profile (cpu, %s) to stdout\n"
 		"  -json=OUT      write Chrome trace-event JSON (Perfetto UI, chrome://tracing) to OUT (- : stdout)\n"
 		"  -dump          print the trace event by event (like go tool trace -d)\n"
 		"  -h             this help\n",

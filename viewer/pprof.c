@@ -205,10 +205,12 @@ int pprof_write(const struct analysis *a, const struct walk *w, int fd)
 
 int viewer_pprof(const char *path, const char *name)
 {
+	if (strcmp(name, "cpu") == 0)
+		return viewer_pprof_cpu(path);
 	int kind = analysis_by_name(name);
 	if (kind < 0 || !analysis_is_profile(kind)) {
 		char list[200];
-		fprintf(stderr, "cprof-trace: -pprof takes one of %s, not %s\n", analysis_list(list, sizeof list, 1), name);
+		fprintf(stderr, "cprof-trace: -pprof takes cpu or one of %s, not %s\n", analysis_list(list, sizeof list, 1), name);
 		return 2;
 	}
 	if (isatty(1)) {

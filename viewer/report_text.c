@@ -44,6 +44,12 @@ static void print_summary(FILE *out, const cJSON *doc)
 		DUR(num(t, "duration_ns")), num(t, "threads"));
 	if (num(t, "lost") > 0)
 		fprintf(out, ", %.0f events DROPPED", num(t, "lost"));
+	fprintf(out, "\nkernel scheduling records: %s", str(t, "sched_source"));
+	if (num(t, "sched_lost") > 0)
+		fprintf(out, " (%.0f lost by the kernel)", num(t, "sched_lost"));
+	fprintf(out, "; CPU samples: %s", num(t, "cpu_hz") > 0 ? "" : "off");
+	if (num(t, "cpu_hz") > 0)
+		fprintf(out, "%.0f Hz", num(t, "cpu_hz"));
 	fputc('\n', out);
 	const cJSON *d;
 	cJSON_ArrayForEach(d, cJSON_GetObjectItem(t, "dropped"))

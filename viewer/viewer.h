@@ -11,6 +11,8 @@ int viewer_json(const char *path, const char *out_path);
 int viewer_report(const char *path, const char *name, int json);
 /* -pprof=NAME: gzipped pprof protobuf on stdout. */
 int viewer_pprof(const char *path, const char *name);
+/* -pprof=cpu: the trace's CPU samples as a pprof CPU profile (pprof_cpu.c). */
+int viewer_pprof_cpu(const char *path);
 /* The web UI on addr ("host:port"; NULL: 127.0.0.1, a free port). */
 int viewer_serve(const char *path, const char *addr, int open_browser);
 

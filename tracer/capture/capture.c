@@ -81,6 +81,7 @@ void capture_reset(struct capture *c, cprof_sink_fn sink, void *ctx)
 	c->nlost = 0;
 	c->finished = 0;
 	c->last_flush_ns = capture_mono_ns();
+	c->sched_next = UINT64_MAX;
 	atomic_store(&c->stop, 0);
 	drains_free(c);
 	for (struct ring *r = cprof_rings_first(); r; r = r->next) {
@@ -116,6 +117,8 @@ static int begin_locked(const struct capture_spec *spec, cprof_capture_handle *o
 		atomic_store_explicit(&r->tail, atomic_load_explicit(&r->head, memory_order_acquire),
 				      memory_order_release);
 	atomic_store(&cprof_ring_mode, RING_MODE_DRAIN);
+	cprof_sched_capture_begin(c->start_ticks); /* before the header states the source */
+	cprof_cpu_capture_begin();
 	if (!spec->background)
 		drain_write_header(c);
 	c->active = 1;
@@ -130,6 +133,8 @@ static int begin_locked(const struct capture_spec *spec, cprof_capture_handle *o
 		int rc = -pthread_create(&c->drainer, NULL, drain_thread_main, c);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		if (rc) {
+			cprof_sched_capture_end();
+			cprof_cpu_capture_end();
 			atomic_store(&cprof_ring_mode, RING_MODE_FLIGHT);
 			capture_release(c);
 			return rc;

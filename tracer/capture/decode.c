@@ -62,7 +62,7 @@ void decode_adopt(struct capture *c, const struct ring *r, struct ring_drain *d,
 	assert(capture_drain_sanity(c, r, d));
 }
 
-static void batch_add(struct capture *c, const struct ring *r, struct ring_drain *d, unsigned kind, uint64_t ts,
+static void batch_put(struct capture *c, const struct ring *r, struct ring_drain *d, unsigned kind, uint64_t ts,
 		      const uint64_t *args, const void *bytes, size_t nbytes)
 {
 	if (!d->batch.nevents)
@@ -76,6 +76,49 @@ static void batch_add(struct capture *c, const struct ring *r, struct ring_drain
 	 * CPROF_BATCH_MAX_RAW, then -ENOSPC above writes the header anyway). */
 	if (d->batch.raw.len >= BATCH_FLUSH_BYTES && c->header_written)
 		decode_flush(c, r, d);
+}
+
+/* The batch a kernel record (cprof_sched_emit_fn) goes to. */
+struct sched_emit_ctx {
+	struct capture *c;
+	const struct ring *r;
+	struct ring_drain *d;
+};
+
+/* The thread's first event in this capture announces its task first. */
+static void announce_task(struct capture *c, const struct ring *r, struct ring_drain *d, uint64_t ts)
+{
+	if (d->seen)
+		return;
+	d->seen = 1;
+	if (d->pending_task)
+		batch_put(c, r, d, CPROF_EV_TASK_SET, ts, &d->pending_task, NULL, 0);
+}
+
+static void sched_emit(void *ctx, unsigned kind, uint64_t ts, const uint64_t *args)
+{
+	struct sched_emit_ctx *e = ctx;
+	announce_task(e->c, e->r, e->d, ts);
+	batch_put(e->c, e->r, e->d, kind, ts, args, NULL, 0);
+}
+
+void decode_sched_upto(struct capture *c, const struct ring *r, struct ring_drain *d, uint64_t upto)
+{
+	struct sched_emit_ctx e = {c, r, d};
+	cprof_sched_take(r->tid, upto, sched_emit, &e);
+}
+
+/* Appends an own event of the ring's thread; the kernel's records up to
+ * its timestamp go first (a new thread's first switch-in precedes its
+ * THREAD_START: it follows it instead). */
+static void batch_add(struct capture *c, const struct ring *r, struct ring_drain *d, unsigned kind, uint64_t ts,
+		      const uint64_t *args, const void *bytes, size_t nbytes)
+{
+	if (unlikely(ts >= c->sched_next) && kind != CPROF_EV_THREAD_START) {
+		struct sched_emit_ctx e = {c, r, d};
+		c->sched_next = cprof_sched_take(r->tid, ts, sched_emit, &e);
+	}
+	batch_put(c, r, d, kind, ts, args, bytes, nbytes);
 }
 
 /* Whether a record's header agrees with the event table and its block. */
@@ -140,11 +183,7 @@ __attribute__((no_sanitize("thread"))) void decode_span(struct capture *c, struc
 				continue;
 			ts = min_ts;
 		}
-		if (!d->seen) {
-			d->seen = 1;
-			if (d->pending_task)
-				batch_add(c, r, d, CPROF_EV_TASK_SET, ts, &d->pending_task, NULL, 0);
-		}
+		announce_task(c, r, d, ts);
 		uint64_t args[CPROF_EVENT_MAX_ARGS] = {0};
 		uint32_t a = 0;
 		if (info->head32)

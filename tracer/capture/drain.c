@@ -41,6 +41,7 @@ int drain_pass(struct capture *c)
 	uint64_t now = capture_mono_ns();
 	if (!c->header_written && cprof_clock_calibrated())
 		drain_write_header(c);
+	uint64_t pass_ticks = cprof_clock_now();
 	int flush_all = c->header_written && now - c->last_flush_ns >= BATCH_FLUSH_NS;
 	for (struct ring *r = cprof_rings_first(); r; r = r->next) {
 		/* state before head: a ring seen EXITED has its final head. */
@@ -51,6 +52,8 @@ int drain_pass(struct capture *c)
 		if (!d)
 			continue; /* out of memory: the writer drops and counts */
 		assert(cprof_ring_sanity(r));
+		/* The kernel's records as read at `upto`, before this head. */
+		uint64_t upto = cprof_sched_collect();
 		uint64_t h = atomic_load_explicit(&r->head, memory_order_acquire);
 		uint64_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
 		if (t < h) {
@@ -60,10 +63,21 @@ int drain_pass(struct capture *c)
 			uint32_t gen = atomic_load_explicit(&r->generation, memory_order_relaxed);
 			if (gen != d->batch_gen)
 				decode_adopt(c, r, d, gen, atomic_load_explicit(&r->task, memory_order_relaxed));
+			c->sched_next = cprof_sched_next(r->tid);
 			decode_span(c, r, d, r->base, t, h, c->start_ticks, 0);
+			c->sched_next = UINT64_MAX;
 			/* Release: our reads of [t, h) are done before the writer
 			 * may reuse the bytes. */
 			atomic_store_explicit(&r->tail, h, memory_order_release);
+		}
+		/* The kernel's records up to `upto` (every own event before it is
+		 * decoded above); for an exited thread, all of them. A thread that
+		 * recorded nothing yet in this capture gets its batch now. */
+		if (cprof_sched_next(r->tid) <= (st == RING_EXITED ? UINT64_MAX - 1 : upto)) {
+			uint32_t gen = atomic_load_explicit(&r->generation, memory_order_relaxed);
+			if (gen != d->batch_gen)
+				decode_adopt(c, r, d, gen, atomic_load_explicit(&r->task, memory_order_relaxed));
+			decode_sched_upto(c, r, d, st == RING_EXITED ? UINT64_MAX : upto);
 		}
 		if (st == RING_EXITED)
 			retire_ring(c, r, d);
@@ -71,6 +85,7 @@ int drain_pass(struct capture *c)
 			 (c->header_written && d->batch.nevents && now - d->batch_start_ns >= BATCH_FLUSH_NS))
 			decode_flush(c, r, d);
 	}
+	cprof_sched_pass_end(pass_ticks);
 	if (flush_all)
 		c->last_flush_ns = now;
 	return fullest;
@@ -80,6 +95,8 @@ int drain_pass(struct capture *c)
 void drain_finish(struct capture *c)
 {
 	drain_pass(c);
+	cprof_sched_capture_end();
+	cprof_cpu_capture_end();
 	atomic_store(&cprof_ring_mode, RING_MODE_FLIGHT);
 	drain_write_tail(c);
 	c->finished = 1;
@@ -131,6 +148,8 @@ void drain_write_header(struct capture *c)
 	c->header_written = 1;
 	struct cprof_header h = {0};
 	cprof_clock_header(&h);
+	cprof_sched_header(&h); /* source, clock anchors */
+	cprof_cpu_header(&h);   /* CPU sampling rate */
 	static char cmdline[CPROF_CMDLINE_MAX]; /* under capture_lock or the drainer */
 	h.cmdline_len = cprof_read_cmdline(cmdline, sizeof cmdline);
 	h.cmdline = cmdline;
@@ -160,5 +179,6 @@ void drain_write_tail(struct capture *c)
 			trace_writer_lost(&c->w, &c->lost[i]);
 		trace_writer_close(&c->w);
 	}
+	cprof_sched_write_tail(&c->w); /* kernel records lost */
 	trace_writer_end(&c->w);
 }

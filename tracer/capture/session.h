@@ -16,6 +16,8 @@
 #include "capture/capture.h"
 #include "core/internal.h"
 #include "stacks/stack.h"
+#include "sched/sched.h"
+#include "profiles/cpu.h"
 
 #define BATCH_FLUSH_BYTES (64u << 10)
 #define BATCH_FLUSH_NS 500000000u /* a batch older than this is written */
@@ -59,6 +61,10 @@ struct capture {
 	uint8_t stack_sent[CPROF_STACK_IDS / 8 + 1]; /* bit per stack id in the stream */
 	uint32_t *stack_pending;  /* ids referenced, not yet written */
 	uint32_t npending, pending_cap;
+	/* The ring being decoded gets its queued kernel records (sched/)
+	 * merged before its first own event at or after sched_next (ticks;
+	 * UINT64_MAX: none, also outside drain passes). */
+	uint64_t sched_next;
 };
 
 uint64_t capture_mono_ns(void) CPROF_INTERNAL;
@@ -83,6 +89,8 @@ void decode_span(struct capture *c, struct ring *r, struct ring_drain *d, const 
 void decode_flush(struct capture *c, const struct ring *r, struct ring_drain *d) CPROF_INTERNAL;
 void decode_adopt(struct capture *c, const struct ring *r, struct ring_drain *d, uint32_t gen,
 		  uint64_t task) CPROF_INTERNAL;
+/* Appends ring r's kernel records up to `upto` ticks (sched/) to its batch. */
+void decode_sched_upto(struct capture *c, const struct ring *r, struct ring_drain *d, uint64_t upto) CPROF_INTERNAL;
 
 /* drain.c: drain passes, the drainer thread, the header and the tail. */
 int drain_pass(struct capture *c) CPROF_INTERNAL;

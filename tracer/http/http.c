@@ -158,6 +158,8 @@ static enum MHD_Result serve_index(struct MHD_Connection *conn)
 		"current stack (debug=2: with file:line).</td></tr>\n"
 		"<tr><td><a href=\"threadcreate?debug=1\">threadcreate</a></td><td>Stack traces that led to the "
 		"creation of new threads.</td></tr>\n"
+		"<tr><td><a href=\"profile?seconds=30\">profile</a></td><td>CPU profile (gzip pprof) of the given "
+		"seconds, 30 by default; open it with <code>go tool pprof</code>.</td></tr>\n"
 		"<tr><td><a href=\"trace?seconds=1\">trace</a></td><td>A trace of execution of this program for "
 		"the given seconds; open it with <code>cprof-trace FILE</code>. <code>?last=N</code>: the last N "
 		"seconds the flight recorder holds, at once.</td></tr>\n"
@@ -215,6 +217,32 @@ static enum MHD_Result serve_trace(struct MHD_Connection *conn)
 		return respond_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot trace: %s", strerror(-rc));
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION, "attachment; filename=\"trace\"");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* ---- /profile (the CPU profile; tracer/http/profile.c) ---- */
+static enum MHD_Result serve_profile(struct MHD_Connection *conn)
+{
+	const char *secs = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "seconds");
+	double v = 30.0; /* Go's default */
+	const char *why = secs ? parse_seconds(secs, max_seconds, &v) : NULL;
+	if (why)
+		return respond_error(conn, MHD_HTTP_BAD_REQUEST, "seconds=%.40s: %s (a duration in seconds, at most %g)",
+				     secs, why, max_seconds);
+	struct MHD_Response *r = NULL;
+	int rc = cprof_http_profile((uint64_t)(v * 1e9), &r);
+	if (rc == -EBUSY)
+		return respond_error(conn, MHD_HTTP_CONFLICT, "a CPU profile is already being collected");
+	if (rc == -ENOTSUP)
+		return respond_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR,
+				     "cannot profile: the program handles the sampling signal (SIGRTMAX-3) itself");
+	if (rc)
+		return respond_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot profile: %s", strerror(-rc));
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION, "attachment; filename=\"profile\"");
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
 	enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
 	MHD_destroy_response(r);
@@ -290,6 +318,8 @@ static enum MHD_Result serve(struct MHD_Connection *conn, const char *path, cons
 		return serve_index(conn);
 	if (strcmp(path, "/trace") == 0)
 		return serve_trace(conn);
+	if (strcmp(path, "/profile") == 0)
+		return serve_profile(conn);
 	if (strcmp(path, "/cmdline") == 0)
 		return serve_cmdline(conn);
 	if (strcmp(path, "/threadcreate") == 0)

@@ -12,6 +12,10 @@ struct MHD_Response;
 int cprof_http_trace_stream(uint64_t duration_ns, struct MHD_Response **out) CPROF_INTERNAL;
 /* A response holding the last last_ns of the flight recorder. */
 int cprof_http_trace_last(uint64_t last_ns, struct MHD_Response **out) CPROF_INTERNAL;
+/* A response holding a CPU profile of the next duration_ns (gzip pprof);
+ * -EBUSY when a profile request runs, -ENOTSUP when the program handles
+ * SIGPROF itself (profile.c). */
+int cprof_http_profile(uint64_t duration_ns, struct MHD_Response **out) CPROF_INTERNAL;
 /* CPROF_TRACE_ADDR at load: starts the server when set. */
 void cprof_http_autostart(void) CPROF_INTERNAL;
 void cprof_http_after_fork_child(void) CPROF_INTERNAL;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "interpose/interpose.h"
+#include "profiles/cpu.h"
 
 
 struct start {
@@ -40,6 +41,7 @@ static void *trampoline(void *p)
 		self->start_args[2] = s.stack;
 		cprof_thread_attach_now(self);
 	}
+	cprof_cpu_thread_start(); /* sched-cpu: arm this thread's CPU-time sampling timer */
 	return s.routine(s.arg);
 }
 

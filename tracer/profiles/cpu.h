@@ -1,0 +1,45 @@
+/*
+ * CPU-time sampling (cpu.c): per-thread timers, a stack per sample, counts
+ * per stack for /debug/pprof/profile and CPU_SAMPLE events for traces.
+ * Internal.
+ */
+#ifndef CPROF_CPU_H
+#define CPROF_CPU_H
+
+#include <stdint.h>
+#include "core/visibility.h"
+
+#include "trace_format.h"
+
+
+/* CPROF_TRACE_CPU_HZ: samples per CPU-second for captures (0: captures do
+ * not sample; /debug/pprof/profile then samples at 100 Hz). */
+void cprof_cpu_configure(uint32_t capture_hz) CPROF_INTERNAL;
+/* The rate /debug/pprof/profile samples at. */
+uint32_t cprof_cpu_profile_hz(void) CPROF_INTERNAL;
+
+/* Users of sampling (a capture, a profile request) start and stop it;
+ * sampling runs while any user does. Returns 0, or -ENOTSUP when the program
+ * handles the sampling signal (SIGRTMAX-3) itself, or -errno. Not async-signal-safe. */
+int cprof_cpu_start(void) CPROF_INTERNAL;
+void cprof_cpu_stop(void) CPROF_INTERNAL;
+
+/* Capture hooks: a capture samples when CPROF_TRACE_CPU_HZ > 0; the header
+ * states the rate (0: no CPU samples in this file). */
+void cprof_cpu_capture_begin(void) CPROF_INTERNAL;
+void cprof_cpu_capture_end(void) CPROF_INTERNAL;
+void cprof_cpu_header(struct cprof_header *h) CPROF_INTERNAL;
+
+/* Called by every new thread before its start routine (interpose/thread.c):
+ * arms its timer when sampling runs; remembers the tracer's own threads so
+ * they are never sampled. */
+void cprof_cpu_thread_start(void) CPROF_INTERNAL;
+
+/* Samples per stack id since load (index 0: no stack), n = CPROF_STACK_IDS
+ * + 1 entries copied into dst. */
+void cprof_cpu_counts(uint64_t *dst) CPROF_INTERNAL;
+/* Samples lost because the thread was inside the tracer (busy). */
+uint64_t cprof_cpu_dropped(void) CPROF_INTERNAL;
+void cprof_cpu_after_fork_child(void) CPROF_INTERNAL;
+
+#endif

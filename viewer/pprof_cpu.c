@@ -1,0 +1,158 @@
+/*
+ * -pprof=cpu: the trace's CPU samples (cpu_sample events, one per
+ * 1/cpu_hz s of a thread's CPU time) as a gzip pprof CPU profile, the same
+ * shape as /debug/pprof/profile: sample types (samples, count) and (cpu,
+ * nanoseconds), period 1e9/cpu_hz ns; one location per frame with the
+ * trace's function, file and line; one mapping per module (its load
+ * address inferred from pc - module_offset), marked symbolized.
+ *
+ * One pass over the file; memory: a counter per stack id sampled.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pprof_enc.h"
+#include "trace_reader.h"
+#include "viewer.h"
+
+struct module {
+	uint32_t name;      /* string id */
+	uint64_t start, limit;
+	uint64_t id;        /* pprof mapping id */
+};
+
+int viewer_pprof_cpu(const char *path)
+{
+	if (isatty(1)) {
+		fprintf(stderr, "cprof-trace: -pprof writes a binary profile: redirect stdout to a file\n");
+		return 2;
+	}
+	struct trace_reader r;
+	if (trace_reader_open_file(&r, path)) {
+		fprintf(stderr, "cprof-trace: %s\n", r.error);
+		trace_reader_close(&r);
+		return 1;
+	}
+	uint64_t *counts = NULL, nsamples = 0, last_ts = r.header.start_ticks;
+	size_t ncounts = 0;
+	struct trace_event ev;
+	int rc;
+	while ((rc = trace_reader_next(&r, &ev)) == 1) {
+		if (ev.ts > last_ts)
+			last_ts = ev.ts;
+		if (ev.kind != CPROF_EV_CPU_SAMPLE)
+			continue;
+		uint64_t id = ev.args[0];
+		if (id >= ncounts) {
+			size_t n = ncounts ? ncounts : 1024;
+			while (n <= id)
+				n *= 2;
+			uint64_t *p = realloc(counts, n * sizeof *p);
+			if (!p) {
+				fprintf(stderr, "cprof-trace: out of memory\n");
+				free(counts);
+				trace_reader_close(&r);
+				return 1;
+			}
+			memset(p + ncounts, 0, (n - ncounts) * sizeof *p);
+			counts = p;
+			ncounts = n;
+		}
+		counts[id]++;
+		nsamples++;
+	}
+	int status = 0;
+	if (rc < 0) {
+		fprintf(stderr, "cprof-trace: %s%s\n", r.error, r.truncated ? " (the profile covers what was complete)" : "");
+		status = 1;
+		if (!r.truncated) {
+			free(counts);
+			trace_reader_close(&r);
+			return 1;
+		}
+	}
+	uint32_t hz = r.header.cpu_hz;
+	if (!nsamples)
+		fprintf(stderr, "cprof-trace: warning: no CPU samples in %s (%s)\n", path,
+			r.header.has_cpu_hz ? (hz ? "none taken" : "captured with CPROF_TRACE_CPU_HZ=0")
+					    : "recorded by a tracer without CPU sampling");
+	int64_t period = 1000000000 / (int64_t)(hz ? hz : 100);
+	struct pprof_enc e;
+	pprof_enc_init(&e);
+	pprof_enc_sample_type(&e, "samples", "count");
+	pprof_enc_sample_type(&e, "cpu", "nanoseconds");
+	/* Modules first: every frame's mapping range. */
+	struct module *mods = NULL;
+	uint32_t nmods = 0;
+	for (size_t id = 0; id < ncounts; id++) {
+		const struct trace_stack *s = counts[id] ? trace_reader_stack(&r, id) : NULL;
+		for (uint32_t k = 0; s && k < s->nframes; k++) {
+			const struct cprof_frame *f = &s->frames[k];
+			if (!f->module || f->module_offset > f->pc)
+				continue;
+			uint32_t m = 0;
+			while (m < nmods && mods[m].name != f->module)
+				m++;
+			if (m == nmods) {
+				struct module *p = realloc(mods, (nmods + 1) * sizeof *p);
+				if (!p)
+					break;
+				mods = p;
+				mods[nmods++] = (struct module){f->module, f->pc - f->module_offset, f->pc + 1, 0};
+			}
+			if (f->pc - f->module_offset < mods[m].start)
+				mods[m].start = f->pc - f->module_offset;
+			if (f->pc + 1 > mods[m].limit)
+				mods[m].limit = f->pc + 1;
+		}
+	}
+	for (uint32_t m = 0; m < nmods; m++)
+		mods[m].id = pprof_enc_mapping(&e, mods[m].start, mods[m].limit, 0, trace_reader_string(&r, mods[m].name),
+					       NULL, 1);
+	for (size_t id = 0; id < ncounts; id++) {
+		if (!counts[id])
+			continue;
+		const struct trace_stack *s = trace_reader_stack(&r, id);
+		uint64_t locs[CPROF_STACK_MAX_FRAMES];
+		size_t n = 0;
+		for (uint32_t k = 0; s && k < s->nframes && k < CPROF_STACK_MAX_FRAMES; k++) {
+			const struct cprof_frame *f = &s->frames[k];
+			uint64_t map = 0;
+			for (uint32_t m = 0; m < nmods; m++)
+				if (mods[m].name == f->module)
+					map = mods[m].id;
+			char unknown[300];
+			const char *fn = trace_reader_string(&r, f->function);
+			if (!fn) {
+				const char *mod = trace_reader_string(&r, f->module);
+				snprintf(unknown, sizeof unknown, "%s+%#" PRIx64, mod ? mod : "?", f->module_offset);
+				fn = unknown;
+			}
+			uint64_t func = pprof_enc_function(&e, fn, trace_reader_string(&r, f->file));
+			/* Non-leaf pcs are return addresses: the call is the byte before. */
+			uint64_t addr = k == 0 ? f->pc : f->pc - 1;
+			locs[n++] = pprof_enc_location(&e, addr << 1 | (k == 0), map, addr, func, f->line);
+		}
+		if (!n)
+			locs[n++] = pprof_enc_location(&e, UINT64_MAX, 0, 0, pprof_enc_function(&e, "(no stack recorded)", ""),
+						       0);
+		int64_t vals[2] = {(int64_t)counts[id], (int64_t)counts[id] * period};
+		pprof_enc_sample(&e, locs, n, vals, 2);
+	}
+	uint64_t tps = r.header.ticks_per_sec;
+	pprof_enc_times(&e, (int64_t)trace_start_realtime_ns(&r),
+			(int64_t)((double)(last_ts - r.header.start_ticks) * 1e9 / (double)tps));
+	pprof_enc_period(&e, "cpu", "nanoseconds", period);
+	struct trace_buf gz = {0};
+	if (pprof_enc_finish(&e, &gz) || fwrite(gz.p, 1, gz.len, stdout) != gz.len || fflush(stdout)) {
+		fprintf(stderr, "cprof-trace: writing the profile failed\n");
+		status = 1;
+	}
+	trace_buf_free(&gz);
+	free(mods);
+	free(counts);
+	trace_reader_close(&r);
+	return status;
+}
