@@ -161,6 +161,21 @@ static void *short_lived(void *p)
 	return NULL;
 }
 
+/* Waits (at most 2 s: a loaded machine may starve the drainer) until the
+ * drainer has handed every exited thread's ring back. */
+static void wait_rings_drained(void)
+{
+	for (int tries = 0; tries < 200; tries++) {
+		int exited = 0;
+		for (struct ring *r = cprof_rings_first(); r; r = r->next)
+			exited += atomic_load(&r->state) == RING_EXITED;
+		if (!exited)
+			return;
+		struct timespec d = {0, 10000000};
+		nanosleep(&d, NULL);
+	}
+}
+
 static void test_ring_reuse(void)
 {
 	char path[256];
@@ -171,10 +186,8 @@ static void test_ring_reuse(void)
 		pthread_t t;
 		pthread_create(&t, NULL, short_lived, NULL);
 		pthread_join(t, NULL);
-		if (i % 100 == 99) { /* give the drainer a moment to free exited rings */
-			struct timespec d = {0, 15000000};
-			nanosleep(&d, NULL);
-		}
+		if (i % 100 == 99) /* give the drainer a moment to free exited rings */
+			wait_rings_drained();
 	}
 	CHECK(cprof_trace_stop() == 0);
 	/* Exited rings are reused once drained: the count follows how many
