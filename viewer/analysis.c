@@ -162,7 +162,7 @@ static cJSON *thread_groups(const struct walk *w)
 			k++;
 		if (k == ng)
 			g[ng++] = (struct group){.routine = name, .threads = cJSON_CreateArray()};
-		struct walk_time tt = {.total = t->last - t->first};
+		struct walk_time tt = {.total = t->win_end - t->win_begin};
 		memcpy(tt.wait, t->wait, sizeof tt.wait);
 		walk_time_add(&g[k].sum, &tt);
 		g[k].lost += t->lost;
@@ -172,6 +172,10 @@ static cJSON *thread_groups(const struct walk *w)
 		cJSON_AddStringToObject(o, "name", walk_thread_name(w, t->tid));
 		time_json_fields(o, &tt);
 		cJSON_AddNumberToObject(o, "blocks", (double)t->blocks);
+		/* where its time classes came from (walk_states.c) */
+		cJSON_AddStringToObject(o, "time_source", t->ks.mode == WS_PERF	       ? "perf"
+							  : t->ks.mode == WS_SCHEDSTAT ? "schedstat"
+										       : "interposed");
 		cJSON_AddNumberToObject(o, "lost", (double)t->lost);
 		cJSON_AddBoolToObject(o, "exited", t->exited);
 		cJSON_AddItemToArray(g[k].threads, o);

@@ -67,8 +67,8 @@ static void pct_cell(FILE *out, double part, double total)
 	fprintf(out, " %14s", cell);
 }
 
-/* total, exec, then one column per time class (the block categories, then
- * sched), each with its share of total. */
+/* total, exec, then one column per time class (the block categories,
+ * sched, other), each with its share of total. */
 static void time_row(FILE *out, const cJSON *o)
 {
 	double total = num(o, "total_ns");
@@ -86,7 +86,7 @@ static void time_header(FILE *out, const char *total)
 	fprintf(out, " %9s %14s", total, "exec");
 	for (unsigned c = 1; c <= CPROF_BLOCK_COUNT; c++)
 		fprintf(out, " %14s", cprof_block_info(c)->title);
-	fprintf(out, " %14s", "sched wait");
+	fprintf(out, " %14s %14s", "sched wait", "blocked other");
 }
 
 /* The report's title, from the registry. */

@@ -19,6 +19,7 @@ const char *const walk_class_names[WC_COUNT] = {
 	CPROF_BLOCK_CATEGORIES(WALK_X_NAME)
 #undef WALK_X_NAME
 	[WC_SCHED] = "sched",
+	[WC_OTHER] = "other",
 };
 
 int64_t walk_time_exec(const struct walk_time *t)
@@ -102,6 +103,13 @@ static int input_open(struct walk_input *in, struct trace_reader *r)
 static int index_event(struct walk *w, const struct trace_event *ev, uint64_t batch)
 {
 	if (ev->kind == CPROF_EV_WAKEUP && wakes_add(w->wakes, (uint32_t)ev->args[0], ev->tid, walk_ns(w, ev->ts)))
+		return -2;
+	/* threads the kernel's records describe: their time is partitioned
+	 * from those records (walk_states.c) */
+	int mode = ev->kind == CPROF_EV_SCHED_STAT ? WS_SCHEDSTAT
+		   : ev->kind == CPROF_EV_SCHED_SWITCH_IN || ev->kind == CPROF_EV_SCHED_SWITCH_OUT ? WS_PERF
+											   : 0;
+	if (mode && !u64map_get(&w->sched_threads, ev->tid) && u64map_put(&w->sched_threads, ev->tid, (uint64_t)mode))
 		return -2;
 	if (w->need_tasks && ev->kind >= CPROF_EV_TASK_BEGIN && ev->kind <= CPROF_EV_TASK_SET &&
 	    tasks_note(w->tasks, ev, (uint32_t)batch))
@@ -205,6 +213,7 @@ void walk_close(struct walk *w)
 		free(w->threads[i].regions);
 	free(w->threads);
 	u64map_free(&w->thread_map);
+	u64map_free(&w->sched_threads);
 	wakes_free(w->wakes);
 	tasks_free(w->tasks);
 	trace_reader_close(&w->r);

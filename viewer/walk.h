@@ -10,10 +10,16 @@
  * blocks, regions, tasks, logs, wake-ups. Consumers aggregate; none of
  * them sees raw events, so the numbers agree wherever they are shown.
  *
- * Time classes of a thread (ns): sync, net, syscall = blocked in such a
- * call until made runnable; sched = runnable but not running (from the
- * wake-up edge to the block's end, plus kernel run-queue delay not already
- * covered by those); exec = the rest of the thread's lifetime.
+ * Time classes of a thread (ns), a partition of its window (from the
+ * capture's start or its birth to the capture's end or its death):
+ *   - with the kernel's scheduling records (walk_states.c): exec = running;
+ *     sched = runnable (preempted, or woken and not yet running); sync, net,
+ *     syscall = asleep inside such an interposed call until made runnable;
+ *     other = asleep with no interposed call around it.
+ *   - without them (older traces, CPROF_TRACE_SCHED=off): sync, net,
+ *     syscall = blocked in such a call until made runnable; sched = from
+ *     the wake-up edge to the block's end, plus kernel run-queue delay not
+ *     already covered; exec = the rest of the thread's lifetime.
  */
 #ifndef CPROF_WALK_H
 #define CPROF_WALK_H
@@ -24,6 +30,7 @@
 #include "progress.h"
 #include "trace_reader.h"
 #include "u64map.h"
+#include "walk_states.h"
 
 /* The time classes: one per block category (same order, class = category
  * - 1, from CPROF_BLOCK_CATEGORIES), then sched. */
@@ -32,9 +39,13 @@ enum walk_class {
 	CPROF_BLOCK_CATEGORIES(WALK_X_CLASS)
 #undef WALK_X_CLASS
 	WC_SCHED = CPROF_BLOCK_COUNT,
+	/* blocked, with the kernel's word only: no interposed call explains
+	 * the sleep (kernel scheduling records only) */
+	WC_OTHER,
 	WC_COUNT
 };
-/* "sync", "net", "syscall" (the categories' names), "sched" */
+_Static_assert(WC_COUNT <= WC_COUNT_MAX, "walk_states.h sizes its arrays by WC_COUNT_MAX");
+/* "sync", "net", "syscall" (the categories' names), "sched", "other" */
 extern const char *const walk_class_names[WC_COUNT];
 
 /* Time spent, in ns: total and the non-exec classes; exec = total - sum. */
@@ -87,6 +98,8 @@ struct walk_thread {
 	uint64_t block_category, block_object; /* of the open block */
 	uint32_t block_what, block_stack;      /* string id, stack id */
 	int64_t wake_since_runq; /* ns of wake latency since the last RUNQ_DELAY */
+	int64_t win_begin, win_end; /* the thread's window, ns (final after the walk) */
+	struct walk_states ks;   /* kernel states (walk_states.c) */
 };
 
 struct walk_block {
@@ -176,6 +189,7 @@ struct walk {
 	struct u64map thread_map; /* tid -> index + 1 */
 	struct walk_wakes *wakes;
 	struct walk_tasks *tasks;
+	struct u64map sched_threads; /* tid -> enum walk_states_mode, for threads with kernel records (pass 1) */
 	int64_t begin, end;      /* ns of the first and last event */
 	uint64_t events, lost;
 	uint64_t tasks_incomplete; /* begun or ended outside the capture */

@@ -123,9 +123,13 @@ static void block_end(struct walk_pass *p, struct walk_thread *t, int64_t ns)
 	b.woke = wakes_first(p->w->wakes, t->tid, b.begin, b.end, &b.waker);
 	b.blocked = b.woke < 0 ? b.end - b.begin : b.woke - b.begin;
 	b.sched = b.woke < 0 ? 0 : b.end - b.woke;
-	t->wait[b.cls] += b.blocked;
-	t->wait[WC_SCHED] += b.sched;
-	t->wake_since_runq += b.sched;
+	if (t->ks.mode == WS_INTERPOSED) {
+		t->wait[b.cls] += b.blocked;
+		t->wait[WC_SCHED] += b.sched;
+		t->wake_since_runq += b.sched;
+	} else {
+		states_block_end(t, b.cls, b.begin, b.end);
+	}
 	t->blocks++;
 	WALK_EMIT(p, block, &b);
 }
@@ -134,6 +138,8 @@ static void block_end(struct walk_pass *p, struct walk_thread *t, int64_t ns)
  * then are part of it already. */
 static void runq_delay(struct walk_thread *t, uint64_t delay_ns)
 {
+	if (t->ks.mode != WS_INTERPOSED)
+		return; /* the kernel's records say it exactly */
 	int64_t extra = (int64_t)(delay_ns > INT64_MAX ? INT64_MAX : delay_ns) - t->wake_since_runq;
 	if (extra > 0)
 		t->wait[WC_SCHED] += extra;
@@ -165,7 +171,14 @@ void walk_on_event(struct walk_pass *p, const struct trace_event *ev)
 	if (!t)
 		return;
 	int64_t ns = walk_ns(w, ev->ts);
+	int fresh = t->first == INT64_MIN;
 	see_time(w, t, ns);
+	if (fresh) /* born in the capture: created by a thread we know (the
+		    * main thread's THREAD_START names no creator) */
+		states_thread_begin(w, t, ev->kind == CPROF_EV_THREAD_START && ev->args[0] != 0, ns);
+	/* kernel states first: sleeps that ended before an own event are
+	 * charged before a region or task snapshots the thread's time */
+	states_on_event(w, t, ev, ns);
 	switch (ev->kind) {
 	case CPROF_EV_THREAD_START:
 		t->routine = ev_string(ev);
@@ -251,6 +264,20 @@ void walk_on_end(struct walk_pass *p)
 					t->first = t->last = w->begin;
 			}
 		}
+	}
+	/* Each thread's window: with kernel records, from the capture's start
+	 * (or its birth) to the capture's end (or its death), its states
+	 * closed there; without, its first to its last event. */
+	for (uint32_t i = 0; i < w->nthreads; i++) {
+		struct walk_thread *t = &w->threads[i];
+		if (t->ks.mode == WS_INTERPOSED || t->first == INT64_MIN) {
+			t->win_begin = t->first == INT64_MIN ? w->begin : t->first;
+			t->win_end = t->first == INT64_MIN ? w->begin : t->last;
+			continue;
+		}
+		t->win_begin = t->ks.win_begin < t->first ? t->ks.win_begin : t->first;
+		t->win_end = t->exited || w->end < t->last ? t->last : w->end;
+		states_finish(w, t);
 	}
 	w->lost = 0;
 	for (uint32_t i = 0; i < w->nthreads; i++) {

@@ -39,6 +39,18 @@ void walk_on_event(struct walk_pass *p, const struct trace_event *ev);
  * incomplete, takes drops from the LOST chunk. */
 void walk_on_end(struct walk_pass *p);
 
+/* ---- walk_states.c: kernel states (pass 2) ---- */
+
+/* The thread's first event: born says it is its THREAD_START. Chooses
+ * the thread's mode from pass 1 (w->sched_threads) and opens its window. */
+void states_thread_begin(struct walk *w, struct walk_thread *t, int born, int64_t ns);
+/* Every event of the thread, after the walk's own handling. */
+void states_on_event(struct walk *w, struct walk_thread *t, const struct trace_event *ev, int64_t ns);
+/* An interposed call of class cls spanned [begin, end] ns. */
+void states_block_end(struct walk_thread *t, int cls, int64_t begin, int64_t end);
+/* After the last event, once t->win_end is set: closes the open state. */
+void states_finish(struct walk *w, struct walk_thread *t);
+
 /* ---- walk_wakes.c: wake-up edges per target thread (pass 1) ---- */
 
 struct walk_wakes *wakes_create(void);

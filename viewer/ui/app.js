@@ -30,7 +30,7 @@ async function getJSON(url, signal) {
 const LANE_H = 16, TASK_H = 12, GUTTER = 190, AXIS_H = 22;
 let KIND = [];             // span kind index -> name (meta.span_kinds)
 const KIND_COLOR = { task: '#9fc5a8', merged: '#9aa4ad' }; // + the block categories' colours
-let CLASSES = [];          // time classes: exec, the block categories, sched
+let CLASSES = [];          // time classes: exec, the block categories, sched, other (blocked, no call known)
 let analysisByName = {};   // name -> {name, title, nav, page, pprof}
 const tl = { t0: 0, t1: 1, data: null, rows: [], pending: null, query: '', matchNames: null, selected: null, drawn: 0 };
 
@@ -294,7 +294,7 @@ function initTimeline() {
 // The vocabulary from /api/meta: classes, colours, the menu.
 function useVocabulary(m) {
   KIND = m.span_kinds;
-  CLASSES = ['exec', ...m.categories.map((c) => c.name), 'sched'];
+  CLASSES = ['exec', ...m.categories.map((c) => c.name), 'sched', 'other'];
   const css = m.categories.map((c) => { KIND_COLOR[c.name] = c.colour; return `.c-${c.name} { background: ${c.colour}; }`; });
   const style = document.createElement('style');
   style.textContent = css.join('\n');
@@ -336,7 +336,7 @@ function timeCells(o) {
 }
 
 function renderThreads(doc) {
-  const cols = ['exec', ...meta.categories.map((c) => c.title), 'sched wait'].map((t) => `<th>${esc(t)}</th>`).join('');
+  const cols = ['exec', ...meta.categories.map((c) => c.title), 'sched wait', 'blocked (other)'].map((t) => `<th>${esc(t)}</th>`).join('');
   let h = `<h2>${esc(analysisByName[doc.report].title)}</h2>${droppedNote(doc)}${legend()}<table id="threads-table"><thead><tr><th class="l">start routine / thread</th><th>count</th><th>total</th>${cols}<th></th><th>dropped</th></tr></thead><tbody>`;
   doc.groups.forEach((g) => {
     h += `<tr class="group"><td class="l">${esc(g.routine)}</td><td data-v="${g.count}">${g.count}</td>${timeCells(g)}<td>${g.lost}</td></tr>`;
