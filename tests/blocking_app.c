@@ -9,7 +9,10 @@
  *  - a thread (sleeper) sleeps 30 ms in nanosleep();
  *  - a consumer waits on a condition variable that a producer signals
  *    every 20 ms, 5 times;
- *  - a thread (pipe_reader) blocks in read() on a pipe written 20 ms later.
+ *  - a thread (pipe_reader) blocks in read() on a pipe written 20 ms later;
+ *  - a thread (poller) waits 15 ms each in poll() and select() on a pipe and
+ *    in epoll_wait() on an epoll set of that pipe (not network: syscall),
+ *    then in poll() and epoll_wait() on a socketpair end (network).
  * It prints "name value" facts (addresses, tids) for the checker.
  */
 #define _GNU_SOURCE
@@ -18,6 +21,9 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -154,6 +160,36 @@ static NOINLINE void *pipe_writer(void *arg)
 	return NULL;
 }
 
+/* Waits that time out: what they watch decides their category. */
+static NOINLINE void *poller(void *arg)
+{
+	(void)arg;
+	printf("poller_tid %ld\n", tid());
+	int p[2], sv[2];
+	if (pipe(p) || socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) {
+		perror("poller");
+		return NULL;
+	}
+	struct pollfd pf = {.fd = p[0], .events = POLLIN};
+	poll(&pf, 1, 15);
+	fd_set r;
+	FD_ZERO(&r);
+	FD_SET(p[0], &r);
+	struct timeval tv = {0, 15000};
+	select(p[0] + 1, &r, NULL, NULL, &tv);
+	struct epoll_event ev = {.events = EPOLLIN}, out;
+	int ep_pipe = epoll_create1(0), ep_sock = epoll_create1(0);
+	epoll_ctl(ep_pipe, EPOLL_CTL_ADD, p[0], &ev);
+	epoll_wait(ep_pipe, &out, 1, 15);
+	struct pollfd sf = {.fd = sv[0], .events = POLLIN};
+	poll(&sf, 1, 15);
+	epoll_ctl(ep_sock, EPOLL_CTL_ADD, sv[0], &ev);
+	epoll_wait(ep_sock, &out, 1, 15);
+	close(ep_pipe);
+	close(ep_sock);
+	return NULL;
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -170,7 +206,7 @@ int main(void)
 	}
 	pthread_barrier_init(&ready, NULL, 4);
 	void *(*fns[])(void *) = {contender, contender, contender, contender, net_reader, net_writer,
-				  sleeper,   consumer,  producer,  pipe_reader, pipe_writer};
+				  sleeper,   consumer,  producer,  pipe_reader, pipe_writer, poller};
 	enum { N = sizeof fns / sizeof *fns };
 	pthread_t t[N];
 	for (int i = 0; i < N; i++)

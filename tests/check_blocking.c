@@ -183,12 +183,25 @@ int main(int argc, char **argv)
 	CHECKF(n == 1 && ok == 1, "pipe read: %d blocks, %d as expected", n, ok);
 	n = count_wakeups(&pwriter, 1, &preader, 1, 0);
 	CHECKF(n == 1, "pipe: %d writer->reader wake-ups", n);
+	/* waits on many fds: network only when a socket is among them */
+	uint32_t poller = (uint32_t)facts_get(facts, "poller_tid", 0);
+	CHECK(poller);
+	n = count_blocks(poller, CPROF_BLOCK_SYSCALL, "poll", 0, 10, 300, "poller", &ok);
+	CHECKF(n == 1 && ok == 1, "poll on a pipe: %d syscall waits, %d as expected", n, ok);
+	n = count_blocks(poller, CPROF_BLOCK_SYSCALL, "select", 0, 10, 300, "poller", &ok);
+	CHECKF(n == 1 && ok == 1, "select on a pipe: %d syscall waits, %d as expected", n, ok);
+	n = count_blocks(poller, CPROF_BLOCK_SYSCALL, "epoll_wait", 0, 10, 300, "poller", &ok);
+	CHECKF(n == 1 && ok == 1, "epoll_wait on a pipe: %d syscall waits, %d as expected", n, ok);
+	n = count_blocks(poller, CPROF_BLOCK_NET, "poll", 0, 10, 300, "poller", &ok);
+	CHECKF(n == 1 && ok == 1, "poll on a socket: %d net waits, %d as expected", n, ok);
+	n = count_blocks(poller, CPROF_BLOCK_NET, "epoll_wait", 0, 10, 300, "poller", &ok);
+	CHECKF(n == 1 && ok == 1, "epoll_wait on a socket: %d net waits, %d as expected", n, ok);
 	n = count_blocks(main_tid, CPROF_BLOCK_SYNC, "pthread_join", 0, 0.001, 5000, "main", &ok);
 	CHECKF(n >= 1 && ok == n, "join: %d blocks, %d as expected", n, ok);
 
 	/* threads: creator, start routine and creation stack */
 	const char *routines[] = {"contender", "net_reader", "net_writer", "sleeper", "consumer", "producer",
-				  "pipe_reader", "pipe_writer"};
+				  "pipe_reader", "pipe_writer", "poller"};
 	int starts = 0, named = 0;
 	for (size_t i = 0; i < L.n; i++) {
 		const struct trace_event *ev = &L.ev[i].ev;
@@ -202,7 +215,7 @@ int main(int argc, char **argv)
 		named += known && ev->args[0] == main_tid && stack_has(ev->args[2], "main") &&
 			 strcmp(stack_leaf(ev->args[2]), "pthread_create") == 0;
 	}
-	CHECKF(starts == 11 && named == 11, "%d thread starts, %d with creator, routine and stack", starts, named);
+	CHECKF(starts == 12 && named == 12, "%d thread starts, %d with creator, routine and stack", starts, named);
 	loaded_free(&L);
 	return check_done("check_blocking");
 }

@@ -255,7 +255,7 @@ unsigned cprof_fd_category(int fd)
 		if (t && fd >= 0 && fd < FD_TABLE)
 			__atomic_store_n(&t[fd].kind, kind, __ATOMIC_RELAXED);
 	}
-	return kind == FD_SOCKET ? CPROF_BLOCK_NET : CPROF_BLOCK_SYSCALL;
+	return kind == FD_SOCKET || kind == FD_NET_WATCHER ? CPROF_BLOCK_NET : CPROF_BLOCK_SYSCALL;
 }
 
 uint64_t cprof_fd_pair_key(int fd)

@@ -90,7 +90,12 @@ static inline void cprof_wake_commit(uint64_t key, const struct wake_plan *plan)
 }
 
 /* File descriptors: cheap classification for the net/syscall split. */
-enum fd_kind { FD_UNKNOWN = 0, FD_SOCKET = 1, FD_OTHER = 2 };
+enum fd_kind {
+	FD_UNKNOWN = 0,
+	FD_SOCKET = 1,
+	FD_OTHER = 2,       /* files, pipes, ttys, ... */
+	FD_NET_WATCHER = 3, /* an epoll instance that watches a socket */
+};
 unsigned cprof_fd_category(int fd) CPROF_INTERNAL;     /* CPROF_BLOCK_NET or _SYSCALL */
 void cprof_fd_set(int fd, enum fd_kind kind, int partner) CPROF_INTERNAL;
 void cprof_fd_forget(int fd) CPROF_INTERNAL;

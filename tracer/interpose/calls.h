@@ -76,6 +76,7 @@
 	X(int, pselect, (int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *), NULL) \
 	X(int, epoll_wait, (int, struct epoll_event *, int, int), NULL)                         \
 	X(int, epoll_pwait, (int, struct epoll_event *, int, int, const sigset_t *), NULL)      \
+	X(int, epoll_ctl, (int, int, int, struct epoll_event *), NULL)                          \
 	X(int, nanosleep, (const struct timespec *, struct timespec *), NULL)                   \
 	X(int, clock_nanosleep, (clockid_t, int, const struct timespec *, struct timespec *), NULL) \
 	X(int, usleep, (useconds_t), NULL)                                                      \

@@ -88,18 +88,115 @@ WRITE_WRAP(ssize_t, sendmsg, fd, (fd, msg, flags), int fd, const struct msghdr *
 
 PLAIN_WRAP(int, connect, CPROF_BLOCK_NET, fd, (fd, addr, len), int fd, const struct sockaddr *addr,
 	   socklen_t len)
-PLAIN_WRAP(int, poll, CPROF_BLOCK_NET, nfds ? fds[0].fd : -1, (fds, nfds, timeout), struct pollfd *fds,
-	   nfds_t nfds, int timeout)
-PLAIN_WRAP(int, ppoll, CPROF_BLOCK_NET, nfds ? fds[0].fd : -1, (fds, nfds, ts, mask), struct pollfd *fds,
-	   nfds_t nfds, const struct timespec *ts, const sigset_t *mask)
-PLAIN_WRAP(int, select, CPROF_BLOCK_NET, nfds, (nfds, r, w, e, tv), int nfds, fd_set *r, fd_set *w,
-	   fd_set *e, struct timeval *tv)
-PLAIN_WRAP(int, pselect, CPROF_BLOCK_NET, nfds, (nfds, r, w, e, ts, mask), int nfds, fd_set *r, fd_set *w,
-	   fd_set *e, const struct timespec *ts, const sigset_t *mask)
-PLAIN_WRAP(int, epoll_wait, CPROF_BLOCK_NET, epfd, (epfd, ev, max, timeout), int epfd,
-	   struct epoll_event *ev, int max, int timeout)
-PLAIN_WRAP(int, epoll_pwait, CPROF_BLOCK_NET, epfd, (epfd, ev, max, timeout, mask), int epfd,
-	   struct epoll_event *ev, int max, int timeout, const sigset_t *mask)
+/* ---- waits on many fds: network only when they watch a socket ---- */
+
+/* Times `expr` and records it under name's site, classified by the fd that
+ * `pick` returns: evaluated only when the call is recorded (it may look at
+ * every watched fd). */
+#define TIMED_WATCH(name, pick, expr)                                                         \
+	uint64_t t0_ = cprof_clock_now();                                                     \
+	rc = (expr);                                                                          \
+	do {                                                                                  \
+		uint64_t t1_ = cprof_clock_now();                                             \
+		if (unlikely(t1_ - t0_ >= cprof_block_threshold()))                           \
+			cprof_block_record(&site_##name, CPROF_BLOCK_BY_FD, (uint64_t)(pick), t0_, t1_); \
+	} while (0)
+
+/* The first watched socket, else the first watched fd (-1: none). */
+static int poll_pick(const struct pollfd *fds, nfds_t nfds)
+{
+	int first = -1;
+	for (nfds_t i = 0; i < nfds; i++) {
+		if (fds[i].fd < 0)
+			continue;
+		if (cprof_fd_category(fds[i].fd) == CPROF_BLOCK_NET)
+			return fds[i].fd;
+		if (first < 0)
+			first = fds[i].fd;
+	}
+	return first;
+}
+
+static int select_pick(int nfds, const fd_set *r, const fd_set *w)
+{
+	int first = -1;
+	for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++) {
+		if (!((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w))))
+			continue;
+		if (cprof_fd_category(fd) == CPROF_BLOCK_NET)
+			return fd;
+		if (first < 0)
+			first = fd;
+	}
+	return first;
+}
+
+CALL_SITE(poll);
+CALL_SITE(ppoll);
+CALL_SITE(select);
+CALL_SITE(pselect);
+CALL_SITE(epoll_wait);
+CALL_SITE(epoll_pwait);
+
+/* The sets are read after the call, whose results overwrote them: a
+ * select that returned on a pipe still says which fds it watched when it
+ * timed out or failed; when it returned ready fds, those are what woke it. */
+CPROF_API int poll(struct pollfd *fds, nfds_t nfds, int timeout)
+{
+	PASS_UNLESS_OBSERVED(poll, (fds, nfds, timeout));
+	int rc;
+	TIMED_WATCH(poll, poll_pick(fds, nfds), REAL(poll)(fds, nfds, timeout));
+	return rc;
+}
+
+CPROF_API int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *ts, const sigset_t *mask)
+{
+	PASS_UNLESS_OBSERVED(ppoll, (fds, nfds, ts, mask));
+	int rc;
+	TIMED_WATCH(ppoll, poll_pick(fds, nfds), REAL(ppoll)(fds, nfds, ts, mask));
+	return rc;
+}
+
+CPROF_API int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
+{
+	PASS_UNLESS_OBSERVED(select, (nfds, r, w, e, tv));
+	int rc;
+	TIMED_WATCH(select, select_pick(nfds, r, w), REAL(select)(nfds, r, w, e, tv));
+	return rc;
+}
+
+CPROF_API int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts, const sigset_t *mask)
+{
+	PASS_UNLESS_OBSERVED(pselect, (nfds, r, w, e, ts, mask));
+	int rc;
+	TIMED_WATCH(pselect, select_pick(nfds, r, w), REAL(pselect)(nfds, r, w, e, ts, mask));
+	return rc;
+}
+
+/* An epoll instance is a network wait once a socket was added to it. */
+CPROF_API int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	int rc = REAL(epoll_ctl)(epfd, op, fd, ev);
+	if (rc == 0 && op == EPOLL_CTL_ADD && cprof_interpose_on && cprof_fd_category(fd) == CPROF_BLOCK_NET)
+		cprof_fd_set(epfd, FD_NET_WATCHER, -1);
+	return rc;
+}
+
+CPROF_API int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
+{
+	PASS_UNLESS_OBSERVED(epoll_wait, (epfd, ev, max, timeout));
+	int rc;
+	TIMED_WATCH(epoll_wait, epfd, REAL(epoll_wait)(epfd, ev, max, timeout));
+	return rc;
+}
+
+CPROF_API int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout, const sigset_t *mask)
+{
+	PASS_UNLESS_OBSERVED(epoll_pwait, (epfd, ev, max, timeout, mask));
+	int rc;
+	TIMED_WATCH(epoll_pwait, epfd, REAL(epoll_pwait)(epfd, ev, max, timeout, mask));
+	return rc;
+}
 
 PLAIN_WRAP(int, nanosleep, CPROF_BLOCK_SYSCALL, 0, (req, rem), const struct timespec *req,
 	   struct timespec *rem)
