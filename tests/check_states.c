@@ -99,7 +99,7 @@ int main(int argc, char **argv)
 		       wall / 1e6, k_run, k_rq, 100.0 - k_run - k_rq, run, runq, blocked, sync, sys);
 		CHECKF(fabs(run - k_run) <= tol, "thread %ld (%s): running %.1f%%, kernel %.1f%%", tid, role, run, k_run);
 		CHECKF(fabs(runq - k_rq) <= tol, "thread %ld (%s): runnable %.1f%%, kernel %.1f%%", tid, role, runq, k_rq);
-		CHECKF(explained >= 0.8 * blocked, "thread %ld (%s): %.1f%% blocked, %.1f%% in its calls' categories", tid,
+		CHECKF(blocked < 1 || explained >= 0.8 * blocked, "thread %ld (%s): %.1f%% blocked, %.1f%% in its calls' categories", tid,
 		       role, blocked, explained);
 		if (!strcmp(role, "contender"))
 			CHECKF(sync >= 0.3 * blocked, "thread %ld: lock waits %.1f%% of %.1f%% blocked", tid, sync, blocked);
