@@ -12,7 +12,9 @@
  *  - a thread (pipe_reader) blocks in read() on a pipe written 20 ms later;
  *  - a thread (poller) waits 15 ms each in poll() and select() on a pipe and
  *    in epoll_wait() on an epoll set of that pipe (not network: syscall),
- *    then in poll() and epoll_wait() on a socketpair end (network).
+ *    then in poll() and epoll_wait() on a socketpair end (network);
+ *  - a thread (idler) waits on a condition variable nobody signals: the
+ *    capture ends (at exit) while it waits.
  * It prints "name value" facts (addresses, tids) for the checker.
  */
 #define _GNU_SOURCE
@@ -190,6 +192,19 @@ static NOINLINE void *poller(void *arg)
 	return NULL;
 }
 
+static pthread_mutex_t idle_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t idle_cond = PTHREAD_COND_INITIALIZER;
+
+static NOINLINE void *idler(void *arg)
+{
+	(void)arg;
+	printf("idler_tid %ld\nidle_cond %p\n", tid(), (void *)&idle_cond);
+	pthread_mutex_lock(&idle_lock);
+	for (;;)
+		pthread_cond_wait(&idle_cond, &idle_lock);
+	return NULL;
+}
+
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -213,6 +228,9 @@ int main(void)
 		pthread_create(&t[i], NULL, fns[i], NULL);
 	for (int i = 0; i < N; i++)
 		pthread_join(t[i], NULL);
+	pthread_t idle;
+	pthread_create(&idle, NULL, idler, NULL);
+	sleep_ms(30); /* it waits for good; exit ends the capture meanwhile */
 	printf("done\n");
 	return 0;
 }

@@ -196,12 +196,30 @@ int main(int argc, char **argv)
 	CHECKF(n == 1 && ok == 1, "poll on a socket: %d net waits, %d as expected", n, ok);
 	n = count_blocks(poller, CPROF_BLOCK_NET, "epoll_wait", 0, 10, 300, "poller", &ok);
 	CHECKF(n == 1 && ok == 1, "epoll_wait on a socket: %d net waits, %d as expected", n, ok);
+	/* a call still waiting when the capture ended: a block until the end */
+	uint32_t idler = (uint32_t)facts_get(facts, "idler_tid", 0);
+	uint64_t idle_cond = (uint64_t)facts_get(facts, "idle_cond", 0);
+	uint64_t last_ts = 0;
+	for (size_t i = 0; i < L.n; i++)
+		if (L.ev[i].ev.ts > last_ts)
+			last_ts = L.ev[i].ev.ts;
+	int idle_blocks = 0, idle_to_end = 0;
+	for (size_t i = 0; i < nblocks; i++) {
+		if (blocks[i].tid != idler)
+			continue;
+		idle_blocks++;
+		idle_to_end += blocks[i].category == CPROF_BLOCK_SYNC && !strcmp(blocks[i].what, "pthread_cond_wait") &&
+			       blocks[i].object == idle_cond && ms(blocks[i].t1 - blocks[i].t0) >= 20 &&
+			       ms(last_ts - blocks[i].t1) < 5;
+	}
+	CHECKF(idler && idle_blocks == 1 && idle_to_end == 1, "idler: %d blocks, %d waiting until the end", idle_blocks,
+	       idle_to_end);
 	n = count_blocks(main_tid, CPROF_BLOCK_SYNC, "pthread_join", 0, 0.001, 5000, "main", &ok);
 	CHECKF(n >= 1 && ok == n, "join: %d blocks, %d as expected", n, ok);
 
 	/* threads: creator, start routine and creation stack */
 	const char *routines[] = {"contender", "net_reader", "net_writer", "sleeper", "consumer", "producer",
-				  "pipe_reader", "pipe_writer", "poller"};
+				  "pipe_reader", "pipe_writer", "poller", "idler"};
 	int starts = 0, named = 0;
 	for (size_t i = 0; i < L.n; i++) {
 		const struct trace_event *ev = &L.ev[i].ev;
@@ -215,7 +233,7 @@ int main(int argc, char **argv)
 		named += known && ev->args[0] == main_tid && stack_has(ev->args[2], "main") &&
 			 strcmp(stack_leaf(ev->args[2]), "pthread_create") == 0;
 	}
-	CHECKF(starts == 12 && named == 12, "%d thread starts, %d with creator, routine and stack", starts, named);
+	CHECKF(starts == 13 && named == 13, "%d thread starts, %d with creator, routine and stack", starts, named);
 	loaded_free(&L);
 	return check_done("check_blocking");
 }

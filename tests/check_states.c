@@ -51,7 +51,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "check_states: cannot parse %s\n", argv[2]);
 		return 1;
 	}
-	printf("source: %s\n", cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(doc, "trace"), "sched_source")));
+	const cJSON *trace = cJSON_GetObjectItem(doc, "trace");
+	printf("source: %s, kernel records lost: %.0f, events lost: %.0f\n",
+	       cJSON_GetStringValue(cJSON_GetObjectItem(trace, "sched_source")), num(trace, "sched_lost"), num(trace, "lost"));
 
 	/* every thread: a partition of its window */
 	const cJSON *g, *t;

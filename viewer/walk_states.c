@@ -295,6 +295,9 @@ void states_block_end(struct walk_thread *t, int cls, int64_t begin, int64_t end
 	if (k->mode == WS_INTERPOSED)
 		return;
 	classify(t, cls, begin, end);
+	k->last_block_begin = begin;
+	k->last_block_end = end;
+	k->last_block_cls = cls;
 	if (k->mode == WS_SCHEDSTAT) { /* the part after the last sample */
 		int64_t from = k->has_stat ? k->stat_ts : k->win_begin;
 		k->since_stat[cls] += span(begin > from ? begin : from, end);
@@ -316,5 +319,7 @@ void states_finish(struct walk *w, struct walk_thread *t)
 			apply_shares(t, k->win_begin, k->lead_end), k->lead_end = 0;
 		apply_shares(t, k->stat_ts, t->win_end);
 	}
+	if (k->last_block_end > k->last_block_begin) /* the states just closed may lie in it */
+		classify(t, k->last_block_cls, k->last_block_begin, k->last_block_end);
 	flush_other(t, INT64_MAX);
 }

@@ -59,6 +59,10 @@ struct walk_states {
 	 * (clipped to it), and those before a first sample that opened a lead
 	 * gap: an interval's blocked time goes to them first */
 	int64_t since_stat[WC_COUNT_MAX];
+	/* the last interposed call, which a sleep still open at the window's
+	 * end may lie in (a call in progress when the capture ended) */
+	int64_t last_block_begin, last_block_end;
+	int last_block_cls;
 	int64_t lead_stat[WC_COUNT_MAX];
 };
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "capture/session.h"
+#include "interpose/block.h"
 
 /* The thread's current name: /proc (names set by any thread, any way),
  * else what the ring holds. */
@@ -209,4 +210,34 @@ __attribute__((no_sanitize("thread"))) void decode_span(struct capture *c, struc
 			tables_stack_need(c, args[stack]);
 		batch_add(c, r, d, kind, ts, args, bytes, nbytes);
 	}
+}
+
+/* A call the ring's owner is still waiting in when the capture ends: it
+ * has no record yet (a block is recorded when it returns), so it is
+ * written now as a block from its start (or the capture's) to `now`, with
+ * no stack. A thread asleep through the whole capture then shows where it
+ * sleeps, for all of it. */
+void decode_call_in_progress(struct capture *c, struct ring *r, struct ring_drain *d, uint64_t now)
+{
+	struct cprof_site *site = atomic_load_explicit(&r->call_site, memory_order_acquire);
+	if (!site)
+		return;
+	uint64_t t0 = atomic_load_explicit(&r->call_t0, memory_order_relaxed);
+	uint64_t object = atomic_load_explicit(&r->call_object, memory_order_relaxed);
+	unsigned category = atomic_load_explicit(&r->call_category, memory_order_relaxed);
+	/* Acquire: the fields read above belong to this site's call, unless
+	 * the owner left it (and maybe entered another) meanwhile. */
+	if (atomic_load_explicit(&r->call_site, memory_order_acquire) != site || now < t0 ||
+	    now - t0 < cprof_block_threshold())
+		return;
+	if (category == CPROF_BLOCK_BY_FD)
+		category = cprof_fd_category((int)object);
+	uint32_t gen = atomic_load_explicit(&r->generation, memory_order_relaxed);
+	if (gen != d->batch_gen)
+		decode_adopt(c, r, d, gen, atomic_load_explicit(&r->task, memory_order_relaxed));
+	uint64_t begin = t0 > c->start_ticks ? t0 : c->start_ticks;
+	uint64_t args[4] = {category, object, cprof_site_id(site), 0};
+	announce_task(c, r, d, begin);
+	batch_add(c, r, d, CPROF_EV_BLOCK_BEGIN, begin, args, NULL, 0);
+	batch_add(c, r, d, CPROF_EV_BLOCK_END, now, NULL, NULL, 0);
 }

@@ -91,10 +91,17 @@ int drain_pass(struct capture *c)
 	return fullest;
 }
 
-/* The end of a drain capture: a last pass, writers back to FLIGHT, the tail. */
+/* The end of a drain capture: a last pass, the calls threads still wait
+ * in, writers back to FLIGHT, the tail. */
 void drain_finish(struct capture *c)
 {
 	drain_pass(c);
+	uint64_t now = cprof_clock_now();
+	for (struct ring *r = cprof_rings_first(); r; r = r->next) {
+		struct ring_drain *d;
+		if (atomic_load_explicit(&r->state, memory_order_acquire) == RING_LIVE && (d = capture_drain_of(c, r)))
+			decode_call_in_progress(c, r, d, now);
+	}
 	cprof_sched_capture_end();
 	cprof_cpu_capture_end();
 	atomic_store(&cprof_ring_mode, RING_MODE_FLIGHT);

@@ -89,6 +89,9 @@ void decode_span(struct capture *c, struct ring *r, struct ring_drain *d, const 
 void decode_flush(struct capture *c, const struct ring *r, struct ring_drain *d) CPROF_INTERNAL;
 void decode_adopt(struct capture *c, const struct ring *r, struct ring_drain *d, uint32_t gen,
 		  uint64_t task) CPROF_INTERNAL;
+/* At a capture's end: the call ring r's owner still waits in, as a block
+ * until `now` (ticks). */
+void decode_call_in_progress(struct capture *c, struct ring *r, struct ring_drain *d, uint64_t now) CPROF_INTERNAL;
 /* Appends ring r's kernel records up to `upto` ticks (sched/) to its batch. */
 void decode_sched_upto(struct capture *c, const struct ring *r, struct ring_drain *d, uint64_t upto) CPROF_INTERNAL;
 

@@ -92,6 +92,17 @@ struct ring {
 	_Atomic uint64_t task;    /* the owner's current task, for readers */
 	_Atomic uint64_t dropped; /* events dropped since the claim */
 
+	/* The owner's blocking call in progress (interpose/), so that a
+	 * capture ending while it waits can say where it waits: its site
+	 * (struct cprof_site *, NULL when in none), when it began (ticks), its
+	 * category (CPROF_BLOCK_BY_FD: by the fd in object) and object. The
+	 * owner writes them (relaxed; the site last, release), readers take
+	 * the site with acquire; a torn read misnames one block at worst. */
+	_Atomic(void *) call_site;
+	_Atomic uint64_t call_t0;
+	_Atomic uint64_t call_object;
+	_Atomic uint32_t call_category;
+
 	_Alignas(64) _Atomic uint64_t head; /* bytes published by the writer */
 	_Alignas(64) _Atomic uint64_t tail; /* bytes released by the drain reader */
 };
@@ -141,10 +152,12 @@ void cprof_rings_init_key(void) CPROF_INTERNAL;
  * off). Called with self->busy set. */
 uint64_t *cprof_ring_reserve_slow(struct cprof_thread *self, uint32_t words) CPROF_INTERNAL;
 void cprof_thread_exit(struct cprof_thread *self) CPROF_INTERNAL;
-/* Called on an active thread's exit, before its THREAD_EXIT is recorded:
- * the interposition layer sets it (joiner wake-ups). The ring never calls
- * upward by name. Set once at start-up (release), read with acquire. */
-extern void (*cprof_thread_exit_hook)(void) CPROF_INTERNAL;
+/* Registers fn to run on every traced thread's exit, before its
+ * THREAD_EXIT is recorded (with busy clear: fn may record; it sets busy
+ * around its own calls). The layers above say there what an exit means
+ * (joiners woken, the kernel's last figures); the ring never calls upward
+ * by name. At most 4; returns 0, or -1 when full. Call at start-up. */
+int cprof_on_thread_exit(void (*fn)(void)) CPROF_INTERNAL;
 /* Attaches the calling thread now (records THREAD_START). */
 void cprof_thread_attach_now(struct cprof_thread *self) CPROF_INTERNAL;
 /* Renames a ring (its owner only). */

@@ -289,15 +289,31 @@ void cprof_ring_set_name(struct ring *r, const char *name)
 		__atomic_store_n(&r->name[i], 0, __ATOMIC_RELAXED);
 }
 
-void (*cprof_thread_exit_hook)(void);
+#define EXIT_HOOKS 4
+static void (*_Atomic exit_hooks[EXIT_HOOKS])(void);
+
+int cprof_on_thread_exit(void (*fn)(void))
+{
+	for (int i = 0; i < EXIT_HOOKS; i++) {
+		void (*expect)(void) = NULL;
+		/* Release: a thread that finds the hook sees what fn needs. */
+		if (atomic_compare_exchange_strong_explicit(&exit_hooks[i], &expect, fn, memory_order_release,
+							    memory_order_relaxed) ||
+		    expect == fn)
+			return 0;
+	}
+	return -1;
+}
 
 void cprof_thread_exit(struct cprof_thread *self)
 {
 	if (self->status != THREAD_ACTIVE)
 		return;
-	void (*hook)(void) = __atomic_load_n(&cprof_thread_exit_hook, __ATOMIC_ACQUIRE);
-	if (hook)
-		hook(); /* the layers above record what this exit means (joiners) */
+	for (int i = 0; i < EXIT_HOOKS; i++) { /* what the layers above record at an exit */
+		void (*hook)(void) = atomic_load_explicit(&exit_hooks[i], memory_order_acquire);
+		if (hook)
+			hook();
+	}
 	self->busy++;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	uint64_t *p = ring_reserve(self, 2);

@@ -45,11 +45,35 @@ static inline uint64_t cprof_block_threshold(void)
 	return likely(t) ? t : cprof_block_threshold_slow();
 }
 
-/* Ends a call that began at t0 (ticks): records it when it lasted at least
- * the threshold. what: the call's name site. Preserves errno. The common
- * case is a clock read and a compare. */
+/* Begins a call that may block: returns its start (ticks) and notes the
+ * call on the thread's ring, for a capture that ends while it waits. */
+static inline uint64_t cprof_call_begin(struct cprof_site *what, unsigned category, uint64_t object)
+{
+	uint64_t t0 = cprof_clock_now();
+	struct ring *r = cprof_me()->ring;
+	if (likely(r != NULL)) {
+		atomic_store_explicit(&r->call_t0, t0, memory_order_relaxed);
+		atomic_store_explicit(&r->call_object, object, memory_order_relaxed);
+		atomic_store_explicit(&r->call_category, category, memory_order_relaxed);
+		atomic_store_explicit(&r->call_site, (void *)what, memory_order_release);
+	}
+	return t0;
+}
+
+/* The call noted by cprof_call_begin returned. */
+static inline void cprof_call_done(void)
+{
+	struct ring *r = cprof_me()->ring;
+	if (likely(r != NULL))
+		atomic_store_explicit(&r->call_site, NULL, memory_order_relaxed);
+}
+
+/* Ends a call that began at t0 (ticks, from cprof_call_begin): records it
+ * when it lasted at least the threshold. what: the call's name site.
+ * Preserves errno. The common case is a clock read and a compare. */
 static inline void cprof_block_end(struct cprof_site *what, unsigned category, uint64_t object, uint64_t t0)
 {
+	cprof_call_done();
 	uint64_t t1 = cprof_clock_now();
 	if (unlikely(t1 - t0 >= cprof_block_threshold()))
 		cprof_block_record(what, category, object, t0, t1);

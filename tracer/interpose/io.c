@@ -27,7 +27,7 @@
 
 /* Times `expr` (the real call) and records it under `site`. */
 #define TIMED(name, category, object, expr)                                         \
-	uint64_t t0_ = cprof_clock_now();                                           \
+	uint64_t t0_ = cprof_call_begin(&site_##name, (category), (uint64_t)(object)); \
 	do {                                                                        \
 		rc = (expr);                                                        \
 		cprof_block_end(&site_##name, (category), (uint64_t)(object), t0_); \
@@ -92,11 +92,12 @@ PLAIN_WRAP(int, connect, CPROF_BLOCK_NET, fd, (fd, addr, len), int fd, const str
 
 /* Times `expr` and records it under name's site, classified by the fd that
  * `pick` returns: evaluated only when the call is recorded (it may look at
- * every watched fd). */
-#define TIMED_WATCH(name, pick, expr)                                                         \
-	uint64_t t0_ = cprof_clock_now();                                                     \
+ * every watched fd); pick0, a cheap first guess, names the call meanwhile. */
+#define TIMED_WATCH(name, pick0, pick, expr)                                                  \
+	uint64_t t0_ = cprof_call_begin(&site_##name, CPROF_BLOCK_BY_FD, (uint64_t)(pick0)); \
 	rc = (expr);                                                                          \
 	do {                                                                                  \
+		cprof_call_done();                                                            \
 		uint64_t t1_ = cprof_clock_now();                                             \
 		if (unlikely(t1_ - t0_ >= cprof_block_threshold()))                           \
 			cprof_block_record(&site_##name, CPROF_BLOCK_BY_FD, (uint64_t)(pick), t0_, t1_); \
@@ -145,7 +146,7 @@ CPROF_API int poll(struct pollfd *fds, nfds_t nfds, int timeout)
 {
 	PASS_UNLESS_OBSERVED(poll, (fds, nfds, timeout));
 	int rc;
-	TIMED_WATCH(poll, poll_pick(fds, nfds), REAL(poll)(fds, nfds, timeout));
+	TIMED_WATCH(poll, -1, poll_pick(fds, nfds), REAL(poll)(fds, nfds, timeout));
 	return rc;
 }
 
@@ -153,7 +154,7 @@ CPROF_API int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *ts, 
 {
 	PASS_UNLESS_OBSERVED(ppoll, (fds, nfds, ts, mask));
 	int rc;
-	TIMED_WATCH(ppoll, poll_pick(fds, nfds), REAL(ppoll)(fds, nfds, ts, mask));
+	TIMED_WATCH(ppoll, -1, poll_pick(fds, nfds), REAL(ppoll)(fds, nfds, ts, mask));
 	return rc;
 }
 
@@ -161,7 +162,7 @@ CPROF_API int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *
 {
 	PASS_UNLESS_OBSERVED(select, (nfds, r, w, e, tv));
 	int rc;
-	TIMED_WATCH(select, select_pick(nfds, r, w), REAL(select)(nfds, r, w, e, tv));
+	TIMED_WATCH(select, -1, select_pick(nfds, r, w), REAL(select)(nfds, r, w, e, tv));
 	return rc;
 }
 
@@ -169,7 +170,7 @@ CPROF_API int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct ti
 {
 	PASS_UNLESS_OBSERVED(pselect, (nfds, r, w, e, ts, mask));
 	int rc;
-	TIMED_WATCH(pselect, select_pick(nfds, r, w), REAL(pselect)(nfds, r, w, e, ts, mask));
+	TIMED_WATCH(pselect, -1, select_pick(nfds, r, w), REAL(pselect)(nfds, r, w, e, ts, mask));
 	return rc;
 }
 
@@ -186,7 +187,7 @@ CPROF_API int epoll_wait(int epfd, struct epoll_event *ev, int max, int timeout)
 {
 	PASS_UNLESS_OBSERVED(epoll_wait, (epfd, ev, max, timeout));
 	int rc;
-	TIMED_WATCH(epoll_wait, epfd, REAL(epoll_wait)(epfd, ev, max, timeout));
+	TIMED_WATCH(epoll_wait, epfd, epfd, REAL(epoll_wait)(epfd, ev, max, timeout));
 	return rc;
 }
 
@@ -194,7 +195,7 @@ CPROF_API int epoll_pwait(int epfd, struct epoll_event *ev, int max, int timeout
 {
 	PASS_UNLESS_OBSERVED(epoll_pwait, (epfd, ev, max, timeout, mask));
 	int rc;
-	TIMED_WATCH(epoll_pwait, epfd, REAL(epoll_pwait)(epfd, ev, max, timeout, mask));
+	TIMED_WATCH(epoll_pwait, epfd, epfd, REAL(epoll_pwait)(epfd, ev, max, timeout, mask));
 	return rc;
 }
 

@@ -27,7 +27,7 @@
  * least the threshold. Evaluates to the call's result; errno is the call's. */
 #define WAIT_AS_WAITER(name, obj, call)                                                  \
 	__extension__({                                                                  \
-		uint64_t t0_ = cprof_clock_now();                                        \
+		uint64_t t0_ = cprof_call_begin(&site_##name, CPROF_BLOCK_SYNC, KEY(obj)); \
 		int slot_ = cprof_waiter_enter(KEY(obj));                                \
 		int rc_ = (call);                                                        \
 		cprof_waiter_leave(slot_);                                               \
@@ -182,7 +182,7 @@ CPROF_API int pthread_join(pthread_t t, void **ret)
 CPROF_API int pthread_barrier_wait(pthread_barrier_t *b)
 {
 	PASS_UNLESS_OBSERVED(pthread_barrier_wait, (b));
-	uint64_t t0 = cprof_clock_now();
+	uint64_t t0 = cprof_call_begin(&site_pthread_barrier_wait, CPROF_BLOCK_SYNC, KEY(b));
 	int rc = REAL(pthread_barrier_wait)(b);
 	cprof_block_end(&site_pthread_barrier_wait, CPROF_BLOCK_SYNC, KEY(b), t0);
 	return rc;
@@ -194,7 +194,7 @@ CPROF_API int pthread_spin_lock(pthread_spinlock_t *l)
 	int rc = REAL(pthread_spin_trylock)(l);
 	if (rc != EBUSY)
 		return rc;
-	uint64_t t0 = cprof_clock_now();
+	uint64_t t0 = cprof_call_begin(&site_pthread_spin_lock, CPROF_BLOCK_SYNC, KEY(l));
 	rc = REAL(pthread_spin_lock)(l);
 	cprof_block_end(&site_pthread_spin_lock, CPROF_BLOCK_SYNC, KEY(l), t0);
 	return rc;

@@ -117,5 +117,5 @@ static void wake_joiners(void)
 
 void cprof_interpose_thread_init(void)
 {
-	__atomic_store_n(&cprof_thread_exit_hook, wake_joiners, __ATOMIC_RELEASE);
+	cprof_on_thread_exit(wake_joiners);
 }

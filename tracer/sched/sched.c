@@ -455,6 +455,25 @@ static void stat_round(void)
 	}
 }
 
+/* A thread's last figures, read by the thread itself as it exits (its
+ * /proc entry is gone by the next round): the interval after the last
+ * round ends with them, not with a guess. An own event, in its ring. */
+static void stat_at_exit(void)
+{
+	if (!__atomic_load_n(&active, __ATOMIC_RELAXED))
+		return;
+	struct cprof_thread *self = cprof_me();
+	char buf[96];
+	self->busy++; /* the tracer's own open and read */
+	size_t n = cprof_read_small("/proc/thread-self/schedstat", buf, sizeof buf);
+	self->busy--;
+	unsigned long long on, rq;
+	if (n && sscanf(buf, "%llu %llu", &on, &rq) == 2) {
+		uint64_t args[2] = {on, rq};
+		cprof_record(CPROF_EV_SCHED_STAT, args, NULL, 0);
+	}
+}
+
 /* ---- the capture's interface ---- */
 
 void cprof_sched_init(const char *mode)
@@ -487,6 +506,7 @@ void cprof_sched_init(const char *mode)
 				strerror(-rc));
 	}
 	source = CPROF_SCHED_SOURCE_SCHEDSTAT;
+	cprof_on_thread_exit(stat_at_exit);
 }
 
 int cprof_sched_source(void)
