@@ -126,7 +126,9 @@ void *drain_thread_main(void *arg)
 			drain_finish(c); /* a timed capture ends itself */
 			return NULL;
 		}
-		int fill = drain_pass(c);
+		int fill = drain_pass(c), kernel_fill = cprof_sched_fill();
+		if (kernel_fill > fill)
+			fill = kernel_fill;
 		uint64_t now = capture_mono_ns(), elapsed = now - last;
 		last = now;
 		if (fill > 512)

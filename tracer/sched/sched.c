@@ -52,7 +52,8 @@
 #include "core/internal.h"
 #include "sched/sched.h"
 
-#define PERF_DATA_PAGES_MAX 32u     /* per CPU ring: 128 KiB, ~3300 records */
+#define PERF_DATA_PAGES_MAX 256u    /* per CPU ring: 1 MiB, ~26000 records, when the kernel allows */
+#define PERF_DATA_PAGES_UNPRIV 32u  /* within perf_event_mlock_kb alone: 128 KiB, ~3300 records */
 #define PERF_MLOCK_BUDGET (480u << 10) /* unprivileged users may lock 516 KiB in all */
 #define SCHEDSTAT_PERIOD_NS 10000000u /* one schedstat sample per thread per 10 ms */
 #define SCHEDSTAT_FDS_MAX 1024u      /* kept open; beyond, open/read/close each time */
@@ -293,10 +294,11 @@ static int perf_setup(void)
 	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
 	if (ncpu < 1)
 		ncpu = 1;
+	/* Large rings ride out a drainer starved by a busy program (RLIMIT_MEMLOCK
+	 * or CAP_IPC_LOCK pays for what perf_event_mlock_kb does not); the
+	 * kernel refuses the mapping otherwise, and smaller ones are tried. */
 	uint32_t pages = PERF_DATA_PAGES_MAX;
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	while (pages > 1 && (size_t)ncpu * (pages + 1) * page > PERF_MLOCK_BUDGET)
-		pages /= 2;
 	pid_t pid = getpid();
 	int opened = 0;
 	for (long cpu = 0; cpu < ncpu; cpu++) {
@@ -309,6 +311,13 @@ static int perf_setup(void)
 			return -e;
 		}
 		int rc = kring_add(fd, 0, pages);
+		while (rc == -EPERM && pages > 1) {
+			uint32_t fit = PERF_DATA_PAGES_UNPRIV;
+			while (fit > 1 && (size_t)ncpu * (fit + 1) * page > PERF_MLOCK_BUDGET)
+				fit /= 2;
+			pages = pages > fit ? fit : pages / 2;
+			rc = kring_add(fd, 0, pages);
+		}
 		if (rc) {
 			close(fd);
 			perf_close_all();
@@ -475,6 +484,21 @@ static void stat_at_exit(void)
 }
 
 /* ---- the capture's interface ---- */
+
+int cprof_sched_fill(void)
+{
+	int fullest = 0;
+	if (!active || source != CPROF_SCHED_SOURCE_PERF)
+		return 0;
+	for (uint32_t i = 0; i < nkrings; i++) {
+		const struct kring *k = &krings[i];
+		uint64_t head = __atomic_load_n(&k->meta->data_head, __ATOMIC_ACQUIRE);
+		int fill = (int)((head - k->meta->data_tail) * 1024 / k->size);
+		if (fill > fullest)
+			fullest = fill;
+	}
+	return fullest;
+}
 
 void cprof_sched_init(const char *mode)
 {

@@ -44,6 +44,10 @@ typedef void (*cprof_sched_emit_fn)(void *ctx, unsigned kind, uint64_t ts, const
  * ticks when that reading began (0: nothing to take yet): every kernel
  * record up to it is queued. */
 uint64_t cprof_sched_collect(void) CPROF_INTERNAL;
+/* The fullest kernel ring's fill, in 1/1024ths of its size (0 without
+ * perf), so the drainer paces itself by the kernel's rings too: the kernel
+ * drops what is not read in time. */
+int cprof_sched_fill(void) CPROF_INTERNAL;
 /* Timestamp of tid's oldest queued record, UINT64_MAX when none. */
 uint64_t cprof_sched_next(uint32_t tid) CPROF_INTERNAL;
 /* Emits tid's queued records with ts <= upto, oldest first; returns the
