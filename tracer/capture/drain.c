@@ -39,7 +39,9 @@ int drain_pass(struct capture *c)
 {
 	int fullest = 0;
 	uint64_t now = capture_mono_ns();
-	if (!c->header_written && cprof_clock_calibrated())
+	/* A part's PROCESS chunk needs no calibration, but waits for the
+	 * first event (an image that execs at once may write nothing). */
+	if (!c->header_written && (c->part ? c->events_seen > 0 : cprof_clock_calibrated()))
 		drain_write_header(c);
 	int flush_all = c->header_written && now - c->last_flush_ns >= BATCH_FLUSH_NS;
 	for (struct ring *r = cprof_rings_first(); r; r = r->next) {
@@ -129,9 +131,18 @@ void drain_write_header(struct capture *c)
 	if (c->header_written)
 		return;
 	c->header_written = 1;
+	static char cmdline[CPROF_CMDLINE_MAX]; /* under capture_lock or the drainer */
+	if (c->part) {
+		struct cprof_process p = {.pid = (uint32_t)getpid(), .ppid = (uint32_t)getppid(),
+					  .start_ticks = c->start_ticks};
+		cprof_clock_anchor(&p.anchor_ticks, &p.anchor_monotonic_ns, &p.ticks_per_sec);
+		p.cmdline_len = cprof_read_cmdline(cmdline, sizeof cmdline);
+		p.cmdline = cmdline;
+		trace_writer_process(&c->w, &p);
+		return;
+	}
 	struct cprof_header h = {0};
 	cprof_clock_header(&h);
-	static char cmdline[CPROF_CMDLINE_MAX]; /* under capture_lock or the drainer */
 	h.cmdline_len = cprof_read_cmdline(cmdline, sizeof cmdline);
 	h.cmdline = cmdline;
 	h.pid = (uint32_t)getpid();
@@ -143,6 +154,8 @@ void drain_write_header(struct capture *c)
  * writes strings, lost counts and the end marker. */
 void drain_write_tail(struct capture *c)
 {
+	if (c->skip_if_empty && !c->events_seen)
+		return; /* an empty part: nothing of it in the file */
 	for (struct ring *r = cprof_rings_first(); r; r = r->next) {
 		if (r->index >= c->ndrains)
 			continue; /* never seen by this capture */

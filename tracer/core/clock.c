@@ -84,6 +84,28 @@ uint64_t cprof_clock_ticks_per_sec(void)
 	return (uint64_t)((double)(t - anchor_ticks) * 1e9 / (double)(m - anchor_mono) + 0.5);
 }
 
+uint64_t cprof_clock_rate_now(uint64_t min_ns)
+{
+	if (!cprof_clock_tsc)
+		return 1000000000u;
+	uint64_t t, m;
+	read_pair(&t, &m);
+	if (m - anchor_mono < min_ns) {
+		struct timespec d = {0, (long)(min_ns - (m - anchor_mono))};
+		nanosleep(&d, NULL);
+		read_pair(&t, &m);
+	}
+	if (m - anchor_mono < 1000000u)
+		return 0;
+	return (uint64_t)((double)(t - anchor_ticks) * 1e9 / (double)(m - anchor_mono) + 0.5);
+}
+
+void cprof_clock_anchor(uint64_t *ticks, uint64_t *mono_ns, uint64_t *ticks_per_sec)
+{
+	*ticks_per_sec = cprof_clock_rate_now(0);
+	read_pair(ticks, mono_ns);
+}
+
 void cprof_clock_header(struct cprof_header *h)
 {
 	h->ticks_per_sec = cprof_clock_ticks_per_sec();

@@ -28,6 +28,10 @@ uint64_t cprof_stack_overflows(void) CPROF_INTERNAL;
  * threads only (the drainer, HTTP threads). */
 void cprof_symbolize(uintptr_t pc, int leaf, struct cprof_frame *out) CPROF_INTERNAL;
 
+/* 0: symbolize from the modules' own symbol tables and DWARF only, never
+ * from separate debug files (/usr/lib/debug). Call before any capture. */
+void cprof_symbolize_configure(int separate_debuginfo) CPROF_INTERNAL;
+
 /* libdwfl's find_debuginfo callback for this library: local files only. */
 struct Dwfl_Module;
 int cprof_find_debuginfo_local(struct Dwfl_Module *mod, void **userdata, const char *modname, uint64_t base,

@@ -43,10 +43,28 @@ int cprof_find_debuginfo_local(Dwfl_Module *mod, void **userdata, const char *mo
 					    debuginfo_file_name);
 }
 
-static const Dwfl_Callbacks callbacks = {
+/* No separate debug files at all: the module's own .symtab/.dynsym and the
+ * DWARF it carries itself. Loading a distribution's debug package (libc's
+ * is tens of MB) costs a short-lived process ~100 ms and ~20 MB; tree
+ * captures (many short processes) use this. */
+static int find_debuginfo_none(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+			       const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
+			       char **debuginfo_file_name)
+{
+	(void)mod, (void)userdata, (void)modname, (void)base, (void)file_name, (void)debuglink_file,
+		(void)debuglink_crc, (void)debuginfo_file_name;
+	return -1;
+}
+
+static Dwfl_Callbacks callbacks = {
 	.find_elf = dwfl_linux_proc_find_elf,
 	.find_debuginfo = cprof_find_debuginfo_local,
 };
+
+void cprof_symbolize_configure(int separate_debuginfo)
+{
+	callbacks.find_debuginfo = separate_debuginfo ? cprof_find_debuginfo_local : find_debuginfo_none;
+}
 
 static void report(void)
 {
