@@ -58,11 +58,12 @@ const char *walk_task_name(const struct walk *w, uint32_t task_name)
 	return !task_name ? "" : task_name == WALK_TASK_UNKNOWN ? "(begun before the capture)" : walk_string(w, task_name);
 }
 
-const char *walk_thread_group(const struct walk *w, const struct walk_thread *t)
+/* The routine part of a thread's group (walk_process.c adds the process). */
+const char *walk_thread_routine_group(const struct walk *w, const struct walk_thread *t)
 {
 	if (t->routine)
 		return walk_string(w, t->routine);
-	if (t->tid == w->r.header.pid)
+	if (t->tid == w->r.header.pid || (w->r.tree && t->tid == walk_thread_pid(w, t)))
 		return "main";
 	const char *n = walk_thread_name(w, t->tid);
 	return *n ? n : "(unknown start routine)";
@@ -643,6 +644,8 @@ static void finish(struct pass *p)
 		for (uint32_t i = 0; i < w->nthreads; i++)
 			w->threads[i].lost = 0;
 		for (uint32_t i = 0; i < w->r.nlost; i++) {
+			if (walk_only_pid && trace_reader_thread_pid(&w->r, w->r.lost[i].tid) != walk_only_pid)
+				continue;
 			struct walk_thread *t = thread_get(w, w->r.lost[i].tid);
 			if (t) {
 				t->lost += w->r.lost[i].dropped;
@@ -701,6 +704,8 @@ static int run_pass(struct walk *w, struct trace_reader *r, int pass, struct pro
 	while ((rc = trace_reader_next(r, &ev)) == 1) {
 		if (w->progress)
 			progress_tick(g, r->offset);
+		if (walk_only_pid && ev.pid != walk_only_pid)
+			continue; /* -pid=: another process of the tree */
 		if (pass == 1) {
 			if (ev.kind == CPROF_EV_WAKEUP &&
 			    wakes_add(w->wakes, (uint32_t)ev.args[0], walk_ns(w, ev.ts)))
@@ -771,8 +776,10 @@ int walk_file(struct walk *w, const char *path, const struct walk_consumer *c, i
 
 void walk_close(struct walk *w)
 {
-	for (uint32_t i = 0; i < w->nthreads; i++)
+	for (uint32_t i = 0; i < w->nthreads; i++) {
 		free(w->threads[i].regions);
+		free(w->threads[i].group);
+	}
 	free(w->threads);
 	u64map_free(&w->thread_map);
 	wakes_free(w->wakes);
