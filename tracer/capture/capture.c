@@ -157,6 +157,7 @@ static int end_locked(cprof_capture_handle h, int skip_if_empty)
 	c->skip_if_empty = skip_if_empty && c->part;
 	if (c->has_drainer) {
 		atomic_store_explicit(&c->stop, 1, memory_order_release);
+		drain_wake(c);
 		pthread_join(c->drainer, NULL);
 		c->has_drainer = 0;
 	}

@@ -5,6 +5,8 @@
  * itself by the fullest ring's fill rate.
  */
 #include <assert.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -118,9 +120,18 @@ void *drain_thread_main(void *arg)
 		if (c->deadline_ns && now + sleep_ns > c->deadline_ns)
 			sleep_ns = c->deadline_ns > now ? c->deadline_ns - now : 0;
 		struct timespec pause = {(time_t)(sleep_ns / 1000000000u), (long)(sleep_ns % 1000000000u)};
-		nanosleep(&pause, NULL);
+		/* Sleeps on c->stop (a futex) so that ending the capture wakes
+		 * the drainer at once: a process's exit must not wait out a
+		 * pause (up to drain_ms), which a tree of short processes
+		 * pays once per process. */
+		syscall(SYS_futex, &c->stop, FUTEX_WAIT_PRIVATE, 0, &pause, NULL, 0);
 	}
 	return NULL;
+}
+
+void drain_wake(struct capture *c)
+{
+	syscall(SYS_futex, &c->stop, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 /* Writes the header once. Calibrating the clock may sleep (up to 20 ms

@@ -182,8 +182,7 @@ static int create_tree(const char *path)
 	int patch = open(tmp, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 	static char cmdline[CPROF_CMDLINE_MAX];
 	struct cprof_header h = {.flags = CPROF_FLAG_TREE, .pid = (uint32_t)getpid()};
-	cprof_clock_header(&h); /* anchors; the rate is rewritten at the end */
-	h.ticks_per_sec = cprof_clock_rate_now(1000000);
+	cprof_clock_header_now(&h, 1000000); /* the rate is rewritten at the end */
 	h.start_ticks = cprof_clock_now();
 	h.cmdline_len = cprof_read_cmdline(cmdline, sizeof cmdline);
 	h.cmdline = cmdline;

@@ -90,6 +90,8 @@ void decode_adopt(struct capture *c, const struct ring *r, struct ring_drain *d,
 /* drain.c: drain passes, the drainer thread, the header and the tail. */
 int drain_pass(struct capture *c) CPROF_INTERNAL;
 void *drain_thread_main(void *arg) CPROF_INTERNAL;
+/* Wakes the drainer from its pause (after setting c->stop). */
+void drain_wake(struct capture *c) CPROF_INTERNAL;
 void drain_finish(struct capture *c) CPROF_INTERNAL;
 void drain_write_header(struct capture *c) CPROF_INTERNAL;
 void drain_write_tail(struct capture *c) CPROF_INTERNAL;

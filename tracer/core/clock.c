@@ -106,9 +106,22 @@ void cprof_clock_anchor(uint64_t *ticks, uint64_t *mono_ns, uint64_t *ticks_per_
 	read_pair(ticks, mono_ns);
 }
 
+static void header_anchors(struct cprof_header *h);
+
+void cprof_clock_header_now(struct cprof_header *h, uint64_t min_ns)
+{
+	h->ticks_per_sec = cprof_clock_rate_now(min_ns);
+	header_anchors(h);
+}
+
 void cprof_clock_header(struct cprof_header *h)
 {
 	h->ticks_per_sec = cprof_clock_ticks_per_sec();
+	header_anchors(h);
+}
+
+static void header_anchors(struct cprof_header *h)
+{
 	read_pair(&h->anchor_ticks, &h->anchor_monotonic_ns);
 	uint64_t real = ns_of(CLOCK_REALTIME), mono = ns_of(CLOCK_MONOTONIC);
 	h->anchor_realtime_ns = real - (mono - h->anchor_monotonic_ns);

@@ -74,6 +74,8 @@ int cprof_clock_calibrated(void) CPROF_INTERNAL;
  * wait 20 ms; over 1 ms the pair reads' jitter of ~40 ns is 4e-5). Returns
  * 0 when min_ns is 0 and there is under 1 ms of history. */
 uint64_t cprof_clock_rate_now(uint64_t min_ns) CPROF_INTERNAL;
+/* cprof_clock_header with cprof_clock_rate_now(min_ns) as the rate. */
+void cprof_clock_header_now(struct cprof_header *h, uint64_t min_ns) CPROF_INTERNAL;
 /* A fresh (ticks, CLOCK_MONOTONIC) pair and cprof_clock_rate_now(0). */
 void cprof_clock_anchor(uint64_t *ticks, uint64_t *mono_ns, uint64_t *ticks_per_sec) CPROF_INTERNAL;
 

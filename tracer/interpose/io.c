@@ -88,14 +88,58 @@ WRITE_WRAP(ssize_t, sendmsg, fd, (fd, msg, flags), int fd, const struct msghdr *
 
 PLAIN_WRAP(int, connect, CPROF_BLOCK_NET, fd, (fd, addr, len), int fd, const struct sockaddr *addr,
 	   socklen_t len)
-PLAIN_WRAP(int, poll, CPROF_BLOCK_NET, nfds ? fds[0].fd : -1, (fds, nfds, timeout), struct pollfd *fds,
-	   nfds_t nfds, int timeout)
-PLAIN_WRAP(int, ppoll, CPROF_BLOCK_NET, nfds ? fds[0].fd : -1, (fds, nfds, ts, mask), struct pollfd *fds,
-	   nfds_t nfds, const struct timespec *ts, const sigset_t *mask)
-PLAIN_WRAP(int, select, CPROF_BLOCK_NET, nfds, (nfds, r, w, e, tv), int nfds, fd_set *r, fd_set *w,
-	   fd_set *e, struct timeval *tv)
-PLAIN_WRAP(int, pselect, CPROF_BLOCK_NET, nfds, (nfds, r, w, e, ts, mask), int nfds, fd_set *r, fd_set *w,
-	   fd_set *e, const struct timespec *ts, const sigset_t *mask)
+/* ---- polling: a network wait when any watched fd is a socket, else a
+ * syscall wait (a jobserver pipe, a tty, a plain sleep). The fds are looked
+ * at only for calls long enough to be recorded. ---- */
+static unsigned pollfd_category(const struct pollfd *fds, nfds_t n)
+{
+	for (nfds_t i = 0; i < n; i++)
+		if (fds[i].fd >= 0 && cprof_fd_category(fds[i].fd) == CPROF_BLOCK_NET)
+			return CPROF_BLOCK_NET;
+	return CPROF_BLOCK_SYSCALL;
+}
+
+static unsigned fdset_category(int nfds, const fd_set *r, const fd_set *w, const fd_set *e)
+{
+	for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
+		if (((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) || (e && FD_ISSET(fd, e))) &&
+		    cprof_fd_category(fd) == CPROF_BLOCK_NET)
+			return CPROF_BLOCK_NET;
+	return CPROF_BLOCK_SYSCALL;
+}
+
+/* category is evaluated after the call, and only when the call lasted long
+ * enough to be recorded (poll leaves the fds it reads unchanged). */
+#define POLL_WRAP(ret, name, category, object, call_args, ...)                                    \
+	CALL_SITE(name);                                                                           \
+	CPROF_API ret name(__VA_ARGS__)                                                            \
+	{                                                                                          \
+		PASS_UNLESS_OBSERVED(name, call_args);                                             \
+		ret rc;                                                                            \
+		TIMED(name, (cprof_clock_now() - t0_ >= cprof_block_threshold() ? (category) : 0), \
+		      object, REAL(name) call_args);                                               \
+		return rc;                                                                         \
+	}
+
+POLL_WRAP(int, poll, pollfd_category(fds, nfds), nfds ? fds[0].fd : -1, (fds, nfds, timeout), struct pollfd *fds,
+	  nfds_t nfds, int timeout)
+POLL_WRAP(int, ppoll, pollfd_category(fds, nfds), nfds ? fds[0].fd : -1, (fds, nfds, ts, mask),
+	  struct pollfd *fds, nfds_t nfds, const struct timespec *ts, const sigset_t *mask)
+
+/* select's sets are overwritten by the call: classify from the input. */
+#define SELECT_WRAP(name, tmo_type, call_args)                                                             \
+	CALL_SITE(name);                                                                                   \
+	CPROF_API int name(int nfds, fd_set *r, fd_set *w, fd_set *e, tmo_type)                             \
+	{                                                                                                  \
+		PASS_UNLESS_OBSERVED(name, call_args);                                                     \
+		int rc;                                                                                    \
+		unsigned cat = fdset_category(nfds, r, w, e);                                              \
+		TIMED(name, cat, nfds, REAL(name) call_args);                                              \
+		return rc;                                                                                 \
+	}
+SELECT_WRAP(select, struct timeval *tv, (nfds, r, w, e, tv))
+#define PSELECT_TMO const struct timespec *ts, const sigset_t *mask
+SELECT_WRAP(pselect, PSELECT_TMO, (nfds, r, w, e, ts, mask))
 PLAIN_WRAP(int, epoll_wait, CPROF_BLOCK_NET, epfd, (epfd, ev, max, timeout), int epfd,
 	   struct epoll_event *ev, int max, int timeout)
 PLAIN_WRAP(int, epoll_pwait, CPROF_BLOCK_NET, epfd, (epfd, ev, max, timeout, mask), int epfd,
