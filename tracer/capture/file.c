@@ -182,7 +182,9 @@ static int create_tree(const char *path)
 	int patch = open(tmp, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
 	static char cmdline[CPROF_CMDLINE_MAX];
 	struct cprof_header h = {.flags = CPROF_FLAG_TREE, .pid = (uint32_t)getpid()};
-	cprof_clock_header_now(&h, 1000000); /* the rate is rewritten at the end */
+	/* A provisional rate over what history there is (>= 50 us: within
+	 * ~1e-3), rewritten from the root's whole life when it ends. */
+	cprof_clock_header_now(&h, 50000);
 	h.start_ticks = cprof_clock_now();
 	h.cmdline_len = cprof_read_cmdline(cmdline, sizeof cmdline);
 	h.cmdline = cmdline;
@@ -254,7 +256,7 @@ static int tree_stop_locked(int unless_empty)
 	file_handle = 0;
 	if (tree.root && tree.patch_fd >= 0) {
 		uint8_t rate[8];
-		le_put64(rate, cprof_clock_rate_now(1000000));
+		le_put64(rate, cprof_clock_rate_now(50000));
 		if (pwrite(tree.patch_fd, rate, sizeof rate, 16) != (ssize_t)sizeof rate && !rc)
 			rc = -errno;
 	}

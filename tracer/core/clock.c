@@ -95,7 +95,7 @@ uint64_t cprof_clock_rate_now(uint64_t min_ns)
 		nanosleep(&d, NULL);
 		read_pair(&t, &m);
 	}
-	if (m - anchor_mono < 1000000u)
+	if (m - anchor_mono < (min_ns ? 50000u : 1000000u))
 		return 0;
 	return (uint64_t)((double)(t - anchor_ticks) * 1e9 / (double)(m - anchor_mono) + 0.5);
 }

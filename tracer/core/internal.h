@@ -72,7 +72,7 @@ int cprof_clock_calibrated(void) CPROF_INTERNAL;
 /* The rate measured over the history since load, sleeping only until
  * min_ns of history exist (tree captures: a short-lived process must not
  * wait 20 ms; over 1 ms the pair reads' jitter of ~40 ns is 4e-5). Returns
- * 0 when min_ns is 0 and there is under 1 ms of history. */
+ * 0 under 50 us of history (under 1 ms when min_ns is 0). */
 uint64_t cprof_clock_rate_now(uint64_t min_ns) CPROF_INTERNAL;
 /* cprof_clock_header with cprof_clock_rate_now(min_ns) as the rate. */
 void cprof_clock_header_now(struct cprof_header *h, uint64_t min_ns) CPROF_INTERNAL;

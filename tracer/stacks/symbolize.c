@@ -102,7 +102,14 @@ static void lookup_cheap(uintptr_t pc, uintptr_t at, struct cprof_frame *f)
 	f->module = intern_str(base_name(hit.module_path));
 	f->module_offset = pc - hit.base;
 	f->function = intern_str(hit.function);
-	if (!hit.has_dwarf)
+	/* The tracer's own frames (the interposed call, the leaf of every
+	 * blocking stack) need no line: their name is the call. */
+	static uintptr_t self_base = 1;
+	if (self_base == 1) {
+		Dl_info me;
+		self_base = dladdr((void *)lookup_cheap, &me) ? (uintptr_t)me.dli_fbase : 0;
+	}
+	if (!hit.has_dwarf || (self_base && hit.base == self_base))
 		return;
 	/* Only this module, offline: reporting the whole process
 	 * (dwfl_linux_proc_report) costs a short process ~100 ms. */
