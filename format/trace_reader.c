@@ -169,6 +169,7 @@ void trace_reader_close(struct trace_reader *r)
 	}
 	free(r->parts);
 	free(r->string_hash);
+	free(r->stack_hash);
 	free(r->tid_keys);
 	free(r->tid_vals);
 	if (r->file)
@@ -425,15 +426,78 @@ static void tree_map_event(struct trace_reader *r, struct trace_event *ev)
 
 /* Maps the string ids in the frames of the part's stacks read since the
  * last call (a writer sends a stack's strings right after the stack). */
+static uint32_t stack_hash_of(const struct trace_stack *k)
+{
+	uint32_t h = 2166136261u ^ k->nframes;
+	for (uint32_t f = 0; f < k->nframes; f++) {
+		const struct cprof_frame *x = &k->frames[f];
+		uint64_t v[5] = {x->function, x->file, x->line, x->module, x->module_offset};
+		for (int i = 0; i < 5; i++)
+			h = (h ^ (uint32_t)(v[i] ^ v[i] >> 32)) * 16777619u;
+	}
+	return h;
+}
+
+/* Same frames, PCs aside (they differ between processes: ASLR). */
+static int stack_same(const struct trace_stack *a, const struct trace_stack *b)
+{
+	if (a->nframes != b->nframes)
+		return 0;
+	for (uint32_t f = 0; f < a->nframes; f++) {
+		const struct cprof_frame *x = &a->frames[f], *y = &b->frames[f];
+		if (x->function != y->function || x->file != y->file || x->line != y->line || x->module != y->module ||
+		    x->module_offset != y->module_offset)
+			return 0;
+	}
+	return 1;
+}
+
+/* The reader id of a stack with k's frames defined earlier, or k's own
+ * (then remembered); identical stacks of several processes (forked workers
+ * run the same code) become one, so profiles aggregate across the tree. */
+static uint32_t stack_dedupe(struct trace_reader *r, uint32_t id)
+{
+	if (r->stack_hash_used * 2 >= r->stack_hash_cap) {
+		uint32_t ncap = r->stack_hash_cap ? r->stack_hash_cap * 2 : 1024;
+		uint32_t *n = calloc(ncap, sizeof *n);
+		if (!n)
+			return id;
+		for (uint32_t i = 0; i < r->stack_hash_cap; i++) {
+			uint32_t o = r->stack_hash[i];
+			if (!o)
+				continue;
+			uint32_t j = stack_hash_of(&r->stacks[o]) & (ncap - 1);
+			while (n[j])
+				j = (j + 1) & (ncap - 1);
+			n[j] = o;
+		}
+		free(r->stack_hash);
+		r->stack_hash = n;
+		r->stack_hash_cap = ncap;
+	}
+	const struct trace_stack *k = &r->stacks[id];
+	uint32_t j = stack_hash_of(k) & (r->stack_hash_cap - 1);
+	for (uint32_t o; (o = r->stack_hash[j]); j = (j + 1) & (r->stack_hash_cap - 1))
+		if (o != id && stack_same(&r->stacks[o], k))
+			return o;
+	r->stack_hash[j] = id;
+	r->stack_hash_used++;
+	return id;
+}
+
 static void map_pending_stacks(struct trace_reader *r, struct trace_part *p)
 {
 	for (uint32_t i = 0; i < p->npending; i++) {
-		struct trace_stack *k = &r->stacks[p->pending[i]];
+		uint32_t local = p->pending[2 * i], gid = p->pending[2 * i + 1];
+		struct trace_stack *k = &r->stacks[gid];
 		for (uint32_t f = 0; f < k->nframes; f++) {
 			k->frames[f].function = map_get(p->smap, p->smap_cap, k->frames[f].function);
 			k->frames[f].file = map_get(p->smap, p->smap_cap, k->frames[f].file);
 			k->frames[f].module = map_get(p->smap, p->smap_cap, k->frames[f].module);
 		}
+		uint32_t same = stack_dedupe(r, gid);
+		if (same != gid && map_get(p->kmap, p->kmap_cap, local) == gid)
+			p->kmap[local] = same;
 	}
 	p->npending = 0;
 }
@@ -500,7 +564,8 @@ static int read_stacks(struct trace_reader *r, struct cursor *c)
 			struct trace_part *p = &r->parts[r->cur_part];
 			uint32_t gid = ++r->next_stack;
 			if (gid >= CPROF_STACK_ID_MAX || map_set(&p->kmap, &p->kmap_cap, id, gid) ||
-			    map_set(&p->pending, &p->pending_cap, p->npending, gid))
+			    map_set(&p->pending, &p->pending_cap, 2 * p->npending, (uint32_t)id) ||
+			    map_set(&p->pending, &p->pending_cap, 2 * p->npending + 1, gid))
 				return set_error(r, 0, at, "out of memory or stack ids");
 			p->npending++;
 			id = gid;

@@ -63,7 +63,7 @@ struct trace_part {
 	uint64_t events;       /* events yielded from this part */
 	uint32_t *smap, smap_cap; /* stream string id -> reader id */
 	uint32_t *kmap, kmap_cap; /* stream stack id -> reader id */
-	uint32_t *pending, npending, pending_cap; /* reader stack ids whose frames still name stream strings */
+	uint32_t *pending, npending, pending_cap; /* (stream id, reader id) pairs of stacks whose frames still name stream strings */
 };
 
 struct trace_reader {
@@ -95,6 +95,7 @@ struct trace_reader {
 	uint32_t cur_part;        /* part whose chunk is being read */
 	uint32_t next_string, next_stack; /* reader ids handed out (tree) */
 	uint32_t *string_hash, string_hash_cap; /* reader ids by text (tree) */
+	uint32_t *stack_hash, stack_hash_cap, stack_hash_used; /* reader stack ids by frames (tree) */
 	uint64_t *tid_keys, *tid_vals; /* (pid << 32 | tid) -> tid in the output (tree) */
 	uint32_t tid_cap, tid_used, next_synthetic_tid;
 
