@@ -83,6 +83,36 @@ for w in $(grep "^# process [0-9]* (parent $master)" "$dir/fs.txt" | awk '{print
 done
 ok
 
+# ---- the same server, captured remotely: ?seconds=N on the master's endpoint ----
+remote_capture() { # name, command...: starts it with an endpoint, loads it, captures 1 s
+  local name=$1; shift
+  CPROF_TRACE_MIN_BLOCK_NS=0 LD_PRELOAD="$lib" CPROF_TRACE_ADDR=127.0.0.1:0 "$@" > "$dir/$name.out" 2> "$dir/$name.err" &
+  rpid=$!
+  for _ in $(seq 100); do grep -q 'serving /debug/pprof/' "$dir/$name.err" 2>/dev/null && break; sleep 0.05; done
+  taddr=$(grep -o '127.0.0.1:[0-9]*' "$dir/$name.err" | head -1)
+  [ -n "$taddr" ] || fail "$name: no endpoint: $(cat "$dir/$name.err")"
+}
+remote_capture fsr "$build/tests/forking_server" 2
+for _ in $(seq 100); do [ -s "$dir/fsr.out" ] && break; sleep 0.05; done
+port=$(awk '{print $2}' "$dir/fsr.out")
+ab -q -t 4 -n 1000000 -c 4 "http://127.0.0.1:$port/" > "$dir/fsr.ab" 2>&1 &
+load=$!
+sleep 0.3
+wget -q -O "$dir/remote.trace" "http://$taddr/debug/pprof/trace?seconds=1" || fail "wget ?seconds=1 on the master"
+wait $load || true
+kill -TERM $rpid
+wait $rpid || fail "forking_server (remote) did not stop cleanly"
+"$view" -dump "$dir/remote.trace" > "$dir/remote.txt" || fail "the remote tree trace is not complete"
+grep -q "^# process $rpid " "$dir/remote.txt" || fail "remote: the master is not in the trace"
+ws=$(grep "^# process [0-9]* (parent $rpid) [1-9][0-9]* events" "$dir/remote.txt" | awk '{print $3}' || true)
+[ "$(echo "$ws" | wc -w)" = 2 ] || fail "remote: expected 2 workers: $(grep '^# process' "$dir/remote.txt")"
+for w in $ws; do
+  for call in epoll_wait accept4 writev; do
+    blocked_in "$dir/remote.txt" "$w" "$call" || fail "remote: worker $w: no $call"
+  done
+done
+ok
+
 # ---- make -j2 on a small generated C project ----
 if command -v make > /dev/null && command -v cc > /dev/null; then
   mkdir -p "$dir/proj"
@@ -135,7 +165,7 @@ EOF
   "$view" -dump "$dir/nginx.trace" > "$dir/nginx.txt" || fail "nginx's trace is not complete: $(grep '^# process' "$dir/nginx.txt")"
   grep -q "^# process $master .* events: .*nginx" "$dir/nginx.txt" ||
     fail "nginx master not in the trace: $(grep '^# process' "$dir/nginx.txt")"
-  ws=$(grep "^# process [0-9]* (parent $master) [1-9][0-9]* events: nginx: worker process" "$dir/nginx.txt" | awk '{print $3}' | sort -u)
+  ws=$(grep "^# process [0-9]* (parent $master) [1-9][0-9]* events: nginx: worker process" "$dir/nginx.txt" | awk '{print $3}' | sort -u || true)
   [ "$(echo "$ws" | wc -w)" = 2 ] || fail "expected 2 nginx workers: $(grep '^# process' "$dir/nginx.txt")"
   for w in $ws; do
     for call in epoll_wait accept4 writev; do
@@ -143,6 +173,28 @@ EOF
     done
   done
   "$view" -report=threads "$dir/nginx.trace" | grep -c "^pid $master .*nginx" > /dev/null || fail "threads report: no nginx master group"
+  ok
+  # remotely: ?seconds=1 on the master's endpoint, under ab
+  remote_capture ngxr "$nginx" -c "$dir/nginx.conf" -p "$dir/ngx"
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$nport/index.html" > /dev/null 2>&1 && break; sleep 0.05; done
+  ab -q -t 4 -n 1000000 -c 4 "http://127.0.0.1:$nport/index.html" > "$dir/ngxr.ab" 2>&1 &
+  load=$!
+  sleep 0.3
+  wget -q -O "$dir/nginx-remote.trace" "http://$taddr/debug/pprof/trace?seconds=1" || fail "wget ?seconds=1 on nginx's master"
+  wait $load || true
+  master=$(cat "$dir/nginx.pid")
+  kill -QUIT "$master"
+  for _ in $(seq 100); do kill -0 "$master" 2>/dev/null || break; sleep 0.05; done
+  rm -f "$dir/nginx.pid"
+  "$view" -dump "$dir/nginx-remote.trace" > "$dir/nginx-remote.txt" || fail "nginx's remote trace is not complete"
+  grep -q "^# process $master " "$dir/nginx-remote.txt" || fail "remote: nginx master not in the trace"
+  ws=$(grep "^# process [0-9]* (parent $master) [1-9][0-9]* events: nginx: worker process" "$dir/nginx-remote.txt" | awk '{print $3}' | sort -u || true)
+  [ "$(echo "$ws" | wc -w)" = 2 ] || fail "remote: expected 2 nginx workers: $(grep '^# process' "$dir/nginx-remote.txt")"
+  for w in $ws; do
+    for call in epoll_wait accept4 writev; do
+      blocked_in "$dir/nginx-remote.txt" "$w" "$call" || fail "remote: nginx worker $w: no $call"
+    done
+  done
   ok
 else
   echo "e2e_tree: nginx not installed, skipping its check (scripts/deps.sh test installs nginx-light)"

@@ -165,6 +165,7 @@ static void after_fork_child(void)
 	file_capture = 0;
 	if (cprof_tree_after_fork_child(tracer_fork))
 		file_capture = 1, file_capture_pid = getpid();
+	cprof_remote_after_fork_child(tracer_fork);
 }
 
 /* Priority 101: before the program's own constructors, which may trace. */
@@ -191,6 +192,8 @@ __attribute__((constructor(101))) static void cprof_load(void)
 		else
 			file_capture = 1, file_capture_pid = getpid();
 	}
+	if (getenv("CPROF_TRACE_ADDR") && *getenv("CPROF_TRACE_ADDR"))
+		cprof_remote_init(); /* before any fork: workers share it */
 	cprof_http_autostart();
 }
 

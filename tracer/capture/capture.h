@@ -78,6 +78,19 @@ const char *cprof_tree_env(int which) CPROF_INTERNAL;
  * (unless the tracer itself forked). Returns 1 when it did. */
 int cprof_tree_after_fork_child(int tracer_fork) CPROF_INTERNAL;
 
+/* Remote captures of a tree (remote.c). cprof_remote_init() maps the
+ * control page (the process serving the endpoint, at load, before it
+ * forks); forked children start a watcher in the fork handler. */
+void cprof_remote_init(void) CPROF_INTERNAL;
+void cprof_remote_after_fork_child(int tracer_fork) CPROF_INTERNAL;
+/* Whether any forked descendant ever watched (then ?seconds=N is a tree). */
+int cprof_remote_has_watchers(void) CPROF_INTERNAL;
+/* Records duration_ns of this process and its watching descendants into
+ * an unlinked tree file; returns 0 and its descriptor (read/write, the
+ * caller's), -EBUSY when a capture runs here, or -errno. Blocks for the
+ * duration. */
+int cprof_remote_capture(uint64_t duration_ns, int *out_fd) CPROF_INTERNAL;
+
 void cprof_capture_before_fork(void) CPROF_INTERNAL;
 void cprof_capture_after_fork_parent(void) CPROF_INTERNAL;
 void cprof_capture_after_fork_child(void) CPROF_INTERNAL;

@@ -116,3 +116,9 @@ enum MHD_Result MHD_queue_response(struct MHD_Connection *connection, unsigned i
 	__typeof__(&MHD_queue_response) f = REAL_MHD(MHD_queue_response);
 	return f ? f(connection, status_code, response) : MHD_NO;
 }
+
+struct MHD_Response *MHD_create_response_from_fd(size_t size, int fd)
+{
+	__typeof__(&MHD_create_response_from_fd) f = REAL_MHD(MHD_create_response_from_fd);
+	return f ? f(size, fd) : NULL;
+}
