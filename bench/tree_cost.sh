@@ -15,16 +15,16 @@ printf 'OBJS := $(patsubst %%.c,%%.o,$(wildcard f*.c))\nall: $(OBJS)\n%%.o: %%.c
 
 now() { date +%s%N; }
 median() { sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
-make_run() { # traced?
-  make -s -C "$dir/proj" -B -j2 > /dev/null 2>&1 || true
+make_run() { # traced? -> "wall_us cpu_ms" (cpu: user + sys of the whole tree)
   rm -f "$dir"/proj/*.o
   local t0; t0=$(now)
   if [ "$1" = 1 ]; then
-    LD_PRELOAD="$lib" CPROF_TRACE_FILE="$dir/make.trace" make -s -C "$dir/proj" -j2 > /dev/null
+    LD_PRELOAD="$lib" CPROF_TRACE_FILE="$dir/make.trace" /usr/bin/time -f "%U %S" -o "$dir/cpu" \
+      make -s -C "$dir/proj" -j2 > /dev/null
   else
-    make -s -C "$dir/proj" -j2 > /dev/null
+    /usr/bin/time -f "%U %S" -o "$dir/cpu" make -s -C "$dir/proj" -j2 > /dev/null
   fi
-  echo $(( ($(now) - t0) / 1000 ))
+  echo "$(( ($(now) - t0) / 1000 )) $(awk '{printf "%d", ($1 + $2) * 1000}' "$dir/cpu")"
 }
 git_run() { # traced? -> "us KB"
   local t0 t1
@@ -43,11 +43,12 @@ for r in $(seq "$rounds"); do
   else make_run 1 >> "$dir/mt"; make_run 0 >> "$dir/mp"; fi
   for _ in 1 2 3; do git_run 0 >> "$dir/gp"; git_run 1 >> "$dir/gt"; done
 done
-mp=$(median < "$dir/mp"); mt=$(median < "$dir/mt")
+mp=$(cut -d' ' -f1 "$dir/mp" | median); mt=$(cut -d' ' -f1 "$dir/mt" | median)
+cp=$(cut -d' ' -f2 "$dir/mp" | median); ct=$(cut -d' ' -f2 "$dir/mt" | median)
 gp=$(cut -d' ' -f1 "$dir/gp" | median); gt=$(cut -d' ' -f1 "$dir/gt" | median)
 rp=$(cut -d' ' -f2 "$dir/gp" | median); rt=$(cut -d' ' -f2 "$dir/gt" | median)
-printf 'make -j2, 13 files:  plain %d ms, traced %d ms, ratio %.2f (median of %d)\n' \
-  $((mp / 1000)) $((mt / 1000)) "$(echo "$mt / $mp" | bc -l)" "$rounds"
+printf 'make -j2, 13 files:  wall plain %d ms, traced %d ms, ratio %.2f; CPU plain %d ms, traced %d ms, ratio %.2f (median of %d)\n' \
+  $((mp / 1000)) $((mt / 1000)) "$(echo "$mt / $mp" | bc -l)" "$cp" "$ct" "$(echo "$ct / $cp" | bc -l)" "$rounds"
 printf 'git --version:       plain %.1f ms, traced %.1f ms (+%.1f ms); max RSS plain %d KB, traced %d KB (+%d KB) (median of %d)\n' \
   "$(echo "$gp / 1000" | bc -l)" "$(echo "$gt / 1000" | bc -l)" "$(echo "($gt - $gp) / 1000" | bc -l)" \
   "$rp" "$rt" $((rt - rp)) $((rounds * 3))
