@@ -16,8 +16,9 @@
  * CPROF_TRACE_TREE added when the program passed an environment without
  * them (env -i, programs building their own), so the tree is followed
  * whatever wrappers stand between; the array is built on the stack, no
- * allocation (an exec may run in a vfork child). LD_PRELOAD is added the
- * same way when the program dropped it and this library was preloaded.
+ * allocation (an exec may run in a vfork child). During a tree capture,
+ * LD_PRELOAD is added the same way when the program dropped it and this
+ * library was preloaded.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -66,7 +67,10 @@ static size_t env_count(char *const envp[])
  * needs; returns out, or envp itself when nothing is missing. */
 static char *const *tree_envp(char *const envp[], char **out)
 {
-	const char *add[3] = {cprof_tree_env(0), cprof_tree_env(1), env_preload[0] ? env_preload : NULL};
+	/* LD_PRELOAD only for a tree capture: otherwise a program that drops it
+	 * for its children means it. */
+	const char *add[3] = {cprof_tree_env(0), cprof_tree_env(1),
+			      env_preload[0] && cprof_tree_env(0) ? env_preload : NULL};
 	size_t n = env_count(envp), k = 0;
 	for (size_t i = 0; i < n; i++)
 		out[k++] = envp[i];

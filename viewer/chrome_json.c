@@ -171,7 +171,7 @@ int viewer_json(const char *path, const char *out_path)
 		trace_reader_close(&r);
 		return 1;
 	}
-	const uint32_t pid = r.header.pid;
+	uint32_t pid = r.header.pid; /* a tree's events carry their own (below) */
 	fprintf(out, "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"producer\":\"cprof-trace\"},\"traceEvents\":[\n");
 	fprintf(out, "{\"ph\":\"M\",\"pid\":%u,\"name\":\"process_name\",\"args\":{\"name\":", pid);
 	jname(out, r.header.cmdline_len ? r.header.cmdline : "process");
@@ -189,6 +189,7 @@ int viewer_json(const char *path, const char *out_path)
 	uint64_t flow = 0;
 	int rc;
 	while ((rc = trace_reader_next(&r, &ev)) == 1) {
+		pid = ev.pid;
 		struct jthread *t = thread_of(&threads, ev.tid, out, pid, &r);
 		if (!t)
 			break;

@@ -143,10 +143,10 @@ static int join_tree(const char *path, const char *id)
 	if (fd < 0)
 		return -errno;
 	struct stat st;
-	char want[64];
+	char have[64] = "";
 	if (fstat(fd, &st) == 0)
-		snprintf(want, sizeof want, "%llu:%llu", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || strcmp(want, id) != 0) {
+		snprintf(have, sizeof have, "%llu:%llu", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+	if (!*have || !S_ISREG(st.st_mode) || st.st_uid != geteuid() || strcmp(have, id) != 0) {
 		close(fd);
 		return -ESTALE;
 	}
