@@ -182,7 +182,8 @@ extern uint32_t walk_only_pid;
 int walk_multi_process(const struct walk *w);
 /* The pid of thread t, 0 unknown. */
 uint32_t walk_thread_pid(const struct walk *w, const struct walk_thread *t);
-/* "pid N cmd" of process pid into buf (cmdline cut at 60 bytes). */
+/* "pid N cmd" of process pid into buf (argv[0] without its directory,
+ * the command line cut at 60 bytes). */
 void walk_process_label(const struct walk *w, uint32_t pid, char *buf, size_t cap);
 /* A region's task_name as text: "" none, "(begun before the capture)". */
 const char *walk_task_name(const struct walk *w, uint32_t task_name);

@@ -10,6 +10,7 @@
  * processes beyond skipping other pids' events.
  */
 #define _GNU_SOURCE /* asprintf */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,8 +42,12 @@ void walk_process_label(const struct walk *w, uint32_t pid, char *buf, size_t ca
 	const struct trace_part *p = trace_reader_process(&w->r, pid);
 	char cmd[61] = "";
 	if (p && p->cmdline) {
-		size_t n = p->cmdline_len < sizeof cmd - 1 ? p->cmdline_len : sizeof cmd - 1;
-		memcpy(cmd, p->cmdline, n);
+		/* argv[0] without its directory: "forking_server 2", not a path */
+		const char *c = p->cmdline, *slash = memchr(c, 0, p->cmdline_len) ? strrchr(c, '/') : NULL;
+		size_t skip = slash ? (size_t)(slash + 1 - c) : 0;
+		size_t len = p->cmdline_len - skip;
+		size_t n = len < sizeof cmd - 1 ? len : sizeof cmd - 1;
+		memcpy(cmd, c + skip, n);
 		for (size_t i = 0; i < n; i++)
 			if (!cmd[i])
 				cmd[i] = ' ';
@@ -56,12 +61,17 @@ const char *walk_thread_group(const struct walk *w, const struct walk_thread *t)
 	const char *routine = walk_thread_routine_group(w, t);
 	if (!walk_multi_process(w))
 		return routine;
-	if (t->group)
-		return t->group;
-	char label[128], *g = NULL;
-	walk_process_label(w, walk_thread_pid(w, t), label, sizeof label);
-	if (asprintf(&g, "%s / %s", label, routine) < 0)
-		return routine;
-	((struct walk_thread *)t)->group = g; /* a cache: the label never changes once the walk ended */
-	return g;
+	/* A cache, made under a lock: the web UI's request threads share the walk. */
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	pthread_mutex_lock(&lock);
+	char *g = t->group;
+	if (!g) {
+		char label[128];
+		walk_process_label(w, walk_thread_pid(w, t), label, sizeof label);
+		if (asprintf(&g, "%s / %s", label, routine) < 0)
+			g = NULL;
+		((struct walk_thread *)t)->group = g; /* the label never changes once the walk ended */
+	}
+	pthread_mutex_unlock(&lock);
+	return g ? g : routine;
 }
