@@ -36,8 +36,9 @@ enum cprof_chunk_type {
 	CPROF_CHUNK_STACKS = 3,  /* id -> symbolized frames */
 	CPROF_CHUNK_LOST = 4,    /* per thread: events dropped in the capture */
 	CPROF_CHUNK_END = 5,     /* last chunk of a complete file (in a PART: of that process) */
-	CPROF_CHUNK_PROCESS = 6, /* in a PART: the process image the part's chunks come from */
-	CPROF_CHUNK_PART = 7,    /* one process's chunk, wrapped: pid, stream, inner chunk */
+	/* 6 is SCHED on main (sched-cpu work): not reused here */
+	CPROF_CHUNK_PROCESS = 7, /* in a PART: the process image the part's chunks come from */
+	CPROF_CHUNK_PART = 8,    /* one process's chunk, wrapped: pid, stream, inner chunk */
 };
 
 /* A PART chunk's payload starts with pid u32, reserved u32, stream u64. */
