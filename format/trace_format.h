@@ -10,7 +10,10 @@
 
 #define CPROF_MAGIC "CPROFTRC"
 #define CPROF_MAGIC_LEN 8
-#define CPROF_FORMAT_VERSION 1
+#define CPROF_FORMAT_VERSION 2     /* written; readers also read version 1 */
+#define CPROF_FORMAT_VERSION_MIN 1
+/* Header flags. */
+#define CPROF_FLAG_TREE 1u /* a process tree: per-process chunks come in PART chunks */
 
 /* Header: 64 fixed bytes, then cmdline_len bytes of argv (NUL-separated). */
 #define CPROF_HEADER_FIXED 64u
@@ -32,8 +35,10 @@ enum cprof_chunk_type {
 	CPROF_CHUNK_STRINGS = 2, /* id -> string */
 	CPROF_CHUNK_STACKS = 3,  /* id -> symbolized frames */
 	CPROF_CHUNK_LOST = 4,    /* per thread: events dropped in the capture */
-	CPROF_CHUNK_END = 5,     /* last chunk of a complete file */
+	CPROF_CHUNK_END = 5,     /* last chunk of a complete file (in a PART: of that process) */
 	CPROF_CHUNK_SCHED = 6,   /* kernel scheduling records lost (sched-cpu) */
+	CPROF_CHUNK_PROCESS = 7, /* in a PART: the process image the part's chunks come from */
+	CPROF_CHUNK_PART = 8,    /* one process's chunk, wrapped: pid, stream, inner chunk */
 };
 
 /* Where a capture's kernel scheduling records come from (header extension
@@ -50,9 +55,13 @@ enum cprof_header_tag {
 	CPROF_HDR_CPU_HZ = 2,       /* u32: CPU samples per second of CPU time, 0 off */
 };
 
+/* A PART chunk's payload starts with pid u32, reserved u32, stream u64. */
+#define CPROF_PART_HEADER 16u
+
 /* The clock and process facts of a capture. */
 struct cprof_header {
 	uint16_t version;
+	uint16_t flags;                /* CPROF_FLAG_*                          */
 	uint64_t ticks_per_sec;        /* ticks of every timestamp, per second */
 	uint64_t anchor_ticks;         /* a tick value ...                      */
 	uint64_t anchor_realtime_ns;   /* ... and CLOCK_REALTIME at that tick   */
@@ -64,6 +73,17 @@ struct cprof_header {
 	uint8_t sched_source;          /* enum cprof_sched_source (extension)    */
 	uint8_t has_cpu_hz;            /* the file states cpu_hz                  */
 	uint32_t cpu_hz;               /* CPU sampling rate, per CPU-second; 0 off */
+};
+
+/* One process image of a tree (a PROCESS chunk; FORMAT.md). */
+struct cprof_process {
+	uint32_t pid, ppid;
+	uint64_t start_ticks;          /* when this image's capture began       */
+	uint64_t ticks_per_sec;        /* this image's own estimate, 0 unknown  */
+	uint64_t anchor_ticks;         /* a tick value and CLOCK_MONOTONIC ns   */
+	uint64_t anchor_monotonic_ns;  /* at that tick, in this image           */
+	uint32_t cmdline_len;          /* bytes in cmdline                       */
+	const char *cmdline;           /* argv, NUL-separated, not terminated    */
 };
 
 /* One symbolized frame of a stack (strings are string-table ids). */

@@ -86,9 +86,11 @@ static int reader_start(struct trace_reader *r, cprof_source_fn source, void *ct
 				 CPROF_HEADER_FIXED);
 	struct cprof_header *h = &r->header;
 	h->version = le_get16(fixed + 8);
-	if (h->version != CPROF_FORMAT_VERSION)
-		return set_error(r, 0, 8, "unsupported format version %u (this reader knows %u)",
-				 h->version, CPROF_FORMAT_VERSION);
+	if (h->version < CPROF_FORMAT_VERSION_MIN || h->version > CPROF_FORMAT_VERSION)
+		return set_error(r, 0, 8, "unsupported format version %u (this reader knows %u to %u)",
+				 h->version, CPROF_FORMAT_VERSION_MIN, CPROF_FORMAT_VERSION);
+	h->flags = le_get16(fixed + 10);
+	r->tree = h->version >= 2 && (h->flags & CPROF_FLAG_TREE);
 	uint32_t hlen = le_get32(fixed + 12);
 	h->ticks_per_sec = le_get64(fixed + 16);
 	h->anchor_ticks = le_get64(fixed + 24);
@@ -128,6 +130,18 @@ static int reader_start(struct trace_reader *r, cprof_source_fn source, void *ct
 	}
 	r->cmdline[h->cmdline_len] = 0;
 	h->cmdline = r->cmdline;
+	if (!r->tree) { /* the file is the one process's part */
+		r->parts = calloc(1, sizeof *r->parts);
+		if (!r->parts)
+			return set_error(r, 0, r->offset, "out of memory");
+		r->nparts = 1;
+		r->parts[0] = (struct trace_part){.pid = h->pid, .start_ticks = h->start_ticks,
+						  .cmdline_len = h->cmdline_len};
+		r->parts[0].cmdline = malloc(h->cmdline_len + 1u);
+		if (r->parts[0].cmdline) {
+			memcpy(r->parts[0].cmdline, r->cmdline, h->cmdline_len + 1u);
+		}
+	}
 	return 0;
 }
 
@@ -171,6 +185,17 @@ void trace_reader_close(struct trace_reader *r)
 	free(r->chunk);
 	free(r->raw);
 	free(r->cmdline);
+	for (uint32_t i = 0; i < r->nparts; i++) {
+		free(r->parts[i].cmdline);
+		free(r->parts[i].smap);
+		free(r->parts[i].kmap);
+		free(r->parts[i].pending);
+	}
+	free(r->parts);
+	free(r->string_hash);
+	free(r->stack_hash);
+	free(r->tid_keys);
+	free(r->tid_vals);
 	if (r->file)
 		fclose(r->file);
 	memset(r, 0, sizeof *r);
@@ -201,6 +226,22 @@ const char *trace_reader_string(const struct trace_reader *r, uint64_t id)
 const struct trace_stack *trace_reader_stack(const struct trace_reader *r, uint64_t id)
 {
 	return id < r->stacks_cap && r->stacks[id].defined ? &r->stacks[id] : NULL;
+}
+
+uint32_t trace_reader_thread_pid(const struct trace_reader *r, uint32_t tid)
+{
+	for (uint32_t i = 0; i < r->nthreads; i++)
+		if (r->threads[i].tid == tid)
+			return r->threads[i].pid;
+	return 0;
+}
+
+const struct trace_part *trace_reader_process(const struct trace_reader *r, uint32_t pid)
+{
+	for (uint32_t i = r->nparts; i-- > 0;)
+		if (r->parts[i].pid == pid)
+			return &r->parts[i];
+	return NULL;
 }
 
 const char *trace_reader_thread_name(const struct trace_reader *r, uint32_t tid)
@@ -238,6 +279,253 @@ static int cur_varint(struct trace_reader *r, struct cursor *c, uint64_t *v, con
 	return 0;
 }
 
+/* ---- process trees: one namespace for every stream's ids ----
+ *
+ * Each PART stream numbers its strings, stacks, threads and tasks on its
+ * own. The reader maps them as it goes: a string's reader id is shared by
+ * every stream that defines the same text (so analyses that aggregate by
+ * name see one "fib" across processes); a stack gets a fresh reader id;
+ * a tid keeps its value unless another pid used it earlier in the file
+ * (pid reuse: then a synthetic tid from 0xF0000000 up); a task id gets the
+ * part's index in bits 44 and up (task ids are per-process counters). */
+
+static uint32_t fnv(const char *s, uint32_t len)
+{
+	uint32_t h = 2166136261u;
+	for (uint32_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)s[i]) * 16777619u;
+	return h;
+}
+
+static int string_hash_insert(struct trace_reader *r, uint32_t id)
+{
+	if (r->next_string * 2 >= r->string_hash_cap) {
+		uint32_t ncap = r->string_hash_cap ? r->string_hash_cap * 2 : 1024;
+		uint32_t *n = calloc(ncap, sizeof *n);
+		if (!n)
+			return -1;
+		uint32_t *old = r->string_hash, oldcap = r->string_hash_cap;
+		r->string_hash = n;
+		r->string_hash_cap = ncap;
+		for (uint32_t i = 0; i < oldcap; i++)
+			if (old[i])
+				string_hash_insert(r, old[i]);
+		free(old);
+	}
+	const struct trace_string *t = &r->strings[id];
+	uint32_t j = fnv(t->s, t->len) & (r->string_hash_cap - 1);
+	while (r->string_hash[j])
+		j = (j + 1) & (r->string_hash_cap - 1);
+	r->string_hash[j] = id;
+	return 0;
+}
+
+/* The reader id of text s (owned by the caller), defining it if new; 0 when
+ * out of ids or memory. */
+static uint32_t tree_string(struct trace_reader *r, char *s, uint32_t len)
+{
+	if (r->string_hash_cap) {
+		uint32_t j = fnv(s, len) & (r->string_hash_cap - 1);
+		for (uint32_t id; (id = r->string_hash[j]); j = (j + 1) & (r->string_hash_cap - 1))
+			if (r->strings[id].len == len && memcmp(r->strings[id].s, s, len) == 0) {
+				free(s);
+				return id;
+			}
+	}
+	uint32_t id = r->next_string + 1;
+	if (id >= CPROF_STRING_ID_MAX ||
+	    grow_table((void **)&r->strings, &r->strings_cap, id, sizeof *r->strings)) {
+		free(s);
+		return 0;
+	}
+	r->strings[id] = (struct trace_string){s, len};
+	r->next_string = id;
+	if (string_hash_insert(r, id))
+		return 0;
+	return id;
+}
+
+static int map_set(uint32_t **map, uint32_t *cap, uint64_t local, uint32_t global)
+{
+	if (grow_table((void **)map, cap, (uint32_t)local, sizeof **map))
+		return -1;
+	(*map)[local] = global;
+	return 0;
+}
+
+static uint32_t map_get(const uint32_t *map, uint32_t cap, uint64_t local)
+{
+	return local < cap ? map[local] : 0;
+}
+
+static uint64_t tid_hash(uint64_t key, uint32_t cap)
+{
+	return (key * 0x9e3779b97f4a7c15ull) >> 32 & (cap - 1);
+}
+
+/* The output tid of (pid, tid) in a tree file. */
+static uint32_t tree_tid(struct trace_reader *r, uint32_t pid, uint32_t tid)
+{
+	if (r->tid_used * 2 >= r->tid_cap) {
+		uint32_t ncap = r->tid_cap ? r->tid_cap * 2 : 256;
+		uint64_t *k = calloc(ncap, sizeof *k), *v = calloc(ncap, sizeof *v);
+		if (!k || !v) {
+			free(k);
+			free(v);
+			return tid;
+		}
+		for (uint32_t i = 0; i < r->tid_cap; i++) {
+			if (!r->tid_keys[i])
+				continue;
+			uint64_t j = tid_hash(r->tid_keys[i], ncap);
+			while (k[j])
+				j = (j + 1) & (ncap - 1);
+			k[j] = r->tid_keys[i];
+			v[j] = r->tid_vals[i];
+		}
+		free(r->tid_keys);
+		free(r->tid_vals);
+		r->tid_keys = k;
+		r->tid_vals = v;
+		r->tid_cap = ncap;
+	}
+	/* Keys: (pid << 32 | tid) + 1 for pairs; (1 << 63 | tid) for "tid
+	 * taken" marks, whose value is the owning pid. */
+	uint64_t key = ((uint64_t)pid << 32 | tid) + 1, j = tid_hash(key, r->tid_cap);
+	for (; r->tid_keys[j]; j = (j + 1) & (r->tid_cap - 1))
+		if (r->tid_keys[j] == key)
+			return (uint32_t)r->tid_vals[j];
+	uint64_t taken = 1ull << 63 | tid, t = tid_hash(taken, r->tid_cap);
+	int used = 0;
+	for (; r->tid_keys[t]; t = (t + 1) & (r->tid_cap - 1))
+		if (r->tid_keys[t] == taken)
+			used = 1;
+	uint32_t out = tid;
+	if (used) {
+		out = 0xF0000000u + r->next_synthetic_tid++;
+	} else {
+		r->tid_keys[t] = taken;
+		r->tid_vals[t] = pid;
+		r->tid_used++;
+		for (j = tid_hash(key, r->tid_cap); r->tid_keys[j];)
+			j = (j + 1) & (r->tid_cap - 1);
+	}
+	r->tid_keys[j] = key;
+	r->tid_vals[j] = out;
+	r->tid_used++;
+	return out;
+}
+
+static uint64_t tree_task(const struct trace_reader *r, uint64_t task)
+{
+	return task ? task + ((uint64_t)r->cur_part << 44) : 0;
+}
+
+/* Maps a tree stream's ids in an event's arguments to the reader's. The
+ * kinds and argument positions are CPROF_EVENTS' (trace_events.h):
+ * string-table ids, stack ids, tids and task ids. */
+static void tree_map_event(struct trace_reader *r, struct trace_event *ev)
+{
+	const struct trace_part *p = &r->parts[r->cur_part];
+#define S(i) ev->args[i] = map_get(p->smap, p->smap_cap, ev->args[i])
+#define K(i) ev->args[i] = map_get(p->kmap, p->kmap_cap, ev->args[i])
+#define T(i) ev->args[i] = ev->args[i] ? tree_tid(r, p->pid, (uint32_t)ev->args[i]) : 0
+#define TASK(i) ev->args[i] = tree_task(r, ev->args[i])
+	switch (ev->kind) {
+	case CPROF_EV_REGION_BEGIN: case CPROF_EV_REGION_END: case CPROF_EV_LOG: case CPROF_EV_THREAD_NAME:
+		S(0); break;
+	case CPROF_EV_TASK_BEGIN: S(0); TASK(1); TASK(2); break;
+	case CPROF_EV_TASK_END: case CPROF_EV_TASK_SET: TASK(0); break;
+	case CPROF_EV_THREAD_START: T(0); S(1); K(2); break;
+	case CPROF_EV_BLOCK_BEGIN: S(2); K(3); break;
+	case CPROF_EV_WAKEUP: T(0); K(2); break;
+	case CPROF_EV_CPU_SAMPLE: K(0); break;
+	default: break;
+	}
+#undef S
+#undef K
+#undef T
+#undef TASK
+}
+
+/* Maps the string ids in the frames of the part's stacks read since the
+ * last call (a writer sends a stack's strings right after the stack). */
+static uint32_t stack_hash_of(const struct trace_stack *k)
+{
+	uint32_t h = 2166136261u ^ k->nframes;
+	for (uint32_t f = 0; f < k->nframes; f++) {
+		const struct cprof_frame *x = &k->frames[f];
+		uint64_t v[5] = {x->function, x->file, x->line, x->module, x->module_offset};
+		for (int i = 0; i < 5; i++)
+			h = (h ^ (uint32_t)(v[i] ^ v[i] >> 32)) * 16777619u;
+	}
+	return h;
+}
+
+/* Same frames, PCs aside (they differ between processes: ASLR). */
+static int stack_same(const struct trace_stack *a, const struct trace_stack *b)
+{
+	if (a->nframes != b->nframes)
+		return 0;
+	for (uint32_t f = 0; f < a->nframes; f++) {
+		const struct cprof_frame *x = &a->frames[f], *y = &b->frames[f];
+		if (x->function != y->function || x->file != y->file || x->line != y->line || x->module != y->module ||
+		    x->module_offset != y->module_offset)
+			return 0;
+	}
+	return 1;
+}
+
+/* The reader id of a stack with k's frames defined earlier, or k's own
+ * (then remembered); identical stacks of several processes (forked workers
+ * run the same code) become one, so profiles aggregate across the tree. */
+static uint32_t stack_dedupe(struct trace_reader *r, uint32_t id)
+{
+	if (r->stack_hash_used * 2 >= r->stack_hash_cap) {
+		uint32_t ncap = r->stack_hash_cap ? r->stack_hash_cap * 2 : 1024;
+		uint32_t *n = calloc(ncap, sizeof *n);
+		if (!n)
+			return id;
+		for (uint32_t i = 0; i < r->stack_hash_cap; i++) {
+			uint32_t o = r->stack_hash[i];
+			if (!o)
+				continue;
+			uint32_t j = stack_hash_of(&r->stacks[o]) & (ncap - 1);
+			while (n[j])
+				j = (j + 1) & (ncap - 1);
+			n[j] = o;
+		}
+		free(r->stack_hash);
+		r->stack_hash = n;
+		r->stack_hash_cap = ncap;
+	}
+	const struct trace_stack *k = &r->stacks[id];
+	uint32_t j = stack_hash_of(k) & (r->stack_hash_cap - 1);
+	for (uint32_t o; (o = r->stack_hash[j]); j = (j + 1) & (r->stack_hash_cap - 1))
+		if (o != id && stack_same(&r->stacks[o], k))
+			return o;
+	r->stack_hash[j] = id;
+	r->stack_hash_used++;
+	return id;
+}
+
+static void map_pending_stacks(struct trace_reader *r, struct trace_part *p)
+{
+	for (uint32_t i = 0; i < p->npending; i++) {
+		uint32_t local = p->pending[2 * i], gid = p->pending[2 * i + 1];
+		struct trace_stack *k = &r->stacks[gid];
+		for (uint32_t f = 0; f < k->nframes; f++) {
+			k->frames[f].function = map_get(p->smap, p->smap_cap, k->frames[f].function);
+			k->frames[f].file = map_get(p->smap, p->smap_cap, k->frames[f].file);
+			k->frames[f].module = map_get(p->smap, p->smap_cap, k->frames[f].module);
+		}
+		uint32_t same = stack_dedupe(r, gid);
+		if (same != gid && map_get(p->kmap, p->kmap_cap, local) == gid)
+			p->kmap[local] = same;
+	}
+	p->npending = 0;
+}
+
 static int read_strings(struct trace_reader *r, struct cursor *c)
 {
 	while (c->p < c->end) {
@@ -257,9 +545,16 @@ static int read_strings(struct trace_reader *r, struct cursor *c)
 			return set_error(r, 0, at, "out of memory");
 		memcpy(s, c->p, len);
 		s[len] = 0;
+		c->p += len;
+		if (r->tree) {
+			struct trace_part *p = &r->parts[r->cur_part];
+			uint32_t gid = tree_string(r, s, (uint32_t)len);
+			if (!gid || map_set(&p->smap, &p->smap_cap, id, gid))
+				return set_error(r, 0, at, "out of memory or string ids");
+			continue;
+		}
 		free(r->strings[id].s);
 		r->strings[id] = (struct trace_string){s, (uint32_t)len};
-		c->p += len;
 	}
 	return 0;
 }
@@ -288,6 +583,16 @@ static int read_stacks(struct trace_reader *r, struct cursor *c)
 						 (unsigned long long)id, (unsigned long long)i);
 			frames[i] = (struct cprof_frame){v[0], (uint32_t)v[1], (uint32_t)v[2], (uint32_t)v[3],
 							 (uint32_t)v[4], v[5]};
+		}
+		if (r->tree) { /* frames name strings the stream may define next: mapped then */
+			struct trace_part *p = &r->parts[r->cur_part];
+			uint32_t gid = ++r->next_stack;
+			if (gid >= CPROF_STACK_ID_MAX || map_set(&p->kmap, &p->kmap_cap, id, gid) ||
+			    map_set(&p->pending, &p->pending_cap, 2 * p->npending, (uint32_t)id) ||
+			    map_set(&p->pending, &p->pending_cap, 2 * p->npending + 1, gid))
+				return set_error(r, 0, at, "out of memory or stack ids");
+			p->npending++;
+			id = gid;
 		}
 		if (grow_table((void **)&r->stacks, &r->stacks_cap, (uint32_t)id, sizeof *r->stacks))
 			return set_error(r, 0, at, "out of memory");
@@ -322,12 +627,14 @@ static int read_lost(struct trace_reader *r, struct cursor *c)
 				return set_error(r, 0, at, "out of memory");
 			r->lost = p;
 		}
+		if (r->tree)
+			v[0] = tree_tid(r, r->parts[r->cur_part].pid, (uint32_t)v[0]);
 		r->lost[r->nlost++] = (struct cprof_lost){(uint32_t)v[0], v[1], v[2], v[3]};
 	}
 	return 0;
 }
 
-static void note_thread(struct trace_reader *r, uint32_t tid, const uint8_t *name, uint32_t len)
+static void note_thread(struct trace_reader *r, uint32_t tid, uint32_t pid, const uint8_t *name, uint32_t len)
 {
 	struct trace_thread *t = NULL;
 	for (uint32_t i = 0; i < r->nthreads; i++)
@@ -344,6 +651,7 @@ static void note_thread(struct trace_reader *r, uint32_t tid, const uint8_t *nam
 		t->tid = tid;
 		t->name[0] = 0; /* a batch without a name leaves it unnamed */
 	}
+	t->pid = pid;
 	if (len || !t->name[0]) {
 		memcpy(t->name, name, len);
 		t->name[len] = 0;
@@ -367,7 +675,10 @@ static int start_batch(struct trace_reader *r, struct cursor *c)
 				 CPROF_BATCH_MAX_RAW);
 	if (nevents > raw_len / 2)
 		return set_error(r, 0, c->base + 16, "batch claims %u events in %u bytes", nevents, raw_len);
-	note_thread(r, tid, c->p, name_len);
+	uint32_t pid = r->parts ? r->parts[r->cur_part].pid : r->header.pid;
+	if (r->tree)
+		tid = tree_tid(r, pid, tid);
+	note_thread(r, tid, pid, c->p, name_len);
 	c->p += name_len;
 	if (r->raw_cap < raw_len) {
 		void *q = realloc(r->raw, raw_len);
@@ -424,6 +735,7 @@ static int decode_event(struct trace_reader *r, struct trace_event *ev)
 	memset(ev, 0, sizeof *ev);
 	ev->kind = (uint8_t)kind;
 	ev->tid = r->batch_tid;
+	ev->pid = r->parts ? r->parts[r->cur_part].pid : r->header.pid;
 	ev->ts = r->batch_ts + (uint64_t)zigzag_decode(delta);
 	for (unsigned i = 0; i < info->nargs; i++) {
 		if (!(n = varint_get(c.p, c.end, &ev->args[i])))
@@ -443,6 +755,10 @@ static int decode_event(struct trace_reader *r, struct trace_event *ev)
 		c.p += len;
 	}
 #undef BATCH_ERR
+	if (r->tree)
+		tree_map_event(r, ev);
+	if (r->parts)
+		r->parts[r->cur_part].events++;
 	r->raw_pos = (size_t)(c.p - r->raw);
 	r->batch_ts = ev->ts;
 	r->batch_left--;
@@ -450,9 +766,79 @@ static int decode_event(struct trace_reader *r, struct trace_event *ev)
 	/* a rename takes effect at once, not only from the next batch's header */
 	const char *renamed = ev->kind == CPROF_EV_THREAD_NAME ? trace_reader_string(r, ev->args[0]) : NULL;
 	if (renamed)
-		note_thread(r, ev->tid, (const uint8_t *)renamed,
+		note_thread(r, ev->tid, ev->pid, (const uint8_t *)renamed,
 			    (uint32_t)strnlen(renamed, CPROF_THREAD_NAME_MAX));
 	return 1;
+}
+
+/* A PART: finds or adds its stream's part and leaves c on the inner chunk's
+ * payload, *type its type. */
+static int start_part(struct trace_reader *r, struct cursor *c, unsigned *type)
+{
+	if (c->end - c->p < (long)(CPROF_PART_HEADER + CPROF_CHUNK_HEADER))
+		return set_error(r, 0, c->base, "part chunk shorter than its headers");
+	uint32_t pid = le_get32(c->p);
+	uint64_t stream = le_get64(c->p + 8);
+	const uint8_t *inner = c->p + CPROF_PART_HEADER;
+	uint32_t len = le_get32(inner + 4);
+	if (inner[0] == CPROF_CHUNK_PART || len != (uint64_t)(c->end - inner) - CPROF_CHUNK_HEADER)
+		return set_error(r, 0, c->base, "part chunk: inner chunk type %u of %u bytes does not fit", inner[0],
+				 len);
+	uint32_t i = r->nparts;
+	while (i-- > 0 && !(r->parts[i].pid == pid && r->parts[i].stream == stream))
+		;
+	if (i == UINT32_MAX) {
+		if (r->nparts >= 1u << 20)
+			return set_error(r, 0, c->base, "more than %u process parts", 1u << 20);
+		if ((r->nparts & (r->nparts - 1)) == 0) {
+			void *p = realloc(r->parts, (r->nparts ? r->nparts * 2 : 1) * sizeof *r->parts);
+			if (!p)
+				return set_error(r, 0, c->base, "out of memory");
+			r->parts = p;
+		}
+		i = r->nparts++;
+		r->parts[i] = (struct trace_part){.pid = pid, .stream = stream};
+	}
+	r->cur_part = i;
+	*type = inner[0];
+	c->base += (uint64_t)(inner + CPROF_CHUNK_HEADER - c->start);
+	c->p = c->start = inner + CPROF_CHUNK_HEADER;
+	return 0;
+}
+
+static int read_process(struct trace_reader *r, struct cursor *c)
+{
+	uint64_t v[7];
+	for (int k = 0; k < 7; k++)
+		if (cur_varint(r, c, &v[k], "process record"))
+			return -1;
+	if (v[0] > UINT32_MAX || v[1] > UINT32_MAX || v[6] > CPROF_CMDLINE_MAX || v[6] > (uint64_t)(c->end - c->p))
+		return set_error(r, 0, c->base, "process record out of range");
+	if (!r->tree)
+		return 0; /* only meaningful inside a PART */
+	struct trace_part *p = &r->parts[r->cur_part];
+	char *cmd = malloc(v[6] + 1);
+	if (!cmd)
+		return set_error(r, 0, c->base, "out of memory");
+	memcpy(cmd, c->p, v[6]);
+	cmd[v[6]] = 0;
+	free(p->cmdline);
+	p->cmdline = cmd;
+	p->cmdline_len = (uint32_t)v[6];
+	p->ppid = (uint32_t)v[1];
+	p->start_ticks = v[2];
+	return 0;
+}
+
+/* The end of a tree file: complete when every part seen has ended. */
+static int tree_eof(struct trace_reader *r, uint64_t at)
+{
+	for (uint32_t i = 0; i < r->nparts; i++)
+		if (!r->parts[i].ended)
+			return set_error(r, 1, at, "truncated: process %u (%s) has no end marker (still running, or killed)",
+					 r->parts[i].pid, r->parts[i].cmdline ? r->parts[i].cmdline : "?");
+	r->status = 1;
+	return 0;
 }
 
 int trace_reader_next(struct trace_reader *r, struct trace_event *ev)
@@ -468,6 +854,8 @@ int trace_reader_next(struct trace_reader *r, struct trace_event *ev)
 		long n = source_read(r, hdr, sizeof hdr);
 		if (n < 0)
 			return -1;
+		if (n == 0 && r->tree)
+			return tree_eof(r, at);
 		if (n == 0)
 			return set_error(r, 1, at, "truncated: input ends without an end marker");
 		if (n < (long)sizeof hdr)
@@ -492,9 +880,38 @@ int trace_reader_next(struct trace_reader *r, struct trace_event *ev)
 		r->chunk_offset = at;
 		struct cursor c = {r->chunk, r->chunk + len, r->chunk, at + CPROF_CHUNK_HEADER};
 		int rc = 0;
-		switch (hdr[0]) {
-		case CPROF_CHUNK_EVENTS: rc = start_batch(r, &c); break;
-		case CPROF_CHUNK_STRINGS: rc = read_strings(r, &c); break;
+		unsigned type = hdr[0];
+		if (r->tree && type == CPROF_CHUNK_PART) {
+			if ((rc = start_part(r, &c, &type)))
+				return -1;
+		} else if (r->tree && type != CPROF_CHUNK_END) {
+			type = 0; /* tree files carry process chunks only in PARTs */
+		}
+		if (type == CPROF_CHUNK_PROCESS) {
+			if (read_process(r, &c))
+				return -1;
+			continue;
+		}
+		if (r->tree && type == CPROF_CHUNK_END && hdr[0] == CPROF_CHUNK_PART) {
+			uint64_t ne, nl;
+			if (cur_varint(r, &c, &ne, "end event count") || cur_varint(r, &c, &nl, "end lost count"))
+				return -1;
+			r->end_events += ne;
+			r->end_lost += nl;
+			r->parts[r->cur_part].ended = 1;
+			continue;
+		}
+		switch (type) {
+		case CPROF_CHUNK_EVENTS:
+			if (r->tree)
+				map_pending_stacks(r, &r->parts[r->cur_part]);
+			rc = start_batch(r, &c);
+			break;
+		case CPROF_CHUNK_STRINGS:
+			rc = read_strings(r, &c);
+			if (!rc && r->tree)
+				map_pending_stacks(r, &r->parts[r->cur_part]);
+			break;
 		case CPROF_CHUNK_STACKS: rc = read_stacks(r, &c); break;
 		case CPROF_CHUNK_LOST: rc = read_lost(r, &c); break;
 		case CPROF_CHUNK_SCHED: {

@@ -25,6 +25,7 @@ typedef long (*cprof_source_fn)(void *ctx, void *buf, size_t len);
 struct trace_event {
 	uint64_t ts;   /* ticks */
 	uint32_t tid;
+	uint32_t pid;  /* the process the thread belongs to */
 	uint8_t kind;  /* enum cprof_event_kind */
 	uint64_t args[CPROF_EVENT_MAX_ARGS];
 	const uint8_t *bytes; /* valid until the next call; NULL if none */
@@ -44,7 +45,25 @@ struct trace_stack {
 
 struct trace_thread {
 	uint32_t tid;
+	uint32_t pid;
 	char name[CPROF_THREAD_NAME_MAX + 1];
+};
+
+/* One process image of the trace: the whole file for a one-process trace,
+ * one PART stream of a tree file. Its string and stack ids are mapped into
+ * the reader's tables (one namespace for the whole tree); ids are the
+ * reader's, never the stream's, everywhere this API returns them. */
+struct trace_part {
+	uint32_t pid, ppid;
+	uint64_t stream;       /* the PART stream id (0 for a one-process file) */
+	char *cmdline;         /* NUL-separated, NUL-terminated copy; NULL until PROCESS */
+	uint32_t cmdline_len;
+	uint64_t start_ticks;
+	int ended;             /* its END was read */
+	uint64_t events;       /* events yielded from this part */
+	uint32_t *smap, smap_cap; /* stream string id -> reader id */
+	uint32_t *kmap, kmap_cap; /* stream stack id -> reader id */
+	uint32_t *pending, npending, pending_cap; /* (stream id, reader id) pairs of stacks whose frames still name stream strings */
 };
 
 struct trace_reader {
@@ -68,6 +87,17 @@ struct trace_reader {
 	uint32_t nlost;
 	struct trace_thread *threads; /* last name seen per tid (batch headers, thread_name events) */
 	uint32_t nthreads;
+
+	/* Process trees (header flag CPROF_FLAG_TREE): every PART stream. */
+	int tree;
+	struct trace_part *parts;
+	uint32_t nparts;
+	uint32_t cur_part;        /* part whose chunk is being read */
+	uint32_t next_string, next_stack; /* reader ids handed out (tree) */
+	uint32_t *string_hash, string_hash_cap; /* reader ids by text (tree) */
+	uint32_t *stack_hash, stack_hash_cap, stack_hash_used; /* reader stack ids by frames (tree) */
+	uint64_t *tid_keys, *tid_vals; /* (pid << 32 | tid) -> tid in the output (tree) */
+	uint32_t tid_cap, tid_used, next_synthetic_tid;
 
 	uint64_t events;          /* events yielded */
 	uint64_t batches;         /* EVENTS chunks decoded */
@@ -105,6 +135,10 @@ void trace_reader_close(struct trace_reader *r);
 const char *trace_reader_string(const struct trace_reader *r, uint64_t id);
 const struct trace_stack *trace_reader_stack(const struct trace_reader *r, uint64_t id);
 const char *trace_reader_thread_name(const struct trace_reader *r, uint32_t tid);
+/* The pid of thread tid (as yielded), 0 if unknown. */
+uint32_t trace_reader_thread_pid(const struct trace_reader *r, uint32_t tid);
+/* The last image (PART) of process pid read so far, or NULL. */
+const struct trace_part *trace_reader_process(const struct trace_reader *r, uint32_t pid);
 
 /* The header's kernel scheduling source, for reports: "perf",
  * "schedstat", "off", or "not recorded" (files from before the field). */

@@ -150,7 +150,7 @@ int trace_writer_header(struct trace_writer *w, const struct cprof_header *h)
 	uint8_t fixed[CPROF_HEADER_FIXED] = {0};
 	memcpy(fixed, CPROF_MAGIC, CPROF_MAGIC_LEN);
 	le_put16(fixed + 8, CPROF_FORMAT_VERSION);
-	le_put16(fixed + 10, 0);
+	le_put16(fixed + 10, h->flags);
 	/* Extension entries (tag, len, value) after the cmdline; readers of
 	 * version 1 that predate them skip them (header length). */
 	uint8_t ext[16];
@@ -180,6 +180,18 @@ int trace_writer_header(struct trace_writer *w, const struct cprof_header *h)
 	return rc || !extlen ? rc : emit(w, ext, extlen);
 }
 
+void trace_writer_set_part(struct trace_writer *w, uint32_t pid, uint64_t stream)
+{
+	w->part_pid = pid;
+	w->part_stream = stream;
+}
+
+/* Bytes before the inner chunk header in w->chunk: a PART's headers. */
+static size_t chunk_base(const struct trace_writer *w)
+{
+	return w->part_stream ? CPROF_CHUNK_HEADER + CPROF_PART_HEADER : 0;
+}
+
 static int chunk_start(struct trace_writer *w, int type)
 {
 	if (w->error)
@@ -187,8 +199,10 @@ static int chunk_start(struct trace_writer *w, int type)
 	if (w->open_type)
 		return fail(w, -EINVAL);
 	w->chunk.len = 0;
-	uint8_t hdr[CPROF_CHUNK_HEADER] = {(uint8_t)type};
-	int rc = trace_buf_put(&w->chunk, hdr, sizeof hdr);
+	uint8_t hdr[CPROF_CHUNK_HEADER + CPROF_CHUNK_HEADER + CPROF_PART_HEADER] = {0};
+	size_t base = chunk_base(w);
+	hdr[base] = (uint8_t)type;
+	int rc = trace_buf_put(&w->chunk, hdr, base + CPROF_CHUNK_HEADER);
 	if (rc)
 		return fail(w, rc);
 	w->open_type = type;
@@ -197,11 +211,22 @@ static int chunk_start(struct trace_writer *w, int type)
 
 static int chunk_finish(struct trace_writer *w)
 {
-	size_t payload = w->chunk.len - CPROF_CHUNK_HEADER;
+	size_t base = chunk_base(w);
+	size_t payload = w->chunk.len - base - CPROF_CHUNK_HEADER;
 	w->open_type = 0;
-	if (payload > CPROF_CHUNK_MAX_PAYLOAD)
+	if (payload + base > CPROF_CHUNK_MAX_PAYLOAD)
 		return fail(w, -E2BIG);
-	le_put32(w->chunk.p + 4, (uint32_t)payload);
+	le_put32(w->chunk.p + base + 4, (uint32_t)payload);
+	if (base) { /* the PART around it */
+		uint8_t *p = w->chunk.p;
+		p[0] = CPROF_CHUNK_PART;
+		p[1] = 0;
+		le_put16(p + 2, 0);
+		le_put32(p + 4, (uint32_t)(w->chunk.len - CPROF_CHUNK_HEADER));
+		le_put32(p + 8, w->part_pid);
+		le_put32(p + 12, 0);
+		le_put64(p + 16, w->part_stream);
+	}
 	return emit(w, w->chunk.p, w->chunk.len);
 }
 
@@ -314,10 +339,23 @@ int trace_writer_close(struct trace_writer *w)
 		return w->error;
 	if (!w->open_type)
 		return fail(w, -EINVAL);
-	if (w->chunk.len == CPROF_CHUNK_HEADER) { /* empty list: write nothing */
+	if (w->chunk.len == chunk_base(w) + CPROF_CHUNK_HEADER) { /* empty list: write nothing */
 		w->open_type = 0;
 		return 0;
 	}
+	return chunk_finish(w);
+}
+
+int trace_writer_process(struct trace_writer *w, const struct cprof_process *p)
+{
+	int rc = chunk_start(w, CPROF_CHUNK_PROCESS);
+	if (rc)
+		return rc;
+	uint32_t cmdlen = p->cmdline_len > CPROF_CMDLINE_MAX ? CPROF_CMDLINE_MAX : p->cmdline_len;
+	uint64_t v[7] = {p->pid, p->ppid, p->start_ticks, p->ticks_per_sec, p->anchor_ticks,
+			 p->anchor_monotonic_ns, cmdlen};
+	if ((rc = put_varints(w, v, 7)) || (rc = trace_buf_put(&w->chunk, p->cmdline, cmdlen)))
+		return w->open_type = 0, fail(w, rc);
 	return chunk_finish(w);
 }
 

@@ -61,12 +61,22 @@ struct trace_writer {
 	struct trace_buf chunk; /* the chunk being assembled */
 	struct trace_buf lz4;   /* compression scratch */
 	int open_type;      /* type of the open chunk, 0 when none */
+	/* Tree parts: when part_stream is not 0, every chunk is written
+	 * wrapped in a PART chunk naming part_pid and part_stream, in one
+	 * sink call (so processes appending to one O_APPEND file never
+	 * interleave inside a chunk). */
+	uint32_t part_pid;
+	uint64_t part_stream;
 };
 
 void trace_writer_init(struct trace_writer *w, cprof_sink_fn sink, void *ctx);
 void trace_writer_destroy(struct trace_writer *w);
 
 int trace_writer_header(struct trace_writer *w, const struct cprof_header *h);
+/* Makes every later chunk a PART of process pid's stream (stream != 0). */
+void trace_writer_set_part(struct trace_writer *w, uint32_t pid, uint64_t stream);
+/* A PROCESS chunk (tree parts: the first chunk of a stream). */
+int trace_writer_process(struct trace_writer *w, const struct cprof_process *p);
 /* Compresses and writes b as one EVENTS chunk (nothing when b is empty). */
 int trace_writer_batch(struct trace_writer *w, const struct trace_batch *b);
 

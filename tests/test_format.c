@@ -161,9 +161,116 @@ static void test_header_extension(void)
 	trace_buf_free(&out);
 }
 
+/* One process image's part of a tree file: strings "main"/"fib" under
+ * stream ids 1/2 in pid 100 and swapped in pid 200; the same stack
+ * (function "main") under different stream ids; tid 7 in both pids (pid
+ * reuse); task 1 in both. */
+static void tree_part(struct trace_writer *w, uint32_t pid, uint64_t stream, int swap, int end)
+{
+	trace_writer_set_part(w, pid, stream);
+	w->events = w->lost = 0; /* each process has its own writer */
+	char cmd[16];
+	int n = snprintf(cmd, sizeof cmd, "app%u", pid);
+	struct cprof_process p = {.pid = pid, .ppid = pid == 100 ? 1 : 100, .start_ticks = 1000, .cmdline = cmd,
+				  .cmdline_len = (uint32_t)n};
+	trace_writer_process(w, &p);
+	uint32_t main_id = swap ? 2 : 1, fib_id = swap ? 1 : 2, stack_id = swap ? 9 : 5;
+	struct cprof_frame f = {.pc = 0x1000 + pid, .function = main_id, .module = fib_id, .module_offset = 0x10};
+	trace_writer_open(w, CPROF_CHUNK_STACKS);
+	trace_writer_stack(w, stack_id, &f, 1);
+	trace_writer_close(w);
+	trace_writer_open(w, CPROF_CHUNK_STRINGS);
+	trace_writer_string(w, main_id, "main", 4);
+	trace_writer_string(w, fib_id, "fib", 3);
+	trace_writer_close(w);
+	struct trace_batch b = {0};
+	trace_batch_reset(&b, 7, 0, 1000, "t");
+	uint64_t region[1] = {fib_id}, task[3] = {main_id, 1, 0}, block[4] = {3, 0, fib_id, stack_id};
+	trace_batch_add(&b, CPROF_EV_TASK_BEGIN, 1001, task, NULL, 0);
+	trace_batch_add(&b, CPROF_EV_REGION_BEGIN, 1002, region, NULL, 0);
+	trace_batch_add(&b, CPROF_EV_BLOCK_BEGIN, 1003, block, NULL, 0);
+	trace_writer_batch(w, &b);
+	trace_batch_free(&b);
+	if (end)
+		trace_writer_end(w);
+}
+
+static void test_tree(void)
+{
+	struct trace_buf file = {0};
+	struct trace_writer w;
+	trace_writer_init(&w, sink_mem, &file);
+	struct cprof_header h = {.flags = CPROF_FLAG_TREE, .ticks_per_sec = 1000000000u, .pid = 100,
+				 .cmdline = "app100", .cmdline_len = 6};
+	trace_writer_header(&w, &h);
+	tree_part(&w, 100, 11, 0, 1);
+	tree_part(&w, 200, 22, 1, 1);
+	CHECK(w.error == 0);
+	struct trace_reader r;
+	struct trace_mem_source m = {file.p, file.len, 0};
+	CHECK(trace_reader_open(&r, trace_source_mem, &m) == 0 && r.tree);
+	struct trace_event ev[6];
+	int n = 0, rc;
+	while (n < 6 && (rc = trace_reader_next(&r, &ev[n])) == 1)
+		n++;
+	CHECK(n == 6 && trace_reader_next(&r, &ev[0]) == 0 && r.status == 1);
+	CHECK(r.nparts == 2 && r.parts[0].pid == 100 && r.parts[1].pid == 200 && r.parts[1].ppid == 100);
+	CHECK(r.parts[1].cmdline && strcmp(r.parts[1].cmdline, "app200") == 0);
+	/* strings: one id per text across parts */
+	CHECK(ev[1].kind == CPROF_EV_REGION_BEGIN && ev[4].kind == CPROF_EV_REGION_BEGIN);
+	CHECK(ev[1].args[0] == ev[4].args[0] && strcmp(trace_reader_string(&r, ev[4].args[0]), "fib") == 0);
+	CHECK(strcmp(trace_reader_string(&r, ev[3].args[0]), "main") == 0);
+	/* pids; tid 7 of pid 200 is not pid 100's tid 7 */
+	CHECK(ev[0].pid == 100 && ev[3].pid == 200 && ev[0].tid == 7 && ev[3].tid != 7);
+	CHECK(trace_reader_thread_pid(&r, ev[3].tid) == 200 && trace_reader_thread_pid(&r, 7) == 100);
+	/* tasks: per-process counters kept apart */
+	CHECK(ev[0].args[1] != ev[3].args[1]);
+	/* stacks: the same frames (PCs aside) are one stack */
+	CHECK(ev[2].args[3] && ev[2].args[3] == ev[5].args[3]);
+	const struct trace_stack *k = trace_reader_stack(&r, ev[5].args[3]);
+	CHECK(k && k->nframes == 1 && strcmp(trace_reader_string(&r, k->frames[0].function), "main") == 0 &&
+	      strcmp(trace_reader_string(&r, k->frames[0].module), "fib") == 0);
+	CHECK(r.end_events == 6);
+	trace_reader_close(&r);
+
+	/* a part without its end (a process still running): every event, then
+	 * "truncated", naming the process */
+	file.len = 0;
+	trace_writer_destroy(&w);
+	trace_writer_init(&w, sink_mem, &file);
+	trace_writer_header(&w, &h);
+	tree_part(&w, 100, 11, 0, 1);
+	tree_part(&w, 200, 22, 1, 0);
+	m = (struct trace_mem_source){file.p, file.len, 0};
+	CHECK(trace_reader_open(&r, trace_source_mem, &m) == 0);
+	n = 0;
+	while ((rc = trace_reader_next(&r, &ev[0])) == 1)
+		n++;
+	CHECK(n == 6 && rc == -1 && r.truncated && strstr(r.error, "process 200 (app200)"));
+	trace_reader_close(&r);
+
+	/* a PART whose inner chunk does not fill it exactly is corrupt */
+	file.len = 0;
+	trace_writer_destroy(&w);
+	trace_writer_init(&w, sink_mem, &file);
+	trace_writer_header(&w, &h);
+	size_t at = file.len;
+	tree_part(&w, 100, 11, 0, 1);
+	file.p[at + 4] += 1; /* PART payload one byte longer than its inner chunk */
+	m = (struct trace_mem_source){file.p, file.len, 0};
+	CHECK(trace_reader_open(&r, trace_source_mem, &m) == 0);
+	while ((rc = trace_reader_next(&r, &ev[0])) == 1)
+		;
+	CHECK(rc == -1 && strstr(r.error, "part chunk"));
+	trace_reader_close(&r);
+	trace_writer_destroy(&w);
+	trace_buf_free(&file);
+}
+
 int main(void)
 {
 	test_header_extension();
+	test_tree();
 	struct trace_buf file = {0};
 	build(&file);
 
@@ -225,8 +332,8 @@ int main(void)
 
 	/* a future version is refused by name */
 	memcpy(copy, file.p, file.len);
-	copy[8] = 2;
-	CHECK(read_all(copy, file.len, &n, &r) == -1 && strstr(r.error, "unsupported format version 2"));
+	copy[8] = 3;
+	CHECK(read_all(copy, file.len, &n, &r) == -1 && strstr(r.error, "unsupported format version 3"));
 	trace_reader_close(&r);
 	/* not a trace at all */
 	CHECK(read_all((const uint8_t *)"hello world, not a trace file at all................................",

@@ -3,7 +3,8 @@
  * fork handlers, and the CPROF_TRACE_FILE whole-run capture.
  *
  * Environment:
- *   CPROF_TRACE_FILE=path      capture the whole run into path ("%p": pid)
+ *   CPROF_TRACE_FILE=path      capture the whole run of this process and its
+ *                              descendants into path ("%p": the root's pid)
  *   CPROF_TRACE_BUFFER=bytes   ring size per thread (suffix k/m/g allowed),
  *                              rounded up to a power of two in [64k, 1g];
  *                              default 1m
@@ -20,8 +21,11 @@
  *                              default 100, 0 off (/debug/pprof/profile
  *                              then samples at 100)
  *
- * CPROF_TRACE_FILE (unless it contains %p) is removed from the environment
- * once read, so that programs this one starts do not write the same file.
+ * CPROF_TRACE_FILE stays in the environment (made absolute, with
+ * CPROF_TRACE_TREE naming the file): programs this one starts, through any
+ * wrapper, append their own parts to the same file (capture/file.c); forked
+ * children start their part in the fork handler; exec wrappers (exec.c)
+ * end an image's part before the exec.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -126,6 +130,13 @@ static void configure(void)
 	cprof_block_configure(min_block, runq);
 	if ((s = getenv("CPROF_TRACE_STACKS")) && strcmp(s, "0") == 0)
 		cprof_stacks_enabled = 0;
+	/* Separate debug files: on by default for one process (a server's
+	 * captures), off under CPROF_TRACE_FILE, where every process of a tree
+	 * would load them at exit. */
+	int debuginfo = !getenv("CPROF_TRACE_FILE");
+	if ((s = getenv("CPROF_TRACE_DEBUGINFO")))
+		debuginfo = strcmp(s, "0") != 0;
+	cprof_symbolize_configure(debuginfo);
 	if ((s = getenv("CPROF_TRACE_INTERPOSE")) && strcmp(s, "0") == 0)
 		cprof_interpose_on = 0;
 	cprof_rings_configure(cprof_config.ring_bytes);
@@ -151,18 +162,28 @@ static void after_fork_parent(void)
 	cprof_capture_after_fork_parent();
 }
 
+void cprof_exec_init(void) CPROF_INTERNAL; /* exec.c */
+
+static int file_capture;
+static pid_t file_capture_pid; /* the process that owns the capture */
+
 static void after_fork_child(void)
 {
+	/* A fork the tracer makes (the goroutine dump's helper) is no
+	 * process of the program's tree. */
+	struct cprof_thread *self = cprof_me();
+	int tracer_fork = self->busy || self->status == THREAD_INTERNAL;
 	cprof_strings_after_fork();
 	cprof_capture_after_fork_child();
 	cprof_http_after_fork_child();
 	cprof_rings_after_fork();
 	cprof_cpu_after_fork_child();
 	cprof_sched_after_fork_child();
+	file_capture = 0;
+	if (cprof_tree_after_fork_child(tracer_fork))
+		file_capture = 1, file_capture_pid = getpid();
+	cprof_remote_after_fork_child(tracer_fork);
 }
-
-static int file_capture;
-static pid_t file_capture_pid; /* the process that owns the capture */
 
 /* Priority 101: before the program's own constructors, which may trace. */
 __attribute__((constructor(101))) static void cprof_load(void)
@@ -177,21 +198,21 @@ __attribute__((constructor(101))) static void cprof_load(void)
 	if (atomic_load(&cprof_enabled))
 		cprof_sched_init(getenv("CPROF_TRACE_SCHED")); /* before the program's threads */
 	pthread_atfork(before_fork, after_fork_parent, after_fork_child);
+	cprof_exec_init();
 	cprof_me()->busy--;
 	char path[4096] = "";
 	const char *env = getenv("CPROF_TRACE_FILE");
-	if (env) {
+	if (env)
 		snprintf(path, sizeof path, "%s", env);
-		if (!strstr(path, "%p"))
-			unsetenv("CPROF_TRACE_FILE");
-	}
 	if (*path && atomic_load(&cprof_enabled)) {
-		int rc = cprof_trace_start_file(path);
+		int rc = cprof_trace_start_tree(path);
 		if (rc)
 			fprintf(stderr, "cprof-trace: cannot capture to %s: %s\n", path, strerror(-rc));
 		else
 			file_capture = 1, file_capture_pid = getpid();
 	}
+	if (getenv("CPROF_TRACE_ADDR") && *getenv("CPROF_TRACE_ADDR"))
+		cprof_remote_init(); /* before any fork: workers share it */
 	cprof_http_autostart();
 }
 

@@ -68,6 +68,16 @@ int viewer_dump(const char *path, FILE *out)
 		print_args(&r, &ev, out);
 		fputc('\n', out);
 	}
+	for (uint32_t i = 0; r.tree && i < r.nparts; i++) { /* the tree's process images */
+		const struct trace_part *p = &r.parts[i];
+		fprintf(out, "# process %u (parent %u) %" PRIu64 " events%s:", p->pid, p->ppid, p->events,
+			p->ended ? "" : " (no end)");
+		for (uint32_t k = 0; p->cmdline && k < p->cmdline_len;) {
+			fprintf(out, " %s", p->cmdline + k);
+			k += (uint32_t)strnlen(p->cmdline + k, p->cmdline_len - k) + 1;
+		}
+		fputc('\n', out);
+	}
 	uint64_t lost = 0;
 	for (uint32_t i = 0; i < r.nlost; i++) {
 		fprintf(out, "# lost: thread %u dropped %" PRIu64 " events\n", r.lost[i].tid, r.lost[i].dropped);

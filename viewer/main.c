@@ -3,10 +3,12 @@
  * Flags follow `go tool trace`: -flag or -flag=value, then the file.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "analysis.h"
 #include "viewer.h"
+#include "walk.h"
 
 static void usage(FILE *out)
 {
@@ -24,6 +26,7 @@ static void usage(FILE *out)
 		"  -pprof=TYPE    write a pprof profile (cpu, %s) to stdout\n"
 		"  -json=OUT      write Chrome trace-event JSON (Perfetto UI, chrome://tracing) to OUT (- : stdout)\n"
 		"  -dump          print the trace event by event (like go tool trace -d)\n"
+		"  -pid=PID       a process tree's trace: only this process (reports, pprof, web UI)\n"
 		"  -h             this help\n",
 		reports, profiles);
 }
@@ -46,6 +49,14 @@ int main(int argc, char **argv)
 			pprof = a + 7;
 		} else if (strncmp(a, "-http=", 6) == 0 && a[6]) {
 			http = a + 6;
+		} else if (strncmp(a, "-pid=", 5) == 0 && a[5]) {
+			char *end;
+			unsigned long v = strtoul(a + 5, &end, 10);
+			if (*end || !v || v > 0xffffffffu) {
+				fprintf(stderr, "cprof-trace: bad -pid=%s\n", a + 5);
+				return 2;
+			}
+			walk_only_pid = (uint32_t)v;
 		} else if (strcmp(a, "-no-browser") == 0) {
 			open_browser = 0;
 		} else if (strcmp(a, "-format=json") == 0) {

@@ -58,11 +58,12 @@ const char *walk_task_name(const struct walk *w, uint32_t task_name)
 	return !task_name ? "" : task_name == WALK_TASK_UNKNOWN ? "(begun before the capture)" : walk_string(w, task_name);
 }
 
-const char *walk_thread_group(const struct walk *w, const struct walk_thread *t)
+/* The routine part of a thread's group (walk_process.c adds the process). */
+const char *walk_thread_routine_group(const struct walk *w, const struct walk_thread *t)
 {
 	if (t->routine)
 		return walk_string(w, t->routine);
-	if (t->tid == w->r.header.pid)
+	if (t->tid == w->r.header.pid || (w->r.tree && t->tid == walk_thread_pid(w, t)))
 		return "main";
 	const char *n = walk_thread_name(w, t->tid);
 	return *n ? n : "(unknown start routine)";
@@ -127,6 +128,8 @@ static int run_pass(struct walk *w, struct trace_reader *r, struct progress *g, 
 	while ((rc = trace_reader_next(r, &ev)) == 1) {
 		if (w->progress)
 			progress_tick(g, r->offset);
+		if (walk_only_pid && ev.pid != walk_only_pid)
+			continue; /* -pid=: another process of the tree */
 		if (!p && index_event(w, &ev, r->batches))
 			return -2;
 		if (p)
@@ -209,8 +212,10 @@ int walk_buffer(struct walk *w, const char *name, const void *buf, size_t len, c
 
 void walk_close(struct walk *w)
 {
-	for (uint32_t i = 0; i < w->nthreads; i++)
+	for (uint32_t i = 0; i < w->nthreads; i++) {
 		free(w->threads[i].regions);
+		free(w->threads[i].group);
+	}
 	free(w->threads);
 	u64map_free(&w->thread_map);
 	u64map_free(&w->sched_threads);

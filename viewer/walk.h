@@ -79,6 +79,7 @@ struct walk_region_frame {
  */
 struct walk_thread {
 	uint32_t tid;
+	char *group;         /* walk_thread_group's label, made on first use (walk_process.c) */
 	uint32_t routine;    /* string id of the start routine, 0 unknown */
 	int64_t first, last; /* ns of the first and last event */
 	int exited;
@@ -219,6 +220,18 @@ const char *walk_string(const struct walk *w, uint32_t id); /* never NULL */
  * function: its start routine, "main" for the process's first thread, else
  * its name (threads that started before the capture have no routine). */
 const char *walk_thread_group(const struct walk *w, const struct walk_thread *t);
+
+/* ---- processes (walk_process.c) ---- */
+/* When not 0, walks see only the events of this process (-pid=). */
+extern uint32_t walk_only_pid;
+/* Whether the trace holds more than one process (then thread groups are
+ * prefixed with their process: "pid 123 nginx: worker process / main"). */
+int walk_multi_process(const struct walk *w);
+/* The pid of thread t, 0 unknown. */
+uint32_t walk_thread_pid(const struct walk *w, const struct walk_thread *t);
+/* "pid N cmd" of process pid into buf (argv[0] without its directory,
+ * the command line cut at 60 bytes). */
+void walk_process_label(const struct walk *w, uint32_t pid, char *buf, size_t cap);
 /* A region's task_name as text: "" none, "(begun before the capture)". */
 const char *walk_task_name(const struct walk *w, uint32_t task_name);
 const char *walk_thread_name(const struct walk *w, uint32_t tid); /* never NULL */

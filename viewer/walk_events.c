@@ -257,6 +257,8 @@ void walk_on_end(struct walk_pass *p)
 		for (uint32_t i = 0; i < w->nthreads; i++)
 			w->threads[i].lost = 0;
 		for (uint32_t i = 0; i < w->r.nlost; i++) {
+			if (walk_only_pid && trace_reader_thread_pid(&w->r, w->r.lost[i].tid) != walk_only_pid)
+				continue; /* -pid=: another process of the tree */
 			struct walk_thread *t = walk_thread_get(w, w->r.lost[i].tid);
 			if (t) {
 				t->lost += w->r.lost[i].dropped;

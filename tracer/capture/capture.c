@@ -76,6 +76,9 @@ void capture_reset(struct capture *c, cprof_sink_fn sink, void *ctx)
 	memset(c->stack_sent, 0, sizeof c->stack_sent);
 	c->npending = 0;
 	c->header_written = 0;
+	c->part = 0;
+	c->skip_if_empty = 0;
+	c->events_seen = 0;
 	c->strings_sent = 1;
 	c->corrupt = 0;
 	c->nlost = 0;
@@ -109,6 +112,10 @@ static int begin_locked(const struct capture_spec *spec, cprof_capture_handle *o
 	if (c->active)
 		return -EBUSY;
 	capture_reset(c, spec->sink, spec->ctx);
+	if (spec->part_stream) {
+		trace_writer_set_part(&c->w, spec->part_pid, spec->part_stream);
+		c->part = 1;
+	}
 	c->start_ticks = cprof_clock_now();
 	/* Old flight data is not part of this capture: start every ring at
 	 * its head, then switch writers to DRAIN (tail first, so no writer
@@ -147,13 +154,15 @@ static int begin_locked(const struct capture_spec *spec, cprof_capture_handle *o
 	return 0;
 }
 
-static int end_locked(cprof_capture_handle h)
+static int end_locked(cprof_capture_handle h, int skip_if_empty)
 {
 	struct capture *c = &cap;
 	if (!c->active || !h || c->handle != h)
 		return -ENOENT;
+	c->skip_if_empty = skip_if_empty && c->part;
 	if (c->has_drainer) {
 		atomic_store_explicit(&c->stop, 1, memory_order_release);
+		drain_wake(c);
 		pthread_join(c->drainer, NULL);
 		c->has_drainer = 0;
 	}
@@ -196,7 +205,17 @@ int cprof_capture_end(cprof_capture_handle h)
 {
 	cprof_me()->busy++;
 	pthread_mutex_lock(&capture_lock);
-	int rc = end_locked(h);
+	int rc = end_locked(h, 0);
+	pthread_mutex_unlock(&capture_lock);
+	cprof_me()->busy--;
+	return rc;
+}
+
+int cprof_capture_end_unless_empty(cprof_capture_handle h)
+{
+	cprof_me()->busy++;
+	pthread_mutex_lock(&capture_lock);
+	int rc = end_locked(h, 1);
 	pthread_mutex_unlock(&capture_lock);
 	cprof_me()->busy--;
 	return rc;

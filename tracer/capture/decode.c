@@ -68,6 +68,7 @@ static void batch_put(struct capture *c, const struct ring *r, struct ring_drain
 {
 	if (!d->batch.nevents)
 		d->batch_start_ns = capture_mono_ns();
+	c->events_seen++;
 	int rc = trace_batch_add(&d->batch, kind, ts, args, bytes, nbytes);
 	if (rc == -ENOSPC) {
 		decode_flush(c, r, d);

@@ -5,6 +5,8 @@
  * itself by the fullest ring's fill rate.
  */
 #include <assert.h>
+#include <linux/futex.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -39,7 +41,9 @@ int drain_pass(struct capture *c)
 {
 	int fullest = 0;
 	uint64_t now = capture_mono_ns();
-	if (!c->header_written && cprof_clock_calibrated())
+	/* A part's PROCESS chunk needs no calibration, but waits for the
+	 * first event (an image that execs at once may write nothing). */
+	if (!c->header_written && (c->part ? c->events_seen > 0 : cprof_clock_calibrated()))
 		drain_write_header(c);
 	uint64_t pass_ticks = cprof_clock_now();
 	int flush_all = c->header_written && now - c->last_flush_ns >= BATCH_FLUSH_NS;
@@ -142,9 +146,18 @@ void *drain_thread_main(void *arg)
 		if (c->deadline_ns && now + sleep_ns > c->deadline_ns)
 			sleep_ns = c->deadline_ns > now ? c->deadline_ns - now : 0;
 		struct timespec pause = {(time_t)(sleep_ns / 1000000000u), (long)(sleep_ns % 1000000000u)};
-		nanosleep(&pause, NULL);
+		/* Sleeps on c->stop (a futex) so that ending the capture wakes
+		 * the drainer at once: a process's exit must not wait out a
+		 * pause (up to drain_ms), which a tree of short processes
+		 * pays once per process. */
+		syscall(SYS_futex, &c->stop, FUTEX_WAIT_PRIVATE, 0, &pause, NULL, 0);
 	}
 	return NULL;
+}
+
+void drain_wake(struct capture *c)
+{
+	syscall(SYS_futex, &c->stop, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
 /* Writes the header once. Calibrating the clock may sleep (up to 20 ms
@@ -155,11 +168,26 @@ void drain_write_header(struct capture *c)
 	if (c->header_written)
 		return;
 	c->header_written = 1;
+	static char cmdline[CPROF_CMDLINE_MAX]; /* under capture_lock or the drainer */
+	if (c->part) {
+		struct cprof_process p = {.pid = (uint32_t)getpid(), .ppid = (uint32_t)getppid(),
+					  .start_ticks = c->start_ticks};
+		cprof_clock_anchor(&p.anchor_ticks, &p.anchor_monotonic_ns, &p.ticks_per_sec);
+		p.cmdline_len = cprof_read_cmdline(cmdline, sizeof cmdline);
+		p.cmdline = cmdline;
+		trace_writer_process(&c->w, &p);
+		/* the tree's header states the sources; this process's kernel
+		 * records still need the clock anchors, its samples the rate */
+		struct cprof_header anchors = {0};
+		cprof_clock_header(&anchors);
+		cprof_sched_header(&anchors);
+		cprof_cpu_header(&anchors);
+		return;
+	}
 	struct cprof_header h = {0};
 	cprof_clock_header(&h);
 	cprof_sched_header(&h); /* source, clock anchors */
 	cprof_cpu_header(&h);   /* CPU sampling rate */
-	static char cmdline[CPROF_CMDLINE_MAX]; /* under capture_lock or the drainer */
 	h.cmdline_len = cprof_read_cmdline(cmdline, sizeof cmdline);
 	h.cmdline = cmdline;
 	h.pid = (uint32_t)getpid();
@@ -171,6 +199,8 @@ void drain_write_header(struct capture *c)
  * writes strings, lost counts and the end marker. */
 void drain_write_tail(struct capture *c)
 {
+	if (c->skip_if_empty && !c->events_seen)
+		return; /* an empty part: nothing of it in the file */
 	for (struct ring *r = cprof_rings_first(); r; r = r->next) {
 		if (r->index >= c->ndrains)
 			continue; /* never seen by this capture */

@@ -41,6 +41,9 @@ struct capture {
 	int active;
 	cprof_capture_handle handle; /* of the capture in progress; 0 when none */
 	int header_written;      /* output waits for the clock's calibration */
+	int part;                /* writes a tree PART stream (capture_spec.part_stream) */
+	int skip_if_empty;       /* part: at the end, write nothing if no event was seen */
+	uint64_t events_seen;    /* events decoded into batches */
 	struct trace_writer w;
 	int fd;                  /* file captures: owned fd, else -1 */
 	pthread_t drainer;
@@ -98,6 +101,8 @@ void decode_sched_upto(struct capture *c, const struct ring *r, struct ring_drai
 /* drain.c: drain passes, the drainer thread, the header and the tail. */
 int drain_pass(struct capture *c) CPROF_INTERNAL;
 void *drain_thread_main(void *arg) CPROF_INTERNAL;
+/* Wakes the drainer from its pause (after setting c->stop). */
+void drain_wake(struct capture *c) CPROF_INTERNAL;
 void drain_finish(struct capture *c) CPROF_INTERNAL;
 void drain_write_header(struct capture *c) CPROF_INTERNAL;
 void drain_write_tail(struct capture *c) CPROF_INTERNAL;

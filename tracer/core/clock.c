@@ -84,9 +84,44 @@ uint64_t cprof_clock_ticks_per_sec(void)
 	return (uint64_t)((double)(t - anchor_ticks) * 1e9 / (double)(m - anchor_mono) + 0.5);
 }
 
+uint64_t cprof_clock_rate_now(uint64_t min_ns)
+{
+	if (!cprof_clock_tsc)
+		return 1000000000u;
+	uint64_t t, m;
+	read_pair(&t, &m);
+	if (m - anchor_mono < min_ns) {
+		struct timespec d = {0, (long)(min_ns - (m - anchor_mono))};
+		nanosleep(&d, NULL);
+		read_pair(&t, &m);
+	}
+	if (m - anchor_mono < (min_ns ? 50000u : 1000000u))
+		return 0;
+	return (uint64_t)((double)(t - anchor_ticks) * 1e9 / (double)(m - anchor_mono) + 0.5);
+}
+
+void cprof_clock_anchor(uint64_t *ticks, uint64_t *mono_ns, uint64_t *ticks_per_sec)
+{
+	*ticks_per_sec = cprof_clock_rate_now(0);
+	read_pair(ticks, mono_ns);
+}
+
+static void header_anchors(struct cprof_header *h);
+
+void cprof_clock_header_now(struct cprof_header *h, uint64_t min_ns)
+{
+	h->ticks_per_sec = cprof_clock_rate_now(min_ns);
+	header_anchors(h);
+}
+
 void cprof_clock_header(struct cprof_header *h)
 {
 	h->ticks_per_sec = cprof_clock_ticks_per_sec();
+	header_anchors(h);
+}
+
+static void header_anchors(struct cprof_header *h)
+{
 	read_pair(&h->anchor_ticks, &h->anchor_monotonic_ns);
 	uint64_t real = ns_of(CLOCK_REALTIME), mono = ns_of(CLOCK_MONOTONIC);
 	h->anchor_realtime_ns = real - (mono - h->anchor_monotonic_ns);

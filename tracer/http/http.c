@@ -31,6 +31,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "capture/capture.h"
 #include "http/http.h"
 #include "core/internal.h"
 #include "stacks/stack.h"
@@ -161,7 +162,7 @@ static enum MHD_Result serve_index(struct MHD_Connection *conn)
 		"<tr><td><a href=\"profile?seconds=30\">profile</a></td><td>CPU profile (gzip pprof) of the given "
 		"seconds, 30 by default; open it with <code>go tool pprof</code>.</td></tr>\n"
 		"<tr><td><a href=\"trace?seconds=1\">trace</a></td><td>A trace of execution of this program for "
-		"the given seconds; open it with <code>cprof-trace FILE</code>. <code>?last=N</code>: the last N "
+		"the given seconds (with the workers this process forked); open it with <code>cprof-trace FILE</code>. <code>?last=N</code>: the last N "
 		"seconds the flight recorder holds, at once.</td></tr>\n"
 		"</table></body></html>\n";
 	return respond(conn, MHD_HTTP_OK, "text/html; charset=utf-8", page, sizeof page - 1);
@@ -210,6 +211,7 @@ static enum MHD_Result serve_trace(struct MHD_Connection *conn)
 				     secs ? "seconds" : "last", secs ? secs : last, why, max_seconds);
 	struct MHD_Response *r = NULL;
 	int rc = last ? cprof_http_trace_last((uint64_t)(v * 1e9), &r)
+		 : cprof_remote_has_watchers() ? cprof_http_trace_tree((uint64_t)(v * 1e9), &r) /* workers too */
 		      : cprof_http_trace_stream((uint64_t)(v * 1e9), &r);
 	if (rc == -EBUSY)
 		return respond_error(conn, MHD_HTTP_CONFLICT, "a trace is already being collected");

@@ -10,6 +10,9 @@ struct MHD_Response;
 /* A response streaming a capture of duration_ns; -EBUSY when a capture
  * runs. */
 int cprof_http_trace_stream(uint64_t duration_ns, struct MHD_Response **out) CPROF_INTERNAL;
+/* A response holding a tree file of duration_ns: this process and the
+ * workers it forked (capture/remote.c); blocks for the duration. */
+int cprof_http_trace_tree(uint64_t duration_ns, struct MHD_Response **out) CPROF_INTERNAL;
 /* A response holding the last last_ns of the flight recorder. */
 int cprof_http_trace_last(uint64_t last_ns, struct MHD_Response **out) CPROF_INTERNAL;
 /* A response holding a CPU profile of the next duration_ns (gzip pprof);

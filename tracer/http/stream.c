@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "capture/capture.h"
 #include "http/http.h"
@@ -136,4 +137,19 @@ int cprof_http_trace_last(uint64_t last_ns, struct MHD_Response **out)
 		return -ENOMEM;
 	}
 	return 0;
+}
+
+int cprof_http_trace_tree(uint64_t duration_ns, struct MHD_Response **out)
+{
+	int fd;
+	int rc = cprof_remote_capture(duration_ns, &fd);
+	if (rc)
+		return rc;
+	off_t size = lseek(fd, 0, SEEK_END);
+	*out = size > 0 ? MHD_create_response_from_fd((uint64_t)size, fd) : NULL;
+	if (!*out) {
+		close(fd);
+		return size < 0 ? -errno : -ENOMEM;
+	}
+	return 0; /* the response owns fd */
 }

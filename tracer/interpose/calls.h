@@ -104,6 +104,12 @@
 	X(int, pthread_setname_np, (pthread_t, const char *), NULL)                             \
 	/* init.c: process exit without destructors */                                          \
 	X(void, _exit, (int), NULL)                                                             \
-	X(void, _Exit, (int), NULL)
+	X(void, _Exit, (int), NULL)                                                             \
+	/* exec.c: an image ends its part of a tree capture before exec */                      \
+	X(int, execve, (const char *, char *const[], char *const[]), NULL)                      \
+	X(int, execv, (const char *, char *const[]), NULL)                                      \
+	X(int, execvp, (const char *, char *const[]), NULL)                                     \
+	X(int, execvpe, (const char *, char *const[], char *const[]), NULL)                     \
+	X(int, fexecve, (int, char *const[], char *const[]), NULL)
 
 #endif

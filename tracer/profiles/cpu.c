@@ -412,6 +412,12 @@ void cprof_cpu_capture_end(void)
 	}
 }
 
+void cprof_cpu_describe(struct cprof_header *h)
+{
+	h->has_cpu_hz = 1;
+	h->cpu_hz = capture_hz;
+}
+
 void cprof_cpu_header(struct cprof_header *h)
 {
 	h->has_cpu_hz = 1;

@@ -29,6 +29,9 @@ void cprof_cpu_stop(void) CPROF_INTERNAL;
 void cprof_cpu_capture_begin(void) CPROF_INTERNAL;
 void cprof_cpu_capture_end(void) CPROF_INTERNAL;
 void cprof_cpu_header(struct cprof_header *h) CPROF_INTERNAL;
+/* The rate captures sample at (a tree file's header, written before its
+ * first capture runs). */
+void cprof_cpu_describe(struct cprof_header *h) CPROF_INTERNAL;
 
 /* Called by every new thread before its start routine (interpose/thread.c):
  * arms its timer when sampling runs; remembers the tracer's own threads so

@@ -548,6 +548,11 @@ void cprof_sched_header(struct cprof_header *h)
 	stale_ticks = clk.tps / 1000;
 }
 
+void cprof_sched_describe(struct cprof_header *h)
+{
+	h->sched_source = (uint8_t)source;
+}
+
 void cprof_sched_capture_begin(uint64_t ticks)
 {
 	start_ticks = ticks;

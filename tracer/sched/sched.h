@@ -34,6 +34,9 @@ int cprof_sched_source(void) CPROF_INTERNAL;
 /* Fills h->sched_source (OFF unless a capture has the source enabled) and
  * remembers h's clock anchors (perf times are CLOCK_MONOTONIC ns). */
 void cprof_sched_header(struct cprof_header *h) CPROF_INTERNAL;
+/* The source captures use, for a header written before any capture runs
+ * (a tree file's: its processes' parts follow). */
+void cprof_sched_describe(struct cprof_header *h) CPROF_INTERNAL;
 void cprof_sched_capture_begin(uint64_t start_ticks) CPROF_INTERNAL;
 void cprof_sched_capture_end(void) CPROF_INTERNAL;
 

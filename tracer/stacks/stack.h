@@ -28,6 +28,21 @@ uint64_t cprof_stack_overflows(void) CPROF_INTERNAL;
  * threads only (the drainer, HTTP threads). */
 void cprof_symbolize(uintptr_t pc, int leaf, struct cprof_frame *out) CPROF_INTERNAL;
 
+/* 0: symbolize from the modules' own symbol tables and DWARF only, never
+ * from separate debug files (/usr/lib/debug). Call before any capture. */
+void cprof_symbolize_configure(int separate_debuginfo) CPROF_INTERNAL;
+
+/* symtab.c: the module holding `at` and its symbol (from the module's own
+ * symbol table). Returns 1 when a module was found. Strings live as long
+ * as the process. Under symbolize.c's lock. */
+struct cprof_symtab_hit {
+	const char *module_path; /* absolute */
+	uintptr_t base;          /* load bias: module_offset = pc - base */
+	const char *function;    /* NULL: no symbol covers `at` */
+	int has_dwarf;           /* the module carries its own DWARF (file:line) */
+};
+int cprof_symtab_lookup(uintptr_t at, struct cprof_symtab_hit *hit) CPROF_INTERNAL;
+
 /* libdwfl's find_debuginfo callback for this library: local files only. */
 struct Dwfl_Module;
 int cprof_find_debuginfo_local(struct Dwfl_Module *mod, void **userdata, const char *modname, uint64_t base,

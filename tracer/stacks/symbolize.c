@@ -43,10 +43,30 @@ int cprof_find_debuginfo_local(Dwfl_Module *mod, void **userdata, const char *mo
 					    debuginfo_file_name);
 }
 
-static const Dwfl_Callbacks callbacks = {
+/* No separate debug files at all: the module's own .symtab/.dynsym and the
+ * DWARF it carries itself. Loading a distribution's debug package (libc's
+ * is tens of MB) costs a short-lived process ~100 ms and ~20 MB; tree
+ * captures (many short processes) use this. */
+static int find_debuginfo_none(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+			       const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
+			       char **debuginfo_file_name)
+{
+	(void)mod, (void)userdata, (void)modname, (void)base, (void)file_name, (void)debuglink_file,
+		(void)debuglink_crc, (void)debuginfo_file_name;
+	return -1;
+}
+
+static Dwfl_Callbacks callbacks = {
 	.find_elf = dwfl_linux_proc_find_elf,
 	.find_debuginfo = cprof_find_debuginfo_local,
 };
+static int cheap; /* symbols from symtab.c; libdwfl only for modules' own DWARF lines */
+
+void cprof_symbolize_configure(int separate_debuginfo)
+{
+	callbacks.find_debuginfo = separate_debuginfo ? cprof_find_debuginfo_local : find_debuginfo_none;
+	cheap = !separate_debuginfo;
+}
 
 static void report(void)
 {
@@ -74,12 +94,66 @@ static const char *base_name(const char *path)
 	return slash ? slash + 1 : path;
 }
 
+static void lookup_cheap(uintptr_t pc, uintptr_t at, struct cprof_frame *f)
+{
+	struct cprof_symtab_hit hit;
+	if (!cprof_symtab_lookup(at, &hit))
+		return;
+	f->module = intern_str(base_name(hit.module_path));
+	f->module_offset = pc - hit.base;
+	f->function = intern_str(hit.function);
+	/* The tracer's own frames (the interposed call, the leaf of every
+	 * blocking stack) need no line: their name is the call. */
+	static uintptr_t self_base = 1;
+	if (self_base == 1) {
+		Dl_info me;
+		self_base = dladdr((void *)lookup_cheap, &me) ? (uintptr_t)me.dli_fbase : 0;
+	}
+	if (!hit.has_dwarf || (self_base && hit.base == self_base))
+		return;
+	/* Only this module, offline: reporting the whole process
+	 * (dwfl_linux_proc_report) costs a short process ~100 ms. */
+	static const Dwfl_Callbacks offline = {
+		.find_debuginfo = find_debuginfo_none,
+		.section_address = dwfl_offline_section_address,
+	};
+	static Dwfl *one;
+	static uintptr_t reported[64];
+	static unsigned nreported;
+	if (!one && !(one = dwfl_begin(&offline)))
+		return;
+	Dwfl_Module *m = dwfl_addrmodule(one, at);
+	unsigned i = 0;
+	while (!m && i < nreported && reported[i] != hit.base)
+		i++;
+	if (!m && i == nreported && nreported < 64) {
+		reported[nreported++] = hit.base;
+		dwfl_report_begin_add(one);
+		dwfl_report_elf(one, base_name(hit.module_path), hit.module_path, -1, hit.base, false);
+		dwfl_report_end(one, NULL, NULL);
+		m = dwfl_addrmodule(one, at);
+	}
+	Dwfl_Line *line = m ? dwfl_module_getsrc(m, at) : NULL;
+	if (line) {
+		int lineno = 0;
+		const char *file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
+		f->file = intern_str(file);
+		f->line = lineno > 0 ? (uint32_t)lineno : 0;
+	}
+	if (!f->function && m)
+		f->function = intern_str(dwfl_module_addrname(m, at));
+}
+
 static void lookup(uintptr_t pc, int leaf, struct cprof_frame *f)
 {
 	memset(f, 0, sizeof *f);
 	f->pc = pc;
 	/* A return address points after the call; its line is the call's. */
 	uintptr_t at = leaf ? pc : pc - 1;
+	if (cheap) {
+		lookup_cheap(pc, at, f);
+		return;
+	}
 	if (!dwfl && !dwfl_failed)
 		report();
 	Dwfl_Module *m = dwfl ? dwfl_addrmodule(dwfl, at) : NULL;

@@ -2,7 +2,8 @@
  * cprof-trace: Go's execution tracer for C programs on Linux.
  *
  * Instrument with the TRACE_* macros below; capture with CPROF_TRACE_FILE=path
- * (the whole run, written at exit) or cprof_trace_start_file()/cprof_trace_stop().
+ * (the whole run of the process and every process it starts, one file) or
+ * cprof_trace_start_file()/cprof_trace_stop() (this process only).
  * Read the file with `cprof-trace FILE` (format: format/FORMAT.md).
  *
  * Cost: a region begin+end pair is two timestamp reads and a few stores into
@@ -69,8 +70,8 @@ CPROF_API void cprof_log(struct cprof_site *category, const char *fmt, ...)
  * async-signal-safe.
  */
 CPROF_API int cprof_trace_start_file(const char *path);
-/* Ends the capture cprof_trace_start_file() started, writing the end
- * marker. Returns 0, -ENOENT when no file capture runs (a capture started
+/* Ends the capture cprof_trace_start_file() started (or this process's part
+ * of a CPROF_TRACE_FILE tree), writing the end marker. Returns 0, -ENOENT when no file capture runs (a capture started
  * by the HTTP endpoint is never ended here), or the first write error
  * (negative errno). */
 CPROF_API int cprof_trace_stop(void);
