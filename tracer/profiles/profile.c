@@ -98,6 +98,19 @@ int cprof_cpu_profile_build(const uint64_t *before, const uint64_t *after, uint3
 	pprof_enc_sample_type(&e, "cpu", "nanoseconds");
 	uint32_t nmaps = 0;
 	struct mapping *maps = read_maps(&nmaps);
+	/* The program's own mapping first: go tool pprof takes mapping 1 for
+	 * the main binary ("File:" in -top, the title of -http). */
+	char exe[256];
+	ssize_t elen = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	for (uint32_t i = 0; elen > 0 && i < nmaps; i++) {
+		exe[elen] = 0;
+		if (strcmp(maps[i].path, exe) == 0) {
+			char bid[128];
+			build_id(maps[i].path, bid, sizeof bid);
+			maps[i].id = pprof_enc_mapping(&e, maps[i].start, maps[i].limit, maps[i].offset, maps[i].path, bid, 1);
+			break;
+		}
+	}
 	for (uint32_t id = 0; id <= CPROF_STACK_IDS; id++) {
 		uint64_t n = after[id] - before[id];
 		if (!n)
