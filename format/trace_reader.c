@@ -3,8 +3,9 @@
  *
  * Invariant: every byte is read through source_read(), so r->offset always
  * names the first byte not yet consumed; error messages use the offset of
- * the chunk or field being decoded. Tables grow only up to the bounds in
- * trace_format.h, so a hostile file costs at most those bounds in memory.
+ * the chunk or field being decoded. Tables (strings, stacks, thread names)
+ * hold the entries the file defines, found through a hash index: memory
+ * follows what the file carries, never the largest id it names.
  */
 #include "trace_reader.h"
 
@@ -134,16 +135,21 @@ int trace_reader_open_file(struct trace_reader *r, const char *path)
 	return reader_start(r, source_file, f, f);
 }
 
+static void index_free(struct trace_index *x);
+
 void trace_reader_close(struct trace_reader *r)
 {
-	for (uint32_t i = 0; i < r->strings_cap; i++)
+	for (uint32_t i = 0; i < r->nstrings; i++)
 		free(r->strings[i].s);
-	for (uint32_t i = 0; i < r->stacks_cap; i++)
+	for (uint32_t i = 0; i < r->nstacks; i++)
 		free(r->stacks[i].frames);
 	free(r->strings);
 	free(r->stacks);
 	free(r->lost);
 	free(r->threads);
+	index_free(&r->string_index);
+	index_free(&r->stack_index);
+	index_free(&r->thread_index);
 	free(r->chunk);
 	free(r->raw);
 	free(r->cmdline);
@@ -152,39 +158,110 @@ void trace_reader_close(struct trace_reader *r)
 	memset(r, 0, sizeof *r);
 }
 
-/* Grows a table indexed by id so that id fits; ids are bounded by the caller. */
-static int grow_table(void **table, uint32_t *cap, uint32_t id, size_t elem)
+/* ---- tables: entries in arrays, found through an index by key ---- */
+
+static uint32_t index_slot(uint32_t key, uint32_t cap)
 {
-	if (id < *cap)
+	uint64_t h = key * 0x9e3779b97f4a7c15ull;
+	return (uint32_t)(h >> 32) & (cap - 1);
+}
+
+/* The entry index + 1 for key, or 0. */
+static uint32_t index_get(const struct trace_index *x, uint32_t key)
+{
+	if (!x->cap)
 		return 0;
-	uint32_t ncap = *cap ? *cap : 256;
-	while (ncap <= id)
-		ncap *= 2;
-	void *p = realloc(*table, (size_t)ncap * elem);
-	if (!p)
-		return -1;
-	memset((uint8_t *)p + (size_t)*cap * elem, 0, (size_t)(ncap - *cap) * elem);
-	*table = p;
-	*cap = ncap;
+	for (uint32_t i = index_slot(key, x->cap);; i = (i + 1) & (x->cap - 1)) {
+		if (!x->vals[i])
+			return 0;
+		if (x->keys[i] == key)
+			return x->vals[i];
+	}
+}
+
+/* Adds key -> val (val nonzero; key not present). Returns 0 or -1. */
+static int index_put(struct trace_index *x, uint32_t key, uint32_t val)
+{
+	if ((x->n + 1) * 2 > x->cap) {
+		uint32_t cap = x->cap ? x->cap * 2 : 64;
+		uint32_t *keys = malloc(cap * sizeof *keys), *vals = calloc(cap, sizeof *vals);
+		if (!keys || !vals) {
+			free(keys);
+			free(vals);
+			return -1;
+		}
+		for (uint32_t i = 0; i < x->cap; i++) {
+			if (!x->vals[i])
+				continue;
+			uint32_t j = index_slot(x->keys[i], cap);
+			while (vals[j])
+				j = (j + 1) & (cap - 1);
+			keys[j] = x->keys[i];
+			vals[j] = x->vals[i];
+		}
+		free(x->keys);
+		free(x->vals);
+		x->keys = keys;
+		x->vals = vals;
+		x->cap = cap;
+	}
+	uint32_t i = index_slot(key, x->cap);
+	while (x->vals[i])
+		i = (i + 1) & (x->cap - 1);
+	x->keys[i] = key;
+	x->vals[i] = val;
+	x->n++;
 	return 0;
+}
+
+static void index_free(struct trace_index *x)
+{
+	free(x->keys);
+	free(x->vals);
+	memset(x, 0, sizeof *x);
+}
+
+/* The entry for key in a table of elem-byte entries (index + array),
+ * appending a zeroed one when absent. Returns NULL when out of memory. */
+static void *table_get(void **arr, uint32_t *n, uint32_t *cap, struct trace_index *x, uint32_t key, size_t elem,
+		       int *created)
+{
+	uint32_t i = index_get(x, key);
+	*created = !i;
+	if (i)
+		return (uint8_t *)*arr + (size_t)(i - 1) * elem;
+	if (*n == *cap) {
+		uint32_t ncap = *cap ? *cap * 2 : 16;
+		void *p = realloc(*arr, (size_t)ncap * elem);
+		if (!p)
+			return NULL;
+		*arr = p;
+		*cap = ncap;
+	}
+	if (index_put(x, key, *n + 1))
+		return NULL;
+	void *e = (uint8_t *)*arr + (size_t)*n * elem;
+	memset(e, 0, elem);
+	(*n)++;
+	return e;
 }
 
 const char *trace_reader_string(const struct trace_reader *r, uint64_t id)
 {
-	return id < r->strings_cap ? r->strings[id].s : NULL;
+	uint32_t i = id <= UINT32_MAX ? index_get(&r->string_index, (uint32_t)id) : 0;
+	return i ? r->strings[i - 1].s : NULL;
 }
 
 const struct trace_stack *trace_reader_stack(const struct trace_reader *r, uint64_t id)
 {
-	return id < r->stacks_cap && r->stacks[id].defined ? &r->stacks[id] : NULL;
+	uint32_t i = id <= UINT32_MAX ? index_get(&r->stack_index, (uint32_t)id) : 0;
+	return i ? &r->stacks[i - 1] : NULL;
 }
 
 const char *trace_reader_thread_name(const struct trace_reader *r, uint32_t tid)
 {
-	for (uint32_t i = 0; i < r->nthreads; i++)
-		if (r->threads[i].tid == tid)
-			return r->threads[i].name;
-	return NULL;
+	uint32_t i = index_get(&r->thread_index, tid);
+	return i ? r->threads[i - 1].name : NULL;
 }
 
 double trace_ticks_to_ns(const struct trace_reader *r, uint64_t ticks)
@@ -196,7 +273,10 @@ double trace_ticks_to_ns(const struct trace_reader *r, uint64_t ticks)
 uint64_t trace_start_realtime_ns(const struct trace_reader *r)
 {
 	const struct cprof_header *h = &r->header;
-	return h->anchor_realtime_ns - (uint64_t)(int64_t)trace_ticks_to_ns(r, h->anchor_ticks);
+	double off = trace_ticks_to_ns(r, h->anchor_ticks);
+	if (!(off > -9e18 && off < 9e18)) /* an absurd header: no offset rather than UB */
+		off = 0;
+	return h->anchor_realtime_ns - (uint64_t)(int64_t)off;
 }
 
 /* A cursor over one chunk's payload; errors name the payload offset. */
@@ -226,15 +306,16 @@ static int read_strings(struct trace_reader *r, struct cursor *c)
 		if (len > CPROF_STRING_MAX || len > (uint64_t)(c->end - c->p))
 			return set_error(r, 0, at, "string %llu: length %llu exceeds the chunk or %u",
 					 (unsigned long long)id, (unsigned long long)len, CPROF_STRING_MAX);
-		if (grow_table((void **)&r->strings, &r->strings_cap, (uint32_t)id, sizeof *r->strings))
-			return set_error(r, 0, at, "out of memory");
-		char *s = malloc(len + 1);
+		int created;
+		struct trace_string *e = table_get((void **)&r->strings, &r->nstrings, &r->strings_cap,
+						   &r->string_index, (uint32_t)id, sizeof *r->strings, &created);
+		char *s = e ? malloc(len + 1) : NULL;
 		if (!s)
 			return set_error(r, 0, at, "out of memory");
 		memcpy(s, c->p, len);
 		s[len] = 0;
-		free(r->strings[id].s);
-		r->strings[id] = (struct trace_string){s, (uint32_t)len};
+		free(e->s);
+		*e = (struct trace_string){(uint32_t)id, (uint32_t)len, s};
 		c->p += len;
 	}
 	return 0;
@@ -265,17 +346,19 @@ static int read_stacks(struct trace_reader *r, struct cursor *c)
 			frames[i] = (struct cprof_frame){v[0], (uint32_t)v[1], (uint32_t)v[2], (uint32_t)v[3],
 							 (uint32_t)v[4], v[5]};
 		}
-		if (grow_table((void **)&r->stacks, &r->stacks_cap, (uint32_t)id, sizeof *r->stacks))
+		int created;
+		struct trace_stack *s = table_get((void **)&r->stacks, &r->nstacks, &r->stacks_cap, &r->stack_index,
+						  (uint32_t)id, sizeof *r->stacks, &created);
+		if (!s)
 			return set_error(r, 0, at, "out of memory");
-		struct trace_stack *s = &r->stacks[id];
 		free(s->frames);
+		s->id = (uint32_t)id;
 		s->frames = n ? malloc(n * sizeof *frames) : NULL;
 		if (n && !s->frames)
 			return set_error(r, 0, at, "out of memory");
 		if (n)
 			memcpy(s->frames, frames, n * sizeof *frames);
 		s->nframes = (uint32_t)n;
-		s->defined = 1;
 	}
 	return 0;
 }
@@ -305,21 +388,13 @@ static int read_lost(struct trace_reader *r, struct cursor *c)
 
 static void note_thread(struct trace_reader *r, uint32_t tid, const uint8_t *name, uint32_t len)
 {
-	struct trace_thread *t = NULL;
-	for (uint32_t i = 0; i < r->nthreads; i++)
-		if (r->threads[i].tid == tid)
-			t = &r->threads[i];
-	if (!t) {
-		if ((r->nthreads & (r->nthreads - 1)) == 0) {
-			void *p = realloc(r->threads, (r->nthreads ? r->nthreads * 2 : 1) * sizeof *r->threads);
-			if (!p)
-				return; /* names are optional; events still flow */
-			r->threads = p;
-		}
-		t = &r->threads[r->nthreads++];
-		t->tid = tid;
-	}
-	if (len || !t->name[0]) {
+	int created;
+	struct trace_thread *t = table_get((void **)&r->threads, &r->nthreads, &r->threads_cap, &r->thread_index,
+					   tid, sizeof *r->threads, &created);
+	if (!t)
+		return; /* names are optional; events still flow */
+	t->tid = tid;
+	if (len || created) { /* an unnamed batch keeps the name seen before */
 		memcpy(t->name, name, len);
 		t->name[len] = 0;
 	}
@@ -344,8 +419,8 @@ static int start_batch(struct trace_reader *r, struct cursor *c)
 		return set_error(r, 0, c->base + 16, "batch claims %u events in %u bytes", nevents, raw_len);
 	note_thread(r, tid, c->p, name_len);
 	c->p += name_len;
-	if (r->raw_cap < raw_len) {
-		void *q = realloc(r->raw, raw_len);
+	if (r->raw_cap < raw_len || !r->raw) { /* never NULL, even for 0 bytes */
+		void *q = realloc(r->raw, raw_len ? raw_len : 1);
 		if (!q)
 			return set_error(r, 0, c->base, "out of memory");
 		r->raw = q;
@@ -447,8 +522,8 @@ int trace_reader_next(struct trace_reader *r, struct trace_event *ev)
 		if (len > CPROF_CHUNK_MAX_PAYLOAD)
 			return set_error(r, 0, at, "chunk type %u of %u bytes exceeds the %u limit", hdr[0], len,
 					 CPROF_CHUNK_MAX_PAYLOAD);
-		if (r->chunk_cap < len) {
-			void *p = realloc(r->chunk, len);
+		if (r->chunk_cap < len || !r->chunk) { /* never a NULL chunk, even for 0 bytes */
+			void *p = realloc(r->chunk, len ? len : 1);
 			if (!p)
 				return set_error(r, 0, at, "out of memory");
 			r->chunk = p;

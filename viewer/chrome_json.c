@@ -30,26 +30,42 @@ struct jthread {
 	int depth;
 	uint64_t block_ts, block_args[4]; /* the open block (BEGIN and END are adjacent) */
 	int in_block;
-	struct jthread *next;
 };
 
 static void thread_name_meta(FILE *out, uint32_t pid, uint32_t tid, const char *name);
 
+/* Threads met so far, found by tid through a hash (100,000 threads stay
+ * linear). */
+struct jthreads {
+	struct u64map index; /* tid -> position + 1 in v */
+	struct jthread **v;
+	uint32_t n, cap;
+};
+
 /* The thread's state; a thread met for the first time gets its name
  * (threads that started before the capture have no THREAD_START). */
-static struct jthread *thread_of(struct jthread **list, uint32_t tid, FILE *out, uint32_t pid,
+static struct jthread *thread_of(struct jthreads *all, uint32_t tid, FILE *out, uint32_t pid,
 				 const struct trace_reader *r)
 {
-	for (struct jthread *t = *list; t; t = t->next)
-		if (t->tid == tid)
-			return t;
+	uint32_t i = u64map_get(&all->index, tid);
+	if (i)
+		return all->v[i - 1];
+	if (all->n == all->cap) {
+		uint32_t cap = all->cap ? all->cap * 2 : 64;
+		void *q = realloc(all->v, cap * sizeof *all->v);
+		if (!q)
+			return NULL;
+		all->v = q;
+		all->cap = cap;
+	}
 	struct jthread *t = calloc(1, sizeof *t);
-	if (!t)
+	if (!t || u64map_put(&all->index, tid, all->n + 1)) {
+		free(t);
 		return NULL;
+	}
+	all->v[all->n++] = t;
 	thread_name_meta(out, pid, tid, trace_reader_thread_name(r, tid));
 	t->tid = tid;
-	t->next = *list;
-	*list = t;
 	return t;
 }
 
@@ -176,7 +192,7 @@ int viewer_json(const char *path, const char *out_path)
 	fprintf(out, "{\"ph\":\"M\",\"pid\":%u,\"name\":\"process_name\",\"args\":{\"name\":", pid);
 	jname(out, r.header.cmdline_len ? r.header.cmdline : "process");
 	fprintf(out, "}}");
-	struct jthread *threads = NULL;
+	struct jthreads threads = {0};
 	struct u64map open_tasks = {0}, early_ends = {0}; /* task id -> 1; -> index + 1 into early_end */
 	struct early_end {
 		uint32_t tid;
@@ -313,11 +329,10 @@ int viewer_json(const char *path, const char *out_path)
 	u64map_free(&open_tasks);
 	u64map_free(&early_ends);
 	free(early_end);
-	while (threads) {
-		struct jthread *n = threads->next;
-		free(threads);
-		threads = n;
-	}
+	for (uint32_t i = 0; i < threads.n; i++)
+		free(threads.v[i]);
+	free(threads.v);
+	u64map_free(&threads.index);
 	trace_reader_close(&r);
 	return status;
 }

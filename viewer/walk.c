@@ -18,23 +18,21 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#define MAX_REGION_DEPTH 1024
-
 const char *const walk_class_names[WC_COUNT] = {"sync", "net", "syscall", "sched"};
 
 int64_t walk_time_exec(const struct walk_time *t)
 {
 	int64_t e = t->total;
 	for (int i = 0; i < WC_COUNT; i++)
-		e -= t->wait[i];
+		e = walk_add(e, -t->wait[i]); /* waits are >= 0 */
 	return e > 0 ? e : 0;
 }
 
 void walk_time_add(struct walk_time *into, const struct walk_time *t)
 {
-	into->total += t->total;
+	into->total = walk_add(into->total, t->total);
 	for (int i = 0; i < WC_COUNT; i++)
-		into->wait[i] += t->wait[i];
+		into->wait[i] = walk_add(into->wait[i], t->wait[i]);
 }
 
 int walk_class_of_category(uint64_t category)
@@ -44,7 +42,12 @@ int walk_class_of_category(uint64_t category)
 
 int64_t walk_ns(const struct walk *w, uint64_t ticks)
 {
-	return llround(trace_ticks_to_ns(&w->r, ticks));
+	double ns = trace_ticks_to_ns(&w->r, ticks);
+	if (!(ns < (double)WALK_NS_LIMIT)) /* NaN too */
+		return ns < 0 ? -WALK_NS_LIMIT : WALK_NS_LIMIT;
+	if (ns < -(double)WALK_NS_LIMIT)
+		return -WALK_NS_LIMIT;
+	return llround(ns);
 }
 
 const char *walk_string(const struct walk *w, uint32_t id)
@@ -354,9 +357,9 @@ static void thread_switch_task(struct pass *p, struct walk_thread *t, uint64_t t
 	if (t->task) {
 		struct live_task *lt = task_get(p->w->tasks, t->task, 0);
 		if (lt) {
-			lt->t.time.total += ns - t->task_since;
+			lt->t.time.total = walk_add(lt->t.time.total, ns > t->task_since ? ns - t->task_since : 0);
 			for (int i = 0; i < WC_COUNT; i++)
-				lt->t.time.wait[i] += t->wait[i] - t->task_wait_at[i];
+				lt->t.time.wait[i] = walk_add(lt->t.time.wait[i], t->wait[i] - t->task_wait_at[i]);
 		}
 	}
 	t->task = task;
@@ -401,6 +404,8 @@ static void flush_pending(struct pass *p, struct live_task *lt)
 
 static void task_emit(struct pass *p, struct live_task *lt)
 {
+	if (lt->t.end < lt->t.begin) /* ends on two threads of a hostile file: never negative */
+		lt->t.end = lt->t.begin;
 	flush_pending(p, lt);
 	EMIT(p, task, &lt->t);
 	task_release(p->w->tasks, lt);
@@ -496,15 +501,19 @@ static void on_event(struct pass *p, const struct trace_event *ev)
 		t->exited = 1;
 		break;
 	case CPROF_EV_REGION_BEGIN:
-		if (t->depth == t->regions_cap) {
-			if (t->regions_cap >= MAX_REGION_DEPTH) {
-				t->depth++; /* counted, not kept */
+		/* Nesting has no limit but memory. A frame that cannot be
+		 * kept is counted (depth still pairs the ends); once one is
+		 * missing the stack stops growing, so frames stay contiguous. */
+		if (t->depth >= t->regions_cap) {
+			uint32_t cap = t->regions_cap ? t->regions_cap * 2 : 16;
+			void *q = t->depth == t->regions_cap && cap > t->regions_cap && t->depth < UINT32_MAX
+					  ? realloc(t->regions, (size_t)cap * sizeof *t->regions) : NULL;
+			if (!q) {
+				if (t->depth < UINT32_MAX)
+					t->depth++;
+				w->regions_unkept++;
 				break;
 			}
-			uint32_t cap = t->regions_cap ? t->regions_cap * 2 : 16;
-			void *q = realloc(t->regions, cap * sizeof *t->regions);
-			if (!q)
-				break;
 			t->regions = q;
 			t->regions_cap = cap;
 		}
@@ -523,8 +532,8 @@ static void on_event(struct pass *p, const struct trace_event *ev)
 			break;
 		const struct walk_region_frame *rf = &t->regions[t->depth];
 		struct walk_region r = {.thread = t, .name = rf->name, .task = rf->task, .begin = rf->begin,
-					.end = ns, .depth = t->depth};
-		r.time.total = ns - rf->begin;
+					.end = ns < rf->begin ? rf->begin : ns, .depth = t->depth}; /* time never runs back */
+		r.time.total = r.end - rf->begin;
 		for (int i = 0; i < WC_COUNT; i++)
 			r.time.wait[i] = t->wait[i] - rf->wait_at_begin[i];
 		emit_region(p, &r, rf->task ? task_get(w->tasks, rf->task, 0) : NULL);
@@ -587,9 +596,9 @@ static void on_event(struct pass *p, const struct trace_event *ev)
 		int64_t woke = wakes_first(w->wakes, t->tid, b.begin, b.end);
 		b.blocked = woke < 0 ? b.end - b.begin : woke - b.begin;
 		b.sched = woke < 0 ? 0 : b.end - woke;
-		t->wait[b.cls] += b.blocked;
-		t->wait[WC_SCHED] += b.sched;
-		t->wake_since_runq += b.sched;
+		t->wait[b.cls] = walk_add(t->wait[b.cls], b.blocked);
+		t->wait[WC_SCHED] = walk_add(t->wait[WC_SCHED], b.sched);
+		t->wake_since_runq = walk_add(t->wake_since_runq, b.sched);
 		t->blocks++;
 		EMIT(p, block, &b);
 		break;
@@ -605,7 +614,7 @@ static void on_event(struct pass *p, const struct trace_event *ev)
 		 * latencies since then are part of it already */
 		int64_t extra = (int64_t)(ev->args[0] > INT64_MAX ? INT64_MAX : ev->args[0]) - t->wake_since_runq;
 		if (extra > 0)
-			t->wait[WC_SCHED] += extra;
+			t->wait[WC_SCHED] = walk_add(t->wait[WC_SCHED], extra);
 		t->wake_since_runq = 0;
 		break;
 	}
