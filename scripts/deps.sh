@@ -3,12 +3,13 @@
 # demo, when any is missing (apt-get; through sudo when not root).
 #   scripts/deps.sh        build, run, demo
 #   scripts/deps.sh test   and what the tests use to read our outputs
-#                          (headless Chromium, go tool pprof, GNU time)
+#                          (headless Chromium, go tool pprof, GNU time), and
+#                          clang with libFuzzer for tests/fuzz.sh
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libunwind-dev liblz4-dev libdw-dev libmicrohttpd-dev libcjson-dev zlib1g-dev
       apache2-utils wget curl bc)
 if [ "${1:-}" = test ]; then
-  pkgs+=(chromium fonts-dejavu-core golang-go time gzip)
+  pkgs+=(chromium fonts-dejavu-core golang-go time gzip clang libclang-rt-dev)
 fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -95,13 +95,23 @@ static void put_u64(FILE *out, uint64_t v)
 /* ns as microseconds with three decimals ("12.345"). */
 static void put_us(FILE *out, int64_t ns)
 {
+	uint64_t u = (uint64_t)ns;
 	if (ns < 0) {
 		putc_unlocked('-', out);
-		ns = -ns;
+		u = -u; /* INT64_MIN too */
 	}
-	put_u64(out, (uint64_t)ns / 1000);
-	char frac[4] = {'.', (char)('0' + ns / 100 % 10), (char)('0' + ns / 10 % 10), (char)('0' + ns % 10)};
+	put_u64(out, u / 1000);
+	char frac[4] = {'.', (char)('0' + u / 100 % 10), (char)('0' + u / 10 % 10), (char)('0' + u % 10)};
 	fwrite_unlocked(frac, 1, 4, out);
+}
+
+/* ticks as ns since the capture's start, clamped like the walk's */
+static int64_t event_ns(const struct trace_reader *r, uint64_t ticks)
+{
+	double ns = trace_ticks_to_ns(r, ticks);
+	if (!(ns < (double)WALK_NS_LIMIT))
+		return ns < 0 ? -WALK_NS_LIMIT : WALK_NS_LIMIT;
+	return ns < -(double)WALK_NS_LIMIT ? -WALK_NS_LIMIT : llround(ns);
 }
 
 #define PUTS(out, lit) fwrite_unlocked(lit, 1, sizeof lit - 1, out)
@@ -208,7 +218,7 @@ int viewer_json(const char *path, const char *out_path)
 		struct jthread *t = thread_of(&threads, ev.tid, out, pid, &r);
 		if (!t)
 			break;
-		int64_t ns = llround(trace_ticks_to_ns(&r, ev.ts));
+		int64_t ns = event_ns(&r, ev.ts);
 		double us = (double)ns / 1000.0;
 		progress_tick(&g, r.offset);
 		const char *name;
@@ -288,7 +298,7 @@ int viewer_json(const char *path, const char *out_path)
 			if (!t->in_block)
 				break;
 			t->in_block = 0;
-			int64_t b_ns = llround(trace_ticks_to_ns(&r, t->block_ts));
+			int64_t b_ns = event_ns(&r, t->block_ts);
 			const char *what = trace_reader_string(&r, t->block_args[2]);
 			event_head(out, 'X', pid, ev.tid, b_ns);
 			PUTS(out, ",\"dur\":");
