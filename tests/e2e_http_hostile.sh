@@ -96,6 +96,24 @@ for _ in $(seq 30); do
 done
 [ "${ok:-}" = 1 ] || fail "the first client never recovered"
 
+# item 7: goroutine?debug=1 stops no thread: the program's epoll_wait never
+# sees EINTR; item 8: stacks (debug=2) come from the spawned helper
+start_app dumps
+port=$(awk '/^port/{print $2}' "$dir/dumps.out")
+for _ in $(seq 30); do curl -s -o "$dir/g1.txt" "http://127.0.0.1:$port/debug/pprof/goroutine?debug=1"; done
+grep -q '^thread [0-9]* \[http_app' "$dir/g1.txt" || fail "debug=1 lists no threads: $(head -c 400 "$dir/g1.txt")"
+grep -q 'no thread was stopped' "$dir/g1.txt" || fail "debug=1 does not say it stopped nothing"
+n=$(curl -s "http://127.0.0.1:$port/eintr")
+[ "$n" = 0 ] || fail "goroutine?debug=1 made epoll_wait fail with EINTR $n times"
+curl -s -o "$dir/g2.txt" "http://127.0.0.1:$port/debug/pprof/goroutine?debug=2"
+if [ -z "$sanitized" ]; then
+  grep -q '^epoller()' "$dir/g2.txt" || fail "debug=2 shows no stacks: $(head -c 600 "$dir/g2.txt")"
+fi
+start_app nohelper CPROF_TRACE_HELPER=/nonexistent
+port=$(awk '/^port/{print $2}' "$dir/nohelper.out")
+curl -s "http://127.0.0.1:$port/debug/pprof/goroutine?debug=2" | grep -q 'stacks unavailable: cannot run /nonexistent' \
+  || fail "a missing helper is not reported"
+
 for f in "$dir"/*.err; do
   if grep -q 'WARNING: ThreadSanitizer\|ERROR: AddressSanitizer\|runtime error' "$f"; then fail "sanitizer report in $(basename "$f")"; fi
 done

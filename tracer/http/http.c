@@ -187,7 +187,8 @@ static enum MHD_Result serve_index(struct MHD_Connection *conn)
 		"<table>\n"
 		"<tr><td><a href=\"cmdline\">cmdline</a></td><td>The command line of this program.</td></tr>\n"
 		"<tr><td><a href=\"goroutine?debug=1\">goroutine</a></td><td>Every live thread: name, state, "
-		"current stack (debug=2: with file:line).</td></tr>\n"
+		"wait channel, without stopping any (debug=2: with stacks and file:line; stops each thread "
+		"briefly, epoll_wait may then return EINTR).</td></tr>\n"
 		"<tr><td><a href=\"threadcreate?debug=1\">threadcreate</a></td><td>Stack traces that led to the "
 		"creation of new threads.</td></tr>\n"
 		"<tr><td><a href=\"trace?seconds=1\">trace</a></td><td>A trace of execution of this program for "
@@ -526,6 +527,7 @@ CPROF_API const char *cprof_http_address(void)
 void cprof_http_autostart(void)
 {
 	policy_load(); /* at load, single-threaded: unsetenv of the token is safe */
+	cprof_threads_dump_init();
 	char addr[300];
 	const char *env = getenv("CPROF_TRACE_ADDR");
 	if (!env || !*env)

@@ -19,5 +19,7 @@ void cprof_http_after_fork_child(void) __attribute__((visibility("hidden")));
  * file:line), appended to out. */
 struct text;
 void cprof_threads_dump(struct text *out, int debug) __attribute__((visibility("hidden")));
+/* Finds the cprof-stacks helper (reads CPROF_TRACE_HELPER); at load. */
+void cprof_threads_dump_init(void) __attribute__((visibility("hidden")));
 
 #endif
