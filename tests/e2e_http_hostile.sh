@@ -114,6 +114,17 @@ port=$(awk '/^port/{print $2}' "$dir/nohelper.out")
 curl -s "http://127.0.0.1:$port/debug/pprof/goroutine?debug=2" | grep -q 'stacks unavailable: cannot run /nonexistent' \
   || fail "a missing helper is not reported"
 
+# item 9: the program exits during a remote capture: the client still gets
+# a complete file (wget exited 4 on the cut stream)
+start_app exiting HTTP_APP_NO_DAEMON=1 CPROF_TRACE_ADDR=127.0.0.1:0 HTTP_APP_EXIT_MS=1500
+for _ in $(seq 100); do grep -q '^pprof' "$dir/exiting.out" && break; sleep 0.05; done
+eaddr=$(awk '/^pprof/{print $2}' "$dir/exiting.out")
+[ -n "$eaddr" ] || fail "exiting app did not serve"
+wget -q -O "$dir/exit.trace" "http://$eaddr/debug/pprof/trace?seconds=10" || fail "wget of a capture cut by exit: exit $?"
+"$build/viewer/cprof-trace" -dump "$dir/exit.trace" > "$dir/exit.txt" 2> "$dir/exit-dump.err" \
+  || fail "the capture cut by exit is incomplete: $(cat "$dir/exit-dump.err")"
+grep -q 'region_begin name="background"' "$dir/exit.txt" || fail "the capture cut by exit is empty"
+
 for f in "$dir"/*.err; do
   if grep -q 'WARNING: ThreadSanitizer\|ERROR: AddressSanitizer\|runtime error' "$f"; then fail "sanitizer report in $(basename "$f")"; fi
 done

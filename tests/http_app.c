@@ -7,6 +7,7 @@
  * "pprof ADDR". Runs until killed. HTTP_APP_NO_DAEMON=1: no daemon of its
  * own (then only the library's server runs; prints "port 0"). A fourth
  * thread waits in epoll_wait and counts EINTR results, served at /eintr.
+ * HTTP_APP_EXIT_MS=N: exit(0) after N ms (a capture may be running).
  */
 #include <cprof/trace.h>
 #include <microhttpd.h>
@@ -49,6 +50,12 @@ static void *epoller(void *arg)
 	return NULL;
 }
 
+static void *exit_later(void *arg)
+{
+	usleep((useconds_t)(long)arg * 1000);
+	exit(0);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 				  const char *version, const char *body, size_t *body_size, void **state)
 {
@@ -88,6 +95,10 @@ int main(void)
 	for (int i = 0; i < 3; i++)
 		pthread_create(&t[i], NULL, background, NULL);
 	pthread_create(&t[3], NULL, epoller, NULL);
+	const char *ex = getenv("HTTP_APP_EXIT_MS");
+	pthread_t te;
+	if (ex)
+		pthread_create(&te, NULL, exit_later, (void *)atol(ex));
 	if (getenv("HTTP_APP_NO_DAEMON")) {
 		printf("port 0\n");
 		if (cprof_http_address())

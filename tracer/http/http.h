@@ -11,6 +11,9 @@ struct MHD_Response;
 int cprof_http_trace_stream(uint64_t duration_ns, struct MHD_Response **out) __attribute__((visibility("hidden")));
 /* A response holding the last last_ns of the flight recorder. */
 int cprof_http_trace_last(uint64_t last_ns, struct MHD_Response **out) __attribute__((visibility("hidden")));
+/* At exit: a trace being streamed gets its tail and end marker, and the
+ * client up to 2 s to receive them. */
+void cprof_http_finish_at_exit(void) __attribute__((visibility("hidden")));
 /* CPROF_TRACE_ADDR at load: starts the server when set. */
 void cprof_http_autostart(void) __attribute__((visibility("hidden")));
 void cprof_http_after_fork_child(void) __attribute__((visibility("hidden")));
