@@ -497,6 +497,11 @@ static int decode_event(struct trace_reader *r, struct trace_event *ev)
 	r->batch_ts = ev->ts;
 	r->batch_left--;
 	r->events++;
+	/* a rename takes effect at once, not only from the next batch's header */
+	const char *renamed = ev->kind == CPROF_EV_THREAD_NAME ? trace_reader_string(r, ev->args[0]) : NULL;
+	if (renamed)
+		note_thread(r, ev->tid, (const uint8_t *)renamed,
+			    (uint32_t)strnlen(renamed, CPROF_THREAD_NAME_MAX));
 	return 1;
 }
 

@@ -56,7 +56,7 @@ for r in threads sync sched tasks regions; do
 done
 "$B/tests/check_reports" demo reports $interpose || fail "reports"
 "$V" -json=demo.json demo.trace || fail "-json"
-"$B/tests/check_chrome_json" demo.json 100 > /dev/null || fail "Chrome JSON structure"
+"$B/tests/check_chrome_json" demo.json 100 request > /dev/null || fail "Chrome JSON structure"
 grep -q '"name":"fib_recursive"' demo.json || fail "Chrome JSON lacks fib_recursive slices"
 grep -q '"name":"concat_v1"' demo.json || fail "Chrome JSON lacks concat slices"
 if [ $interpose = 1 ]; then

@@ -83,7 +83,7 @@ cp hello.trace corrupt.trace
 dd if=/dev/urandom of=corrupt.trace bs=1 seek=$((size / 2)) count=64 conv=notrunc status=none
 if "$V" -report=regions corrupt.trace > /dev/null 2> err.txt; then :; else grep -q "offset" err.txt || fail "corrupt: $(cat err.txt)"; fi
 expect_error "unknown report" "unknown report" -report=nonsense hello.trace
-expect_error "bad pprof type" "net, sync" -pprof=tasks hello.trace
+expect_error "bad pprof type" "sync, net, syscall, sched" -pprof=tasks hello.trace
 
 # the web UI: a random loopback port, its API, and the pages in Chromium
 [ $blocking = 1 ] && T=blocking.trace || T=hello.trace

@@ -7,16 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const analysis_names[AN_COUNT] = {"threads", "net", "sync", "syscall", "sched", "tasks", "regions"};
-
-int analysis_by_name(const char *s)
-{
-	for (int i = 0; i < AN_COUNT; i++)
-		if (strcmp(s, analysis_names[i]) == 0)
-			return i;
-	return -1;
-}
-
 void analysis_init(struct analysis *a, int kind)
 {
 	*a = (struct analysis){.kind = kind};
@@ -27,27 +17,20 @@ void analysis_free(struct analysis *a)
 	stat_free(&a->stats);
 }
 
+/* Profiles: a block's delay of the profile's class, by stack. */
 static void on_block(void *self, struct walk *w, const struct walk_block *b)
 {
 	(void)w;
 	struct analysis *a = self;
-	struct walk_time t = {0};
-	if (a->kind == AN_SCHED) {
-		if (b->sched <= 0)
-			return;
-		t.total = b->sched;
-		t.wait[WC_SCHED] = b->sched;
-	} else {
-		static const int class_of_kind[AN_COUNT] = {[AN_NET] = WC_NET, [AN_SYNC] = WC_SYNC,
-							    [AN_SYSCALL] = WC_SYSCALL};
-		if (b->cls != class_of_kind[a->kind])
-			return;
-		t.total = b->blocked;
-		t.wait[b->cls] = b->blocked;
-	}
+	int cls = analysis_registry[a->kind].cls;
+	/* sched: the wake-up latency of every woken block; the others: the
+	 * blocked time of their class's blocks */
+	if (cls == WC_SCHED ? b->sched <= 0 : b->cls != cls)
+		return;
+	struct walk_time t = {.total = cls == WC_SCHED ? b->sched : b->blocked};
+	t.wait[cls] = t.total;
 	stat_add(&a->stats, b->stack, t.total, &t);
 }
-
 static void on_task(void *self, struct walk *w, const struct walk_task *k)
 {
 	(void)w;
@@ -63,15 +46,26 @@ static void on_region(void *self, struct walk *w, const struct walk_region *r)
 	stat_add(&a->stats, (uint64_t)r->name << 32 | r->task_name, r->time.total, &r->time);
 }
 
+void analysis_profile_hooks(struct walk_consumer *c)
+{
+	c->block = on_block;
+}
+
+void analysis_tasks_hooks(struct walk_consumer *c)
+{
+	c->task = on_task;
+}
+
+void analysis_regions_hooks(struct walk_consumer *c)
+{
+	c->region = on_region;
+}
+
 struct walk_consumer analysis_consumer(struct analysis *a)
 {
 	struct walk_consumer c = {.self = a};
-	if (analysis_is_profile(a->kind))
-		c.block = on_block;
-	else if (a->kind == AN_TASKS)
-		c.task = on_task;
-	else if (a->kind == AN_REGIONS)
-		c.region = on_region;
+	if (analysis_registry[a->kind].consumer)
+		analysis_registry[a->kind].consumer(&c);
 	return c;
 }
 
@@ -145,7 +139,7 @@ static void sort_by_total(cJSON *arr)
 	free(v);
 }
 
-static cJSON *threads_json(const struct walk *w)
+static cJSON *thread_groups(const struct walk *w)
 {
 	struct group {
 		const char *routine;
@@ -216,9 +210,23 @@ static cJSON *threads_json(const struct walk *w)
 	return groups;
 }
 
-static cJSON *profile_json(const struct analysis *a, const struct walk *w)
+void analysis_threads_json(const struct analysis *a, const struct walk *w, cJSON *doc)
 {
-	cJSON *arr = cJSON_CreateArray();
+	(void)a;
+	cJSON_AddItemToObject(doc, "groups", thread_groups(w));
+}
+
+void analysis_profile_json(const struct analysis *a, const struct walk *w, cJSON *doc)
+{
+	int64_t total = 0;
+	uint64_t count = 0;
+	for (uint32_t i = 0; i < a->stats.n; i++) {
+		total = walk_add(total, a->stats.e[i].total);
+		count += a->stats.e[i].count;
+	}
+	cJSON_AddNumberToObject(doc, "count", (double)count);
+	cJSON_AddNumberToObject(doc, "total_ns", (double)total);
+	cJSON *arr = cJSON_AddArrayToObject(doc, "stacks");
 	struct stat_entry **v = stat_sorted(&a->stats);
 	for (uint32_t i = 0; v && i < a->stats.n; i++) {
 		cJSON *o = cJSON_CreateObject();
@@ -228,20 +236,21 @@ static cJSON *profile_json(const struct analysis *a, const struct walk *w)
 		cJSON_AddItemToArray(arr, o);
 	}
 	free(v);
-	return arr;
 }
 
-static cJSON *named_json(const struct analysis *a, const struct walk *w)
+/* Tasks (key: name) and regions (key: name << 32 | enclosing task's name). */
+void analysis_named_json(const struct analysis *a, const struct walk *w, cJSON *doc)
 {
-	cJSON *arr = cJSON_CreateArray();
+	int regions = a->kind == AN_REGIONS;
+	cJSON_AddNumberToObject(doc, "incomplete", (double)(regions ? w->regions_incomplete : w->tasks_incomplete));
+	cJSON *arr = cJSON_AddArrayToObject(doc, regions ? "regions" : "tasks");
 	struct stat_entry **v = stat_sorted(&a->stats);
 	for (uint32_t i = 0; v && i < a->stats.n; i++) {
 		const struct stat_entry *e = v[i];
 		cJSON *o = cJSON_CreateObject();
-		if (a->kind == AN_REGIONS) {
-			uint32_t task = (uint32_t)e->key;
+		if (regions) {
 			cJSON_AddStringToObject(o, "name", walk_string(w, (uint32_t)(e->key >> 32)));
-			cJSON_AddStringToObject(o, "task", walk_task_name(w, task));
+			cJSON_AddStringToObject(o, "task", walk_task_name(w, (uint32_t)e->key));
 		} else {
 			cJSON_AddStringToObject(o, "name", walk_string(w, (uint32_t)e->key));
 		}
@@ -251,30 +260,13 @@ static cJSON *named_json(const struct analysis *a, const struct walk *w)
 		cJSON_AddItemToArray(arr, o);
 	}
 	free(v);
-	return arr;
 }
 
 cJSON *analysis_json(const struct analysis *a, const struct walk *w)
 {
 	cJSON *doc = cJSON_CreateObject();
-	cJSON_AddStringToObject(doc, "report", analysis_names[a->kind]);
+	cJSON_AddStringToObject(doc, "report", analysis_registry[a->kind].name);
 	cJSON_AddItemToObject(doc, "trace", walk_summary_json(w));
-	if (a->kind == AN_THREADS) {
-		cJSON_AddItemToObject(doc, "groups", threads_json(w));
-	} else if (analysis_is_profile(a->kind)) {
-		struct walk_time sum = {0};
-		uint64_t count = 0;
-		for (uint32_t i = 0; i < a->stats.n; i++) {
-			sum.total = walk_add(sum.total, a->stats.e[i].total);
-			count += a->stats.e[i].count;
-		}
-		cJSON_AddNumberToObject(doc, "count", (double)count);
-		cJSON_AddNumberToObject(doc, "total_ns", (double)sum.total);
-		cJSON_AddItemToObject(doc, "stacks", profile_json(a, w));
-	} else {
-		cJSON_AddNumberToObject(doc, "incomplete",
-					(double)(a->kind == AN_TASKS ? w->tasks_incomplete : w->regions_incomplete));
-		cJSON_AddItemToObject(doc, a->kind == AN_TASKS ? "tasks" : "regions", named_json(a, w));
-	}
+	analysis_registry[a->kind].json(a, w, doc);
 	return doc;
 }

@@ -7,28 +7,56 @@
 #define CPROF_ANALYSIS_H
 
 #include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdio.h>
 
 #include "stats.h"
 #include "walk.h"
 
+/* The analyses, in the order the CLI lists them and the UI's menu shows
+ * them; everything else about them is in analysis_registry. */
 enum analysis_kind {
 	AN_THREADS,
-	AN_NET,
 	AN_SYNC,
+	AN_NET,
 	AN_SYSCALL,
 	AN_SCHED,
 	AN_TASKS,
 	AN_REGIONS,
 	AN_COUNT
 };
-/* "threads", "net", "sync", "syscall", "sched", "tasks", "regions" */
-extern const char *const analysis_names[AN_COUNT];
+
+struct analysis;
+
+/* One analysis, as the CLI (-report, -pprof), the web UI (/api/report, its
+ * menu and pages) and the tests name, run and print it. */
+struct analysis_def {
+	const char *name;  /* -report=NAME, /api/report?name=NAME, the UI's #NAME */
+	const char *title; /* heading of the text report and the UI's page */
+	const char *nav;   /* the UI's menu entry */
+	const char *page;  /* the UI's renderer: "threads", "profile" or "named" */
+	int cls;           /* profiles: the walk class of the delay they sum (they
+			    * have -pprof); -1 for the others */
+	/* sets the walk hooks the analysis aggregates with (NULL: none, it
+	 * reads the walk's threads at the end) */
+	void (*consumer)(struct walk_consumer *c);
+	/* adds the analysis's fields to its document (after the walk) */
+	void (*json)(const struct analysis *a, const struct walk *w, cJSON *doc);
+	/* prints the document's body as text (report_text.c) */
+	void (*text)(FILE *out, const cJSON *doc);
+};
+
+/* Indexed by enum analysis_kind. */
+extern const struct analysis_def analysis_registry[AN_COUNT];
+
 /* The kind named s, or -1. */
 int analysis_by_name(const char *s);
 static inline int analysis_is_profile(int kind)
 {
-	return kind >= AN_NET && kind <= AN_SCHED;
+	return kind >= 0 && kind < AN_COUNT && analysis_registry[kind].cls >= 0;
 }
+/* "threads, sync, ..." into buf (profiles only when profiles is set). */
+const char *analysis_list(char *buf, size_t len, int profiles);
 
 struct analysis {
 	int kind;
@@ -38,10 +66,20 @@ struct analysis {
 };
 
 void analysis_init(struct analysis *a, int kind);
+/* The walk consumer that feeds a (the registry's hooks). */
 struct walk_consumer analysis_consumer(struct analysis *a);
-/* The report document (after the walk); the caller frees it. */
+/* The report document (after the walk): "report", "trace" and the
+ * registry's fields; the caller frees it. */
 cJSON *analysis_json(const struct analysis *a, const struct walk *w);
 void analysis_free(struct analysis *a);
+
+/* The registry's consumer and json entries (analysis.c). */
+void analysis_profile_hooks(struct walk_consumer *c);
+void analysis_tasks_hooks(struct walk_consumer *c);
+void analysis_regions_hooks(struct walk_consumer *c);
+void analysis_threads_json(const struct analysis *a, const struct walk *w, cJSON *doc);
+void analysis_profile_json(const struct analysis *a, const struct walk *w, cJSON *doc);
+void analysis_named_json(const struct analysis *a, const struct walk *w, cJSON *doc);
 
 /* The common header of every report: file, events, span, drops, warning. */
 cJSON *walk_summary_json(const struct walk *w);

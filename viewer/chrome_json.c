@@ -1,73 +1,38 @@
 /*
- * `cprof-trace -json=OUT FILE`: Chrome trace-event JSON (Perfetto UI,
- * chrome://tracing, speedscope), written while reading: memory holds only
- * per-thread state (open regions and blocks), never the output.
+ * `cprof-trace -json=OUT FILE`: Chrome trace-event JSON, written by a walk
+ * consumer while the walk runs: memory holds the walk's state and one
+ * number per task lane, never the output.
  *
- * Mapping: one pid; one tid per thread with thread_name metadata; regions
- * as B/E slices (every E carries its B's name: speedscope matches by name);
- * blocking calls as X slices with cat sync/net/syscall and args (object,
- * call, stack); tasks as async b/e spans with the task id (they may end on
- * another thread); logs as instant events; wake-ups as flow events s/f from
- * the waker to the woken thread's block end; drops as instant markers.
- * ts and dur are microseconds since the capture start.
+ * Mapping (ts and dur in microseconds since the capture's start, ns kept
+ * as three decimals; events in the order the walk hands them over, which
+ * every reader sorts):
+ *   - one pid; per thread one "M" thread_name (its last name, else its
+ *     start routine), written once at the end;
+ *   - regions and blocking calls as complete events "X", nested as the walk
+ *     nests them (a block at the depth of its enclosing regions), so every
+ *     viewer pairs them (speedscope matches B/E by name; X needs no pairing).
+ *     Blocks have cat sync/net/syscall (the block-category table) and args
+ *     object, stack;
+ *   - tasks as async "b"/"e" with cat "task", the task's name ("request")
+ *     and its id on both ends (Perfetto's rule); a task may end on another
+ *     thread. speedscope ignores async events, so tasks are also "X" slices
+ *     named by the task on pseudo-threads "tasks N" (CHROME_TASK_TID0 + N):
+ *     each task goes to the first lane whose slices all ended by its begin,
+ *     so no two overlap in a lane (tasks arrive in the walk's order, not
+ *     sorted: this takes a few more lanes than sorting would, and no memory
+ *     per task);
+ *   - a wake-up edge that ended a recorded block as a flow: "s" on the
+ *     waker at the edge, "f" (bp "e") on the woken thread at the block's end;
+ *   - logs and drops as instant events "i".
  */
+#include "chrome_json.h"
+
 #include <inttypes.h>
-#include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "trace_reader.h"
+#include "grow.h"
 #include "viewer.h"
-#include "u64map.h"
-#include "walk.h"
-
-#define MAX_DEPTH 256
-
-struct jthread {
-	uint32_t tid;
-	const char *stack[MAX_DEPTH]; /* open region names */
-	int depth;
-	uint64_t block_ts, block_args[4]; /* the open block (BEGIN and END are adjacent) */
-	int in_block;
-};
-
-static void thread_name_meta(FILE *out, uint32_t pid, uint32_t tid, const char *name);
-
-/* Threads met so far, found by tid through a hash (100,000 threads stay
- * linear). */
-struct jthreads {
-	struct u64map index; /* tid -> position + 1 in v */
-	struct jthread **v;
-	uint32_t n, cap;
-};
-
-/* The thread's state; a thread met for the first time gets its name
- * (threads that started before the capture have no THREAD_START). */
-static struct jthread *thread_of(struct jthreads *all, uint32_t tid, FILE *out, uint32_t pid,
-				 const struct trace_reader *r)
-{
-	uint32_t i = u64map_get(&all->index, tid);
-	if (i)
-		return all->v[i - 1];
-	if (all->n == all->cap) {
-		uint32_t cap = all->cap ? all->cap * 2 : 64;
-		void *q = realloc(all->v, cap * sizeof *all->v);
-		if (!q)
-			return NULL;
-		all->v = q;
-		all->cap = cap;
-	}
-	struct jthread *t = calloc(1, sizeof *t);
-	if (!t || u64map_put(&all->index, tid, all->n + 1)) {
-		free(t);
-		return NULL;
-	}
-	all->v[all->n++] = t;
-	thread_name_meta(out, pid, tid, trace_reader_thread_name(r, tid));
-	t->tid = tid;
-	return t;
-}
 
 void json_escape_to(FILE *out, const char *s, size_t n)
 {
@@ -105,244 +70,219 @@ static void put_us(FILE *out, int64_t ns)
 	fwrite_unlocked(frac, 1, 4, out);
 }
 
-/* ticks as ns since the capture's start, clamped like the walk's */
-static int64_t event_ns(const struct trace_reader *r, uint64_t ticks)
-{
-	double ns = trace_ticks_to_ns(r, ticks);
-	if (!(ns < (double)WALK_NS_LIMIT))
-		return ns < 0 ? -WALK_NS_LIMIT : WALK_NS_LIMIT;
-	return ns < -(double)WALK_NS_LIMIT ? -WALK_NS_LIMIT : llround(ns);
-}
-
 #define PUTS(out, lit) fwrite_unlocked(lit, 1, sizeof lit - 1, out)
 
-/* ,\n{"ph":"X","pid":P,"tid":T,"ts":US  -- the common head of an event */
-static void event_head(FILE *out, char ph, uint32_t pid, uint64_t tid, int64_t ns)
+static void jname(FILE *out, const char *s)
 {
-	PUTS(out, ",\n{\"ph\":\"");
+	fputc('"', out);
+	json_escape_to(out, s, strlen(s));
+	fputc('"', out);
+}
+
+/* {"ph":"X","pid":P,"tid":T,"ts":US -- the common head of an event; the
+ * caller adds its fields and closes the object. */
+static void event_head(struct chrome_json *j, const struct walk *w, char ph, uint64_t tid, int64_t ns)
+{
+	FILE *out = j->out;
+	if (j->started)
+		putc_unlocked(',', out);
+	j->started = 1;
+	PUTS(out, "\n{\"ph\":\"");
 	putc_unlocked(ph, out);
 	PUTS(out, "\",\"pid\":");
-	put_u64(out, pid);
+	put_u64(out, w->r.header.pid);
 	PUTS(out, ",\"tid\":");
 	put_u64(out, tid);
 	PUTS(out, ",\"ts\":");
 	put_us(out, ns);
 }
 
-static void jname(FILE *out, const char *s)
+/* "X" head: ts, dur, cat and name. */
+static void complete_head(struct chrome_json *j, const struct walk *w, uint32_t tid, int64_t begin, int64_t end,
+			  const char *cat, const char *name)
 {
-	fputc('"', out);
-	json_escape_to(out, s ? s : "?", s ? strlen(s) : 1);
-	fputc('"', out);
+	event_head(j, w, 'X', tid, begin);
+	PUTS(j->out, ",\"dur\":");
+	put_us(j->out, end - begin);
+	fprintf(j->out, ",\"cat\":\"%s\",\"name\":", cat);
+	jname(j->out, name);
 }
 
-static const char *category_name(uint64_t c)
+static void stack_arg(FILE *out, const struct walk *w, uint32_t id)
 {
-	return c == CPROF_BLOCK_SYNC ? "sync" : c == CPROF_BLOCK_NET ? "net" : c == CPROF_BLOCK_SYSCALL ? "syscall" : "block";
-}
-
-static void stack_arg(FILE *out, const struct trace_reader *r, uint64_t id)
-{
-	const struct trace_stack *s = trace_reader_stack(r, id);
-	fprintf(out, ",\"stack\":[");
+	const struct trace_stack *s = id ? trace_reader_stack(&w->r, id) : NULL;
+	PUTS(out, ",\"stack\":[");
 	for (uint32_t i = 0; s && i < s->nframes; i++) {
 		const struct cprof_frame *f = &s->frames[i];
-		const char *fn = trace_reader_string(r, f->function), *file = trace_reader_string(r, f->file);
+		char buf[600];
+		if (f->file)
+			snprintf(buf, sizeof buf, "%s %s:%u", walk_string(w, f->function), walk_string(w, f->file), f->line);
+		else
+			snprintf(buf, sizeof buf, "%s", walk_string(w, f->function));
 		if (i)
 			fputc(',', out);
-		char buf[600];
-		if (file)
-			snprintf(buf, sizeof buf, "%s %s:%u", fn ? fn : "?", file, f->line);
-		else
-			snprintf(buf, sizeof buf, "%s", fn ? fn : "?");
 		jname(out, buf);
 	}
 	fputc(']', out);
 }
 
-/* The head of an async task edge; the caller closes the object. */
-static void task_edge(FILE *out, char ph, uint32_t pid, uint32_t tid, int64_t ns, uint64_t id)
+static void on_region(void *self, struct walk *w, const struct walk_region *r)
 {
-	event_head(out, ph, pid, tid, ns);
-	fprintf(out, ",\"cat\":\"task\",\"id\":\"0x%" PRIx64 "\",\"name\":\"task\"", id);
+	struct chrome_json *j = self;
+	complete_head(j, w, r->thread->tid, r->begin, r->end, "region", walk_string(w, r->name));
+	putc_unlocked('}', j->out);
 }
 
-static void thread_name_meta(FILE *out, uint32_t pid, uint32_t tid, const char *name)
+/* A flow from the waker's edge to the end of the block it ended. */
+static void wake_flow(struct chrome_json *j, const struct walk *w, const struct walk_block *b)
 {
-	fprintf(out, ",\n{\"ph\":\"M\",\"pid\":%u,\"tid\":%u,\"name\":\"thread_name\",\"args\":{\"name\":", pid, tid);
-	jname(out, name && *name ? name : "thread");
-	fprintf(out, "}}");
+	uint64_t id = ++j->flows;
+	event_head(j, w, 's', b->waker, b->woke);
+	PUTS(j->out, ",\"cat\":\"wakeup\",\"name\":\"wakeup\",\"id\":");
+	put_u64(j->out, id);
+	putc_unlocked('}', j->out);
+	event_head(j, w, 'f', b->thread->tid, b->end);
+	PUTS(j->out, ",\"bp\":\"e\",\"cat\":\"wakeup\",\"name\":\"wakeup\",\"id\":");
+	put_u64(j->out, id);
+	putc_unlocked('}', j->out);
 }
 
-/* One edge of a region slice; an E repeats its B's name (speedscope). */
-static void region_edge(FILE *out, char ph, uint32_t pid, uint32_t tid, int64_t ns, const char *name)
+static void on_block(void *self, struct walk *w, const struct walk_block *b)
 {
-	event_head(out, ph, pid, tid, ns);
-	PUTS(out, ",\"cat\":\"region\",\"name\":");
-	jname(out, name);
-	putc_unlocked('}', out);
+	struct chrome_json *j = self;
+	complete_head(j, w, b->thread->tid, b->begin, b->end, walk_class_names[b->cls], walk_string(w, b->what));
+	fprintf(j->out, ",\"args\":{\"object\":\"0x%" PRIx64 "\"", b->object);
+	stack_arg(j->out, w, b->stack);
+	PUTS(j->out, "}}");
+	if (b->woke >= 0)
+		wake_flow(j, w, b);
+}
+
+/* One end of a task's async span: the same cat, name and id on both. */
+static void task_edge(struct chrome_json *j, const struct walk *w, char ph, uint32_t tid, int64_t ns,
+		      const struct walk_task *k)
+{
+	event_head(j, w, ph, tid, ns);
+	fprintf(j->out, ",\"cat\":\"task\",\"id\":\"0x%" PRIx64 "\",\"name\":", k->id);
+	jname(j->out, walk_string(w, k->name));
+}
+
+static void on_task(void *self, struct walk *w, const struct walk_task *k)
+{
+	struct chrome_json *j = self;
+	task_edge(j, w, 'b', k->begin_tid, k->begin, k);
+	fprintf(j->out, ",\"args\":{\"parent\":\"0x%" PRIx64 "\"}}", k->parent);
+	task_edge(j, w, 'e', k->end_tid, k->end, k);
+	putc_unlocked('}', j->out);
+	int64_t end = k->end < k->begin ? k->begin : k->end;
+	uint32_t l = 0;
+	while (l < j->nlanes && j->lane_end[l] > k->begin)
+		l++;
+	if (l == j->nlanes && (l == CHROME_MAX_TASK_LANES || GROW(j->lane_end, j->nlanes, j->lanes_cap, 16))) {
+		j->unlaned++;
+		return;
+	}
+	if (l == j->nlanes)
+		j->lane_end[j->nlanes++] = INT64_MIN;
+	if (end > j->lane_end[l])
+		j->lane_end[l] = end;
+	complete_head(j, w, CHROME_TASK_TID0 + l, k->begin, end, "task", walk_string(w, k->name));
+	putc_unlocked('}', j->out);
+}
+
+static void on_log(void *self, struct walk *w, const struct walk_log *l)
+{
+	struct chrome_json *j = self;
+	event_head(j, w, 'i', l->thread->tid, l->ts);
+	PUTS(j->out, ",\"s\":\"t\",\"cat\":\"log\",\"name\":");
+	jname(j->out, walk_string(w, l->category));
+	PUTS(j->out, ",\"args\":{\"message\":\"");
+	json_escape_to(j->out, l->message ? l->message : "", l->len);
+	PUTS(j->out, "\"}}");
+}
+
+static void on_lost(void *self, struct walk *w, const struct walk_lost *l)
+{
+	struct chrome_json *j = self;
+	event_head(j, w, 'i', l->thread->tid, l->ts);
+	fprintf(j->out, ",\"s\":\"t\",\"cat\":\"lost\",\"name\":\"events dropped\",\"args\":{\"count\":%" PRIu64 "}}",
+		l->count);
+}
+
+static void name_meta(struct chrome_json *j, const struct walk *w, const char *what, uint64_t tid, const char *name)
+{
+	if (j->started)
+		putc_unlocked(',', j->out);
+	j->started = 1;
+	PUTS(j->out, "\n{\"ph\":\"M\",\"pid\":");
+	put_u64(j->out, w->r.header.pid);
+	if (tid != UINT64_MAX) {
+		PUTS(j->out, ",\"tid\":");
+		put_u64(j->out, tid);
+	}
+	fprintf(j->out, ",\"name\":\"%s\",\"args\":{\"name\":", what);
+	jname(j->out, name);
+	PUTS(j->out, "}}");
+}
+
+/* One name per thread (task lanes too) and the process's name. */
+static void on_finish(void *self, struct walk *w)
+{
+	struct chrome_json *j = self;
+	for (uint32_t l = 0; l < j->nlanes; l++) {
+		char name[32];
+		snprintf(name, sizeof name, "tasks %u", l + 1);
+		name_meta(j, w, "thread_name", CHROME_TASK_TID0 + l, name);
+	}
+	for (uint32_t i = 0; i < w->nthreads; i++) {
+		const struct walk_thread *t = &w->threads[i];
+		const char *name = walk_thread_name(w, t->tid);
+		name_meta(j, w, "thread_name", t->tid, *name ? name : walk_thread_group(w, t));
+	}
+	const struct cprof_header *h = &w->r.header;
+	name_meta(j, w, "process_name", UINT64_MAX, h->cmdline_len && h->cmdline ? h->cmdline : "process");
+	PUTS(j->out, "\n]}\n");
+	j->finished = 1;
+}
+
+struct walk_consumer chrome_json_consumer(struct chrome_json *j, FILE *out)
+{
+	*j = (struct chrome_json){.out = out};
+	fprintf(out, "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"producer\":\"cprof-trace\"},\"traceEvents\":[");
+	return (struct walk_consumer){.self = j, .region = on_region, .block = on_block, .task = on_task,
+				      .log = on_log, .lost = on_lost, .finish = on_finish};
+}
+
+void chrome_json_free(struct chrome_json *j)
+{
+	free(j->lane_end);
+	*j = (struct chrome_json){0};
 }
 
 int viewer_json(const char *path, const char *out_path)
 {
-	struct trace_reader r;
-	if (trace_reader_open_file(&r, path)) {
-		fprintf(stderr, "cprof-trace: %s: %s\n", path, r.error);
-		trace_reader_close(&r);
-		return 1;
-	}
 	FILE *out = strcmp(out_path, "-") == 0 ? stdout : fopen(out_path, "w");
 	if (!out) {
 		perror(out_path);
-		trace_reader_close(&r);
 		return 1;
 	}
-	const uint32_t pid = r.header.pid;
-	fprintf(out, "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"producer\":\"cprof-trace\"},\"traceEvents\":[\n");
-	fprintf(out, "{\"ph\":\"M\",\"pid\":%u,\"name\":\"process_name\",\"args\":{\"name\":", pid);
-	jname(out, r.header.cmdline_len ? r.header.cmdline : "process");
-	fprintf(out, "}}");
-	struct jthreads threads = {0};
-	struct u64map open_tasks = {0}, early_ends = {0}; /* task id -> 1; -> index + 1 into early_end */
-	struct early_end {
-		uint32_t tid;
-		int64_t ns;
-	} *early_end = NULL;
-	uint32_t nearly = 0, early_cap = 0;
-	struct trace_event ev;
-	struct progress g;
-	progress_begin(&g, path, "writing JSON");
-	uint64_t flow = 0;
-	int rc;
-	while ((rc = trace_reader_next(&r, &ev)) == 1) {
-		struct jthread *t = thread_of(&threads, ev.tid, out, pid, &r);
-		if (!t)
-			break;
-		int64_t ns = event_ns(&r, ev.ts);
-		double us = (double)ns / 1000.0;
-		progress_tick(&g, r.offset);
-		const char *name;
-		switch (ev.kind) {
-		case CPROF_EV_THREAD_START:
-		case CPROF_EV_THREAD_NAME:
-			name = ev.kind == CPROF_EV_THREAD_NAME ? trace_reader_string(&r, ev.args[0])
-								: trace_reader_thread_name(&r, ev.tid);
-			thread_name_meta(out, pid, ev.tid, name);
-			break;
-		case CPROF_EV_REGION_BEGIN:
-			name = trace_reader_string(&r, ev.args[0]);
-			if (t->depth < MAX_DEPTH)
-				t->stack[t->depth] = name;
-			t->depth++;
-			region_edge(out, 'B', pid, ev.tid, ns, name);
-			break;
-		case CPROF_EV_REGION_END:
-			if (t->depth == 0)
-				break; /* its begin was before the capture */
-			t->depth--;
-			name = t->depth < MAX_DEPTH ? t->stack[t->depth] : trace_reader_string(&r, ev.args[0]);
-			region_edge(out, 'E', pid, ev.tid, ns, name);
-			break;
-		case CPROF_EV_TASK_BEGIN: {
-			/* async spans pair b and e: an end read before its begin
-			 * (another thread's batch) waits for it; ends of tasks
-			 * begun before the capture are dropped */
-			uint64_t id = ev.args[1];
-			task_edge(out, 'b', pid, ev.tid, ns, id);
-			fprintf(out, ",\"args\":{\"name\":");
-			jname(out, trace_reader_string(&r, ev.args[0]));
-			fprintf(out, ",\"parent\":\"0x%" PRIx64 "\"}}", ev.args[2]);
-			uint32_t early = u64map_get(&early_ends, id);
-			if (early) {
-				task_edge(out, 'e', pid, early_end[early - 1].tid, early_end[early - 1].ns, id);
-				putc_unlocked('}', out);
-				u64map_del(&early_ends, id);
-			} else {
-				u64map_put(&open_tasks, id, 1);
-			}
-			break;
-		}
-		case CPROF_EV_TASK_END: {
-			uint64_t id = ev.args[0];
-			if (u64map_get(&open_tasks, id)) {
-				u64map_del(&open_tasks, id);
-				task_edge(out, 'e', pid, ev.tid, ns, id);
-				putc_unlocked('}', out);
-			} else if (!u64map_get(&early_ends, id)) {
-				if (nearly == early_cap) {
-					early_cap = early_cap ? early_cap * 2 : 64;
-					void *q = realloc(early_end, early_cap * sizeof *early_end);
-					if (!q)
-						break;
-					early_end = q;
-				}
-				early_end[nearly] = (struct early_end){ev.tid, ns};
-				u64map_put(&early_ends, id, ++nearly);
-			}
-			break;
-		}
-		case CPROF_EV_LOG:
-			fprintf(out, ",\n{\"ph\":\"i\",\"s\":\"t\",\"pid\":%u,\"tid\":%u,\"ts\":%.3f,\"cat\":\"log\",\"name\":",
-				pid, ev.tid, us);
-			jname(out, trace_reader_string(&r, ev.args[0]));
-			fprintf(out, ",\"args\":{\"message\":\"");
-			json_escape_to(out, (const char *)ev.bytes, ev.nbytes);
-			fprintf(out, "\"}}");
-			break;
-		case CPROF_EV_BLOCK_BEGIN:
-			t->in_block = 1;
-			t->block_ts = ev.ts;
-			memcpy(t->block_args, ev.args, sizeof t->block_args);
-			break;
-		case CPROF_EV_BLOCK_END: {
-			if (!t->in_block)
-				break;
-			t->in_block = 0;
-			int64_t b_ns = event_ns(&r, t->block_ts);
-			const char *what = trace_reader_string(&r, t->block_args[2]);
-			event_head(out, 'X', pid, ev.tid, b_ns);
-			PUTS(out, ",\"dur\":");
-			put_us(out, ns - b_ns);
-			fprintf(out, ",\"cat\":\"%s\",\"name\":", category_name(t->block_args[0]));
-			jname(out, what);
-			fprintf(out, ",\"args\":{\"object\":\"0x%" PRIx64 "\"", t->block_args[1]);
-			stack_arg(out, &r, t->block_args[3]);
-			fprintf(out, "}}");
-			break;
-		}
-		case CPROF_EV_WAKEUP: /* a flow from the waker to the woken thread */
-			flow++;
-			fprintf(out, ",\n{\"ph\":\"s\",\"pid\":%u,\"tid\":%u,\"ts\":%.3f,\"cat\":\"wakeup\",\"name\":\"wakeup\",\"id\":%" PRIu64 "}",
-				pid, ev.tid, us, flow);
-			fprintf(out, ",\n{\"ph\":\"f\",\"bp\":\"e\",\"pid\":%u,\"tid\":%" PRIu64 ",\"ts\":%.3f,\"cat\":\"wakeup\",\"name\":\"wakeup\",\"id\":%" PRIu64 "}",
-				pid, ev.args[0], us, flow);
-			break;
-		case CPROF_EV_LOST:
-			fprintf(out, ",\n{\"ph\":\"i\",\"s\":\"t\",\"pid\":%u,\"tid\":%u,\"ts\":%.3f,\"cat\":\"lost\",\"name\":\"events dropped\",\"args\":{\"count\":%" PRIu64 "}}",
-				pid, ev.tid, us, ev.args[0]);
-			break;
-		default:
-			break;
-		}
-	}
-	progress_end(&g);
-	fprintf(out, "\n]}\n");
-	int status = 0;
+	struct chrome_json j;
+	struct walk_consumer c = chrome_json_consumer(&j, out);
+	struct walk w = {.progress = 1};
+	int rc = walk_file(&w, path, &c, 1);
+	if (!j.finished) /* not a trace: an empty document */
+		fprintf(out, "\n]}\n");
+	int status = rc != 0;
+	if (rc != 0)
+		fprintf(stderr, "cprof-trace: %s%s\n", w.error, rc == 1 ? " (wrote what was complete)" : "");
+	if (j.unlaned)
+		fprintf(stderr, "cprof-trace: warning: %" PRIu64 " tasks are only async spans (no task lane free)\n",
+			j.unlaned);
 	if (out != stdout && fclose(out)) {
 		perror(out_path);
 		status = 1;
 	}
-	if (rc < 0) {
-		fprintf(stderr, "cprof-trace: %s: %s%s\n", path, r.error, r.truncated ? " (wrote what was complete)" : "");
-		status = 1;
-	}
-	u64map_free(&open_tasks);
-	u64map_free(&early_ends);
-	free(early_end);
-	for (uint32_t i = 0; i < threads.n; i++)
-		free(threads.v[i]);
-	free(threads.v);
-	u64map_free(&threads.index);
-	trace_reader_close(&r);
+	chrome_json_free(&j);
+	walk_close(&w);
 	return status;
 }

@@ -1,7 +1,8 @@
 /*
  * `cprof-trace -dump FILE`: the trace event by event, like `go tool trace -d`.
  * One line per event: time since capture start (µs), thread, kind, and the
- * arguments with string ids resolved. Streams: memory does not grow with
+ * arguments with string ids resolved (the event table says which arguments
+ * are string ids). Streams: memory does not grow with
  * the file beyond the reader's tables.
  */
 #include <inttypes.h>
@@ -22,18 +23,14 @@ static void print_args(const struct trace_reader *r, const struct trace_event *e
 		fprintf(out, " %.*s=", (int)n, names);
 		names += n;
 		uint64_t v = ev->args[i];
-		int is_name = (ev->kind == CPROF_EV_REGION_BEGIN || ev->kind == CPROF_EV_REGION_END ||
-			       ev->kind == CPROF_EV_TASK_BEGIN || ev->kind == CPROF_EV_LOG ||
-			       ev->kind == CPROF_EV_THREAD_NAME) && i == 0;
-		is_name |= (ev->kind == CPROF_EV_BLOCK_BEGIN && i == 2) ||
-			   (ev->kind == CPROF_EV_THREAD_START && i == 1);
+		int is_name = cprof_event_arg_is_string(ev->kind, i);
 		const char *s = is_name ? trace_reader_string(r, v) : NULL;
 		if (s)
 			fprintf(out, "\"%s\"", s);
 		else if (is_name && v == 0)
 			fprintf(out, "-");
 		else if (ev->kind == CPROF_EV_BLOCK_BEGIN && i == 1)
-			fprintf(out, "%#" PRIx64, v);
+			fprintf(out, "%#" PRIx64, v); /* an address or fd: hex like a debugger */
 		else
 			fprintf(out, "%" PRIu64, v);
 	}

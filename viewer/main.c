@@ -11,22 +11,27 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "analysis.h"
 #include "viewer.h"
 
 static void usage(FILE *out)
 {
+	char reports[200], profiles[200];
+	analysis_list(reports, sizeof reports, 0);
+	analysis_list(profiles, sizeof profiles, 1);
 	fprintf(out,
 		"usage: cprof-trace [flags] FILE\n"
 		"With no flag: open the web UI (timeline and analyses) on 127.0.0.1.\n"
 		"  -http=ADDR     serve the web UI on ADDR (host:port; default 127.0.0.1, a free port)\n"
 		"  -no-browser    do not open a browser, only print the URL\n"
-		"  -report=NAME   print an analysis: threads, net, sync, syscall, sched, tasks, regions,\n"
+		"  -report=NAME   print an analysis: %s,\n"
 		"                 or task:NAME (one task name's drill-down)\n"
 		"  -format=json   with -report: machine-readable JSON instead of text\n"
-		"  -pprof=TYPE    write a pprof profile (net, sync, syscall, sched) to stdout\n"
+		"  -pprof=TYPE    write a pprof profile (%s) to stdout\n"
 		"  -json=OUT      write Chrome trace-event JSON (Perfetto UI, chrome://tracing) to OUT (- : stdout)\n"
 		"  -dump          print the trace event by event (like go tool trace -d)\n"
-		"  -h             this help\n");
+		"  -h             this help\n",
+		reports, profiles);
 }
 
 /* Commands read the file more than once (the walk's two passes, the UI's

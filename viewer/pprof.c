@@ -207,7 +207,8 @@ int viewer_pprof(const char *path, const char *name)
 {
 	int kind = analysis_by_name(name);
 	if (kind < 0 || !analysis_is_profile(kind)) {
-		fprintf(stderr, "cprof-trace: -pprof takes net, sync, syscall or sched, not %s\n", name);
+		char list[200];
+		fprintf(stderr, "cprof-trace: -pprof takes one of %s, not %s\n", analysis_list(list, sizeof list, 1), name);
 		return 2;
 	}
 	if (isatty(1)) {

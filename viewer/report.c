@@ -34,8 +34,9 @@ int viewer_report(const char *path, const char *name, int json)
 	} else {
 		int kind = analysis_by_name(name);
 		if (kind < 0) {
-			fprintf(stderr, "cprof-trace: unknown report %s (threads, net, sync, syscall, sched, tasks, "
-					"regions, task:NAME)\n", name);
+			char list[200];
+			fprintf(stderr, "cprof-trace: unknown report %s (%s, task:NAME)\n", name,
+				analysis_list(list, sizeof list, 0));
 			return 2;
 		}
 		struct analysis a;

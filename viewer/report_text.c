@@ -63,24 +63,40 @@ static void pct_cell(FILE *out, double part, double total)
 	fprintf(out, " %14s", cell);
 }
 
+/* total, exec, then one column per time class (the block categories, then
+ * sched), each with its share of total. */
 static void time_row(FILE *out, const cJSON *o)
 {
 	double total = num(o, "total_ns");
 	fprintf(out, " %9s", DUR(total));
 	pct_cell(out, num(o, "exec_ns"), total);
-	pct_cell(out, num(o, "sync_ns"), total);
-	pct_cell(out, num(o, "net_ns"), total);
-	pct_cell(out, num(o, "syscall_ns"), total);
-	pct_cell(out, num(o, "sched_ns"), total);
+	for (int c = 0; c < WC_COUNT; c++) {
+		char key[32];
+		snprintf(key, sizeof key, "%s_ns", walk_class_names[c]);
+		pct_cell(out, num(o, key), total);
+	}
 }
 
-static const char *time_header = " %9s %14s %14s %14s %14s %14s";
-
-static void print_threads(FILE *out, const cJSON *doc)
+static void time_header(FILE *out, const char *total)
 {
-	fprintf(out, "Threads by start routine (like go tool trace's goroutine analysis)\n\n");
+	fprintf(out, " %9s %14s", total, "exec");
+	for (unsigned c = 1; c <= CPROF_BLOCK_COUNT; c++)
+		fprintf(out, " %14s", cprof_block_info(c)->title);
+	fprintf(out, " %14s", "sched wait");
+}
+
+/* The report's title, from the registry. */
+static const char *title_of(const cJSON *doc)
+{
+	int kind = analysis_by_name(str(doc, "report"));
+	return kind < 0 ? str(doc, "report") : analysis_registry[kind].title;
+}
+
+void report_text_threads(FILE *out, const cJSON *doc)
+{
+	fprintf(out, "%s (like go tool trace's goroutine analysis)\n\n", title_of(doc));
 	fprintf(out, "%-40s %6s", "start routine / thread", "count");
-	fprintf(out, time_header, "total", "exec", "sync block", "net wait", "syscall", "sched wait");
+	time_header(out, "total");
 	fprintf(out, " %8s\n", "dropped");
 	const cJSON *g, *t;
 	cJSON_ArrayForEach(g, cJSON_GetObjectItem(doc, "groups"))
@@ -115,17 +131,9 @@ static void print_frames(FILE *out, const cJSON *frames, const char *indent)
 		fprintf(out, "%s(no stack)\n", indent);
 }
 
-static void print_profile(FILE *out, const cJSON *doc)
+void report_text_profile(FILE *out, const cJSON *doc)
 {
-	const char *kind = str(doc, "report");
-	static const char *const titles[][2] = {{"net", "Network blocking profile"},
-					       {"sync", "Synchronization blocking profile"},
-					       {"syscall", "Syscall blocking profile"},
-					       {"sched", "Scheduler latency profile (wake-up to running)"}};
-	for (size_t i = 0; i < sizeof titles / sizeof *titles; i++)
-		if (strcmp(kind, titles[i][0]) == 0)
-			fprintf(out, "%s: %.0f events, total delay %s\n\n", titles[i][1], num(doc, "count"),
-				DUR(num(doc, "total_ns")));
+	fprintf(out, "%s: %.0f events, total delay %s\n\n", title_of(doc), num(doc, "count"), DUR(num(doc, "total_ns")));
 	fprintf(out, "%10s %10s %10s %10s  %s\n", "total", "count", "mean", "max", "stack (innermost first)");
 	const cJSON *s;
 	cJSON_ArrayForEach(s, cJSON_GetObjectItem(doc, "stacks"))
@@ -153,15 +161,15 @@ static void print_histogram(FILE *out, const cJSON *hist)
 	}
 }
 
-static void print_named(FILE *out, const cJSON *doc, int regions)
+void report_text_named(FILE *out, const cJSON *doc)
 {
-	fprintf(out, "%s", regions ? "User-defined regions" : "User-defined tasks");
+	int regions = strcmp(str(doc, "report"), "regions") == 0;
+	fprintf(out, "%s", title_of(doc));
 	if (num(doc, "incomplete") > 0)
 		fprintf(out, " (%.0f not complete within the capture, not counted)", num(doc, "incomplete"));
 	fprintf(out, "\n\n%-28s %-26s %8s %9s %9s", regions ? "region" : "task", regions ? "task" : "", "count",
 		"mean", "max");
-	fprintf(out, time_header, regions ? "total" : "threads'", "exec", "sync block", "net wait", "syscall",
-		"sched wait");
+	time_header(out, regions ? "total" : "threads'");
 	fputc('\n', out);
 	const cJSON *e;
 	cJSON_ArrayForEach(e, cJSON_GetObjectItem(doc, regions ? "regions" : "tasks"))
@@ -199,16 +207,10 @@ static void print_task_detail(FILE *out, const cJSON *doc)
 
 void report_print_text(FILE *out, const cJSON *doc)
 {
-	const char *kind = str(doc, "report");
 	print_summary(out, doc);
-	if (strcmp(kind, "threads") == 0)
-		print_threads(out, doc);
-	else if (strcmp(kind, "tasks") == 0)
-		print_named(out, doc, 0);
-	else if (strcmp(kind, "regions") == 0)
-		print_named(out, doc, 1);
-	else if (strcmp(kind, "task") == 0)
+	int kind = analysis_by_name(str(doc, "report"));
+	if (kind >= 0)
+		analysis_registry[kind].text(out, doc);
+	else if (strcmp(str(doc, "report"), "task") == 0)
 		print_task_detail(out, doc);
-	else
-		print_profile(out, doc);
 }

@@ -6,7 +6,8 @@
  * index is read-only after start-up.
  *
  * API (all times in ns since the trace's first event):
- *   /api/meta                      threads, strings, totals
+ *   /api/meta                      threads, strings, totals; the analyses,
+ *                                  block categories and span kinds
  *   /api/view?t0=&t1=&w=PIXELS     spans overlapping [t0, t1), merged below a pixel
  *   /api/span?th=&lane=&b=         one span's details (stack, task)
  *   /api/search?q=                 spans whose name contains q (first 200)
@@ -146,6 +147,38 @@ static enum MHD_Result api_meta(struct server *s, struct MHD_Connection *c)
 		fprintf(f, ",\"group\":");
 		jstring(f, t ? walk_thread_group(w, t) : "");
 		fprintf(f, ",\"lanes\":%u,\"lost\":%" PRIu64 "}", s->tl.threads[i].nlanes, t ? t->lost : 0);
+	}
+	/* the vocabulary the page draws with: analyses (menu, pages), block
+	 * categories (colours, columns) and span kinds (/api/view's kind) */
+	fprintf(f, "],\"analyses\":[");
+	for (int k = 0; k < AN_COUNT; k++) {
+		const struct analysis_def *d = &analysis_registry[k];
+		fprintf(f, "%s{\"name\":", k ? "," : "");
+		jstring(f, d->name);
+		fprintf(f, ",\"title\":");
+		jstring(f, d->title);
+		fprintf(f, ",\"nav\":");
+		jstring(f, d->nav);
+		fprintf(f, ",\"page\":");
+		jstring(f, d->page);
+		fprintf(f, ",\"pprof\":%s}", analysis_is_profile(k) ? "true" : "false");
+	}
+	fprintf(f, "],\"categories\":[");
+	for (unsigned cat = 1; cat <= CPROF_BLOCK_COUNT; cat++) {
+		const struct cprof_block_info *b = cprof_block_info(cat);
+		fprintf(f, "%s{\"id\":%u,\"name\":", cat > 1 ? "," : "", cat);
+		jstring(f, b->name);
+		fprintf(f, ",\"colour\":");
+		jstring(f, b->colour);
+		fprintf(f, ",\"title\":");
+		jstring(f, b->title);
+		fputc('}', f);
+	}
+	fprintf(f, "],\"span_kinds\":[");
+	for (unsigned k = 0; k < TL_KINDS; k++) {
+		if (k)
+			fputc(',', f);
+		jstring(f, tl_kind_name(k));
 	}
 	/* by id, only the defined ones: a file naming id 2^24 costs nothing */
 	fprintf(f, "],\"strings\":{");
@@ -305,8 +338,7 @@ static enum MHD_Result api_span(struct server *s, struct MHD_Connection *c)
 	const struct tl_span *sp = &l->s[i];
 	unsigned kind = TL_KIND(sp->meta);
 	cJSON *o = cJSON_CreateObject();
-	static const char *const kinds[] = {"region", "sync", "net", "syscall", "task", "merged"};
-	cJSON_AddStringToObject(o, "kind", kinds[kind < 6 ? kind : 5]);
+	cJSON_AddStringToObject(o, "kind", tl_kind_name(kind));
 	cJSON_AddStringToObject(o, "name", walk_string(&s->w, sp->name));
 	cJSON_AddNumberToObject(o, "begin_ns", (double)(sp->begin - s->w.begin));
 	cJSON_AddNumberToObject(o, "duration_ns", (double)(sp->end - sp->begin));
@@ -314,7 +346,7 @@ static enum MHD_Result api_span(struct server *s, struct MHD_Connection *c)
 		cJSON_AddNumberToObject(o, "tid", s->tl.threads[th].tid);
 	if (kind == TL_REGION)
 		cJSON_AddStringToObject(o, "task", walk_task_name(&s->w, TL_ID(sp->meta)));
-	if (kind == TL_SYNC || kind == TL_NET || kind == TL_SYSCALL)
+	if (kind >= TL_BLOCK0 && kind < TL_TASK)
 		cJSON_AddItemToObject(o, "frames", stack_json(&s->w, TL_ID(sp->meta)));
 	char *body = cJSON_PrintUnformatted(o);
 	cJSON_Delete(o);
@@ -368,8 +400,11 @@ static enum MHD_Result api_report(struct server *s, struct MHD_Connection *c)
 {
 	const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
 	int kind = name ? analysis_by_name(name) : -1;
-	if (kind < 0)
-		return respond_error(c, 400, "report name: threads, net, sync, syscall, sched, tasks or regions");
+	if (kind < 0) {
+		char msg[240], list[200];
+		snprintf(msg, sizeof msg, "report name: one of %s", analysis_list(list, sizeof list, 0));
+		return respond_error(c, 400, msg);
+	}
 	if (!s->docs[kind])
 		return respond_error(c, 500, "report not available");
 	return respond(c, 200, "application/json", s->docs[kind], strlen(s->docs[kind]), 0);
@@ -396,8 +431,11 @@ static enum MHD_Result api_pprof(struct server *s, struct MHD_Connection *c)
 {
 	const char *type = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "type");
 	int kind = type ? analysis_by_name(type) : -1;
-	if (kind < 0 || !analysis_is_profile(kind))
-		return respond_error(c, 400, "pprof type: net, sync, syscall or sched");
+	if (!analysis_is_profile(kind)) {
+		char msg[240], list[200];
+		snprintf(msg, sizeof msg, "pprof type: one of %s", analysis_list(list, sizeof list, 1));
+		return respond_error(c, 400, msg);
+	}
 	FILE *tmp = tmpfile();
 	if (!tmp)
 		return respond_error(c, 500, "no temporary file");
@@ -541,7 +579,6 @@ int viewer_serve(const char *path, const char *addr, int open_browser)
 	}
 	if (rc == 1)
 		fprintf(stderr, "cprof-trace: warning: %s: showing what was complete\n", s.w.error);
-	timeline_finish(&s.tl);
 	if (s.tl.oom)
 		fprintf(stderr, "cprof-trace: warning: out of memory indexing the timeline; it is partial\n");
 	for (int k = 0; k < AN_COUNT; k++) {

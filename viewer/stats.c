@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "grow.h"
+
 /* bucket_lo[i] = round(10^(i/5)) ns; computed once */
 static int64_t bucket_lo[HIST_BUCKETS + 1];
 
@@ -41,14 +43,8 @@ struct stat_entry *stat_add(struct stat_table *s, uint64_t key, int64_t dur, con
 {
 	uint32_t i = u64map_get(&s->map, key);
 	if (!i) {
-		if (s->n == s->cap) {
-			uint32_t cap = s->cap ? s->cap * 2 : 32;
-			void *p = realloc(s->e, cap * sizeof *s->e);
-			if (!p)
-				return NULL;
-			s->e = p;
-			s->cap = cap;
-		}
+		if (GROW(s->e, s->n, s->cap, 32))
+			return NULL;
 		if (u64map_put(&s->map, key, s->n + 1))
 			return NULL;
 		i = ++s->n;

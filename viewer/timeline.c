@@ -1,3 +1,8 @@
+/*
+ * The timeline index (timeline.h): a walk consumer appending spans to
+ * per-thread, per-depth lanes; its finish sorts and packs. Workload: every
+ * region and block of the trace, 24 bytes each, appended in file order.
+ */
 #include "timeline.h"
 
 #include <stdlib.h>
@@ -85,10 +90,8 @@ static void on_block(void *self, struct walk *w, const struct walk_block *b)
 	(void)w;
 	struct timeline *t = self;
 	struct tl_lane *l = thread_lane(t, b->thread->tid, b->depth);
-	static const uint8_t kind_of_class[WC_COUNT] = {[WC_SYNC] = TL_SYNC, [WC_NET] = TL_NET,
-							[WC_SYSCALL] = TL_SYSCALL};
 	if (l) {
-		struct tl_span s = {b->begin, b->end, b->what, TL_META(kind_of_class[b->cls], b->stack)};
+		struct tl_span s = {b->begin, b->end, b->what, TL_META(TL_BLOCK0 + b->cls, b->stack)};
 		lane_push(t, l, &s);
 	}
 }
@@ -105,7 +108,7 @@ static void on_task(void *self, struct walk *w, const struct walk_task *k)
 			return;
 		}
 	}
-	/* collected in the spare lane, packed in timeline_finish */
+	/* collected in the spare lane, packed in on_finish */
 	struct tl_span s = {k->begin, k->end, k->name, TL_META(TL_TASK, k->id)};
 	lane_push(t, &t->task_lanes[MAX_TASK_LANES], &s);
 }
@@ -137,12 +140,6 @@ static void on_wake(void *self, struct walk *w, const struct walk_wake *k)
 	t->wakes[t->nwakes++] = (struct tl_wake){k->ts, a, b};
 }
 
-struct walk_consumer timeline_consumer(struct timeline *t)
-{
-	return (struct walk_consumer){.self = t, .region = on_region, .block = on_block, .task = on_task,
-				      .log = on_log, .wake = on_wake};
-}
-
 static int span_by_begin(const void *a, const void *b)
 {
 	const struct tl_span *x = a, *y = b;
@@ -161,8 +158,56 @@ static int wake_by_ts(const void *a, const void *b)
 	return (x->ts > y->ts) - (x->ts < y->ts);
 }
 
-void timeline_finish(struct timeline *t)
+const char *tl_kind_name(unsigned kind)
 {
+	if (kind >= TL_BLOCK0 && kind < TL_TASK)
+		return walk_class_names[kind - TL_BLOCK0];
+	return kind == TL_REGION ? "region" : kind == TL_TASK ? "task" : "merged";
+}
+
+/* Greedy interval packing: sorts s[0..n) by begin, then gives each span
+ * the first of at most max lanes free at its begin: lane[i] for s[i], or
+ * UINT32_MAX when all max lanes are busy. Returns the lanes used (0, every
+ * lane[i] UINT32_MAX, when out of memory). */
+static uint32_t pack_lanes(struct tl_span *s, uint32_t n, uint32_t max, uint32_t *lane)
+{
+	if (n)
+		qsort(s, n, sizeof *s, span_by_begin);
+	int64_t *free_at = NULL; /* per lane: the end of its last span (ns) */
+	uint32_t used = 0, cap = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t l = 0;
+		while (l < used && free_at[l] > s[i].begin)
+			l++;
+		lane[i] = UINT32_MAX;
+		if (l == max)
+			continue; /* more than max spans at once */
+		if (l == used) {
+			if (used == cap) {
+				cap = cap ? cap * 2 : 16;
+				void *q = realloc(free_at, cap * sizeof *free_at);
+				if (!q) {
+					free(free_at);
+					for (uint32_t j = 0; j < n; j++)
+						lane[j] = UINT32_MAX;
+					return 0;
+				}
+				free_at = q;
+			}
+			used++;
+		}
+		free_at[l] = s[i].end;
+		lane[i] = l;
+	}
+	free(free_at);
+	return used;
+}
+
+/* After the walk: sorts what arrived out of order, packs the task lanes. */
+static void on_finish(void *self, struct walk *w)
+{
+	(void)w;
+	struct timeline *t = self;
 	/* regions whose task name was read late arrive out of order */
 	for (uint32_t i = 0; i < t->nthreads; i++)
 		for (uint32_t l = 0; l < t->threads[i].nlanes; l++) {
@@ -179,29 +224,26 @@ void timeline_finish(struct timeline *t)
 		qsort(t->wakes, t->nwakes, sizeof *t->wakes, wake_by_ts);
 	if (!t->task_lanes)
 		return;
-	/* greedy interval packing: each task to the first lane free at its begin;
-	 * tasks beyond MAX_TASK_LANES overlapping ones go to the last lane's
-	 * overflow, merged there by the view's aggregation */
+	/* each task to the first lane free at its begin; tasks beyond
+	 * MAX_TASK_LANES overlapping ones are not drawn */
 	struct tl_lane all = t->task_lanes[MAX_TASK_LANES];
 	t->task_lanes[MAX_TASK_LANES] = (struct tl_lane){0};
-	if (all.n)
-		qsort(all.s, all.n, sizeof *all.s, span_by_begin);
 	t->spans -= all.n;
-	int64_t free_at[MAX_TASK_LANES];
-	uint32_t used = 0;
-	for (uint32_t i = 0; i < all.n; i++) {
-		uint32_t l = 0;
-		while (l < used && free_at[l] > all.s[i].begin)
-			l++;
-		if (l == MAX_TASK_LANES)
-			continue; /* more than MAX_TASK_LANES tasks at once: not drawn */
-		if (l == used)
-			free_at[used++] = 0;
-		free_at[l] = all.s[i].end;
-		lane_push(t, &t->task_lanes[l], &all.s[i]);
-	}
-	t->ntask_lanes = used;
+	uint32_t *lane = all.n ? malloc(all.n * sizeof *lane) : NULL;
+	if (all.n && !lane)
+		t->oom = 1;
+	t->ntask_lanes = lane ? pack_lanes(all.s, all.n, MAX_TASK_LANES, lane) : 0;
+	for (uint32_t i = 0; lane && i < all.n; i++)
+		if (lane[i] != UINT32_MAX)
+			lane_push(t, &t->task_lanes[lane[i]], &all.s[i]);
+	free(lane);
 	free(all.s);
+}
+
+struct walk_consumer timeline_consumer(struct timeline *t)
+{
+	return (struct walk_consumer){.self = t, .region = on_region, .block = on_block, .task = on_task,
+				      .log = on_log, .wake = on_wake, .finish = on_finish};
 }
 
 uint64_t tl_seek_ts(const void *records, uint64_t n, size_t stride, int64_t ns)

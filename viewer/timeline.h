@@ -9,22 +9,42 @@
 #ifndef CPROF_TIMELINE_H
 #define CPROF_TIMELINE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "walk.h"
 
-enum tl_kind { TL_REGION, TL_SYNC, TL_NET, TL_SYSCALL, TL_TASK, TL_MERGED };
+/* What a span is: a region, a block (TL_BLOCK0 + its walk class, in the
+ * order of the block-category table), a task, or several merged at the
+ * view's resolution. */
+enum tl_kind {
+	TL_REGION,
+	TL_BLOCK0,
+	TL_TASK = TL_BLOCK0 + CPROF_BLOCK_COUNT,
+	TL_MERGED,
+	TL_KINDS
+};
+/* "region", the block category's name, "task", "merged" (the UI's names). */
+const char *tl_kind_name(unsigned kind);
 
 /* 24 bytes: begin and end in ns; meta = kind << 29 | a 29-bit id (the
- * stack of a block, the enclosing task's name of a region). */
+ * stack of a block, the enclosing task's name of a region, a task's id). */
 struct tl_span {
 	int64_t begin, end;
-	uint32_t name;
+	uint32_t name; /* string id */
 	uint32_t meta;
 };
 #define TL_META(kind, id) ((uint32_t)(kind) << 29 | ((id) & 0x1fffffffu))
 #define TL_KIND(meta) ((meta) >> 29)
 #define TL_ID(meta) ((meta) & 0x1fffffffu)
+/* The index keeps 24 bytes per span (README's memory figures). */
+_Static_assert(sizeof(struct tl_span) == 24, "struct tl_span is 24 bytes");
+/* Kinds fit the meta's 3 bits, ids its 29: string and stack ids, and the
+ * walk's "task begun before the capture" name. */
+_Static_assert(TL_KINDS <= 8, "tl_kind fits 3 bits");
+_Static_assert(CPROF_STRING_ID_MAX - 1 <= 0x1fffffff && CPROF_STACK_ID_MAX - 1 <= 0x1fffffff,
+	       "string and stack ids fit TL_ID");
+_Static_assert(WALK_TASK_UNKNOWN <= 0x1fffffff, "WALK_TASK_UNKNOWN fits TL_ID");
 
 struct tl_lane {
 	struct tl_span *s;
@@ -49,6 +69,8 @@ struct tl_wake {
 	int64_t ts;
 	uint32_t waker, target; /* indexes into threads */
 };
+/* tl_seek_ts reads records that start with their int64_t ts */
+_Static_assert(offsetof(struct tl_log, ts) == 0 && offsetof(struct tl_wake, ts) == 0, "ts leads the record");
 
 struct timeline {
 	struct tl_thread *threads;
@@ -66,9 +88,9 @@ struct timeline {
 	int oom; /* an allocation failed: the index is partial */
 };
 
+/* The consumer; its finish hook sorts what arrived out of order and packs
+ * the task lanes. */
 struct walk_consumer timeline_consumer(struct timeline *t);
-/* After the walk: sorts what arrives out of order. */
-void timeline_finish(struct timeline *t);
 void timeline_free(struct timeline *t);
 
 /* Index of the first of n records (each `stride` bytes, starting with an

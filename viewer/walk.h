@@ -18,13 +18,24 @@
 #ifndef CPROF_WALK_H
 #define CPROF_WALK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
+#include "progress.h"
 #include "trace_reader.h"
 #include "u64map.h"
 
-enum walk_class { WC_SYNC, WC_NET, WC_SYSCALL, WC_SCHED, WC_COUNT };
-extern const char *const walk_class_names[WC_COUNT]; /* "sync", "net", "syscall", "sched" */
+/* The time classes: one per block category (same order, class = category
+ * - 1, from CPROF_BLOCK_CATEGORIES), then sched. */
+enum walk_class {
+#define WALK_X_CLASS(e, val, name, colour, title) WC_##e = (val) - 1,
+	CPROF_BLOCK_CATEGORIES(WALK_X_CLASS)
+#undef WALK_X_CLASS
+	WC_SCHED = CPROF_BLOCK_COUNT,
+	WC_COUNT
+};
+/* "sync", "net", "syscall" (the categories' names), "sched" */
+extern const char *const walk_class_names[WC_COUNT];
 
 /* Time spent, in ns: total and the non-exec classes; exec = total - sum. */
 struct walk_time {
@@ -41,7 +52,8 @@ static inline int64_t walk_add(int64_t a, int64_t b)
 }
 void walk_time_add(struct walk_time *into, const struct walk_time *t);
 
-/* Category of a block (enum cprof_block_category) to its time class. */
+/* Category of a block (enum cprof_block_category) to its time class; an
+ * unknown category counts as a syscall. */
 int walk_class_of_category(uint64_t category);
 
 struct walk_region_frame {
@@ -51,6 +63,16 @@ struct walk_region_frame {
 	int64_t wait_at_begin[WC_COUNT];
 };
 
+/*
+ * A thread's state during the walk. Invariants (walk_thread_sanity checks
+ * them after every event in debug and sanitizer builds):
+ *   - first <= last once the thread has an event (first == INT64_MIN before);
+ *   - regions[0 .. min(depth, regions_cap)) are the open regions, outermost
+ *     first, their begins non-decreasing and within [first, last]; depth may
+ *     exceed regions_cap only once regions_cap reached the depth limit;
+ *   - every wait[] and wake_since_runq is >= 0; in_block is 0 or 1;
+ *   - task_since <= last when task != 0.
+ */
 struct walk_thread {
 	uint32_t tid;
 	uint32_t routine;    /* string id of the start routine, 0 unknown */
@@ -67,9 +89,10 @@ struct walk_thread {
 	int64_t task_since;  /* ns */
 	int64_t task_wait_at[WC_COUNT];
 
-	int in_block;
-	int64_t block_begin;
-	uint64_t block_args[4];
+	int in_block;        /* a BLOCK_BEGIN waits for its BLOCK_END */
+	int64_t block_begin; /* ns */
+	uint64_t block_category, block_object; /* of the open block */
+	uint32_t block_what, block_stack;      /* string id, stack id */
 	int64_t wake_since_runq; /* ns of wake latency since the last RUNQ_DELAY */
 };
 
@@ -82,6 +105,8 @@ struct walk_block {
 	int64_t begin, end;  /* ns */
 	int64_t blocked;     /* ns until made runnable (= end - begin without a wake-up edge) */
 	int64_t sched;       /* ns from the wake-up edge to the end */
+	int64_t woke;        /* ns of the wake-up edge that made it runnable, -1 none */
+	uint32_t waker;      /* tid of the thread that recorded that edge, 0 none */
 	uint32_t depth;      /* open regions around the block */
 	uint64_t task;
 };
@@ -122,10 +147,20 @@ struct walk_wake {
 	uint32_t stack;
 };
 
+/* The tracer dropped events on this thread (a LOST event). */
+struct walk_lost {
+	const struct walk_thread *thread;
+	int64_t ts;          /* ns */
+	uint64_t count;      /* events */
+};
+
 struct walk;
 
 /* A consumer of the walk; any hook may be NULL. Hooks run in file order
- * (each thread's intervals in time order; threads interleave). */
+ * (each thread's intervals in time order; threads interleave); finish runs
+ * once after the last hook, when every thread's totals, name and the walk's
+ * counters are final (also after a truncated or corrupt input: w->status
+ * says so; not when the trace could not be opened). */
 struct walk_consumer {
 	void *self;
 	void (*block)(void *self, struct walk *w, const struct walk_block *b);
@@ -133,13 +168,15 @@ struct walk_consumer {
 	void (*task)(void *self, struct walk *w, const struct walk_task *t);
 	void (*log)(void *self, struct walk *w, const struct walk_log *l);
 	void (*wake)(void *self, struct walk *w, const struct walk_wake *k);
+	void (*lost)(void *self, struct walk *w, const struct walk_lost *l);
+	void (*finish)(void *self, struct walk *w);
 };
 
 struct walk_wakes; /* per target thread: sorted wake-up times */
 struct walk_tasks; /* live tasks */
 
 struct walk {
-	const char *path;
+	const char *path;        /* the file, or the name given to walk_buffer */
 	struct trace_reader r;   /* the main pass's reader: strings, stacks, names */
 	struct walk_thread *threads;
 	uint32_t nthreads, threads_cap;
@@ -157,23 +194,19 @@ struct walk {
 	int need_tasks;          /* a consumer takes tasks or regions */
 };
 
-/* Runs both passes, calling the consumers. Returns w->status; on -1 and 1
- * w->error says why. walk_close frees everything (after the consumers have
- * used w's tables). */
+/* Runs both passes over the file at path, calling the consumers. Returns
+ * w->status; on -1 and 1 w->error says why. walk_close frees everything
+ * (after the consumers have used w's tables). Set w->progress before the
+ * call to print progress. */
 int walk_file(struct walk *w, const char *path, const struct walk_consumer *c, int nconsumers);
+/* The same over a whole trace in memory (buf is read, not kept after the
+ * call); name stands for the path in messages and reports. */
+int walk_buffer(struct walk *w, const char *name, const void *buf, size_t len, const struct walk_consumer *c,
+		int nconsumers);
 void walk_close(struct walk *w);
 
-/* Progress on stderr for reads that take more than a second: call
- * progress_tick often (it reads the clock every 65536 calls). */
-struct progress {
-	const char *path, *what;
-	uint64_t size, calls;
-	double start, last;
-	int shown;
-};
-void progress_begin(struct progress *g, const char *path, const char *what);
-void progress_tick(struct progress *g, uint64_t offset);
-void progress_end(struct progress *g);
+/* 1 when t's invariants (above struct walk_thread) hold. For assert(). */
+int walk_thread_sanity(const struct walk_thread *t);
 
 const char *walk_string(const struct walk *w, uint32_t id); /* never NULL */
 /* The thread's group in the threads analysis, like Go's goroutines by start

@@ -1,6 +1,9 @@
 // cprof-trace web UI: the timeline (canvas, data fetched per view from
 // /api/view) and the analysis pages (documents from /api/report).
 // All times from the server are ns since the trace's first event.
+// The vocabulary comes from /api/meta, never from lists of our own: the
+// analyses (menu, titles, renderers), the block categories (colours and
+// columns) and the span kinds of /api/view.
 'use strict';
 
 const $ = (id) => document.getElementById(id);
@@ -25,8 +28,10 @@ async function getJSON(url, signal) {
 
 // ---------------------------------------------------------------- timeline
 const LANE_H = 16, TASK_H = 12, GUTTER = 190, AXIS_H = 22;
-const KIND = ['region', 'sync', 'net', 'syscall', 'task', 'merged'];
-const KIND_COLOR = { sync: '#e06666', net: '#6aa84f', syscall: '#f1a33c', task: '#9fc5a8', merged: '#9aa4ad' };
+let KIND = [];             // span kind index -> name (meta.span_kinds)
+const KIND_COLOR = { task: '#9fc5a8', merged: '#9aa4ad' }; // + the block categories' colours
+let CLASSES = [];          // time classes: exec, the block categories, sched
+let analysisByName = {};   // name -> {name, title, nav, page, pprof}
 const tl = { t0: 0, t1: 1, data: null, rows: [], pending: null, query: '', matchNames: null, selected: null, drawn: 0 };
 
 function nameColor(id) {
@@ -286,13 +291,23 @@ function initTimeline() {
 }
 
 // ---------------------------------------------------------------- reports
-const CLASSES = ['exec', 'sync', 'net', 'syscall', 'sched'];
+// The vocabulary from /api/meta: classes, colours, the menu.
+function useVocabulary(m) {
+  KIND = m.span_kinds;
+  CLASSES = ['exec', ...m.categories.map((c) => c.name), 'sched'];
+  const css = m.categories.map((c) => { KIND_COLOR[c.name] = c.colour; return `.c-${c.name} { background: ${c.colour}; }`; });
+  const style = document.createElement('style');
+  style.textContent = css.join('\n');
+  document.head.appendChild(style);
+  m.analyses.forEach((a) => { analysisByName[a.name] = a; });
+  $('nav').insertAdjacentHTML('beforeend', m.analyses.map((a) => `<a href="#${a.name}">${esc(a.nav)}</a>`).join('\n'));
+}
 function breakdownBar(o, total) {
   total = total || CLASSES.reduce((a, c) => a + (o[c + '_ns'] || 0), 0) || 1;
   return '<span class="bar">' + CLASSES.map((c) =>
     `<span class="c-${c}" title="${c} ${fmtDur(o[c + '_ns'] || 0)}" style="width:${(100 * (o[c + '_ns'] || 0) / total).toFixed(1)}%"></span>`).join('') + '</span>';
 }
-const legend = '<div class="legend">' + CLASSES.map((c) => `<span class="c-${c}"></span>${c}`).join('') + '</div>';
+const legend = () => '<div class="legend">' + CLASSES.map((c) => `<span class="c-${c}"></span>${c}`).join('') + '</div>';
 const pct = (part, total) => total > 0 ? ` <span class="muted">${(100 * part / total).toFixed(0)}%</span>` : '';
 
 function droppedNote(doc) {
@@ -321,7 +336,8 @@ function timeCells(o) {
 }
 
 function renderThreads(doc) {
-  let h = `<h2>Threads by start routine</h2>${droppedNote(doc)}${legend}<table id="threads-table"><thead><tr><th class="l">start routine / thread</th><th>count</th><th>total</th><th>exec</th><th>sync block</th><th>net wait</th><th>syscall</th><th>sched wait</th><th></th><th>dropped</th></tr></thead><tbody>`;
+  const cols = ['exec', ...meta.categories.map((c) => c.title), 'sched wait'].map((t) => `<th>${esc(t)}</th>`).join('');
+  let h = `<h2>${esc(analysisByName[doc.report].title)}</h2>${droppedNote(doc)}${legend()}<table id="threads-table"><thead><tr><th class="l">start routine / thread</th><th>count</th><th>total</th>${cols}<th></th><th>dropped</th></tr></thead><tbody>`;
   doc.groups.forEach((g) => {
     h += `<tr class="group"><td class="l">${esc(g.routine)}</td><td data-v="${g.count}">${g.count}</td>${timeCells(g)}<td>${g.lost}</td></tr>`;
     g.threads.forEach((t) => { h += `<tr class="sub"><td class="l">${t.tid} ${esc(t.name)}</td><td></td>${timeCells(t)}<td>${t.lost}</td></tr>`; });
@@ -355,9 +371,8 @@ function flame(stacks) {
   return `<div class="flame" style="height:${(depth + 1) * 18 + 4}px">${out}</div>`;
 }
 
-const PROFILE_TITLES = { sync: 'Synchronization blocking profile', net: 'Network blocking profile', syscall: 'Syscall blocking profile', sched: 'Scheduler latency profile (wake-up to running)' };
 function renderProfile(doc) {
-  let h = `<h2>${PROFILE_TITLES[doc.report]}</h2>${droppedNote(doc)}<p>${doc.count} events, total delay ${fmtDur(doc.total_ns)} &middot; <a href="/api/pprof?type=${doc.report}">download pprof</a> (go tool pprof)</p>`;
+  let h = `<h2>${esc(analysisByName[doc.report].title)}</h2>${droppedNote(doc)}<p>${doc.count} events, total delay ${fmtDur(doc.total_ns)} &middot; <a href="/api/pprof?type=${doc.report}">download pprof</a> (go tool pprof)</p>`;
   if (!doc.stacks.length) return h + '<p class="muted">nothing recorded</p>';
   h += '<h2>Flame graph of delay</h2>' + flame(doc.stacks);
   h += '<table><thead><tr><th>total delay</th><th>count</th><th>mean</th><th>max</th><th class="l">stack (innermost first)</th></tr></thead><tbody>';
@@ -392,11 +407,11 @@ function histogram(hist, name, range) {
 function renderNamed(doc) {
   const regions = doc.report === 'regions';
   const list = regions ? doc.regions : doc.tasks;
-  let h = `<h2>User-defined ${regions ? 'regions' : 'tasks'}</h2>${droppedNote(doc)}`;
+  let h = `<h2>${esc(analysisByName[doc.report].title)}</h2>${droppedNote(doc)}`;
   if (doc.incomplete) h += `<p class="muted">${doc.incomplete} ${doc.report} not complete within the capture (not counted)</p>`;
   const range = histRange(list);
   const axis = `${fmtDur(Math.pow(10, range[0] / 5))} … ${fmtDur(Math.pow(10, (range[1] + 1) / 5))}`;
-  h += legend + `<table><thead><tr><th class="l">${regions ? 'region' : 'task'}</th>${regions ? '<th class="l">task</th>' : ''}<th>count</th><th>mean</th><th>max</th><th>${regions ? 'total' : "threads' time"}</th>` +
+  h += legend() + `<table><thead><tr><th class="l">${regions ? 'region' : 'task'}</th>${regions ? '<th class="l">task</th>' : ''}<th>count</th><th>mean</th><th>max</th><th>${regions ? 'total' : "threads' time"}</th>` +
     CLASSES.map((c) => `<th>${c}</th>`).join('') + `<th>breakdown</th><th class="l">duration histogram: ${axis}, log scale${regions ? '' : ' (click a bar)'}</th></tr></thead><tbody>`;
   list.forEach((e) => {
     const b = e.breakdown; // for tasks: the threads' time for them, which may exceed their duration
@@ -436,10 +451,12 @@ async function showReport(name, arg) {
       html = renderTask(doc, min, max);
       state = { page: 'task', name: tname, tasks: doc.tasks.length, events: doc.tasks.reduce((a, k) => a + k.events.length, 0) };
     } else {
-      const doc = await getJSON('/api/report?name=' + name);
-      html = name === 'threads' ? renderThreads(doc) : name === 'tasks' || name === 'regions' ? renderNamed(doc) : renderProfile(doc);
-      const entries = name === 'threads' ? doc.groups.map((g) => g.routine) : name === 'tasks' ? doc.tasks.map((t) => t.name)
-        : name === 'regions' ? doc.regions.map((r) => r.name) : doc.stacks.map((s) => (s.frames[0] || {}).function || '');
+      const a = analysisByName[name];
+      if (!a) throw new Error('no analysis named ' + name);
+      const doc = await getJSON('/api/report?name=' + encodeURIComponent(name));
+      html = { threads: renderThreads, named: renderNamed, profile: renderProfile }[a.page](doc);
+      const entries = a.page === 'threads' ? doc.groups.map((g) => g.routine) : a.page === 'named' ? doc[name].map((e) => e.name)
+        : doc.stacks.map((s) => (s.frames[0] || {}).function || '');
       state = { page: name, entries };
     }
     page.innerHTML = html;
@@ -469,7 +486,8 @@ function route() {
 
 async function main() {
   meta = await getJSON('/api/meta');
-  Object.entries(meta.strings).forEach(([i, s]) => { strings[i] = s; });
+  useVocabulary(meta);
+  Object.entries(meta.strings).forEach(([i, s]) => { strings[i] = s; }); // only the defined ids
   $('file').textContent = `${meta.file} — ${meta.cmdline} (pid ${meta.pid}), ${meta.events} events, ${fmtDur(meta.duration_ns)}`;
   const warn = [];
   if (meta.lost) warn.push(`${meta.lost} events were dropped by the tracer (rows marked in red)`);
