@@ -53,7 +53,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct timeline tl = {0};
 	struct walk_consumer c = timeline_consumer(&tl);
 	walk_file(&w, path, &c, 1);
-	timeline_finish(&tl);
 	timeline_free(&tl);
 	walk_close(&w);
 	return 0;

@@ -90,7 +90,9 @@ static void region_begin(struct walk *w, struct walk_thread *t, const struct tra
 	struct walk_region_frame *f = &t->regions[t->depth++];
 	f->name = ev_string(ev);
 	f->task = t->task;
-	f->begin = ns;
+	/* a region nested in another begins no earlier (time running back
+	 * in a hostile file would break the nesting the consumers rely on) */
+	f->begin = t->depth > 1 && ns < f[-1].begin ? f[-1].begin : ns;
 	memcpy(f->wait_at_begin, t->wait, sizeof t->wait);
 }
 
@@ -145,9 +147,11 @@ static void runq_delay(struct walk_thread *t, uint64_t delay_ns)
 static void see_time(struct walk *w, struct walk_thread *t, int64_t ns)
 {
 	/* a thread attached lazily records its first block before its start */
-	if (t->first == INT64_MIN || ns < t->first)
+	if (t->first == INT64_MIN)
+		t->first = t->last = ns;
+	if (ns < t->first)
 		t->first = ns;
-	if (t->first == ns || ns > t->last)
+	if (ns > t->last) /* never back: open regions and tasks began by then */
 		t->last = ns;
 	if (ns < w->begin)
 		w->begin = ns;
