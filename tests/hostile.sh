@@ -72,11 +72,11 @@ if [ -z "${CPROF_SANITIZED:-}" ]; then
       [ "$kb" -lt 40000 ] || fail "huge ids: $cmd used $kb KB"
     done
   fi
-  # item 16: 100,000 threads in well under the old 46 s
-  start=$(date +%s%N)
-  "$V" -report=threads "$W/many_threads.trace" > threads.txt
-  ms=$(( ($(date +%s%N) - start) / 1000000 ))
-  [ $ms -lt 5000 ] || fail "100,000 threads took $ms ms"
+  # item 16: 100,000 threads in well under the old 46 s (CPU time: the
+  # machine may be busy with other tests; about 1 s when idle)
+  /usr/bin/time -f '%U %S' -o cpu.txt "$V" -report=threads "$W/many_threads.trace" > threads.txt
+  ms=$(awk '{printf "%d", ($1 + $2) * 1000}' cpu.txt)
+  [ "$ms" -lt 5000 ] || fail "100,000 threads took $ms ms of CPU"
   grep -q "100000 threads" threads.txt || fail "threads: $(head -3 threads.txt)"
 fi
 
