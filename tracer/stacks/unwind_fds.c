@@ -12,11 +12,13 @@
  * So libunwind's calls to pipe2, read, close and syscall (its write) are
  * redirected, by rewriting its own GOT entries at start-up (before its
  * first unwind), to the guards below: its pipe lives at fds >= 512 whose
- * identity (device, inode, access mode) we record, and it may read, write
- * or close only an fd that still is that pipe (checked with fstat and
- * F_GETFL). Anything else fails with EBADF and is left alone; libunwind
- * then opens a new pipe (through the guard again). The guards use raw
- * system calls: no libc wrapper (ours, a sanitizer's) sees them.
+ * identity (device, inode, access mode) we record, and on those two
+ * numbers it may read, write or close only while they still are that pipe
+ * (checked with fstat and F_GETFL). Otherwise the call fails with EBADF
+ * (close: does nothing) and the fd is left alone; libunwind then opens a
+ * new pipe (through the guard again). Calls on any other fd (libunwind's
+ * own files) pass through unchanged. The guards use raw system calls: no
+ * libc wrapper (ours, a sanitizer's) sees them.
  *
  * A window remains between the identity check and the call, if another
  * thread of the program closes that fd and reopens the number meanwhile.
@@ -81,6 +83,8 @@ static int guard_pipe2(int fds[2], int flags)
 
 static ssize_t guard_read(int fd, void *buf, size_t n)
 {
+	if (fd != pipe_fd[0])
+		return syscall(SYS_read, fd, buf, n); /* not the pipe: libunwind's own file */
 	if (!owned(fd, 0)) {
 		errno = EBADF; /* libunwind then opens a new pipe */
 		return -1;
@@ -93,15 +97,17 @@ static ssize_t guard_read(int fd, void *buf, size_t n)
 static int guard_close(int fd)
 {
 	int end = fd == pipe_fd[0] ? 0 : fd == pipe_fd[1] ? 1 : -1;
-	if (end < 0 || !owned(fd, end))
-		return 0; /* not libunwind's (any more): never close it */
+	if (end < 0)
+		return (int)syscall(SYS_close, fd); /* not the pipe: libunwind's own file */
+	if (!owned(fd, end))
+		return 0; /* the number is no longer libunwind's pipe: never close it */
 	pipe_fd[end] = -1;
 	return (int)syscall(SYS_close, fd);
 }
 
 static long guard_syscall(long nr, long a, long b, long c, long d, long e, long f)
 {
-	if (nr == SYS_write && !owned((int)a, 1)) {
+	if (nr == SYS_write && (int)a == pipe_fd[1] && !owned((int)a, 1)) {
 		errno = EBADF;
 		return -1;
 	}
