@@ -158,6 +158,21 @@ static void *short_lived(void *p)
 	return NULL;
 }
 
+/* Waits (at most 2 s: a loaded machine may starve the drainer) until the
+ * drainer has handed every exited thread's ring back. */
+static void wait_rings_drained(void)
+{
+	for (int tries = 0; tries < 200; tries++) {
+		int exited = 0;
+		for (struct ring *r = cprof_rings_first(); r; r = r->next)
+			exited += atomic_load(&r->state) == RING_EXITED;
+		if (!exited)
+			return;
+		struct timespec d = {0, 10000000};
+		nanosleep(&d, NULL);
+	}
+}
+
 static void test_ring_reuse(void)
 {
 	char path[256];
@@ -168,10 +183,8 @@ static void test_ring_reuse(void)
 		pthread_t t;
 		pthread_create(&t, NULL, short_lived, NULL);
 		pthread_join(t, NULL);
-		if (i % 100 == 99) { /* give the drainer a moment to free exited rings */
-			struct timespec d = {0, 15000000};
-			nanosleep(&d, NULL);
-		}
+		if (i % 100 == 99) /* give the drainer a moment to free exited rings */
+			wait_rings_drained();
 	}
 	CHECK(cprof_trace_stop() == 0);
 	/* Exited rings are reused once drained: the count follows how many
@@ -356,6 +369,10 @@ static void *pair_worker(void *arg)
 		pairs_done++;
 	}
 	atomic_store(&pairs_ended, 1);
+	/* stay attached until the last signal was handled: a handler running
+	 * during thread exit (TSan delivers signals late) has no ring */
+	while (!atomic_load(&pairs_stop)) /* a spin: a sleep would record blocks */
+		;
 	return NULL;
 }
 
@@ -376,6 +393,8 @@ static void test_block_pairs(void)
 		pthread_kill(th, SIGUSR1);
 		nanosleep(&d, NULL);
 	}
+	struct timespec settle = {0, 50000000}; /* pending signals are handled */
+	nanosleep(&settle, NULL);
 	atomic_store(&pairs_stop, 1);
 	pthread_join(th, NULL);
 	CHECK(cprof_trace_stop() == 0);

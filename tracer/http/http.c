@@ -50,6 +50,12 @@ static struct MHD_Daemon *daemon_;
  * never freed or rewritten, so a pointer handed out stays valid while
  * stop/start run on other threads (a few bytes per restart). */
 static char *_Atomic address;
+/* Every address string ever made, so they stay reachable (not leaks). */
+struct address_node {
+	struct address_node *next;
+	char s[];
+};
+static struct address_node *addresses; /* under server_lock */
 static char unix_path[108];   /* to unlink at stop */
 
 /* The policy: read once (pthread_once, first from the constructor through
@@ -478,8 +484,14 @@ static int start(const char *addr)
 			snprintf(buf, sizeof buf, "[%s]:%u", h, port);
 		}
 	}
-	char *a = strdup(buf); /* published once complete; never freed (see `address`) */
-	atomic_store_explicit(&address, a, memory_order_release);
+	struct address_node *a = malloc(sizeof *a + strlen(buf) + 1); /* never freed (see `address`) */
+	if (a) {
+		memcpy(a->s, buf, strlen(buf) + 1);
+		a->next = addresses;
+		addresses = a;
+	}
+	/* release: published once complete */
+	atomic_store_explicit(&address, a ? a->s : NULL, memory_order_release);
 	fprintf(stderr, "cprof-trace: serving /debug/pprof/ on %s%s%s\n", unix_path[0] ? "" : "http://", buf,
 		unix_path[0] ? "" : "/debug/pprof/");
 	return 0;
