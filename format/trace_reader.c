@@ -3,8 +3,9 @@
  *
  * Invariant: every byte is read through source_read(), so r->offset always
  * names the first byte not yet consumed; error messages use the offset of
- * the chunk or field being decoded. Tables grow only up to the bounds in
- * trace_format.h, so a hostile file costs at most those bounds in memory.
+ * the chunk or field being decoded. Tables (strings, stacks, thread names)
+ * hold the entries the file defines, found through a hash index: memory
+ * follows what the file carries, never the largest id it names.
  */
 #include "trace_reader.h"
 
@@ -172,16 +173,21 @@ int trace_reader_open_file(struct trace_reader *r, const char *path)
 	return reader_start(r, source_file, f, f);
 }
 
+static void index_free(struct trace_index *x);
+
 void trace_reader_close(struct trace_reader *r)
 {
-	for (uint32_t i = 0; i < r->strings_cap; i++)
+	for (uint32_t i = 0; i < r->nstrings; i++)
 		free(r->strings[i].s);
-	for (uint32_t i = 0; i < r->stacks_cap; i++)
+	for (uint32_t i = 0; i < r->nstacks; i++)
 		free(r->stacks[i].frames);
 	free(r->strings);
 	free(r->stacks);
 	free(r->lost);
 	free(r->threads);
+	index_free(&r->string_index);
+	index_free(&r->stack_index);
+	index_free(&r->thread_index);
 	free(r->chunk);
 	free(r->raw);
 	free(r->cmdline);
@@ -201,31 +207,117 @@ void trace_reader_close(struct trace_reader *r)
 	memset(r, 0, sizeof *r);
 }
 
-/* Grows a table indexed by id so that id fits; ids are bounded by the caller. */
-static int grow_table(void **table, uint32_t *cap, uint32_t id, size_t elem)
+/* ---- tables: entries in arrays, found through an index by key ---- */
+
+static uint32_t index_slot(uint32_t key, uint32_t cap)
 {
-	if (id < *cap)
+	uint64_t h = key * 0x9e3779b97f4a7c15ull;
+	return (uint32_t)(h >> 32) & (cap - 1);
+}
+
+/* The entry index + 1 for key, or 0. */
+static uint32_t index_get(const struct trace_index *x, uint32_t key)
+{
+	if (!x->cap)
 		return 0;
-	uint32_t ncap = *cap ? *cap : 256;
-	while (ncap <= id)
-		ncap *= 2;
-	void *p = realloc(*table, (size_t)ncap * elem);
-	if (!p)
-		return -1;
-	memset((uint8_t *)p + (size_t)*cap * elem, 0, (size_t)(ncap - *cap) * elem);
-	*table = p;
-	*cap = ncap;
+	for (uint32_t i = index_slot(key, x->cap);; i = (i + 1) & (x->cap - 1)) {
+		if (!x->vals[i])
+			return 0;
+		if (x->keys[i] == key)
+			return x->vals[i];
+	}
+}
+
+/* Adds key -> val (val nonzero; key not present). Returns 0 or -1. */
+static int index_put(struct trace_index *x, uint32_t key, uint32_t val)
+{
+	if ((x->n + 1) * 2 > x->cap) {
+		uint32_t cap = x->cap ? x->cap * 2 : 64;
+		uint32_t *keys = malloc(cap * sizeof *keys), *vals = calloc(cap, sizeof *vals);
+		if (!keys || !vals) {
+			free(keys);
+			free(vals);
+			return -1;
+		}
+		for (uint32_t i = 0; i < x->cap; i++) {
+			if (!x->vals[i])
+				continue;
+			uint32_t j = index_slot(x->keys[i], cap);
+			while (vals[j])
+				j = (j + 1) & (cap - 1);
+			keys[j] = x->keys[i];
+			vals[j] = x->vals[i];
+		}
+		free(x->keys);
+		free(x->vals);
+		x->keys = keys;
+		x->vals = vals;
+		x->cap = cap;
+	}
+	uint32_t i = index_slot(key, x->cap);
+	while (x->vals[i])
+		i = (i + 1) & (x->cap - 1);
+	x->keys[i] = key;
+	x->vals[i] = val;
+	x->n++;
 	return 0;
+}
+
+static void index_free(struct trace_index *x)
+{
+	free(x->keys);
+	free(x->vals);
+	memset(x, 0, sizeof *x);
+}
+
+/* The entry for key in a table of elem-byte entries (index + array),
+ * appending a zeroed one when absent. Returns NULL when out of memory. */
+static void *table_get(void **arr, uint32_t *n, uint32_t *cap, struct trace_index *x, uint32_t key, size_t elem,
+		       int *created)
+{
+	uint32_t i = index_get(x, key);
+	*created = !i;
+	if (i)
+		return (uint8_t *)*arr + (size_t)(i - 1) * elem;
+	if (*n == *cap) {
+		uint32_t ncap = *cap ? *cap * 2 : 16;
+		void *p = realloc(*arr, (size_t)ncap * elem);
+		if (!p)
+			return NULL;
+		*arr = p;
+		*cap = ncap;
+	}
+	if (index_put(x, key, *n + 1))
+		return NULL;
+	void *e = (uint8_t *)*arr + (size_t)*n * elem;
+	memset(e, 0, elem);
+	(*n)++;
+	return e;
+}
+
+/* The entries of ids (tables are sized by entries, not by ids). */
+static struct trace_string *string_at(const struct trace_reader *r, uint32_t id)
+{
+	uint32_t i = index_get(&r->string_index, id);
+	return i ? &r->strings[i - 1] : NULL;
+}
+
+static struct trace_stack *stack_at(const struct trace_reader *r, uint32_t id)
+{
+	uint32_t i = index_get(&r->stack_index, id);
+	return i ? &r->stacks[i - 1] : NULL;
 }
 
 const char *trace_reader_string(const struct trace_reader *r, uint64_t id)
 {
-	return id < r->strings_cap ? r->strings[id].s : NULL;
+	uint32_t i = id <= UINT32_MAX ? index_get(&r->string_index, (uint32_t)id) : 0;
+	return i ? r->strings[i - 1].s : NULL;
 }
 
 const struct trace_stack *trace_reader_stack(const struct trace_reader *r, uint64_t id)
 {
-	return id < r->stacks_cap && r->stacks[id].defined ? &r->stacks[id] : NULL;
+	uint32_t i = id <= UINT32_MAX ? index_get(&r->stack_index, (uint32_t)id) : 0;
+	return i ? &r->stacks[i - 1] : NULL;
 }
 
 uint32_t trace_reader_thread_pid(const struct trace_reader *r, uint32_t tid)
@@ -246,10 +338,8 @@ const struct trace_part *trace_reader_process(const struct trace_reader *r, uint
 
 const char *trace_reader_thread_name(const struct trace_reader *r, uint32_t tid)
 {
-	for (uint32_t i = 0; i < r->nthreads; i++)
-		if (r->threads[i].tid == tid)
-			return r->threads[i].name;
-	return NULL;
+	uint32_t i = index_get(&r->thread_index, tid);
+	return i ? r->threads[i - 1].name : NULL;
 }
 
 double trace_ticks_to_ns(const struct trace_reader *r, uint64_t ticks)
@@ -261,7 +351,10 @@ double trace_ticks_to_ns(const struct trace_reader *r, uint64_t ticks)
 uint64_t trace_start_realtime_ns(const struct trace_reader *r)
 {
 	const struct cprof_header *h = &r->header;
-	return h->anchor_realtime_ns - (uint64_t)(int64_t)trace_ticks_to_ns(r, h->anchor_ticks);
+	double off = trace_ticks_to_ns(r, h->anchor_ticks);
+	if (!(off > -9e18 && off < 9e18)) /* an absurd header: no offset rather than UB */
+		off = 0;
+	return h->anchor_realtime_ns - (uint64_t)(int64_t)off;
 }
 
 /* A cursor over one chunk's payload; errors name the payload offset. */
@@ -312,7 +405,9 @@ static int string_hash_insert(struct trace_reader *r, uint32_t id)
 				string_hash_insert(r, old[i]);
 		free(old);
 	}
-	const struct trace_string *t = &r->strings[id];
+	const struct trace_string *t = string_at(r, id);
+	if (!t)
+		return 0;
 	uint32_t j = fnv(t->s, t->len) & (r->string_hash_cap - 1);
 	while (r->string_hash[j])
 		j = (j + 1) & (r->string_hash_cap - 1);
@@ -326,29 +421,47 @@ static uint32_t tree_string(struct trace_reader *r, char *s, uint32_t len)
 {
 	if (r->string_hash_cap) {
 		uint32_t j = fnv(s, len) & (r->string_hash_cap - 1);
-		for (uint32_t id; (id = r->string_hash[j]); j = (j + 1) & (r->string_hash_cap - 1))
-			if (r->strings[id].len == len && memcmp(r->strings[id].s, s, len) == 0) {
+		for (uint32_t id; (id = r->string_hash[j]); j = (j + 1) & (r->string_hash_cap - 1)) {
+			const struct trace_string *t = string_at(r, id);
+			if (t && t->len == len && memcmp(t->s, s, len) == 0) {
 				free(s);
 				return id;
 			}
+		}
 	}
 	uint32_t id = r->next_string + 1;
-	if (id >= CPROF_STRING_ID_MAX ||
-	    grow_table((void **)&r->strings, &r->strings_cap, id, sizeof *r->strings)) {
+	int created;
+	struct trace_string *e = id < CPROF_STRING_ID_MAX ? table_get((void **)&r->strings, &r->nstrings, &r->strings_cap,
+								      &r->string_index, id, sizeof *r->strings, &created)
+							  : NULL;
+	if (!e) {
 		free(s);
 		return 0;
 	}
-	r->strings[id] = (struct trace_string){s, len};
+	*e = (struct trace_string){id, len, s};
 	r->next_string = id;
 	if (string_hash_insert(r, id))
 		return 0;
 	return id;
 }
 
+/* A part's id map (local id -> tree id), grown to hold `local`. Local ids
+ * are bounded by the id ranges the readers check. */
 static int map_set(uint32_t **map, uint32_t *cap, uint64_t local, uint32_t global)
 {
-	if (grow_table((void **)map, cap, (uint32_t)local, sizeof **map))
+	if (local >= UINT32_MAX / 2)
 		return -1;
+	if (local >= *cap) {
+		uint32_t n = *cap ? *cap : 64;
+		while (n <= local)
+			n *= 2;
+		uint32_t *p = realloc(*map, (size_t)n * sizeof *p);
+		if (!p)
+			return -1;
+		memset(p + *cap, 0, (size_t)(n - *cap) * sizeof *p);
+		*map = p;
+		*cap = n;
+	}
 	(*map)[local] = global;
 	return 0;
 }
@@ -490,7 +603,7 @@ static uint32_t stack_dedupe(struct trace_reader *r, uint32_t id)
 			uint32_t o = r->stack_hash[i];
 			if (!o)
 				continue;
-			uint32_t j = stack_hash_of(&r->stacks[o]) & (ncap - 1);
+			uint32_t j = stack_hash_of(stack_at(r, o)) & (ncap - 1);
 			while (n[j])
 				j = (j + 1) & (ncap - 1);
 			n[j] = o;
@@ -499,10 +612,12 @@ static uint32_t stack_dedupe(struct trace_reader *r, uint32_t id)
 		r->stack_hash = n;
 		r->stack_hash_cap = ncap;
 	}
-	const struct trace_stack *k = &r->stacks[id];
+	const struct trace_stack *k = stack_at(r, id);
+	if (!k)
+		return id;
 	uint32_t j = stack_hash_of(k) & (r->stack_hash_cap - 1);
 	for (uint32_t o; (o = r->stack_hash[j]); j = (j + 1) & (r->stack_hash_cap - 1))
-		if (o != id && stack_same(&r->stacks[o], k))
+		if (o != id && stack_same(stack_at(r, o), k))
 			return o;
 	r->stack_hash[j] = id;
 	r->stack_hash_used++;
@@ -513,8 +628,8 @@ static void map_pending_stacks(struct trace_reader *r, struct trace_part *p)
 {
 	for (uint32_t i = 0; i < p->npending; i++) {
 		uint32_t local = p->pending[2 * i], gid = p->pending[2 * i + 1];
-		struct trace_stack *k = &r->stacks[gid];
-		for (uint32_t f = 0; f < k->nframes; f++) {
+		struct trace_stack *k = stack_at(r, gid);
+		for (uint32_t f = 0; k && f < k->nframes; f++) {
 			k->frames[f].function = map_get(p->smap, p->smap_cap, k->frames[f].function);
 			k->frames[f].file = map_get(p->smap, p->smap_cap, k->frames[f].file);
 			k->frames[f].module = map_get(p->smap, p->smap_cap, k->frames[f].module);
@@ -538,23 +653,28 @@ static int read_strings(struct trace_reader *r, struct cursor *c)
 		if (len > CPROF_STRING_MAX || len > (uint64_t)(c->end - c->p))
 			return set_error(r, 0, at, "string %llu: length %llu exceeds the chunk or %u",
 					 (unsigned long long)id, (unsigned long long)len, CPROF_STRING_MAX);
-		if (grow_table((void **)&r->strings, &r->strings_cap, (uint32_t)id, sizeof *r->strings))
-			return set_error(r, 0, at, "out of memory");
 		char *s = malloc(len + 1);
 		if (!s)
 			return set_error(r, 0, at, "out of memory");
 		memcpy(s, c->p, len);
 		s[len] = 0;
 		c->p += len;
-		if (r->tree) {
+		if (r->tree) { /* a part's local id maps to the tree's id of the same text */
 			struct trace_part *p = &r->parts[r->cur_part];
 			uint32_t gid = tree_string(r, s, (uint32_t)len);
 			if (!gid || map_set(&p->smap, &p->smap_cap, id, gid))
 				return set_error(r, 0, at, "out of memory or string ids");
 			continue;
 		}
-		free(r->strings[id].s);
-		r->strings[id] = (struct trace_string){s, (uint32_t)len};
+		int created;
+		struct trace_string *e = table_get((void **)&r->strings, &r->nstrings, &r->strings_cap,
+						   &r->string_index, (uint32_t)id, sizeof *r->strings, &created);
+		if (!e) {
+			free(s);
+			return set_error(r, 0, at, "out of memory");
+		}
+		free(e->s);
+		*e = (struct trace_string){(uint32_t)id, (uint32_t)len, s};
 	}
 	return 0;
 }
@@ -594,17 +714,19 @@ static int read_stacks(struct trace_reader *r, struct cursor *c)
 			p->npending++;
 			id = gid;
 		}
-		if (grow_table((void **)&r->stacks, &r->stacks_cap, (uint32_t)id, sizeof *r->stacks))
+		int created;
+		struct trace_stack *s = table_get((void **)&r->stacks, &r->nstacks, &r->stacks_cap, &r->stack_index,
+						  (uint32_t)id, sizeof *r->stacks, &created);
+		if (!s)
 			return set_error(r, 0, at, "out of memory");
-		struct trace_stack *s = &r->stacks[id];
 		free(s->frames);
+		s->id = (uint32_t)id;
 		s->frames = n ? malloc(n * sizeof *frames) : NULL;
 		if (n && !s->frames)
 			return set_error(r, 0, at, "out of memory");
 		if (n)
 			memcpy(s->frames, frames, n * sizeof *frames);
 		s->nframes = (uint32_t)n;
-		s->defined = 1;
 	}
 	return 0;
 }
@@ -636,23 +758,14 @@ static int read_lost(struct trace_reader *r, struct cursor *c)
 
 static void note_thread(struct trace_reader *r, uint32_t tid, uint32_t pid, const uint8_t *name, uint32_t len)
 {
-	struct trace_thread *t = NULL;
-	for (uint32_t i = 0; i < r->nthreads; i++)
-		if (r->threads[i].tid == tid)
-			t = &r->threads[i];
-	if (!t) {
-		if ((r->nthreads & (r->nthreads - 1)) == 0) {
-			void *p = realloc(r->threads, (r->nthreads ? r->nthreads * 2 : 1) * sizeof *r->threads);
-			if (!p)
-				return; /* names are optional; events still flow */
-			r->threads = p;
-		}
-		t = &r->threads[r->nthreads++];
-		t->tid = tid;
-		t->name[0] = 0; /* a batch without a name leaves it unnamed */
-	}
+	int created;
+	struct trace_thread *t = table_get((void **)&r->threads, &r->nthreads, &r->threads_cap, &r->thread_index,
+					   tid, sizeof *r->threads, &created);
+	if (!t)
+		return; /* names are optional; events still flow */
+	t->tid = tid;
 	t->pid = pid;
-	if (len || !t->name[0]) {
+	if (len || created) { /* an unnamed batch keeps the name seen before */
 		memcpy(t->name, name, len);
 		t->name[len] = 0;
 	}
@@ -680,8 +793,8 @@ static int start_batch(struct trace_reader *r, struct cursor *c)
 		tid = tree_tid(r, pid, tid);
 	note_thread(r, tid, pid, c->p, name_len);
 	c->p += name_len;
-	if (r->raw_cap < raw_len) {
-		void *q = realloc(r->raw, raw_len);
+	if (r->raw_cap < raw_len || !r->raw) { /* never NULL, even for 0 bytes */
+		void *q = realloc(r->raw, raw_len ? raw_len : 1);
 		if (!q)
 			return set_error(r, 0, c->base, "out of memory");
 		r->raw = q;
@@ -865,8 +978,8 @@ int trace_reader_next(struct trace_reader *r, struct trace_event *ev)
 		if (len > CPROF_CHUNK_MAX_PAYLOAD)
 			return set_error(r, 0, at, "chunk type %u of %u bytes exceeds the %u limit", hdr[0], len,
 					 CPROF_CHUNK_MAX_PAYLOAD);
-		if (r->chunk_cap < len) {
-			void *p = realloc(r->chunk, len);
+		if (r->chunk_cap < len || !r->chunk) { /* never a NULL chunk, even for 0 bytes */
+			void *p = realloc(r->chunk, len ? len : 1);
 			if (!p)
 				return set_error(r, 0, at, "out of memory");
 			r->chunk = p;

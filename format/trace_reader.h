@@ -33,14 +33,25 @@ struct trace_event {
 };
 
 struct trace_string {
-	char *s;      /* NUL-terminated copy; NULL when the id is undefined */
+	uint32_t id;
 	uint32_t len; /* bytes, without the NUL */
+	char *s;      /* NUL-terminated copy */
 };
 
 struct trace_stack {
-	struct cprof_frame *frames; /* leaf first */
+	uint32_t id;
 	uint32_t nframes;
-	uint8_t defined;
+	struct cprof_frame *frames; /* leaf first */
+};
+
+/* An index from a 32-bit key (string id, stack id, tid) to a table entry:
+ * open addressing, load at most 1/2. Tables are sized by the entries a
+ * file defines, never by the largest id it names. */
+struct trace_index {
+	uint32_t *keys;
+	uint32_t *vals; /* entry index + 1; 0: empty slot */
+	uint32_t cap;   /* power of two, or 0 */
+	uint32_t n;
 };
 
 struct trace_thread {
@@ -79,14 +90,17 @@ struct trace_reader {
 	int truncated;          /* the error is that the input ended early */
 	char error[256];        /* "offset N: problem", when status is -1 */
 
-	struct trace_string *strings; /* indexed by id */
-	uint32_t strings_cap;
-	struct trace_stack *stacks;   /* indexed by id */
-	uint32_t stacks_cap;
+	struct trace_string *strings; /* defined strings, in the order first defined */
+	uint32_t nstrings, strings_cap;
+	struct trace_index string_index;
+	struct trace_stack *stacks;   /* defined stacks, in the order first defined */
+	uint32_t nstacks, stacks_cap;
+	struct trace_index stack_index;
 	struct cprof_lost *lost;      /* one entry per LOST record */
 	uint32_t nlost;
-	struct trace_thread *threads; /* last name seen per tid (batch headers, thread_name events) */
-	uint32_t nthreads;
+	struct trace_thread *threads; /* last name seen per tid */
+	uint32_t nthreads, threads_cap;
+	struct trace_index thread_index;
 
 	/* Process trees (header flag CPROF_FLAG_TREE): every PART stream. */
 	int tree;

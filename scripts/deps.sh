@@ -4,25 +4,20 @@
 #   scripts/deps.sh        build, run, demo
 #   scripts/deps.sh test   and what the tests use to read our outputs
 #                          (headless Chromium, go tool pprof, GNU time, npm's
-#                          speedscope in $SPEEDSCOPE_CACHE, see below)
+#                          speedscope: scripts/speedscope.sh), and clang with
+#                          libFuzzer for tests/fuzz.sh
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libunwind-dev liblz4-dev libdw-dev libmicrohttpd-dev libcjson-dev zlib1g-dev
       apache2-utils wget curl bc)
 if [ "${1:-}" = test ]; then
-  pkgs+=(chromium fonts-dejavu-core golang-go time gzip nginx-light make redis-server)
+  pkgs+=(chromium fonts-dejavu-core golang-go time gzip nginx-light make redis-server clang libclang-rt-dev)
   command -v npm > /dev/null || pkgs+=(npm) # nodejs from elsewhere brings its own npm
 fi
 # speedscope (tests/e2e_speedscope.sh opens our Chrome JSON in it), from the
-# npm registry into a cache directory, pinned
-SPEEDSCOPE_CACHE=${SPEEDSCOPE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cprof-trace/npm}
+# npm registry into a cache directory (scripts/speedscope.sh)
 install_speedscope() {
   [ "${1:-}" = test ] || return 0
-  [ -f "$SPEEDSCOPE_CACHE/node_modules/speedscope/dist/release/index.html" ] && return 0
-  command -v npm > /dev/null || return 0
-  echo "deps: installing speedscope into $SPEEDSCOPE_CACHE" >&2
-  mkdir -p "$SPEEDSCOPE_CACHE"
-  npm install --prefix "$SPEEDSCOPE_CACHE" --no-audit --no-fund --loglevel=error speedscope@1.25.0 > /dev/null ||
-    echo "deps: npm install speedscope failed; tests/e2e_speedscope.sh will skip" >&2
+  "$(dirname "$0")/speedscope.sh" > /dev/null || echo "deps: no speedscope (see above); tests/e2e_speedscope.sh will not pass" >&2
 }
 missing=()
 for p in "${pkgs[@]}"; do

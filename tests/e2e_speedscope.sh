@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Our Chrome JSON opened in speedscope (npm package, installed by
-# scripts/deps.sh test into $SPEEDSCOPE_CACHE) in headless Chromium: the demo
+# Our Chrome JSON opened in speedscope (npm package, installed into a cache
+# by scripts/speedscope.sh) in headless Chromium: the demo
 # server's requests and examples/hello's jobs must show as frames named by
 # their task ("request", "job"). speedscope reads only B/E/X events, so this
 # is what its users see of tasks.
@@ -10,16 +10,18 @@
 # speedscope.loadFileFromBase64(name, b64); ours then presses speedscope's
 # "n" key (next profile, i.e. thread) until its sandwich view's table lists
 # the task's name, and says so in document.title, which --dump-dom prints.
-#   e2e_speedscope.sh BUILD_DIR     exit 77 (skipped) without Chromium or speedscope
+#   e2e_speedscope.sh BUILD_DIR     exit 77 (skipped) without Chromium, or without npm and speedscope
 set -euo pipefail
 B=$1
 V=$B/viewer/cprof-trace
-SPEEDSCOPE_CACHE=${SPEEDSCOPE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cprof-trace/npm}
-index=$SPEEDSCOPE_CACHE/node_modules/speedscope/dist/release/index.html
 browser=$(command -v chromium || command -v chromium-browser || true)
 skip() { echo "e2e_speedscope: SKIPPED: $*"; exit 77; }
 [ -n "$browser" ] || skip "no chromium (scripts/deps.sh test installs it)"
-[ -f "$index" ] || skip "no speedscope in $SPEEDSCOPE_CACHE (scripts/deps.sh test installs it with npm)"
+rc=0
+dist=$("$(dirname "$0")/../scripts/speedscope.sh") || rc=$?
+[ $rc = 1 ] && skip "no speedscope and no npm to install it (scripts/deps.sh test installs npm)"
+[ $rc = 0 ] || { echo "e2e_speedscope: FAIL: npm could not install speedscope" >&2; exit 1; }
+index=$dist/index.html
 W=$(mktemp -d)
 demo=
 load=
@@ -36,7 +38,8 @@ cd "$W"
 
 # shows JSON NAME: speedscope lists a frame named NAME in one of its profiles
 shows() {
-  local json=$1 want=$2 js=$W/$(basename "$json" .json).js
+  local json=$1 want=$2
+  local js=$W/$(basename "$json" .json).js
   {
     printf 'const WANT = "%s";\n' "$want"
     printf 'speedscope.loadFileFromBase64("%s", "%s");\n' "$(basename "$json")" "$(base64 -w0 "$json")"

@@ -5,14 +5,18 @@
  * cprof_http_dispatch, and keeps 3 background threads busy. Prints
  * "port N" and, when the library's own server runs (CPROF_TRACE_ADDR),
  * "pprof ADDR". Runs until killed. HTTP_APP_NO_DAEMON=1: no daemon of its
- * own (then only the library's server runs; prints "port 0").
+ * own (then only the library's server runs; prints "port 0"). A fourth
+ * thread waits in epoll_wait and counts EINTR results, served at /eintr.
+ * HTTP_APP_EXIT_MS=N: exit(0) after N ms (a capture may be running).
  */
 #include <cprof/trace.h>
 #include <microhttpd.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -32,6 +36,26 @@ static __attribute__((noinline)) void *background(void *arg)
 	return NULL;
 }
 
+static _Atomic unsigned long eintr_count;
+
+/* Waits in epoll_wait on an empty set, as event loops do; counts EINTR. */
+static void *epoller(void *arg)
+{
+	(void)arg;
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev;
+	for (;;)
+		if (epoll_wait(ep, &ev, 1, 200) < 0 && errno == EINTR)
+			eintr_count++;
+	return NULL;
+}
+
+static void *exit_later(void *arg)
+{
+	usleep((useconds_t)(long)arg * 1000);
+	exit(0);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
 				  const char *version, const char *body, size_t *body_size, void **state)
 {
@@ -39,6 +63,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	int result;
 	if (cprof_http_dispatch(conn, url, method, &result))
 		return (enum MHD_Result)result;
+	if (strcmp(url, "/eintr") == 0) {
+		char n[32];
+		snprintf(n, sizeof n, "%lu\n", (unsigned long)eintr_count);
+		struct MHD_Response *r = MHD_create_response_from_buffer(strlen(n), n, MHD_RESPMEM_MUST_COPY);
+		enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+		MHD_destroy_response(r);
+		return ret;
+	}
 	if (strcmp(url, "/work") != 0)
 		return MHD_NO;
 	uint64_t task = TRACE_TASK_BEGIN("request");
@@ -59,9 +91,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	pthread_t t[3];
+	pthread_t t[4];
 	for (int i = 0; i < 3; i++)
 		pthread_create(&t[i], NULL, background, NULL);
+	pthread_create(&t[3], NULL, epoller, NULL);
+	const char *ex = getenv("HTTP_APP_EXIT_MS");
+	pthread_t te;
+	if (ex)
+		pthread_create(&te, NULL, exit_later, (void *)atol(ex));
 	if (getenv("HTTP_APP_NO_DAEMON")) {
 		printf("port 0\n");
 		if (cprof_http_address())

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "interpose/block.h"
+#include "stacks/stack.h"
 #include "capture/capture.h"
 #include "check.h"
 #include "core/internal.h"
@@ -347,6 +348,109 @@ static void test_signals(void)
 	loaded_free(&l);
 }
 
+/* Item 19 of the hostile-input issue: a blocking call's BEGIN and END are
+ * one reservation, so a full ring drops both (counted as two) and a signal
+ * handler's record never falls between them; drop counts stay exact with
+ * handlers recording (and dropping) on the same thread. */
+static _Atomic long pair_handled;
+static _Atomic int pairs_stop, pairs_ended;
+static long pairs_done;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	TRACE_REGION("pair handler");
+	atomic_fetch_add(&pair_handled, 1);
+}
+
+static void *pair_worker(void *arg)
+{
+	static struct cprof_site what = {"pair_call", 0};
+	*(uint32_t *)arg = cprof_gettid();
+	while (!atomic_load(&pairs_stop) && pairs_done < 300000) {
+		uint64_t t0 = cprof_clock_now();
+		cprof_block_record(&what, CPROF_BLOCK_SYNC, 42, t0, t0 + 100);
+		pairs_done++;
+	}
+	atomic_store(&pairs_ended, 1);
+	/* stay attached until the last signal was handled: a handler running
+	 * during thread exit (TSan delivers signals late) has no ring */
+	while (!atomic_load(&pairs_stop)) /* a spin: a sleep would record blocks */
+		;
+	return NULL;
+}
+
+static void test_block_pairs(void)
+{
+	char path[256];
+	path_in(path, sizeof path, "pairs.trace");
+	struct sigaction sa = {.sa_handler = on_usr1, .sa_flags = SA_RESTART};
+	sigaction(SIGUSR1, &sa, NULL);
+	int stacks = cprof_stacks_enabled;
+	cprof_stacks_enabled = 0; /* fast pairs: the ring fills and drops */
+	CHECK(cprof_trace_start_file(path) == 0);
+	pthread_t th;
+	uint32_t tid = 0;
+	pthread_create(&th, NULL, pair_worker, &tid);
+	struct timespec d = {0, 20000};
+	for (int i = 0; i < 5000 && !atomic_load(&pairs_ended); i++) {
+		pthread_kill(th, SIGUSR1);
+		nanosleep(&d, NULL);
+	}
+	struct timespec settle = {0, 50000000}; /* pending signals are handled */
+	nanosleep(&settle, NULL);
+	atomic_store(&pairs_stop, 1);
+	pthread_join(th, NULL);
+	CHECK(cprof_trace_stop() == 0);
+	cprof_stacks_enabled = stacks;
+
+	struct loaded l;
+	CHECKF(load_file(&l, path) == 0, "%s", l.r.error);
+	long begins = 0, ends = 0, regions = 0, unpaired = 0, events = 0;
+	int open = 0;
+	for (size_t i = 0; i < l.n; i++) {
+		const struct trace_event *ev = &l.ev[i].ev;
+		if (ev->tid != tid)
+			continue;
+		switch (ev->kind) {
+		case CPROF_EV_BLOCK_BEGIN:
+			begins++;
+			unpaired += open;
+			open = 1;
+			break;
+		case CPROF_EV_BLOCK_END:
+			ends++;
+			unpaired += !open;
+			open = 0;
+			break;
+		case CPROF_EV_REGION_BEGIN:
+		case CPROF_EV_REGION_END:
+			regions++;
+			unpaired += open; /* between a BEGIN and its END */
+			break;
+		case CPROF_EV_THREAD_EXIT: /* recorded like any event: delivered or dropped */
+			break;
+		default:
+			continue;
+		}
+		events++;
+	}
+	long handled_n = atomic_load(&pair_handled);
+	uint64_t lost = 0; /* the worker's, from the LOST chunk */
+	for (uint32_t i = 0; i < l.r.nlost; i++)
+		if (l.r.lost[i].tid == tid)
+			lost += l.r.lost[i].dropped;
+	printf("test_block_pairs: %ld pairs, %ld handled, %ld delivered, %llu lost\n", pairs_done, handled_n, events,
+	       (unsigned long long)lost);
+	CHECKF(unpaired == 0, "%ld block events not adjacent to their pair", unpaired);
+	CHECK(begins == ends);
+	/* Every event is delivered or counted lost: the pairs, the handlers'
+	 * regions and THREAD_EXIT (THREAD_START rides in a block's opening). */
+	CHECKF(events + (long)lost == 2 * pairs_done + 2 * handled_n + 1,
+	       "%ld events + %llu lost != 2 x (%ld + %ld) + 1", events, (unsigned long long)lost, pairs_done, handled_n);
+	loaded_free(&l);
+}
+
 int main(void)
 {
 	cprof_block_configure(1000, 0); /* no run-queue samples: exact event counts */
@@ -358,6 +462,7 @@ int main(void)
 	test_ring_reuse();
 	test_fork();
 	test_signals();
+	test_block_pairs();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	if (system(cmd) != 0)

@@ -233,6 +233,7 @@ static void finish_file_capture(void)
 __attribute__((destructor)) static void cprof_unload(void)
 {
 	finish_file_capture();
+	cprof_http_finish_at_exit(); /* a remote capture ends complete too */
 }
 
 /* Programs that end with _exit (shells do) skip destructors. */
@@ -240,6 +241,7 @@ __attribute__((destructor)) static void cprof_unload(void)
 CPROF_API void _exit(int status)
 {
 	finish_file_capture();
+	cprof_http_finish_at_exit();
 	REAL(_exit)(status);
 	__builtin_unreachable();
 }
@@ -247,6 +249,7 @@ CPROF_API void _exit(int status)
 CPROF_API void _Exit(int status)
 {
 	finish_file_capture();
+	cprof_http_finish_at_exit();
 	REAL(_Exit)(status);
 	__builtin_unreachable();
 }

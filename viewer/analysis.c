@@ -114,6 +114,8 @@ cJSON *walk_summary_json(const struct walk *w)
 	}
 	if (w->status)
 		cJSON_AddStringToObject(o, "warning", w->error);
+	if (w->regions_unkept)
+		cJSON_AddNumberToObject(o, "regions_unkept", (double)w->regions_unkept);
 	return o;
 }
 
@@ -151,17 +153,36 @@ static cJSON *thread_groups(const struct walk *w)
 		cJSON *threads;
 	} *g = calloc(w->nthreads + 1, sizeof *g);
 	uint32_t ng = 0;
+	/* groups by name through a hash of the name: 100,000 threads with
+	 * 100,000 names stay linear */
+	struct u64map by_hash = {0}; /* name hash -> first group + 1 */
+	uint32_t *next = calloc(w->nthreads + 1, sizeof *next); /* group -> next with the same hash + 1 */
 	cJSON *groups = cJSON_CreateArray();
-	if (!g)
+	if (!g || !next) {
+		free(g);
+		free(next);
 		return groups;
+	}
 	for (uint32_t i = 0; i < w->nthreads; i++) {
 		const struct walk_thread *t = &w->threads[i];
 		const char *name = walk_thread_group(w, t);
-		uint32_t k = 0; /* groups are few: a linear search */
-		while (k < ng && strcmp(g[k].routine, name) != 0)
-			k++;
-		if (k == ng)
-			g[ng++] = (struct group){.routine = name, .threads = cJSON_CreateArray()};
+		uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
+		for (const char *c = name; *c; c++)
+			h = (h ^ (uint8_t)*c) * 0x100000001b3ull;
+		uint32_t k = u64map_get(&by_hash, h);
+		while (k && strcmp(g[k - 1].routine, name) != 0)
+			k = next[k - 1];
+		if (k) {
+			k--;
+		} else {
+			k = ng++;
+			g[k] = (struct group){.routine = name, .threads = cJSON_CreateArray()};
+			uint32_t first = u64map_get(&by_hash, h);
+			next[k] = first;
+			if (first)
+				u64map_del(&by_hash, h);
+			u64map_put(&by_hash, h, k + 1); /* out of memory: the group is found no more, still right */
+		}
 		struct walk_time tt = {.total = t->win_end - t->win_begin};
 		memcpy(tt.wait, t->wait, sizeof tt.wait);
 		walk_time_add(&g[k].sum, &tt);
@@ -191,6 +212,8 @@ static cJSON *thread_groups(const struct walk *w)
 		cJSON_AddItemToArray(groups, o);
 	}
 	free(g);
+	free(next);
+	u64map_free(&by_hash);
 	sort_by_total(groups);
 	return groups;
 }
@@ -206,7 +229,7 @@ void analysis_profile_json(const struct analysis *a, const struct walk *w, cJSON
 	int64_t total = 0;
 	uint64_t count = 0;
 	for (uint32_t i = 0; i < a->stats.n; i++) {
-		total += a->stats.e[i].total;
+		total = walk_add(total, a->stats.e[i].total);
 		count += a->stats.e[i].count;
 	}
 	cJSON_AddNumberToObject(doc, "count", (double)count);

@@ -1,10 +1,11 @@
 /*
  * `cprof-trace -json=OUT FILE`: Chrome trace-event JSON, written by a walk
- * consumer while the walk runs: memory holds the walk's per-thread state
- * and one 24-byte record per task, never the output.
+ * consumer while the walk runs: memory holds the walk's state and one
+ * number per task lane, never the output.
  *
  * Mapping (ts and dur in microseconds since the capture's start, ns kept
- * as three decimals):
+ * as three decimals; events in the order the walk hands them over, which
+ * every reader sorts):
  *   - one pid; per thread one "M" thread_name (its last name, else its
  *     start routine), written once at the end;
  *   - regions and blocking calls as complete events "X", nested as the walk
@@ -15,8 +16,11 @@
  *   - tasks as async "b"/"e" with cat "task", the task's name ("request")
  *     and its id on both ends (Perfetto's rule); a task may end on another
  *     thread. speedscope ignores async events, so tasks are also "X" slices
- *     named by the task on pseudo-threads "tasks N" (CHROME_TASK_TID0 + N),
- *     packed so that no two overlap in a lane;
+ *     named by the task on pseudo-threads "tasks N" (CHROME_TASK_TID0 + N):
+ *     each task goes to the first lane whose slices all ended by its begin,
+ *     so no two overlap in a lane (tasks arrive in the walk's order, not
+ *     sorted: this takes a few more lanes than sorting would, and no memory
+ *     per task);
  *   - a wake-up edge that ended a recorded block as a flow: "s" on the
  *     waker at the edge, "f" (bp "e") on the woken thread at the block's end;
  *   - logs and drops as instant events "i".
@@ -56,12 +60,13 @@ static void put_u64(FILE *out, uint64_t v)
 /* ns as microseconds with three decimals ("12.345"). */
 static void put_us(FILE *out, int64_t ns)
 {
+	uint64_t u = (uint64_t)ns;
 	if (ns < 0) {
 		putc_unlocked('-', out);
-		ns = -ns;
+		u = -u; /* INT64_MIN too */
 	}
-	put_u64(out, (uint64_t)ns / 1000);
-	char frac[4] = {'.', (char)('0' + ns / 100 % 10), (char)('0' + ns / 10 % 10), (char)('0' + ns % 10)};
+	put_u64(out, u / 1000);
+	char frac[4] = {'.', (char)('0' + u / 100 % 10), (char)('0' + u / 10 % 10), (char)('0' + u % 10)};
 	fwrite_unlocked(frac, 1, 4, out);
 }
 
@@ -169,11 +174,20 @@ static void on_task(void *self, struct walk *w, const struct walk_task *k)
 	fprintf(j->out, ",\"args\":{\"parent\":\"0x%" PRIx64 "\"}}", k->parent);
 	task_edge(j, w, 'e', k->end_tid, k->end, k);
 	putc_unlocked('}', j->out);
-	if (GROW(j->tasks, j->ntasks, j->tasks_cap, 256)) {
-		j->oom = 1;
+	int64_t end = k->end < k->begin ? k->begin : k->end;
+	uint32_t l = 0;
+	while (l < j->nlanes && j->lane_end[l] > k->begin)
+		l++;
+	if (l == j->nlanes && (l == CHROME_MAX_TASK_LANES || GROW(j->lane_end, j->nlanes, j->lanes_cap, 16))) {
+		j->unlaned++;
 		return;
 	}
-	j->tasks[j->ntasks++] = (struct tl_span){k->begin, k->end < k->begin ? k->begin : k->end, k->name, 0};
+	if (l == j->nlanes)
+		j->lane_end[j->nlanes++] = INT64_MIN;
+	if (end > j->lane_end[l])
+		j->lane_end[l] = end;
+	complete_head(j, w, CHROME_TASK_TID0 + l, k->begin, end, "task", walk_string(w, k->name));
+	putc_unlocked('}', j->out);
 }
 
 static void on_log(void *self, struct walk *w, const struct walk_log *l)
@@ -211,19 +225,11 @@ static void name_meta(struct chrome_json *j, const struct walk *w, const char *w
 	PUTS(j->out, "}}");
 }
 
-/* The task lanes, then one name per thread and the process's name. */
+/* One name per thread (task lanes too) and the process's name. */
 static void on_finish(void *self, struct walk *w)
 {
 	struct chrome_json *j = self;
-	uint32_t *lane = j->ntasks ? malloc(j->ntasks * sizeof *lane) : NULL;
-	uint32_t nlanes = lane ? tl_pack_lanes(j->tasks, j->ntasks, UINT32_MAX, lane) : 0;
-	for (uint32_t i = 0; lane && i < j->ntasks; i++) {
-		const struct tl_span *s = &j->tasks[i];
-		complete_head(j, w, CHROME_TASK_TID0 + lane[i], s->begin, s->end, "task", walk_string(w, s->name));
-		putc_unlocked('}', j->out);
-	}
-	free(lane);
-	for (uint32_t l = 0; l < nlanes; l++) {
+	for (uint32_t l = 0; l < j->nlanes; l++) {
 		char name[32];
 		snprintf(name, sizeof name, "tasks %u", l + 1);
 		name_meta(j, w, "thread_name", CHROME_TASK_TID0 + l, name);
@@ -249,7 +255,7 @@ struct walk_consumer chrome_json_consumer(struct chrome_json *j, FILE *out)
 
 void chrome_json_free(struct chrome_json *j)
 {
-	free(j->tasks);
+	free(j->lane_end);
 	*j = (struct chrome_json){0};
 }
 
@@ -269,8 +275,9 @@ int viewer_json(const char *path, const char *out_path)
 	int status = rc != 0;
 	if (rc != 0)
 		fprintf(stderr, "cprof-trace: %s%s\n", w.error, rc == 1 ? " (wrote what was complete)" : "");
-	if (j.oom)
-		fprintf(stderr, "cprof-trace: warning: out of memory: the task lanes are partial\n");
+	if (j.unlaned)
+		fprintf(stderr, "cprof-trace: warning: %" PRIu64 " tasks are only async spans (no task lane free)\n",
+			j.unlaned);
 	if (out != stdout && fclose(out)) {
 		perror(out_path);
 		status = 1;

@@ -7,25 +7,27 @@
 
 #include <stdio.h>
 
-#include "timeline.h"
 #include "walk.h"
 
 /* Task lanes are pseudo-threads with tids from here on (above Linux's
  * PID_MAX_LIMIT, 2^22, so no real thread has one). */
 #define CHROME_TASK_TID0 (1u << 30)
+/* At most this many task lanes; a task no lane can take is not drawn there
+ * (it still has its async span). */
+#define CHROME_MAX_TASK_LANES 1024
 
 struct chrome_json {
 	FILE *out;
 	int started;        /* an event was written: the next needs a comma */
 	uint64_t flows;     /* flow ids given */
-	struct tl_span *tasks; /* every task (name, begin, end), laid out at finish */
-	uint32_t ntasks, tasks_cap;
-	int oom;            /* a task could not be kept: the task lanes are partial */
+	int64_t *lane_end;  /* per task lane: the latest end of its slices (ns) */
+	uint32_t nlanes, lanes_cap;
+	uint64_t unlaned;   /* tasks no lane could take */
 	int finished;       /* the document is closed (the finish hook ran) */
 };
 
 /* Writes the document's head to out; the consumer writes the events and,
- * in its finish hook, the task lanes, the names and the document's end. */
+ * in its finish hook, the names and the document's end. */
 struct walk_consumer chrome_json_consumer(struct chrome_json *j, FILE *out);
 void chrome_json_free(struct chrome_json *j);
 

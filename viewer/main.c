@@ -2,9 +2,14 @@
  * cprof-trace: the command-line viewer of cprof-trace files.
  * Flags follow `go tool trace`: -flag or -flag=value, then the file.
  */
+#define _GNU_SOURCE /* mkostemp */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "analysis.h"
 #include "viewer.h"
@@ -29,6 +34,43 @@ static void usage(FILE *out)
 		"  -pid=PID       a process tree's trace: only this process (reports, pprof, web UI)\n"
 		"  -h             this help\n",
 		reports, profiles);
+}
+
+/* Commands read the file more than once (the walk's two passes, the UI's
+ * index and drill-downs). A pipe or terminal can be read only once: its
+ * bytes go to an unlinked temporary file first, opened again through
+ * /proc/self/fd. Returns the path to read, or NULL with a message. */
+static const char *seekable(const char *file, char *buf, size_t len)
+{
+	struct stat st;
+	if (stat(file, &st) != 0 || S_ISREG(st.st_mode))
+		return file; /* the reader reports a missing file */
+	int in = open(file, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return file;
+	const char *dir = getenv("TMPDIR");
+	char tmpl[4096];
+	snprintf(tmpl, sizeof tmpl, "%s/cprof-trace-XXXXXX", dir && *dir ? dir : "/tmp");
+	int out = mkostemp(tmpl, O_CLOEXEC);
+	if (out < 0) {
+		fprintf(stderr, "cprof-trace: %s is not a regular file and %s: %s\n", file, tmpl, strerror(errno));
+		close(in);
+		return NULL;
+	}
+	unlink(tmpl);
+	char b[1 << 16];
+	ssize_t n;
+	while ((n = read(in, b, sizeof b)) > 0 || (n < 0 && errno == EINTR))
+		for (ssize_t off = 0, k; n > 0 && off < n; off += k)
+			if ((k = write(out, b + off, (size_t)(n - off))) < 0) {
+				fprintf(stderr, "cprof-trace: copying %s to %s: %s\n", file, tmpl, strerror(errno));
+				close(in);
+				close(out);
+				return NULL;
+			}
+	close(in);
+	snprintf(buf, len, "/proc/self/fd/%d", out); /* stays open until exit */
+	return buf;
 }
 
 int main(int argc, char **argv)
@@ -85,6 +127,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cprof-trace: -dump, -json, -report and -pprof are exclusive\n");
 		return 2;
 	}
+	char spooled[64];
+	if (!dump && !(file = seekable(file, spooled, sizeof spooled)))
+		return 1;
 	if (json)
 		return viewer_json(file, json);
 	if (report)

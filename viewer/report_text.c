@@ -57,6 +57,8 @@ static void print_summary(FILE *out, const cJSON *doc)
 			str(d, "name"), num(d, "count"));
 	if (*str(t, "warning"))
 		fprintf(out, "warning: %s (showing what was complete)\n", str(t, "warning"));
+	if (num(t, "regions_unkept") > 0)
+		fprintf(out, "warning: %.0f regions not shown: no memory for their nesting\n", num(t, "regions_unkept"));
 	fputc('\n', out);
 }
 

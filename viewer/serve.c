@@ -180,17 +180,13 @@ static enum MHD_Result api_meta(struct server *s, struct MHD_Connection *c)
 			fputc(',', f);
 		jstring(f, tl_kind_name(k));
 	}
-	fprintf(f, "],\"strings\":[");
-	for (uint32_t i = 0; i < w->r.strings_cap; i++) {
-		if (i)
-			fputc(',', f);
-		const char *str = trace_reader_string(&w->r, i);
-		if (str)
-			jstring(f, str);
-		else
-			fputs("null", f);
+	/* by id, only the defined ones: a file naming id 2^24 costs nothing */
+	fprintf(f, "],\"strings\":{");
+	for (uint32_t i = 0; i < w->r.nstrings; i++) {
+		fprintf(f, "%s\"%u\":", i ? "," : "", w->r.strings[i].id);
+		jstring(f, w->r.strings[i].s);
 	}
-	fprintf(f, "]}\n");
+	fprintf(f, "}}\n");
 	fclose(f);
 	return respond(c, 200, "application/json", body, len, 1);
 }
@@ -362,19 +358,17 @@ static enum MHD_Result api_search(struct server *s, struct MHD_Connection *c)
 	const char *q = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "q");
 	if (!q || !*q || strlen(q) > 200)
 		return respond_error(c, 400, "search needs q (1..200 bytes)");
-	uint32_t nstr = s->w.r.strings_cap;
-	uint8_t *match = calloc(nstr + 1, 1);
-	if (!match)
-		return MHD_NO;
-	for (uint32_t i = 1; i < nstr; i++) {
-		const char *str = trace_reader_string(&s->w.r, i);
-		match[i] = str && strcasestr(str, q);
-	}
+	struct u64map match = {0}; /* ids of the matching strings */
+	for (uint32_t i = 0; i < s->w.r.nstrings; i++)
+		if (strcasestr(s->w.r.strings[i].s, q) && u64map_put(&match, s->w.r.strings[i].id, 1)) {
+			u64map_free(&match);
+			return MHD_NO;
+		}
 	char *body = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&body, &len);
 	if (!f) {
-		free(match);
+		u64map_free(&match);
 		return MHD_NO;
 	}
 	uint64_t total = 0;
@@ -384,7 +378,7 @@ static enum MHD_Result api_search(struct server *s, struct MHD_Connection *c)
 		for (uint32_t l = 0; l < s->tl.threads[t].nlanes; l++) {
 			const struct tl_lane *ln = &s->tl.threads[t].lanes[l];
 			for (uint32_t i = 0; i < ln->n; i++) {
-				if (ln->s[i].name >= nstr || !match[ln->s[i].name])
+				if (!u64map_get(&match, ln->s[i].name))
 					continue;
 				if (shown < MAX_SEARCH_HITS) {
 					fprintf(f, "%s[%u,%u,%" PRId64 ",%" PRId64 ",%u]", shown ? "," : "", t, l,
@@ -396,7 +390,7 @@ static enum MHD_Result api_search(struct server *s, struct MHD_Connection *c)
 		}
 	fprintf(f, "],\"total\":%" PRIu64 "}\n", total);
 	fclose(f);
-	free(match);
+	u64map_free(&match);
 	return respond(c, 200, "application/json", body, len, 1);
 }
 

@@ -52,7 +52,7 @@ struct stat_entry *stat_add(struct stat_table *s, uint64_t key, int64_t dur, con
 	}
 	struct stat_entry *e = &s->e[i - 1];
 	e->count++;
-	e->total += dur;
+	e->total = walk_add(e->total, dur);
 	walk_time_add(&e->time, t);
 	if (dur < e->min)
 		e->min = dur;

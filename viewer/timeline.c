@@ -165,7 +165,11 @@ const char *tl_kind_name(unsigned kind)
 	return kind == TL_REGION ? "region" : kind == TL_TASK ? "task" : "merged";
 }
 
-uint32_t tl_pack_lanes(struct tl_span *s, uint32_t n, uint32_t max, uint32_t *lane)
+/* Greedy interval packing: sorts s[0..n) by begin, then gives each span
+ * the first of at most max lanes free at its begin: lane[i] for s[i], or
+ * UINT32_MAX when all max lanes are busy. Returns the lanes used (0, every
+ * lane[i] UINT32_MAX, when out of memory). */
+static uint32_t pack_lanes(struct tl_span *s, uint32_t n, uint32_t max, uint32_t *lane)
 {
 	if (n)
 		qsort(s, n, sizeof *s, span_by_begin);
@@ -228,7 +232,7 @@ static void on_finish(void *self, struct walk *w)
 	uint32_t *lane = all.n ? malloc(all.n * sizeof *lane) : NULL;
 	if (all.n && !lane)
 		t->oom = 1;
-	t->ntask_lanes = lane ? tl_pack_lanes(all.s, all.n, MAX_TASK_LANES, lane) : 0;
+	t->ntask_lanes = lane ? pack_lanes(all.s, all.n, MAX_TASK_LANES, lane) : 0;
 	for (uint32_t i = 0; lane && i < all.n; i++)
 		if (lane[i] != UINT32_MAX)
 			lane_push(t, &t->task_lanes[lane[i]], &all.s[i]);

@@ -93,12 +93,6 @@ struct timeline {
 struct walk_consumer timeline_consumer(struct timeline *t);
 void timeline_free(struct timeline *t);
 
-/* Greedy interval packing: sorts s[0..n) by begin, then gives each span
- * the first of at most max lanes free at its begin: lane[i] for s[i], or
- * UINT32_MAX when all max lanes are busy. Returns the lanes used.
- * Allocates (returns 0 and sets every lane[i] to UINT32_MAX when it cannot). */
-uint32_t tl_pack_lanes(struct tl_span *s, uint32_t n, uint32_t max, uint32_t *lane);
-
 /* Index of the first of n records (each `stride` bytes, starting with an
  * int64_t ts, sorted by it) whose ts is at or after ns. */
 uint64_t tl_seek_ts(const void *records, uint64_t n, size_t stride, int64_t ns);

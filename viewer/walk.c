@@ -26,15 +26,15 @@ int64_t walk_time_exec(const struct walk_time *t)
 {
 	int64_t e = t->total;
 	for (int i = 0; i < WC_COUNT; i++)
-		e -= t->wait[i];
+		e = walk_add(e, -t->wait[i]); /* waits are >= 0 */
 	return e > 0 ? e : 0;
 }
 
 void walk_time_add(struct walk_time *into, const struct walk_time *t)
 {
-	into->total += t->total;
+	into->total = walk_add(into->total, t->total);
 	for (int i = 0; i < WC_COUNT; i++)
-		into->wait[i] += t->wait[i];
+		into->wait[i] = walk_add(into->wait[i], t->wait[i]);
 }
 
 int walk_class_of_category(uint64_t category)
@@ -44,7 +44,12 @@ int walk_class_of_category(uint64_t category)
 
 int64_t walk_ns(const struct walk *w, uint64_t ticks)
 {
-	return llround(trace_ticks_to_ns(&w->r, ticks));
+	double ns = trace_ticks_to_ns(&w->r, ticks);
+	if (!(ns < (double)WALK_NS_LIMIT)) /* NaN too */
+		return ns < 0 ? -WALK_NS_LIMIT : WALK_NS_LIMIT;
+	if (ns < -(double)WALK_NS_LIMIT)
+		return -WALK_NS_LIMIT;
+	return llround(ns);
 }
 
 const char *walk_string(const struct walk *w, uint32_t id)

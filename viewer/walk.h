@@ -54,6 +54,13 @@ struct walk_time {
 	int64_t wait[WC_COUNT];
 };
 int64_t walk_time_exec(const struct walk_time *t);
+/* a + b, saturating at INT64_MIN/INT64_MAX: sums of durations from hostile
+ * files must not overflow (UB) or wrap into negative totals. */
+static inline int64_t walk_add(int64_t a, int64_t b)
+{
+	int64_t s;
+	return __builtin_add_overflow(a, b, &s) ? (b > 0 ? INT64_MAX : INT64_MIN) : s;
+}
 void walk_time_add(struct walk_time *into, const struct walk_time *t);
 
 /* Category of a block (enum cprof_block_category) to its time class; an
@@ -195,6 +202,7 @@ struct walk {
 	uint64_t events, lost;
 	uint64_t tasks_incomplete; /* begun or ended outside the capture */
 	uint64_t regions_incomplete;
+	uint64_t regions_unkept;   /* regions not reported: no memory for their frame */
 	int status;              /* 0 complete, 1 truncated (what was complete is in), -1 error */
 	char error[300];         /* "PATH: offset N: cause" */
 	int progress;            /* print progress on stderr after 1 s */
@@ -236,6 +244,10 @@ void walk_process_label(const struct walk *w, uint32_t pid, char *buf, size_t ca
 const char *walk_task_name(const struct walk *w, uint32_t task_name);
 const char *walk_thread_name(const struct walk *w, uint32_t tid); /* never NULL */
 const struct walk_thread *walk_find_thread(const struct walk *w, uint32_t tid);
+/* ticks as ns since the capture's start, clamped to +-WALK_NS_LIMIT (about
+ * 13 days): differences of two never overflow, absurd timestamps of a
+ * hostile file stay absurd but defined. */
+#define WALK_NS_LIMIT ((int64_t)1 << 50)
 int64_t walk_ns(const struct walk *w, uint64_t ticks);
 
 #endif

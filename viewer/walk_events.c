@@ -55,8 +55,6 @@ int walk_thread_sanity(const struct walk_thread *t)
 	for (int i = 0; i < WC_COUNT; i++)
 		if (t->wait[i] < 0)
 			return 0;
-	if (t->depth > t->regions_cap && t->regions_cap < WALK_MAX_REGION_DEPTH)
-		return 0;
 	uint32_t kept = t->depth < t->regions_cap ? t->depth : t->regions_cap;
 	if (kept && (t->regions[0].begin < t->first || t->regions[kept - 1].begin > t->last ||
 		     (kept > 1 && t->regions[kept - 2].begin > t->regions[kept - 1].begin)))
@@ -68,7 +66,7 @@ int walk_thread_sanity(const struct walk_thread *t)
 static void switch_task(struct walk *w, struct walk_thread *t, uint64_t task, int64_t ns)
 {
 	if (t->task) {
-		struct walk_time spent = {.total = ns - t->task_since};
+		struct walk_time spent = {.total = ns > t->task_since ? ns - t->task_since : 0};
 		for (int i = 0; i < WC_COUNT; i++)
 			spent.wait[i] = t->wait[i] - t->task_wait_at[i];
 		tasks_add_time(w->tasks, t->task, &spent);
@@ -78,18 +76,23 @@ static void switch_task(struct walk *w, struct walk_thread *t, uint64_t task, in
 	memcpy(t->task_wait_at, t->wait, sizeof t->wait);
 }
 
-static void region_begin(struct walk_thread *t, const struct trace_event *ev, int64_t ns)
+static void region_begin(struct walk *w, struct walk_thread *t, const struct trace_event *ev, int64_t ns)
 {
-	if (t->depth >= t->regions_cap && t->regions_cap >= WALK_MAX_REGION_DEPTH) {
-		t->depth++; /* counted, not kept */
+	/* Nesting has no limit but memory. A frame that cannot be kept is
+	 * counted and reported (depth still pairs the ends); once one is
+	 * missing the stack stops growing, so kept frames stay contiguous. */
+	if (t->depth > t->regions_cap || (t->depth == t->regions_cap && GROW(t->regions, t->depth, t->regions_cap, 16))) {
+		if (t->depth < UINT32_MAX)
+			t->depth++;
+		w->regions_unkept++;
 		return;
 	}
-	if (GROW(t->regions, t->depth, t->regions_cap, 16))
-		return; /* out of memory: the region is lost, its end closes its parent */
 	struct walk_region_frame *f = &t->regions[t->depth++];
 	f->name = ev_string(ev);
 	f->task = t->task;
-	f->begin = ns;
+	/* a region nested in another begins no earlier (time running back
+	 * in a hostile file would break the nesting the consumers rely on) */
+	f->begin = t->depth > 1 && ns < f[-1].begin ? f[-1].begin : ns;
 	memcpy(f->wait_at_begin, t->wait, sizeof t->wait);
 }
 
@@ -102,9 +105,9 @@ static void region_end(struct walk_pass *p, struct walk_thread *t, int64_t ns)
 	if (--t->depth >= t->regions_cap)
 		return;
 	const struct walk_region_frame *rf = &t->regions[t->depth];
-	struct walk_region r = {.thread = t, .name = rf->name, .task = rf->task, .begin = rf->begin, .end = ns,
-				.depth = t->depth};
-	r.time.total = ns - rf->begin;
+	struct walk_region r = {.thread = t, .name = rf->name, .task = rf->task, .begin = rf->begin,
+				.end = ns < rf->begin ? rf->begin : ns, .depth = t->depth}; /* time never runs back */
+	r.time.total = r.end - rf->begin;
 	for (int i = 0; i < WC_COUNT; i++)
 		r.time.wait[i] = t->wait[i] - rf->wait_at_begin[i];
 	tasks_emit_region(p, &r);
@@ -124,9 +127,9 @@ static void block_end(struct walk_pass *p, struct walk_thread *t, int64_t ns)
 	b.blocked = b.woke < 0 ? b.end - b.begin : b.woke - b.begin;
 	b.sched = b.woke < 0 ? 0 : b.end - b.woke;
 	if (t->ks.mode == WS_INTERPOSED) {
-		t->wait[b.cls] += b.blocked;
-		t->wait[WC_SCHED] += b.sched;
-		t->wake_since_runq += b.sched;
+		t->wait[b.cls] = walk_add(t->wait[b.cls], b.blocked);
+		t->wait[WC_SCHED] = walk_add(t->wait[WC_SCHED], b.sched);
+		t->wake_since_runq = walk_add(t->wake_since_runq, b.sched);
 	} else {
 		states_block_end(t, b.cls, b.begin, b.end);
 	}
@@ -142,7 +145,7 @@ static void runq_delay(struct walk_thread *t, uint64_t delay_ns)
 		return; /* the kernel's records say it exactly */
 	int64_t extra = (int64_t)(delay_ns > INT64_MAX ? INT64_MAX : delay_ns) - t->wake_since_runq;
 	if (extra > 0)
-		t->wait[WC_SCHED] += extra;
+		t->wait[WC_SCHED] = walk_add(t->wait[WC_SCHED], extra);
 	t->wake_since_runq = 0;
 }
 
@@ -150,9 +153,11 @@ static void runq_delay(struct walk_thread *t, uint64_t delay_ns)
 static void see_time(struct walk *w, struct walk_thread *t, int64_t ns)
 {
 	/* a thread attached lazily records its first block before its start */
-	if (t->first == INT64_MIN || ns < t->first)
+	if (t->first == INT64_MIN)
+		t->first = t->last = ns;
+	if (ns < t->first)
 		t->first = ns;
-	if (t->first == ns || ns > t->last)
+	if (ns > t->last) /* never back: open regions and tasks began by then */
 		t->last = ns;
 	if (ns < w->begin)
 		w->begin = ns;
@@ -187,7 +192,7 @@ void walk_on_event(struct walk_pass *p, const struct trace_event *ev)
 		t->exited = 1;
 		break;
 	case CPROF_EV_REGION_BEGIN:
-		region_begin(t, ev, ns);
+		region_begin(p->w, t, ev, ns);
 		break;
 	case CPROF_EV_REGION_END:
 		region_end(p, t, ns);

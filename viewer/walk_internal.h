@@ -9,10 +9,6 @@
 
 #include "walk.h"
 
-/* Deepest region nesting kept per thread; deeper regions are counted
- * (depth) but not emitted. */
-#define WALK_MAX_REGION_DEPTH 1024
-
 /* Pass 2: the walk and its consumers. */
 struct walk_pass {
 	struct walk *w;

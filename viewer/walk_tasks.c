@@ -185,6 +185,8 @@ static void flush_pending(struct walk_pass *p, struct live_task *lt)
 
 static void task_emit(struct walk_pass *p, struct live_task *lt)
 {
+	if (lt->t.end < lt->t.begin) /* ends on two threads of a hostile file: never negative */
+		lt->t.end = lt->t.begin;
 	flush_pending(p, lt);
 	WALK_EMIT(p, task, &lt->t);
 	task_release(p->w->tasks, lt);

@@ -232,6 +232,10 @@ void cprof_record(unsigned kind, const uint64_t *args, const void *bytes, uint32
 void cprof_record_at(uint64_t ts, unsigned kind, const uint64_t *args, const void *bytes,
 		     uint32_t nbytes) CPROF_INTERNAL;
 
+/* BLOCK_BEGIN (args: category, object, what, stack) at t0 and BLOCK_END at
+ * t1 in one reservation: both or neither, adjacent in the thread's stream. */
+void cprof_record_block(uint64_t t0, const uint64_t args[4], uint64_t t1) CPROF_INTERNAL;
+
 /* Zeroed anonymous memory, or NULL. Async-signal-safe (mmap). */
 void *cprof_map(size_t bytes) CPROF_INTERNAL;
 /* The table at *slot, mapping `bytes` of zeroed memory on first use; when

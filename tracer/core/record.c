@@ -20,10 +20,10 @@ static inline struct cprof_thread *record_enter(void)
 {
 	struct cprof_thread *self = cprof_me();
 	if (unlikely(self->busy)) {
+		/* A handler interrupting a record (or the slow path's own drop
+		 * count): an atomic add, so neither loses the other's count. */
 		if (self->ring)
-			atomic_store_explicit(&self->ring->dropped,
-					      atomic_load_explicit(&self->ring->dropped, memory_order_relaxed) + 1,
-					      memory_order_relaxed);
+			atomic_fetch_add_explicit(&self->ring->dropped, 1, memory_order_relaxed);
 		return NULL;
 	}
 	self->busy = 1;
@@ -94,6 +94,35 @@ void cprof_record_at(uint64_t ts, unsigned kind, const uint64_t *args, const voi
 			memcpy(&p[2 + nwords], bytes, nbytes);
 		}
 		ring_commit(self, words);
+	}
+	record_leave(self);
+}
+
+/* BLOCK_BEGIN at t0 and its BLOCK_END at t1 as one reservation: both are
+ * written or both dropped (counted as two), and no other record of this
+ * thread (a signal handler's) falls between them, which the viewer relies
+ * on to pair them. */
+void cprof_record_block(uint64_t t0, const uint64_t args[4], uint64_t t1)
+{
+	const struct cprof_event_info *b = cprof_event_info(CPROF_EV_BLOCK_BEGIN);
+	const uint32_t bwords = 2 + b->nargs - b->head32, words = bwords + 2; /* END: header, ts */
+	struct cprof_thread *self = record_enter();
+	if (!self)
+		return;
+	uint64_t pending = self->lost_pending;
+	uint64_t *p = ring_reserve(self, words);
+	if (p) {
+		p[0] = ring_header(CPROF_EV_BLOCK_BEGIN, bwords, 0, (uint32_t)args[0]);
+		p[1] = t0;
+		for (uint32_t i = 0; i + b->head32 < b->nargs; i++)
+			p[2 + i] = args[b->head32 + i];
+		p[bwords] = ring_header(CPROF_EV_BLOCK_END, 2, 0, 0);
+		p[bwords + 1] = t1;
+		ring_commit(self, words);
+	} else if (self->lost_pending != pending && self->ring) {
+		/* the ring was full: the slow path counted one event, the pair is two */
+		self->lost_pending++;
+		atomic_fetch_add_explicit(&self->ring->dropped, 1, memory_order_relaxed);
 	}
 	record_leave(self);
 }

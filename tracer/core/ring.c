@@ -174,9 +174,10 @@ static void count_drop(struct cprof_thread *self)
 	if (!self->lost_pending++)
 		self->lost_since = cprof_clock_now();
 	struct ring *r = self->ring;
-	/* Single writer: a relaxed load+store, no locked RMW. */
-	atomic_store_explicit(&r->dropped, atomic_load_explicit(&r->dropped, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
+	/* Not a load+store: a signal handler on this thread may count its own
+	 * drop (record_enter) between them, and one count would be lost. An
+	 * atomic add costs a locked instruction, on the drop path only. */
+	atomic_fetch_add_explicit(&r->dropped, 1, memory_order_relaxed);
 }
 
 /* Writes PAD at self->pos when mid-block and publishes head at the block end. */

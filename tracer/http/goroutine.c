@@ -1,19 +1,25 @@
 /*
  * /debug/pprof/goroutine for C: every live thread with its name, state and
- * current stack.
+ * kernel wait channel; with debug=2, its current stack.
  *
- * Stacks of other threads are read the way debuggers read them: a forked
- * helper attaches to each thread with ptrace (elfutils' libdwfl), unwinds,
- * detaches, and writes the report into a pipe. A ptrace stop is transparent
- * to the program: an interrupted system call restarts without EINTR (no
- * handler runs), unlike a signal-based sampler. When ptrace is refused (a
- * non-dumpable process, a seccomp policy), the dump says so and still lists
- * the threads. Runs on an HTTP thread (tracer-owned: never traced).
+ * debug=1 reads /proc only: no thread is stopped, the program cannot
+ * notice. debug=2 reads stacks the way debuggers do: the cprof-stacks
+ * helper (stacks_helper.c, spawned: nothing but exec runs in the forked
+ * child) attaches to each thread with ptrace, unwinds, detaches, and
+ * writes the report into a pipe. No signal handler runs, but a ptrace stop
+ * is not invisible: calls the kernel does not restart after a stop
+ * (epoll_wait, epoll_pwait, semop, semtimedop, sigtimedwait, sigwaitinfo,
+ * socket calls with SO_RCVTIMEO/SO_SNDTIMEO; see signal(7), "Interruption
+ * of system calls by stop signals") return EINTR. When ptrace is refused
+ * (a non-dumpable process, a seccomp policy), the dump says so and still
+ * lists the threads. Runs on an HTTP thread (tracer-owned: never traced).
  */
 #define _GNU_SOURCE
 #include <dirent.h>
-#include <elfutils/libdwfl.h>
+#include <dlfcn.h>
 #include <errno.h>
+#include <pthread.h>
+#include <spawn.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -38,111 +44,102 @@ static void read_line(const char *path, char *buf, size_t cap)
 	buf[strcspn(buf, "\n")] = 0;
 }
 
-/* ---- the helper (runs in the forked child) ---- */
+/* ---- the helper: tracer/http/stacks_helper.c, spawned ---- */
 
-struct frames_ctx {
-	int fd;     /* the pipe */
-	int debug;  /* 2: with file:line */
-	int n;
-};
+/* The helper's path: $CPROF_TRACE_HELPER, else next to this library (the
+ * build tree), else ../libexec/cprof-trace/ from it (installed). Read once
+ * at load; NULL when absent. */
+static char helper_path[4096];
+static pthread_once_t helper_once = PTHREAD_ONCE_INIT;
 
-static void put(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void put(int fd, const char *fmt, ...)
+static void find_helper(void)
 {
-	char buf[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, sizeof buf, fmt, ap);
-	va_end(ap);
-	if (n > (int)sizeof buf - 1)
-		n = sizeof buf - 1;
-	for (ssize_t off = 0, k; off < n; off += k)
-		if ((k = write(fd, buf + off, (size_t)(n - off))) <= 0)
-			return;
-}
-
-static int frame_cb(Dwfl_Frame *frame, void *arg)
-{
-	struct frames_ctx *c = arg;
-	Dwarf_Addr pc;
-	bool activation;
-	if (!dwfl_frame_pc(frame, &pc, &activation))
-		return DWARF_CB_ABORT;
-	Dwarf_Addr at = activation ? pc : pc - 1;
-	Dwfl_Module *m = dwfl_addrmodule(dwfl_thread_dwfl(dwfl_frame_thread(frame)), at);
-	const char *fn = m ? dwfl_module_addrname(m, at) : NULL;
-	const char *mod = m ? dwfl_module_info(m, NULL, NULL, NULL, NULL, NULL, NULL, NULL) : NULL;
-	put(c->fd, "%s()\n", fn ? fn : "?");
-	Dwfl_Line *line = c->debug >= 2 && m ? dwfl_module_getsrc(m, at) : NULL;
-	int lineno = 0;
-	const char *file = line ? dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL) : NULL;
-	if (file)
-		put(c->fd, "\t%s:%d pc=%#llx\n", file, lineno, (unsigned long long)pc);
+	const char *env = getenv("CPROF_TRACE_HELPER");
+	if (env && *env) {
+		snprintf(helper_path, sizeof helper_path, "%s", env);
+		return;
+	}
+	Dl_info info;
+	if (!dladdr((void *)find_helper, &info) || !info.dli_fname)
+		return;
+	char dir[4000];
+	snprintf(dir, sizeof dir, "%s", info.dli_fname);
+	char *slash = strrchr(dir, '/');
+	if (slash)
+		*slash = 0;
 	else
-		put(c->fd, "\t%s pc=%#llx\n", mod ? mod : "?", (unsigned long long)pc);
-	return ++c->n >= 64 ? DWARF_CB_ABORT : DWARF_CB_OK;
+		snprintf(dir, sizeof dir, ".");
+	snprintf(helper_path, sizeof helper_path, "%s/cprof-stacks", dir);
+	if (access(helper_path, X_OK) == 0)
+		return;
+	snprintf(helper_path, sizeof helper_path, "%s/../libexec/cprof-trace/cprof-stacks", dir);
+	if (access(helper_path, X_OK) != 0)
+		helper_path[0] = 0;
 }
 
-static const Dwfl_Callbacks callbacks = {
-	.find_elf = dwfl_linux_proc_find_elf,
-	.find_debuginfo = cprof_find_debuginfo_local, /* never debuginfod (symbolize.c) */
-};
-
-/* Writes "T tid\n<frames>\n" per thread, or "E why\n". Never returns. */
-static void helper(pid_t target, int fd, int go, int debug)
+void cprof_threads_dump_init(void)
 {
-	char c;
-	if (read(go, &c, 1) != 1) /* the parent allowed us to trace it */
-		_exit(1);
-	Dwfl *dwfl = dwfl_begin(&callbacks);
-	if (!dwfl || dwfl_linux_proc_report(dwfl, target) || dwfl_report_end(dwfl, NULL, NULL)) {
-		put(fd, "E cannot read the process's modules\n");
-		_exit(0);
-	}
-	int rc = dwfl_linux_proc_attach(dwfl, target, false);
-	if (rc) {
-		put(fd, "E ptrace: %s\n", rc > 0 ? strerror(rc) : dwfl_errmsg(-1));
-		_exit(0);
-	}
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/task", (int)target);
-	DIR *d = opendir(path);
-	struct dirent *e;
-	while (d && (e = readdir(d))) {
-		pid_t tid = (pid_t)atoi(e->d_name);
-		if (tid <= 0)
-			continue;
-		put(fd, "T %d\n", (int)tid);
-		struct frames_ctx fc = {fd, debug, 0};
-		if (dwfl_getthread_frames(dwfl, tid, frame_cb, &fc) != 0 && fc.n == 0)
-			put(fd, "?()\n\t(stack unavailable: %s)\n", dwfl_errmsg(-1));
-	}
-	if (d)
-		closedir(d);
-	dwfl_end(dwfl); /* detaches */
-	_exit(0);
+	pthread_once(&helper_once, find_helper);
 }
 
-/* Runs the helper; returns its report (malloc'd) or NULL. */
+/* A pipe at fds >= 64 (close-on-exec): they cannot collide with the
+ * child's 3 and 4 below, nor take the low numbers the program expects. */
+static int pipe_high(int fds[2])
+{
+	int p[2];
+	if (pipe2(p, O_CLOEXEC))
+		return -1;
+	for (int i = 0; i < 2; i++) {
+		fds[i] = fcntl(p[i], F_DUPFD_CLOEXEC, 64);
+		close(p[i]);
+	}
+	if (fds[0] < 0 || fds[1] < 0) {
+		if (fds[0] >= 0)
+			close(fds[0]);
+		if (fds[1] >= 0)
+			close(fds[1]);
+		return -1;
+	}
+	return 0;
+}
+
+/* Runs the helper; returns its report (malloc'd) or NULL. Nothing of the
+ * program's runs in the child: posix_spawn only execs (glibc: clone with
+ * CLONE_VFORK), so locks held at fork time cannot hang it. */
 static char *collect_stacks(int debug)
 {
+	cprof_threads_dump_init();
+	if (!helper_path[0])
+		return strdup("E the cprof-stacks helper was not found (set CPROF_TRACE_HELPER)\n");
 	int out[2], go[2];
-	if (pipe2(out, O_CLOEXEC) || pipe2(go, O_CLOEXEC))
+	if (pipe_high(out))
 		return NULL;
-	pid_t self = getpid();
-	pid_t child = fork();
-	if (child == 0) {
+	if (pipe_high(go)) {
 		close(out[0]);
-		close(go[1]);
-		helper(self, out[1], go[0], debug);
+		close(out[1]);
+		return NULL;
 	}
+	/* The child's ends at fixed numbers 3 and 4 (dup2 clears CLOEXEC). */
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, out[1], 3);
+	posix_spawn_file_actions_adddup2(&fa, go[0], 4);
+	char pid_s[16], debug_s[12];
+	snprintf(pid_s, sizeof pid_s, "%d", (int)getpid());
+	snprintf(debug_s, sizeof debug_s, "%d", debug);
+	char *argv[] = {(char *)"cprof-stacks", pid_s, (char *)"3", (char *)"4", debug_s, NULL};
+	char *envp[] = {NULL}; /* no LD_PRELOAD, no CPROF_TRACE_*: the helper is not traced */
+	pid_t child;
+	int rc = posix_spawn(&child, helper_path, &fa, NULL, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
 	close(out[1]);
 	close(go[0]);
-	if (child < 0) {
+	if (rc) {
 		close(out[0]);
 		close(go[1]);
-		return NULL;
+		char msg[600];
+		snprintf(msg, sizeof msg, "E cannot run %.500s: %s\n", helper_path, strerror(rc));
+		return strdup(msg);
 	}
 	prctl(PR_SET_PTRACER, child, 0, 0, 0); /* Yama: only this helper may attach */
 	if (write(go[1], "g", 1) != 1) {
@@ -203,7 +200,9 @@ static const char *stack_of(const char *report, int tid, size_t *len)
 
 void cprof_threads_dump(struct text *o, int debug)
 {
-	char *report = collect_stacks(debug);
+	/* debug=1 stops no thread (invisible to the program); debug=2 adds
+	 * stacks, read by ptrace, which some blocking calls notice (EINTR) */
+	char *report = debug >= 2 ? collect_stacks(debug) : NULL;
 	int ntasks = 0;
 	DIR *d = opendir("/proc/self/task");
 	struct dirent *e;
@@ -214,6 +213,9 @@ void cprof_threads_dump(struct text *o, int debug)
 	text_add(o, "goroutine profile: total %d (threads)\n", ntasks);
 	if (report && report[0] == 'E')
 		text_add(o, "# stacks unavailable: %s", report + 2);
+	if (debug < 2)
+		text_add(o, "# no thread was stopped; stacks: debug=2 (stops each thread briefly: epoll_wait and a "
+			    "few other calls may then fail with EINTR)\n");
 	text_add(o, "\n");
 	while (d && (e = readdir(d))) {
 		int tid = atoi(e->d_name);

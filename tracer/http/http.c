@@ -33,33 +33,68 @@
 
 #include "capture/capture.h"
 #include "http/http.h"
+#include "http/query.h"
 #include "core/internal.h"
 #include "stacks/stack.h"
 #include "core/text.h"
 #include "interpose/interpose.h"
 
 #define MAX_SECONDS_DEFAULT 60.0
+#define TOKEN_MAX 255 /* bytes */
+#define CONNECTION_TIMEOUT 10 /* s without traffic */
+#define CONNECTION_LIMIT 64
+#define PER_IP_LIMIT 8
 
 static pthread_mutex_t server_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct MHD_Daemon *daemon_;
-static char address[300];     /* what we serve on, for cprof_http_address() */
+/* What we serve on, for cprof_http_address(): a new string per start,
+ * never freed or rewritten, so a pointer handed out stays valid while
+ * stop/start run on other threads (a few bytes per restart). */
+static char *_Atomic address;
+/* Every address string ever made, so they stay reachable (not leaks). */
+struct address_node {
+	struct address_node *next;
+	char s[];
+};
+static struct address_node *addresses; /* under server_lock */
 static char unix_path[108];   /* to unlink at stop */
-static char token[256];       /* CPROF_TRACE_TOKEN; empty: loopback clients only */
+
+/* The policy: read once (pthread_once, first from the constructor through
+ * cprof_http_autostart, while the program is single-threaded), then never
+ * written again, so request threads (ours and the program's daemon through
+ * cprof_http_dispatch) read it without a lock. */
+static pthread_once_t policy_once = PTHREAD_ONCE_INIT;
+static char token[TOKEN_MAX + 1]; /* CPROF_TRACE_TOKEN; empty: loopback clients only */
+static int token_refused;         /* CPROF_TRACE_TOKEN was too long: refuse every request */
 static double max_seconds = MAX_SECONDS_DEFAULT;
 
 static void load_policy(void)
 {
 	const char *t = getenv("CPROF_TRACE_TOKEN");
-	snprintf(token, sizeof token, "%s", t ? t : "");
+	if (t && strlen(t) > TOKEN_MAX) {
+		/* a cut token would accept its prefix: fail closed instead */
+		fprintf(stderr, "cprof-trace: CPROF_TRACE_TOKEN is longer than %d bytes: refused; /debug/pprof "
+			"answers no request\n", TOKEN_MAX);
+		token_refused = 1;
+	} else if (t) {
+		memcpy(token, t, strlen(t) + 1);
+	}
+	if (t) /* the program's children must not inherit the secret */
+		unsetenv("CPROF_TRACE_TOKEN");
 	const char *m = getenv("CPROF_TRACE_MAX_SECONDS");
 	if (m) {
-		char *end;
-		double v = strtod(m, &end);
-		if (*m && !*end && v > 0 && v <= 86400)
-			max_seconds = v;
+		uint64_t ns;
+		if (!cprof_parse_seconds(m, 86400, &ns))
+			max_seconds = (double)ns / 1e9;
 		else
-			fprintf(stderr, "cprof-trace: ignoring CPROF_TRACE_MAX_SECONDS=%s (want 0 < s <= 86400)\n", m);
+			fprintf(stderr, "cprof-trace: ignoring CPROF_TRACE_MAX_SECONDS=%s (want decimal seconds, %g to "
+				"86400)\n", m, CPROF_SECONDS_MIN);
 	}
+}
+
+static void policy_load(void)
+{
+	pthread_once(&policy_once, load_policy);
 }
 
 /* ---- responses ---- */
@@ -136,9 +171,12 @@ static int token_matches(const char *given)
 /* 0 when the request may proceed, else the status to refuse it with. */
 static unsigned check_access(struct MHD_Connection *conn)
 {
+	if (token_refused)
+		return MHD_HTTP_SERVICE_UNAVAILABLE;
 	if (token[0]) {
 		const char *auth = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
-		if (!auth || strncmp(auth, "Bearer ", 7) != 0 || !token_matches(auth + 7))
+		const char *given = cprof_bearer_token(auth);
+		if (!given || !token_matches(given))
 			return MHD_HTTP_UNAUTHORIZED;
 		return 0;
 	}
@@ -156,7 +194,8 @@ static enum MHD_Result serve_index(struct MHD_Connection *conn)
 		"<table>\n"
 		"<tr><td><a href=\"cmdline\">cmdline</a></td><td>The command line of this program.</td></tr>\n"
 		"<tr><td><a href=\"goroutine?debug=1\">goroutine</a></td><td>Every live thread: name, state, "
-		"current stack (debug=2: with file:line).</td></tr>\n"
+		"wait channel, without stopping any (debug=2: with stacks and file:line; stops each thread "
+		"briefly, epoll_wait may then return EINTR).</td></tr>\n"
 		"<tr><td><a href=\"threadcreate?debug=1\">threadcreate</a></td><td>Stack traces that led to the "
 		"creation of new threads.</td></tr>\n"
 		"<tr><td><a href=\"profile?seconds=30\">profile</a></td><td>CPU profile (gzip pprof) of the given "
@@ -170,30 +209,13 @@ static enum MHD_Result serve_index(struct MHD_Connection *conn)
 
 static enum MHD_Result serve_cmdline(struct MHD_Connection *conn)
 {
-	static char buf[CPROF_CMDLINE_MAX];
-	uint32_t n = cprof_read_cmdline(buf, sizeof buf);
-	return respond(conn, MHD_HTTP_OK, "text/plain; charset=utf-8", buf, n);
-}
-
-/* Parses a duration in seconds: a finite number in (0, max]. Returns NULL
- * or the reason it is not one. */
-static const char *parse_seconds(const char *s, double max, double *out)
-{
-	if (!*s)
-		return "empty";
-	if (strlen(s) > 32)
-		return "too long";
-	char *end;
-	errno = 0;
-	double v = strtod(s, &end);
-	if (*end || errno || end == s || !isfinite(v))
-		return "not a number";
-	if (v <= 0)
-		return "must be greater than 0";
-	if (v > max)
-		return "over the limit";
-	*out = v;
-	return NULL;
+	char *buf = malloc(CPROF_CMDLINE_MAX); /* per request: requests run concurrently */
+	if (!buf)
+		return respond_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	uint32_t n = cprof_read_cmdline(buf, CPROF_CMDLINE_MAX);
+	enum MHD_Result r = respond(conn, MHD_HTTP_OK, "text/plain; charset=utf-8", buf, n);
+	free(buf);
+	return r;
 }
 
 static enum MHD_Result serve_trace(struct MHD_Connection *conn)
@@ -202,17 +224,18 @@ static enum MHD_Result serve_trace(struct MHD_Connection *conn)
 	const char *last = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "last");
 	if (secs && last)
 		return respond_error(conn, MHD_HTTP_BAD_REQUEST, "give seconds=N or last=N, not both");
-	double v = 1.0;
+	uint64_t ns = 1000000000;
 	const char *why = NULL;
 	if (secs || last)
-		why = parse_seconds(secs ? secs : last, max_seconds, &v);
+		why = cprof_parse_seconds(secs ? secs : last, max_seconds, &ns);
 	if (why)
-		return respond_error(conn, MHD_HTTP_BAD_REQUEST, "%s=%.40s: %s (a duration in seconds, at most %g)",
-				     secs ? "seconds" : "last", secs ? secs : last, why, max_seconds);
+		return respond_error(conn, MHD_HTTP_BAD_REQUEST,
+				     "%s=%.40s: %s (decimal seconds, %g to %g)", secs ? "seconds" : "last",
+				     secs ? secs : last, why, CPROF_SECONDS_MIN, max_seconds);
 	struct MHD_Response *r = NULL;
-	int rc = last ? cprof_http_trace_last((uint64_t)(v * 1e9), &r)
-		 : cprof_remote_has_watchers() ? cprof_http_trace_tree((uint64_t)(v * 1e9), &r) /* workers too */
-		      : cprof_http_trace_stream((uint64_t)(v * 1e9), &r);
+	int rc = last ? cprof_http_trace_last(ns, &r)
+		 : cprof_remote_has_watchers() ? cprof_http_trace_tree(ns, &r) /* workers too */
+		      : cprof_http_trace_stream(ns, &r);
 	if (rc == -EBUSY)
 		return respond_error(conn, MHD_HTTP_CONFLICT, "a trace is already being collected");
 	if (rc)
@@ -229,13 +252,13 @@ static enum MHD_Result serve_trace(struct MHD_Connection *conn)
 static enum MHD_Result serve_profile(struct MHD_Connection *conn)
 {
 	const char *secs = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "seconds");
-	double v = 30.0; /* Go's default */
-	const char *why = secs ? parse_seconds(secs, max_seconds, &v) : NULL;
+	uint64_t ns = 30000000000ull; /* Go's default */
+	const char *why = secs ? cprof_parse_seconds(secs, max_seconds, &ns) : NULL;
 	if (why)
-		return respond_error(conn, MHD_HTTP_BAD_REQUEST, "seconds=%.40s: %s (a duration in seconds, at most %g)",
-				     secs, why, max_seconds);
+		return respond_error(conn, MHD_HTTP_BAD_REQUEST, "seconds=%.40s: %s (decimal seconds, %g to %g)", secs,
+				     why, CPROF_SECONDS_MIN, max_seconds);
 	struct MHD_Response *r = NULL;
-	int rc = cprof_http_profile((uint64_t)(v * 1e9), &r);
+	int rc = cprof_http_profile(ns, &r);
 	if (rc == -EBUSY)
 		return respond_error(conn, MHD_HTTP_CONFLICT, "a CPU profile is already being collected");
 	if (rc == -ENOTSUP)
@@ -312,6 +335,8 @@ static enum MHD_Result serve(struct MHD_Connection *conn, const char *path, cons
 	unsigned deny = check_access(conn);
 	if (deny == MHD_HTTP_UNAUTHORIZED)
 		return respond_error(conn, deny, "unauthorized: send Authorization: Bearer <CPROF_TRACE_TOKEN>");
+	if (deny == MHD_HTTP_SERVICE_UNAVAILABLE)
+		return respond_error(conn, deny, "refused: CPROF_TRACE_TOKEN is longer than %d bytes", TOKEN_MAX);
 	if (deny)
 		return respond_error(conn, deny, "forbidden: /debug/pprof answers loopback clients only");
 	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
@@ -337,8 +362,7 @@ CPROF_API int cprof_http_dispatch(struct MHD_Connection *conn, const char *url, 
 		return 0;
 	struct cprof_thread *self = cprof_me();
 	self->busy++; /* serving is the tracer's own work, whichever thread does it */
-	static pthread_once_t once = PTHREAD_ONCE_INIT;
-	pthread_once(&once, load_policy);
+	policy_load();
 	*result = serve(conn, url + 12, method);
 	self->busy--;
 	return 1;
@@ -405,9 +429,8 @@ static int open_listener(const char *addr, int *loopback, char *why, size_t whyl
 		memmove(host, host + 1, hl - 2);
 		host[hl - 2] = 0;
 	}
-	char *end;
-	long port = strtol(colon + 1, &end, 10);
-	if (*end || port < 0 || port > 65535) {
+	long port = cprof_parse_port(colon + 1); /* "127.0.0.1: 80" is not port 80 */
+	if (port < 0) {
 		snprintf(why, whylen, "bad port \"%s\"", colon + 1);
 		return -EINVAL;
 	}
@@ -439,7 +462,11 @@ static int start(const char *addr)
 {
 	if (daemon_)
 		return -EALREADY;
-	load_policy();
+	policy_load();
+	if (token_refused) {
+		fprintf(stderr, "cprof-trace: not serving /debug/pprof on %s: CPROF_TRACE_TOKEN is too long\n", addr);
+		return -EINVAL;
+	}
 	char why[256] = "";
 	int loopback = 0;
 	unix_path[0] = 0;
@@ -459,16 +486,21 @@ static int start(const char *addr)
 			unlink(unix_path);
 		return -EPERM;
 	}
+	/* Idle connections (half-open, a client that stops reading) close
+	 * after CONNECTION_TIMEOUT; one client address holds at most
+	 * PER_IP_LIMIT of the CONNECTION_LIMIT connections. */
 	daemon_ = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL,
 				   handle, NULL, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_CONNECTION_TIMEOUT,
-				   (unsigned)30, MHD_OPTION_CONNECTION_LIMIT, (unsigned)32, MHD_OPTION_END);
+				   (unsigned)CONNECTION_TIMEOUT, MHD_OPTION_CONNECTION_LIMIT, (unsigned)CONNECTION_LIMIT,
+				   MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)PER_IP_LIMIT, MHD_OPTION_END);
 	if (!daemon_) {
 		fprintf(stderr, "cprof-trace: cannot start the HTTP server on %s\n", addr);
 		close(fd);
 		return -EIO;
 	}
+	char buf[300];
 	if (unix_path[0]) {
-		snprintf(address, sizeof address, "unix:%s", unix_path);
+		snprintf(buf, sizeof buf, "unix:%s", unix_path);
 	} else {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof ss;
@@ -478,14 +510,22 @@ static int start(const char *addr)
 		if (ss.ss_family == AF_INET) {
 			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, h, sizeof h);
 			port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-			snprintf(address, sizeof address, "%s:%u", h, port);
+			snprintf(buf, sizeof buf, "%s:%u", h, port);
 		} else {
 			inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, h, sizeof h);
 			port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-			snprintf(address, sizeof address, "[%s]:%u", h, port);
+			snprintf(buf, sizeof buf, "[%s]:%u", h, port);
 		}
 	}
-	fprintf(stderr, "cprof-trace: serving /debug/pprof/ on %s%s%s\n", unix_path[0] ? "" : "http://", address,
+	struct address_node *a = malloc(sizeof *a + strlen(buf) + 1); /* never freed (see `address`) */
+	if (a) {
+		memcpy(a->s, buf, strlen(buf) + 1);
+		a->next = addresses;
+		addresses = a;
+	}
+	/* release: published once complete */
+	atomic_store_explicit(&address, a ? a->s : NULL, memory_order_release);
+	fprintf(stderr, "cprof-trace: serving /debug/pprof/ on %s%s%s\n", unix_path[0] ? "" : "http://", buf,
 		unix_path[0] ? "" : "/debug/pprof/");
 	return 0;
 }
@@ -512,7 +552,7 @@ CPROF_API int cprof_http_stop(void)
 	if (daemon_) {
 		MHD_stop_daemon(daemon_); /* closes the listening socket it was given */
 		daemon_ = NULL;
-		address[0] = 0;
+		atomic_store_explicit(&address, NULL, memory_order_release);
 		if (unix_path[0])
 			unlink(unix_path);
 		unix_path[0] = 0;
@@ -525,11 +565,14 @@ CPROF_API int cprof_http_stop(void)
 
 CPROF_API const char *cprof_http_address(void)
 {
-	return daemon_ ? address : NULL;
+	/* acquire: the string's bytes were written before the pointer */
+	return atomic_load_explicit(&address, memory_order_acquire);
 }
 
 void cprof_http_autostart(void)
 {
+	policy_load(); /* at load, single-threaded: unsetenv of the token is safe */
+	cprof_threads_dump_init();
 	char addr[300];
 	const char *env = getenv("CPROF_TRACE_ADDR");
 	if (!env || !*env)
@@ -548,6 +591,7 @@ void cprof_http_after_fork_child(void)
 			close(di->listen_fd);
 	}
 	daemon_ = NULL;
-	address[0] = unix_path[0] = 0;
+	atomic_store_explicit(&address, NULL, memory_order_relaxed);
+	unix_path[0] = 0;
 	pthread_mutex_init(&server_lock, NULL);
 }

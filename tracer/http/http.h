@@ -19,6 +19,9 @@ int cprof_http_trace_last(uint64_t last_ns, struct MHD_Response **out) CPROF_INT
  * -EBUSY when a profile request runs, -ENOTSUP when the program handles
  * SIGPROF itself (profile.c). */
 int cprof_http_profile(uint64_t duration_ns, struct MHD_Response **out) CPROF_INTERNAL;
+/* At exit: a trace being streamed gets its tail and end marker, and the
+ * client up to 2 s to receive them. */
+void cprof_http_finish_at_exit(void) CPROF_INTERNAL;
 /* CPROF_TRACE_ADDR at load: starts the server when set. */
 void cprof_http_autostart(void) CPROF_INTERNAL;
 void cprof_http_after_fork_child(void) CPROF_INTERNAL;
@@ -27,5 +30,7 @@ void cprof_http_after_fork_child(void) CPROF_INTERNAL;
  * file:line), appended to out. */
 struct text;
 void cprof_threads_dump(struct text *out, int debug) CPROF_INTERNAL;
+/* Finds the cprof-stacks helper (reads CPROF_TRACE_HELPER); at load. */
+void cprof_threads_dump_init(void) CPROF_INTERNAL;
 
 #endif

@@ -27,6 +27,7 @@
 struct stream {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
+	int exiting;        /* the process exits: the sink never waits */
 	struct trace_buf q; /* bytes [head, q.len) not yet sent */
 	size_t head;
 	int done;           /* the capture wrote its end marker (or failed) */
@@ -34,11 +35,18 @@ struct stream {
 	cprof_capture_handle capture; /* this response's capture: the only one it ends */
 };
 
+/* The stream being served, so that exit can finish it; NULL when none.
+ * Guarded by streams_mu; streams_cv signals it became NULL. */
+static pthread_mutex_t streams_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t streams_cv = PTHREAD_COND_INITIALIZER;
+static struct stream *active;
+static pid_t active_pid; /* a fork or vfork child must not end the parent's */
+
 static int stream_sink(void *ctx, const void *buf, size_t len)
 {
 	struct stream *s = ctx;
 	pthread_mutex_lock(&s->mu);
-	while (!s->aborted && s->q.len - s->head > STREAM_MAX)
+	while (!s->aborted && !s->exiting && s->q.len - s->head > STREAM_MAX)
 		pthread_cond_wait(&s->cv, &s->mu);
 	int rc = s->aborted ? -EPIPE : trace_buf_put(&s->q, buf, len);
 	pthread_cond_broadcast(&s->cv);
@@ -88,6 +96,11 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 static void stream_free(void *cls)
 {
 	struct stream *s = cls;
+	pthread_mutex_lock(&streams_mu);
+	if (active == s)
+		active = NULL;
+	pthread_cond_broadcast(&streams_cv);
+	pthread_mutex_unlock(&streams_mu);
 	pthread_mutex_lock(&s->mu);
 	s->aborted = 1; /* a capture still running stops writing at once */
 	pthread_cond_broadcast(&s->cv);
@@ -120,7 +133,45 @@ int cprof_http_trace_stream(uint64_t duration_ns, struct MHD_Response **out)
 		stream_free(s);
 		return -ENOMEM;
 	}
+	pthread_mutex_lock(&streams_mu);
+	active = s; /* one capture at a time: one stream */
+	active_pid = getpid();
+	pthread_mutex_unlock(&streams_mu);
 	return 0;
+}
+
+void cprof_http_finish_at_exit(void)
+{
+	pthread_mutex_lock(&streams_mu);
+	struct stream *s = active;
+	if (!s || active_pid != getpid()) {
+		pthread_mutex_unlock(&streams_mu);
+		return;
+	}
+	pthread_mutex_lock(&s->mu);
+	s->exiting = 1; /* the tail is queued whole, whatever the client's pace */
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_mutex_unlock(&streams_mu);
+	/* Writes the tail and the end marker into the queue (s stays alive:
+	 * only the connection's stream_free frees it, after this returns). */
+	cprof_capture_end(s->capture);
+	/* Let the connection thread send the rest, for at most 2 s. s is
+	 * touched only while it is still `active` (stream_free unlinks it
+	 * under streams_mu before freeing it). */
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 2;
+	pthread_mutex_lock(&streams_mu);
+	if (active == s) {
+		pthread_mutex_lock(&s->mu);
+		s->done = 1;
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+	}
+	while (active == s && pthread_cond_timedwait(&streams_cv, &streams_mu, &until) == 0)
+		;
+	pthread_mutex_unlock(&streams_mu);
 }
 
 int cprof_http_trace_last(uint64_t last_ns, struct MHD_Response **out)

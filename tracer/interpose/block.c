@@ -86,8 +86,7 @@ __attribute__((noinline)) void cprof_block_record(struct cprof_site *what, unsig
 	/* skip 1: this function; the leaf frame is the interposed call */
 	uint64_t args[4] = {category, object, cprof_site_id(what), cprof_stack_here(1)};
 	self->busy = 0;
-	cprof_record_at(t0, CPROF_EV_BLOCK_BEGIN, args, NULL, 0);
-	cprof_record_at(t1, CPROF_EV_BLOCK_END, NULL, NULL, 0);
+	cprof_record_block(t0, args, t1); /* one reservation: the pair stays whole */
 	if (runq_enabled) {
 		self->busy = 1;
 		uint64_t delay = runq_sample(self, t1);

@@ -40,6 +40,7 @@ int cprof_stacks_enabled = 1;
 
 void cprof_stacks_init(void)
 {
+	cprof_unwind_fds_guard(); /* before libunwind opens its pipe */
 #ifdef __SANITIZE_THREAD__
 	/* TSan tears a thread down before libunwind's per-thread cache
 	 * destructor runs, and crashes in it: TSan builds use the global cache. */

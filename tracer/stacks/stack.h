@@ -13,6 +13,10 @@
 /* 0 when CPROF_TRACE_STACKS=0. */
 extern int cprof_stacks_enabled CPROF_INTERNAL;
 void cprof_stacks_init(void) CPROF_INTERNAL;
+/* Keeps libunwind's validation pipe away from the program's descriptors
+ * (unwind_fds.c); before its first unwind. Returns 0, or -ENOENT when
+ * libunwind's GOT slots were not found (nothing changed). */
+int cprof_unwind_fds_guard(void) CPROF_INTERNAL;
 /* The calling stack without its `skip` innermost frames (besides this
  * function's own), as an id; 0 when stacks are off or the table is full.
  * Async-signal-safe; never allocates with malloc; never blocks. */

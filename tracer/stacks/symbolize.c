@@ -7,6 +7,12 @@
  * whose module was loaded after the last report triggers one re-report.
  * Without debug info a frame keeps the symbol (or module + offset). Results
  * are cached per PC for the life of the process.
+ *
+ * libdw does not survive running out of memory (under an address-space
+ * limit, dwarf_getsrclines crashed at exit and the trace lost its end
+ * marker): before calling into it we check that LIBDW_HEADROOM bytes of
+ * address space are still free, else the frame degrades to what dladdr
+ * knows (symbol, module + offset) or to unresolved.
  */
 #define _GNU_SOURCE /* dladdr */
 #include <dlfcn.h>
@@ -15,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "core/internal.h"
@@ -24,6 +31,8 @@ struct pc_entry {
 	uintptr_t pc;
 	struct cprof_frame frame;
 };
+
+#define LIBDW_HEADROOM (32u << 20) /* bytes of address space libdw may need */
 
 static Dwfl *dwfl;
 static int dwfl_failed;
@@ -94,7 +103,18 @@ static const char *base_name(const char *path)
 	return slash ? slash + 1 : path;
 }
 
-static void lookup_cheap(uintptr_t pc, uintptr_t at, struct cprof_frame *f)
+/* Nonzero when LIBDW_HEADROOM bytes of address space cannot be reserved
+ * (RLIMIT_AS, overcommit): libdw must not run then. */
+static int low_memory(void)
+{
+	void *p = mmap(NULL, LIBDW_HEADROOM, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (p == MAP_FAILED)
+		return 1;
+	munmap(p, LIBDW_HEADROOM);
+	return 0;
+}
+
+static void lookup_cheap(uintptr_t pc, uintptr_t at, struct cprof_frame *f, int low)
 {
 	struct cprof_symtab_hit hit;
 	if (!cprof_symtab_lookup(at, &hit))
@@ -109,8 +129,8 @@ static void lookup_cheap(uintptr_t pc, uintptr_t at, struct cprof_frame *f)
 		Dl_info me;
 		self_base = dladdr((void *)lookup_cheap, &me) ? (uintptr_t)me.dli_fbase : 0;
 	}
-	if (!hit.has_dwarf || (self_base && hit.base == self_base))
-		return;
+	if (low || !hit.has_dwarf || (self_base && hit.base == self_base))
+		return; /* low: no address space to spare for libdw */
 	/* Only this module, offline: reporting the whole process
 	 * (dwfl_linux_proc_report) costs a short process ~100 ms. */
 	static const Dwfl_Callbacks offline = {
@@ -150,14 +170,15 @@ static void lookup(uintptr_t pc, int leaf, struct cprof_frame *f)
 	f->pc = pc;
 	/* A return address points after the call; its line is the call's. */
 	uintptr_t at = leaf ? pc : pc - 1;
+	int low = low_memory();
 	if (cheap) {
-		lookup_cheap(pc, at, f);
+		lookup_cheap(pc, at, f, low);
 		return;
 	}
-	if (!dwfl && !dwfl_failed)
+	if (!dwfl && !dwfl_failed && !low)
 		report();
-	Dwfl_Module *m = dwfl ? dwfl_addrmodule(dwfl, at) : NULL;
-	if (!m && dwfl) {
+	Dwfl_Module *m = dwfl && !low ? dwfl_addrmodule(dwfl, at) : NULL;
+	if (!m && dwfl && !low) {
 		report(); /* a module loaded since the last report */
 		m = dwfl_addrmodule(dwfl, at);
 	}

@@ -8,7 +8,7 @@
 
 const $ = (id) => document.getElementById(id);
 let meta = null;
-const strings = [];
+const strings = {}; // id -> text (/api/meta sends only the defined ids)
 const str = (id) => (id && strings[id] != null ? strings[id] : '?');
 
 function fmtDur(ns) {
@@ -487,7 +487,7 @@ function route() {
 async function main() {
   meta = await getJSON('/api/meta');
   useVocabulary(meta);
-  meta.strings.forEach((s, i) => { strings[i] = s; });
+  Object.entries(meta.strings).forEach(([i, s]) => { strings[i] = s; }); // only the defined ids
   $('file').textContent = `${meta.file} — ${meta.cmdline} (pid ${meta.pid}), ${meta.events} events, ${fmtDur(meta.duration_ns)}`;
   const warn = [];
   if (meta.lost) warn.push(`${meta.lost} events were dropped by the tracer (rows marked in red)`);

@@ -90,14 +90,18 @@ CPROF_API int cprof_trace_stop(void);
  * every request needs "Authorization: Bearer <secret>" (else 401). Without
  * a token, only loopback and unix-socket clients are answered (else 403).
  * One trace at a time (409 for a second). CPROF_TRACE_MAX_SECONDS bounds
- * seconds and last (default 60).
+ * seconds and last (default 60; decimal seconds, at least 0.001). A
+ * CPROF_TRACE_TOKEN longer than 255 bytes is refused (nothing is served);
+ * the token is removed from the environment when read, at load.
  *
- * Returns 0, -EALREADY (already serving), -EPERM (refused address), or a
- * negative errno from binding. cprof_http_stop() returns 0 or -ENOENT.
+ * Returns 0, -EALREADY (already serving), -EPERM (refused address),
+ * -EINVAL (bad address or token), or a negative errno from binding. cprof_http_stop() returns 0 or -ENOENT.
  */
 CPROF_API int cprof_http_start(const char *addr);
 CPROF_API int cprof_http_stop(void);
-/* "127.0.0.1:6060", "[::1]:6060" or "unix:/path" while serving, else NULL. */
+/* "127.0.0.1:6060", "[::1]:6060" or "unix:/path" while serving, else NULL.
+ * The string stays valid for the life of the process (a later stop or start
+ * does not rewrite it). */
 CPROF_API const char *cprof_http_address(void);
 
 /*
