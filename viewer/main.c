@@ -21,6 +21,7 @@ static void usage(FILE *out)
 		"  -report=NAME   print an analysis: %s,\n"
 		"                 or task:NAME (one task name's drill-down)\n"
 		"  -format=json   with -report: machine-readable JSON instead of text\n"
+		"  -range=S:E     with -report=cpu: only samples in [S, E) ns since the trace's first event\n"
 		"  -pprof=TYPE    write a pprof profile (cpu, %s) to stdout\n"
 		"  -json=OUT      write Chrome trace-event JSON (Perfetto UI, chrome://tracing) to OUT (- : stdout)\n"
 		"  -dump          print the trace event by event (like go tool trace -d)\n"
@@ -31,7 +32,7 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
 	int dump = 0, json_format = 0, open_browser = 1;
-	const char *file = NULL, *json = NULL, *report = NULL, *pprof = NULL, *http = NULL;
+	const char *file = NULL, *json = NULL, *report = NULL, *pprof = NULL, *http = NULL, *range = NULL;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (a[0] == '-' && a[1] == '-')
@@ -42,6 +43,8 @@ int main(int argc, char **argv)
 			json = a + 6;
 		} else if (strncmp(a, "-report=", 8) == 0 && a[8]) {
 			report = a + 8;
+		} else if (strncmp(a, "-range=", 7) == 0 && a[7]) {
+			range = a + 7;
 		} else if (strncmp(a, "-pprof=", 7) == 0 && a[7]) {
 			pprof = a + 7;
 		} else if (strncmp(a, "-http=", 6) == 0 && a[6]) {
@@ -76,8 +79,12 @@ int main(int argc, char **argv)
 	}
 	if (json)
 		return viewer_json(file, json);
+	if (range && !report) {
+		fprintf(stderr, "cprof-trace: -range goes with -report=cpu\n");
+		return 2;
+	}
 	if (report)
-		return viewer_report(file, report, json_format);
+		return viewer_report(file, report, json_format, range);
 	if (pprof)
 		return viewer_pprof(file, pprof);
 	if (dump)

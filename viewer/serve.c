@@ -12,6 +12,7 @@
  *   /api/span?th=&lane=&b=         one span's details (stack, task)
  *   /api/search?q=                 spans whose name contains q (first 200)
  *   /api/report?name=threads|...   an analysis document (as -report -format=json)
+ *   /api/report?name=cpu&range=S:E the CPU profile of samples in [S, E) ns
  *   /api/task?name=&min=&max=      one task name's drill-down
  *   /api/pprof?type=sync|...       the pprof profile, gzipped
  */
@@ -402,6 +403,29 @@ static enum MHD_Result api_search(struct server *s, struct MHD_Connection *c)
 
 /* ---- reports, task drill-down, pprof ---- */
 
+/* The cpu analysis of a time range (as -report=cpu -range=S:E): its own
+ * walk over the file. */
+static enum MHD_Result api_report_range(struct server *s, struct MHD_Connection *c, int kind, const char *range)
+{
+	struct analysis a;
+	analysis_init(&a, kind);
+	if (kind != AN_CPU || analysis_parse_range(&a, range))
+		return respond_error(c, 400, "range=START:END (ns since the trace's first event, START < END) goes with name=cpu");
+	struct walk_consumer wc = analysis_consumer(&a);
+	struct walk w = {0};
+	int rc = walk_file(&w, s->path, &wc, 1);
+	cJSON *doc = rc >= 0 ? analysis_json(&a, &w) : NULL;
+	char err[sizeof w.error];
+	snprintf(err, sizeof err, "%s", w.error);
+	analysis_free(&a);
+	walk_close(&w);
+	if (!doc)
+		return respond_error(c, 500, err);
+	char *body = cJSON_PrintUnformatted(doc);
+	cJSON_Delete(doc);
+	return body ? respond(c, 200, "application/json", body, strlen(body), 1) : MHD_NO;
+}
+
 static enum MHD_Result api_report(struct server *s, struct MHD_Connection *c)
 {
 	const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
@@ -411,6 +435,9 @@ static enum MHD_Result api_report(struct server *s, struct MHD_Connection *c)
 		snprintf(msg, sizeof msg, "report name: one of %s", analysis_list(list, sizeof list, 0));
 		return respond_error(c, 400, msg);
 	}
+	const char *range = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "range");
+	if (range && *range)
+		return api_report_range(s, c, kind, range);
 	if (!s->docs[kind])
 		return respond_error(c, 500, "report not available");
 	return respond(c, 200, "application/json", s->docs[kind], strlen(s->docs[kind]), 0);
@@ -437,15 +464,15 @@ static enum MHD_Result api_pprof(struct server *s, struct MHD_Connection *c)
 {
 	const char *type = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "type");
 	int kind = type ? analysis_by_name(type) : -1;
-	if (!analysis_is_profile(kind)) {
+	if (!analysis_is_profile(kind) && kind != AN_CPU) {
 		char msg[240], list[200];
-		snprintf(msg, sizeof msg, "pprof type: one of %s", analysis_list(list, sizeof list, 1));
+		snprintf(msg, sizeof msg, "pprof type: one of cpu, %s", analysis_list(list, sizeof list, 1));
 		return respond_error(c, 400, msg);
 	}
 	FILE *tmp = tmpfile();
 	if (!tmp)
 		return respond_error(c, 500, "no temporary file");
-	if (pprof_write(&s->an[kind], &s->w, fileno(tmp))) {
+	if (kind == AN_CPU ? pprof_cpu_write(s->path, tmp) : pprof_write(&s->an[kind], &s->w, fileno(tmp))) {
 		fclose(tmp);
 		return respond_error(c, 500, "writing the profile failed");
 	}

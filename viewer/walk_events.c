@@ -128,7 +128,7 @@ static void block_end(struct walk_pass *p, struct walk_thread *t, int64_t ns)
 		t->wait[WC_SCHED] += b.sched;
 		t->wake_since_runq += b.sched;
 	} else {
-		states_block_end(t, b.cls, b.begin, b.end);
+		states_block_end(p->w, t, b.cls, b.begin, b.end);
 	}
 	t->blocks++;
 	WALK_EMIT(p, block, &b);
@@ -230,6 +230,11 @@ void walk_on_event(struct walk_pass *p, const struct trace_event *ev)
 	case CPROF_EV_RUNQ_DELAY:
 		runq_delay(t, ev->args[0]);
 		break;
+	case CPROF_EV_CPU_SAMPLE: {
+		struct walk_sample s = {.thread = t, .ts = ns, .stack = ev_stack(ev)};
+		WALK_EMIT(p, sample, &s);
+		break;
+	}
 	case CPROF_EV_LOST: {
 		t->lost += ev->args[0];
 		struct walk_lost l = {.thread = t, .ts = ns, .count = ev->args[0]};

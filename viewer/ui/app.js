@@ -178,6 +178,11 @@ function draw() {
     g.fillText(fmtDur(t), x + 2, 12);
   }
   g.fillStyle = '#ccd'; g.fillRect(GUTTER - 1, 0, 1, tl.height);
+  if (tl.range) { // the shift-drag selection
+    const a = xOf(Math.min(tl.range.a, tl.range.b)), b = xOf(Math.max(tl.range.a, tl.range.b));
+    g.fillStyle = 'rgba(255,204,102,0.35)'; g.fillRect(a, 0, Math.max(1, b - a), tl.height);
+    g.fillStyle = '#223'; g.fillText(fmtDur(Math.abs(tl.range.b - tl.range.a)), a + 3, AXIS_H + 12);
+  }
   if (tl.selected) {
     g.strokeStyle = '#000'; g.lineWidth = 2;
     const s = tl.selected;
@@ -253,14 +258,28 @@ function initTimeline() {
     ev.preventDefault();
     if (ev.shiftKey) pan(ev.deltaY); else zoom(Math.pow(1.0015, ev.deltaY), ev.offsetX);
   }, { passive: false });
-  c.addEventListener('mousedown', (ev) => { drag = { x: ev.offsetX, y: ev.offsetY, moved: false }; c.style.cursor = 'grabbing'; });
+  c.addEventListener('mousedown', (ev) => {
+    drag = { x: ev.offsetX, y: ev.offsetY, moved: false, range: ev.shiftKey && ev.offsetX > GUTTER };
+    if (drag.range) tl.range = { a: nsOf(ev.offsetX), b: nsOf(ev.offsetX) };
+    c.style.cursor = drag.range ? 'col-resize' : 'grabbing';
+  });
   window.addEventListener('mousemove', (ev) => {
     if (!drag) return;
+    if (drag.range) { // shift-drag: a time range for the CPU page
+      const x = ev.clientX - c.getBoundingClientRect().left;
+      tl.range.b = nsOf(Math.max(GUTTER, x)); draw(); return;
+    }
     const dx = ev.movementX;
     if (Math.abs(ev.offsetX - drag.x) > 2) drag.moved = true;
     if (dx) pan(-dx);
   });
   window.addEventListener('mouseup', (ev) => {
+    if (drag && drag.range) {
+      const a = Math.max(0, Math.round(Math.min(tl.range.a, tl.range.b))), b = Math.round(Math.max(tl.range.a, tl.range.b));
+      tl.range = null; drag = null; c.style.cursor = 'grab';
+      if (b > a) location.hash = `#cpu@${a},${b}`; else draw();
+      return;
+    }
     if (drag && !drag.moved && ev.target === c) selectAt(ev.offsetX, ev.offsetY);
     drag = null; c.style.cursor = 'grab';
   });
@@ -382,6 +401,39 @@ function renderProfile(doc) {
   return h + '</tbody></table>';
 }
 
+// The CPU page: samples by stack (flame graph of CPU time) and the
+// functions' flat and cumulative time (go tool pprof -top), for the whole
+// trace or a range [S, E) ns: #cpu@S,E (shift-drag on the timeline).
+function renderCpu(doc) {
+  const r = doc.range;
+  let h = `<h2>${esc(analysisByName[doc.report].title)}</h2>${droppedNote(doc)}`;
+  h += `<p><label>time range (ns since the trace's start) <input id="cpu-range" size="30" placeholder="START:END" value="${r ? r.begin_ns + ':' + r.end_ns : ''}"></label> ` +
+    `<button id="cpu-apply">Apply</button> <a href="#cpu">whole trace</a> ` +
+    `<span class="muted">or shift-drag on the timeline</span></p>`;
+  h += `<p>${doc.samples} samples at ${doc.cpu_hz} Hz: ${fmtDur(doc.cpu_ns)} of CPU` +
+    (r ? ` in ${fmtDur(r.begin_ns)} – ${fmtDur(r.end_ns)} (<a href="#timeline@${r.begin_ns},${r.end_ns}">view</a>)` : ' in the whole trace') +
+    (r ? '' : ` &middot; <a href="/api/pprof?type=cpu">download pprof</a> (go tool pprof)`) + '</p>';
+  if (!doc.samples) return h + `<p class="muted">no CPU samples${doc.cpu_hz ? ' here' : ' (captured without CPU sampling)'}</p>`;
+  h += '<h2>Flame graph of CPU time</h2>' + flame(doc.stacks);
+  h += '<table><thead><tr><th>flat</th><th>flat%</th><th>sum%</th><th>cum</th><th>cum%</th><th class="l">function</th></tr></thead><tbody>';
+  let sum = 0;
+  const p = (x) => (100 * x / (doc.cpu_ns || 1)).toFixed(1) + '%';
+  doc.functions.forEach((f) => {
+    sum += f.flat_ns;
+    h += `<tr><td data-v="${f.flat_ns}">${fmtDur(f.flat_ns)}</td><td data-v="${f.flat_ns}">${p(f.flat_ns)}</td><td>${p(sum)}</td><td data-v="${f.cum_ns}">${fmtDur(f.cum_ns)}</td><td data-v="${f.cum_ns}">${p(f.cum_ns)}</td><td class="l">${esc(f.function)} <span class="muted">${esc(f.file)}</span></td></tr>`;
+  });
+  return h + '</tbody></table>';
+}
+
+function bindCpu() {
+  const apply = () => {
+    const m = $('cpu-range').value.trim().match(/^(\d+)\s*:\s*(\d+)$/);
+    location.hash = m && +m[2] > +m[1] ? `#cpu@${m[1]},${m[2]}` : '#cpu';
+  };
+  $('cpu-apply').onclick = apply;
+  $('cpu-range').addEventListener('keydown', (ev) => { if (ev.key === 'Enter') apply(); });
+}
+
 // Histograms share one axis per table: buckets are 5 per decade, so bucket
 // i starts at 10^(i/5) ns; range = [first, last] bucket index of the table.
 const bucketIndex = (lo) => (lo <= 0 ? 0 : Math.round(5 * Math.log10(lo)));
@@ -453,14 +505,18 @@ async function showReport(name, arg) {
     } else {
       const a = analysisByName[name];
       if (!a) throw new Error('no analysis named ' + name);
-      const doc = await getJSON('/api/report?name=' + encodeURIComponent(name));
-      html = { threads: renderThreads, named: renderNamed, profile: renderProfile }[a.page](doc);
+      const range = arg && arg.length === 2 ? `&range=${arg[0]}:${arg[1]}` : '';
+      const doc = await getJSON('/api/report?name=' + encodeURIComponent(name) + range);
+      html = { threads: renderThreads, named: renderNamed, profile: renderProfile, cpu: renderCpu }[a.page](doc);
       const entries = a.page === 'threads' ? doc.groups.map((g) => g.routine) : a.page === 'named' ? doc[name].map((e) => e.name)
-        : doc.stacks.map((s) => (s.frames[0] || {}).function || '');
+        : a.page === 'cpu' ? doc.functions.map((f) => f.function) : doc.stacks.map((s) => (s.frames[0] || {}).function || '');
       state = { page: name, entries };
+      if (a.page === 'cpu') Object.assign(state, { samples: doc.samples, range: doc.range, flame: doc.stacks.length > 0 });
     }
     page.innerHTML = html;
     page.querySelectorAll('table').forEach(sortable);
+    if ($('cpu-range')) bindCpu();
+    if (state.flame) state.flame = page.querySelectorAll('.flame div').length;
     $('state').textContent = JSON.stringify(state);
   } catch (e) {
     page.innerHTML = `<p>error: ${esc(e.message)}</p>`;
@@ -480,7 +536,9 @@ function route() {
     return;
   }
   const parts = hash.slice(1).split('/').map(decodeURIComponent);
-  if (parts[0] === 'task') showReport('task', [parts[1], parts[2] != null ? +parts[2] : null, parts[3] != null ? +parts[3] : null]);
+  const ranged = parts[0].match(/^(\w+)@(\d+),(\d+)$/); // #cpu@S,E
+  if (ranged) showReport(ranged[1], [+ranged[2], +ranged[3]]);
+  else if (parts[0] === 'task') showReport('task', [parts[1], parts[2] != null ? +parts[2] : null, parts[3] != null ? +parts[3] : null]);
   else showReport(parts[0]);
 }
 
