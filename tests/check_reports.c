@@ -8,6 +8,9 @@
  *   check_reports demo DIR INTERPOSE    DIR/NAME.json from examples/pprof-demo
  *   check_reports cpu DIR               DIR/cpu*.json from tests/sched_app burn:
  *                                      3:1, and ranges that split the samples
+ *   check_reports view VIEW.json META.json  /api/view of a perf trace of
+ *                                      sched_app burn: the burner's states and
+ *                                      samples, CPU rows, running counts
  *   check_reports state FILE PAGE WORD...  the UI's #state JSON (from a DOM
  *                                      dump) is PAGE and lists each WORD
  */
@@ -286,6 +289,70 @@ static void check_cpu(const char *dir)
 	cJSON_Delete(none);
 }
 
+/* The whole-trace /api/view of sched_app burn with perf records. */
+static void check_view(const char *view_path, const char *meta_path)
+{
+	cJSON *v = load_path(view_path), *m = load_path(meta_path);
+	CHECK(num(m, "states") > 0 && num(m, "cpus") >= 1 && num(m, "samples") > 0);
+	int running = -1, runnable = -1, k = 0;
+	const cJSON *n;
+	cJSON_ArrayForEach(n, cJSON_GetObjectItem(m, "state_names"))
+	{
+		if (strcmp(n->valuestring, "running") == 0)
+			running = k;
+		if (strcmp(n->valuestring, "runnable") == 0)
+			runnable = k;
+		k++;
+	}
+	CHECK(running >= 0 && runnable >= 0);
+	int burner = -1;
+	k = 0;
+	cJSON_ArrayForEach(n, cJSON_GetObjectItem(m, "threads"))
+	{
+		if (strcmp(str(n, "group"), "burner") == 0)
+			burner = k;
+		k++;
+	}
+	CHECKF(burner >= 0, "no thread of group burner in the meta");
+	const cJSON *states = cJSON_GetArrayItem(cJSON_GetObjectItem(v, "states"), burner);
+	const cJSON *samples = cJSON_GetArrayItem(cJSON_GetObjectItem(v, "samples"), burner);
+	int n_states = cJSON_GetArraySize(states), saw_running = 0, ordered = 1;
+	double last_end = -1, dur = num(m, "duration_ns");
+	const cJSON *sp;
+	cJSON_ArrayForEach(sp, states)
+	{
+		double b = cJSON_GetArrayItem(sp, 0)->valuedouble, e = cJSON_GetArrayItem(sp, 1)->valuedouble;
+		int cls = cJSON_GetArrayItem(sp, 2)->valueint;
+		saw_running |= cls == running;
+		/* a partition: in time order, not overlapping, inside the trace */
+		ordered &= b >= last_end && e > b && b >= 0 && e <= dur + 1;
+		last_end = e;
+	}
+	printf("view: burner has %d state runs (running seen: %d), %d sample ticks\n", n_states, saw_running,
+	       cJSON_GetArraySize(samples));
+	CHECK(n_states > 0 && saw_running && ordered);
+	CHECK(cJSON_GetArraySize(samples) > 0);
+	/* the burner ran on some CPU, and at some point one thread was running */
+	int cpu_spans = 0;
+	const cJSON *lane;
+	cJSON_ArrayForEach(lane, cJSON_GetObjectItem(v, "cpus"))
+	{
+		cJSON_ArrayForEach(sp, lane)
+			cpu_spans += cJSON_GetArrayItem(sp, 2)->valueint == burner;
+	}
+	CHECK(cpu_spans > 0);
+	int most = 0;
+	cJSON_ArrayForEach(sp, cJSON_GetObjectItem(v, "counts"))
+	{
+		int r = cJSON_GetArrayItem(sp, 1)->valueint;
+		most = r > most ? r : most;
+		CHECK(r >= 0 && cJSON_GetArrayItem(sp, 2)->valueint >= 0);
+	}
+	CHECK(most >= 1);
+	cJSON_Delete(v);
+	cJSON_Delete(m);
+}
+
 static int check_state(const char *path, const char *page, char **words, int nwords)
 {
 	size_t len;
@@ -350,6 +417,8 @@ int main(int argc, char **argv)
 		check_hello(argv[2]);
 	} else if (argc == 4 && strcmp(argv[1], "demo") == 0) {
 		check_demo(argv[2], atoi(argv[3]));
+	} else if (argc == 4 && strcmp(argv[1], "view") == 0) {
+		check_view(argv[2], argv[3]);
 	} else if (argc == 3 && strcmp(argv[1], "cpu") == 0) {
 		check_cpu(argv[2]);
 	} else if (argc >= 4 && strcmp(argv[1], "state") == 0) {

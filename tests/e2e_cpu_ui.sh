@@ -4,8 +4,10 @@
 #  - -report=cpu (JSON and text): 3:1 within three standard deviations; -range=S:E splits the
 #    samples exactly (two halves add up, a range after the end has none);
 #  - the web UI: /api/report?name=cpu (with and without range) equals the
-#    CLI's documents;
-#  - headless Chromium draws the CPU page's flame graph (#cpu and #cpu@S,E).
+#    CLI's documents; /api/view has state intervals and sample ticks on the
+#    burner's row (perf source only), CPU rows and counters;
+#  - headless Chromium draws the CPU page's flame graph (#cpu and #cpu@S,E)
+#    and the timeline's state shading and CPU rows.
 #   e2e_cpu_ui.sh BUILD
 set -euo pipefail
 B=$1
@@ -44,6 +46,14 @@ curl -sf "${url}api/report?name=cpu&range=0:$mid" > ui-cpu-a.json || fail "repor
 code=$(curl -s -o /dev/null -w '%{http_code}' "${url}api/report?name=cpu&range=9:3")
 [ "$code" = 400 ] || fail "a bad range gave $code"
 curl -sf "${url}api/pprof?type=cpu" -o ui-cpu.pb.gz && gzip -t ui-cpu.pb.gz || fail "cpu pprof download"
+curl -sf "${url}api/meta" > meta.json || fail "meta"
+curl -sf "${url}api/view?t0=0&t1=$dur&w=1000" > view.json || fail "view"
+if grep -q '"sched_source":"perf"' ui-cpu.json; then
+  "$CHECK" view view.json meta.json || fail "state intervals, samples, CPU rows"
+else
+  echo "e2e_cpu_ui: no perf records on this kernel: state shading not checked" >&2
+fi
+
 browser=$(command -v chromium || command -v chromium-browser || true)
 if [ -n "$browser" ]; then
   page() { # hash, out
@@ -59,6 +69,9 @@ if [ -n "$browser" ]; then
   grep -q '"begin_ns":0,"end_ns":'$mid dom-cpu-range.html || fail "the CPU page ignored its range"
   page timeline dom-timeline.html
   "$CHECK" state dom-timeline.html timeline burner || fail "timeline"
+  if grep -q '"sched_source":"perf"' ui-cpu.json; then
+    grep -q '"states":[1-9][0-9]*,"cpus":[1-9]' dom-timeline.html || fail "the timeline drew no states or CPU rows: $(grep -o '<pre id="state".*</pre>' dom-timeline.html)"
+  fi
 else
   echo "e2e_cpu_ui: chromium not installed: browser checks skipped" >&2
 fi

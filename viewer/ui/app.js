@@ -39,10 +39,22 @@ function nameColor(id) {
   return `hsl(${h},55%,68%)`;
 }
 
+// Kernel layers (perf context switches): state colours by meta.state_names,
+// drawn as each thread row's background; CPU rows and counters on top.
+const STATE_COLOR = { running: '#4caf50', runnable: '#9e7cc1', other: '#a0a0a0' }; // + the block categories'
+const CPU_H = 12, COUNT_H = 26;
+
 function layoutRows() {
-  // rows: task lanes, then every thread's lanes (at least one)
+  // rows: counters and CPUs (kernel records), task lanes, then every
+  // thread's lanes (at least one)
   const rows = [];
   let y = AXIS_H;
+  if (meta.states) {
+    rows.push({ kind: 'count', which: 1, label: 'threads running', y, h: COUNT_H }); y += COUNT_H;
+    rows.push({ kind: 'count', which: 2, label: 'threads runnable', y, h: COUNT_H }); y += COUNT_H;
+    for (let c = 0; c < meta.cpus; c++) { rows.push({ kind: 'cpu', cpu: c, y, h: CPU_H }); y += CPU_H; }
+    y += 4;
+  }
   // at most 8 task lanes: more concurrent tasks than that are listed on the Tasks page
   for (let l = 0; l < Math.min(8, meta.task_lanes); l++) { rows.push({ kind: 'task', lane: l, y, h: TASK_H }); y += TASK_H; }
   if (meta.task_lanes) y += 4;
@@ -120,6 +132,56 @@ function drawSpan(g, sp, y, h) {
   tl.drawn++;
 }
 
+// A counter row: a step function of [ts, running, runnable] points.
+function drawCount(g, r, d) {
+  const pts = d.counts || [];
+  let most = 1;
+  pts.forEach((p) => { most = Math.max(most, p[r.which]); });
+  g.fillStyle = r.which === 1 ? STATE_COLOR.running : STATE_COLOR.runnable;
+  const right = g.canvas.clientWidth;
+  pts.forEach((p, i) => {
+    if (!p[r.which]) return;
+    const x0 = Math.max(GUTTER, xOf(p[0])), x1 = i + 1 < pts.length ? xOf(pts[i + 1][0]) : Math.min(right, xOf(meta.duration_ns));
+    if (x1 < GUTTER || x0 > right) return;
+    const h = (r.h - 4) * p[r.which] / most;
+    g.fillRect(x0, r.y + r.h - 2 - h, Math.max(1, x1 - x0), h);
+  });
+  g.fillStyle = '#223';
+  g.fillText(`${r.label} (max ${most})`, 4, r.y + 14, GUTTER - 8);
+}
+
+// A CPU row: which thread ran there, coloured by thread.
+function drawCpu(g, r, d) {
+  g.fillStyle = '#223';
+  g.fillText(`CPU ${r.cpu}`, 4, r.y + 10, GUTTER - 8);
+  ((d.cpus || [])[r.cpu] || []).forEach(([b, e, th, n]) => {
+    let x0 = xOf(b), x1 = xOf(e);
+    if (x1 < GUTTER || x0 > g.canvas.clientWidth) return;
+    x0 = Math.max(x0, GUTTER); x1 = Math.max(x1, x0 + 1);
+    const t = meta.threads[th] || { tid: 0 };
+    g.fillStyle = nameColor(t.tid + 7);
+    g.fillRect(x0, r.y + 1, x1 - x0, r.h - 2);
+    if (x1 - x0 > 40) { g.fillStyle = '#111'; g.fillText(`${t.name || t.tid}`, x0 + 2, r.y + r.h - 2, x1 - x0 - 4); }
+  });
+}
+
+// A thread row's background: its states; its CPU samples as ticks below.
+function drawStates(g, r, d) {
+  const st = (d.states || [])[r.th] || [];
+  g.globalAlpha = 0.28;
+  st.forEach(([b, e, cls]) => {
+    let x0 = xOf(b), x1 = xOf(e);
+    if (x1 < GUTTER || x0 > g.canvas.clientWidth) return;
+    x0 = Math.max(x0, GUTTER); x1 = Math.max(x1, x0 + 1);
+    g.fillStyle = STATE_COLOR[meta.state_names[cls]] || '#ccc';
+    g.fillRect(x0, r.y, x1 - x0, r.h);
+  });
+  g.globalAlpha = 1;
+  g.fillStyle = '#1f3b73';
+  ((d.samples || [])[r.th] || []).forEach((ts) => { const x = xOf(ts); if (x >= GUTTER) g.fillRect(x, r.y + r.h - 5, 1, 4); });
+  tl.stateSpans += st.length;
+}
+
 function draw() {
   if (!meta) return;
   const { c, w, dpr } = canvasSize();
@@ -127,15 +189,18 @@ function draw() {
   g.setTransform(dpr, 0, 0, dpr, 0, 0);
   g.clearRect(0, 0, w, tl.height);
   g.font = '11px system-ui, "DejaVu Sans", sans-serif';
-  tl.drawn = 0; tl.drawnNames = new Set();
+  tl.drawn = 0; tl.drawnNames = new Set(); tl.stateSpans = 0;
   const d = tl.data;
   // rows
   tl.rows.forEach((r, i) => {
     g.fillStyle = i % 2 ? '#f4f6f8' : '#fff';
     g.fillRect(0, r.y, w, r.h);
     g.fillStyle = '#223';
+    if (r.kind === 'count') { if (d) drawCount(g, r, d); return; }
+    if (r.kind === 'cpu') { if (d) drawCpu(g, r, d); return; }
     if (r.kind === 'thread') {
       const t = meta.threads[r.th];
+      if (d) drawStates(g, r, d);
       const label = `${t.group || t.name || 'thread'} ${t.tid}` + (t.lost ? ` (${t.lost} dropped)` : '');
       g.fillStyle = t.lost ? '#b00' : '#223';
       g.fillText(label, 4, r.y + 12, GUTTER - 8);
@@ -192,6 +257,7 @@ function draw() {
   $('state').textContent = JSON.stringify({
     page: 'timeline', loaded: !!d, threads: tl.rows.filter((r) => r.kind === 'thread').map((r) => meta.threads[r.th].group || meta.threads[r.th].name || String(meta.threads[r.th].tid)),
     drawn_ms: tl.firstDrawMs, spans: tl.drawn, names: [...tl.drawnNames].sort(), t0: tl.t0, t1: tl.t1,
+    states: tl.stateSpans, cpus: tl.rows.filter((r) => r.kind === 'cpu').length,
   });
 }
 
@@ -219,6 +285,7 @@ function hit(x, y) {
   const d = tl.data; if (!d) return null;
   for (const r of tl.rows) {
     if (y < r.y || y >= r.y + r.h) continue;
+    if (r.kind !== 'thread' && r.kind !== 'task') return null;
     let lane, spans, top, h;
     if (r.kind === 'thread') {
       lane = Math.floor((y - r.y - 2) / LANE_H);
@@ -313,6 +380,7 @@ function initTimeline() {
 // The vocabulary from /api/meta: classes, colours, the menu.
 function useVocabulary(m) {
   KIND = m.span_kinds;
+  m.categories.forEach((c) => { STATE_COLOR[c.name] = c.colour; });
   CLASSES = ['exec', ...m.categories.map((c) => c.name), 'sched', 'other'];
   const css = m.categories.map((c) => { KIND_COLOR[c.name] = c.colour; return `.c-${c.name} { background: ${c.colour}; }`; });
   const style = document.createElement('style');
@@ -551,6 +619,9 @@ async function main() {
   if (meta.lost) warn.push(`${meta.lost} events were dropped by the tracer (rows marked in red)`);
   if (meta.warning) warn.push('trace incomplete: ' + meta.warning + ' — showing what was complete');
   if (warn.length) { $('warn').hidden = false; $('warn').textContent = warn.join(' · '); }
+  if (meta.states) // the thread rows' shading
+    $('range').insertAdjacentHTML('beforebegin', '<span class="legend">' + meta.state_names.map((n) =>
+      `<span style="background:${STATE_COLOR[n] || '#ccc'};opacity:.5"></span>${esc(n)}`).join('') + ' <span style="background:#1f3b73;width:1px"></span>CPU sample</span>');
   layoutRows();
   initTimeline();
   window.addEventListener('hashchange', route);
