@@ -120,6 +120,10 @@ static void add_pending(struct walk_thread *t, int64_t begin, int64_t end, int64
 		k->pending[0].end = k->pending[1].end;
 		k->pending[0].ns += k->pending[1].ns;
 		k->pending[0].edged &= k->pending[1].edged;
+		/* consumers see states from the newer sleep's begin: the older one's
+		 * unshown part stays unpainted rather than cover the running
+		 * time between the two */
+		k->pending[0].shown = k->pending[1].begin;
 		memmove(&k->pending[1], &k->pending[2], (WALK_SLEEPS_PENDING - 2) * sizeof k->pending[0]);
 		k->npending--;
 	}
