@@ -7,7 +7,8 @@
  * waker's WAKEUP may be read after the woken thread's block). The second
  * replays every thread's state machine (open regions, current task, the
  * open block, time counters) and hands finished intervals to consumers:
- * blocks, regions, tasks, logs, wake-ups. Consumers aggregate; none of
+ * blocks, regions, tasks, logs, wake-ups, CPU samples and (with perf
+ * records) kernel states. Consumers aggregate; none of
  * them sees raw events, so the numbers agree wherever they are shown.
  *
  * Time classes of a thread (ns), a partition of its window (from the

@@ -21,6 +21,11 @@
  * any call) is "other". A lock waiter that wakes, loses the lock and sleeps
  * again has two sleeps and two short runnable gaps inside one call.
  *
+ * With perf records the states are also handed to the walk's consumers
+ * (the state hook: the timeline's shading and CPU rows) as they close; a
+ * blocked interval once its class is known (classify, flush_other), so a
+ * thread's states arrive out of order and consumers sort them.
+ *
  * Every figure is in ns. Nothing here trusts the trace: negative spans are
  * clamped to 0, and a record out of order only shortens a state.
  */
