@@ -150,9 +150,12 @@ static void runq_delay(struct walk_thread *t, uint64_t delay_ns)
 static void see_time(struct walk *w, struct walk_thread *t, int64_t ns)
 {
 	/* a thread attached lazily records its first block before its start */
-	if (t->first == INT64_MIN || ns < t->first)
+	int fresh = t->first == INT64_MIN;
+	if (fresh || ns < t->first)
 		t->first = ns;
-	if (t->first == ns || ns > t->last)
+	/* not "first == ns": a block stamped before the first event would
+	 * move last back too */
+	if (fresh || ns > t->last)
 		t->last = ns;
 	if (ns < w->begin)
 		w->begin = ns;
