@@ -28,4 +28,6 @@ shot sync sync.png 1100
 shot sched sched.png
 shot tasks tasks.png 500
 shot regions regions.png
+shot cpu cpu.png 1000
+shot "timeline@$mid,$((mid + 5000000))" timeline-cpu.png 1000 # kernel states, CPU rows (perf traces)
 shot "task/request" task-request.png

@@ -6,10 +6,16 @@
  *   check_reports blocking DIR [nogroups]  DIR/NAME.json from tests/blocking_app
  *   check_reports hello DIR             DIR/NAME.json from examples/hello
  *   check_reports demo DIR INTERPOSE    DIR/NAME.json from examples/pprof-demo
+ *   check_reports cpu DIR               DIR/cpu*.json from tests/sched_app burn:
+ *                                      3:1, and ranges that split the samples
+ *   check_reports view VIEW.json META.json  /api/view of a perf trace of
+ *                                      sched_app burn: the burner's states and
+ *                                      samples, CPU rows, running counts
  *   check_reports state FILE PAGE WORD...  the UI's #state JSON (from a DOM
  *                                      dump) is PAGE and lists each WORD
  */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -242,6 +248,111 @@ static void check_demo(const char *dir, int interpose)
 	cJSON_Delete(threads);
 }
 
+/* flat samples of function fn in a cpu document */
+static double cpu_flat(const cJSON *doc, const char *fn)
+{
+	const cJSON *f;
+	cJSON_ArrayForEach(f, cJSON_GetObjectItem(doc, "functions"))
+		if (strcmp(str(f, "function"), fn) == 0)
+			return num(f, "flat");
+	return 0;
+}
+
+/* The cpu analysis on sched_app burn (burn_a 3x burn_b's iterations):
+ * cpu.json the whole trace, cpu-a.json and cpu-b.json two ranges that cut
+ * it in two at one ns, cpu-none.json a range after its end. */
+static void check_cpu(const char *dir)
+{
+	cJSON *all = load(dir, "cpu"), *a = load(dir, "cpu-a"), *b = load(dir, "cpu-b"), *none = load(dir, "cpu-none");
+	double n = num(all, "samples"), burn_a = cpu_flat(all, "burn_a"), burn_b = cpu_flat(all, "burn_b");
+	CHECK(n >= 40);
+	CHECK(num(all, "cpu_ns") == n * num(all, "period_ns"));
+	CHECK(num(all, "period_ns") == 1e9 / num(all, "cpu_hz"));
+	double share = burn_a + burn_b > 0 ? 100 * burn_a / (burn_a + burn_b) : -1;
+	/* three standard deviations of a binomial share of 0.75 over the
+	 * samples: the machine is shared, so the samples may be few */
+	double tol = burn_a + burn_b > 0 ? 300 * sqrt(0.75 * 0.25 / (burn_a + burn_b)) : 0;
+	printf("cpu: %.0f samples, burn_a %.1f%% of burn_a + burn_b (want 75 +- %.1f)\n", n, share, tol);
+	CHECK(share >= 75 - tol && share <= 75 + tol);
+	CHECK(cJSON_IsNull(cJSON_GetObjectItem(all, "range")));
+	CHECK(cJSON_IsObject(cJSON_GetObjectItem(a, "range")));
+	/* every sample in exactly one of the two halves, none outside */
+	printf("cpu: ranges: %.0f + %.0f samples of %.0f; after the end: %.0f\n", num(a, "samples"), num(b, "samples"), n,
+	       num(none, "samples"));
+	CHECK(num(a, "samples") > 0 && num(b, "samples") > 0);
+	CHECK(num(a, "samples") + num(b, "samples") == n);
+	CHECK(cpu_flat(a, "burn_a") + cpu_flat(b, "burn_a") == burn_a);
+	CHECK(num(none, "samples") == 0 && cJSON_GetArraySize(cJSON_GetObjectItem(none, "stacks")) == 0);
+	cJSON_Delete(all);
+	cJSON_Delete(a);
+	cJSON_Delete(b);
+	cJSON_Delete(none);
+}
+
+/* The whole-trace /api/view of sched_app burn with perf records. */
+static void check_view(const char *view_path, const char *meta_path)
+{
+	cJSON *v = load_path(view_path), *m = load_path(meta_path);
+	CHECK(num(m, "states") > 0 && num(m, "cpus") >= 1 && num(m, "samples") > 0);
+	int running = -1, runnable = -1, k = 0;
+	const cJSON *n;
+	cJSON_ArrayForEach(n, cJSON_GetObjectItem(m, "state_names"))
+	{
+		if (strcmp(n->valuestring, "running") == 0)
+			running = k;
+		if (strcmp(n->valuestring, "runnable") == 0)
+			runnable = k;
+		k++;
+	}
+	CHECK(running >= 0 && runnable >= 0);
+	int burner = -1;
+	k = 0;
+	cJSON_ArrayForEach(n, cJSON_GetObjectItem(m, "threads"))
+	{
+		if (strcmp(str(n, "group"), "burner") == 0)
+			burner = k;
+		k++;
+	}
+	CHECKF(burner >= 0, "no thread of group burner in the meta");
+	const cJSON *states = cJSON_GetArrayItem(cJSON_GetObjectItem(v, "states"), burner);
+	const cJSON *samples = cJSON_GetArrayItem(cJSON_GetObjectItem(v, "samples"), burner);
+	int n_states = cJSON_GetArraySize(states), saw_running = 0, ordered = 1;
+	double last_end = -1, dur = num(m, "duration_ns");
+	const cJSON *sp;
+	cJSON_ArrayForEach(sp, states)
+	{
+		double b = cJSON_GetArrayItem(sp, 0)->valuedouble, e = cJSON_GetArrayItem(sp, 1)->valuedouble;
+		int cls = cJSON_GetArrayItem(sp, 2)->valueint;
+		saw_running |= cls == running;
+		/* a partition: in time order, not overlapping, inside the trace */
+		ordered &= b >= last_end && e > b && b >= 0 && e <= dur + 1;
+		last_end = e;
+	}
+	printf("view: burner has %d state runs (running seen: %d), %d sample ticks\n", n_states, saw_running,
+	       cJSON_GetArraySize(samples));
+	CHECK(n_states > 0 && saw_running && ordered);
+	CHECK(cJSON_GetArraySize(samples) > 0);
+	/* the burner ran on some CPU, and at some point one thread was running */
+	int cpu_spans = 0;
+	const cJSON *lane;
+	cJSON_ArrayForEach(lane, cJSON_GetObjectItem(v, "cpus"))
+	{
+		cJSON_ArrayForEach(sp, lane)
+			cpu_spans += cJSON_GetArrayItem(sp, 2)->valueint == burner;
+	}
+	CHECK(cpu_spans > 0);
+	int most = 0;
+	cJSON_ArrayForEach(sp, cJSON_GetObjectItem(v, "counts"))
+	{
+		int r = cJSON_GetArrayItem(sp, 1)->valueint;
+		most = r > most ? r : most;
+		CHECK(r >= 0 && cJSON_GetArrayItem(sp, 2)->valueint >= 0);
+	}
+	CHECK(most >= 1);
+	cJSON_Delete(v);
+	cJSON_Delete(m);
+}
+
 static int check_state(const char *path, const char *page, char **words, int nwords)
 {
 	size_t len;
@@ -306,6 +417,10 @@ int main(int argc, char **argv)
 		check_hello(argv[2]);
 	} else if (argc == 4 && strcmp(argv[1], "demo") == 0) {
 		check_demo(argv[2], atoi(argv[3]));
+	} else if (argc == 4 && strcmp(argv[1], "view") == 0) {
+		check_view(argv[2], argv[3]);
+	} else if (argc == 3 && strcmp(argv[1], "cpu") == 0) {
+		check_cpu(argv[2]);
 	} else if (argc >= 4 && strcmp(argv[1], "state") == 0) {
 		check_state(argv[2], argv[3], argv + 4, argc - 4);
 	} else {

@@ -5,6 +5,10 @@
  * analysis of the registry and the Chrome JSON writer as consumers, and the
  * documents are compared with tests/golden/NAME.json:
  *   {"reports": {"threads": {...}, "sync": {...}, ...}, "chrome": {...}}
+ * and, for traces with kernel states or CPU samples, the timeline's kernel
+ * layers: "timeline": {"states": {TID: [[begin, end, state, cpu]...]},
+ * "samples": {TID: [ns...]}, "cpus": [[[begin, end, tid]...]...],
+ * "counts": [[ns, running, runnable]...]} (ns since the trace's start).
  * On a difference it prints the first differing path and writes the actual
  * document next to the test's working directory.
  *
@@ -23,12 +27,62 @@
 #include "chrome_json.h"
 #include "slurp.h"
 #include "text_trace.h"
+#include "timeline.h"
+
+/* The timeline's kernel layers as JSON (see above); NULL when it has none. */
+static cJSON *kernel_layers(const struct timeline *tl, const struct walk *w)
+{
+	if (!tl->states && !tl->samples)
+		return NULL;
+	cJSON *o = cJSON_CreateObject();
+	cJSON *states = cJSON_AddObjectToObject(o, "states"), *samples = cJSON_AddObjectToObject(o, "samples");
+	for (uint32_t i = 0; i < tl->nthreads; i++) {
+		const struct tl_thread *th = &tl->threads[i];
+		char tid[16];
+		snprintf(tid, sizeof tid, "%u", th->tid);
+		if (th->states.n) {
+			cJSON *a = cJSON_AddArrayToObject(states, tid);
+			for (uint32_t j = 0; j < th->states.n; j++) {
+				const struct tl_span *sp = &th->states.s[j];
+				cJSON *e = cJSON_CreateArray();
+				cJSON_AddItemToArray(e, cJSON_CreateNumber((double)(sp->begin - w->begin)));
+				cJSON_AddItemToArray(e, cJSON_CreateNumber((double)(sp->end - w->begin)));
+				cJSON_AddItemToArray(e, cJSON_CreateString(sp->name == WALK_RUNNING ? "running"
+									   : sp->name == WC_SCHED  ? "runnable"
+												   : walk_class_names[sp->name]));
+				cJSON_AddItemToArray(e, cJSON_CreateNumber((double)sp->meta - 1));
+				cJSON_AddItemToArray(a, e);
+			}
+		}
+		if (th->nsamples) {
+			cJSON *a = cJSON_AddArrayToObject(samples, tid);
+			for (uint32_t j = 0; j < th->nsamples; j++)
+				cJSON_AddItemToArray(a, cJSON_CreateNumber((double)(th->samples[j] - w->begin)));
+		}
+	}
+	cJSON *cpus = cJSON_AddArrayToObject(o, "cpus");
+	for (uint32_t c = 0; c < tl->ncpus; c++) {
+		cJSON *a = cJSON_CreateArray();
+		for (uint32_t j = 0; j < tl->cpus[c].n; j++) {
+			const struct tl_span *sp = &tl->cpus[c].s[j];
+			double v[3] = {(double)(sp->begin - w->begin), (double)(sp->end - w->begin), tl->threads[sp->name].tid};
+			cJSON_AddItemToArray(a, cJSON_CreateDoubleArray(v, 3));
+		}
+		cJSON_AddItemToArray(cpus, a);
+	}
+	cJSON *counts = cJSON_AddArrayToObject(o, "counts");
+	for (uint64_t k = 0; k < tl->ncounts; k++) {
+		double v[3] = {(double)(tl->counts[k].ts - w->begin), tl->counts[k].running, tl->counts[k].runnable};
+		cJSON_AddItemToArray(counts, cJSON_CreateDoubleArray(v, 3));
+	}
+	return o;
+}
 
 /* Runs the analyses and the Chrome JSON over the trace; NULL on a walk error. */
 static cJSON *documents(const char *name, const struct trace_buf *trace)
 {
 	struct analysis an[AN_COUNT];
-	struct walk_consumer c[AN_COUNT + 1];
+	struct walk_consumer c[AN_COUNT + 2];
 	for (int k = 0; k < AN_COUNT; k++) {
 		analysis_init(&an[k], k);
 		c[k] = analysis_consumer(&an[k]);
@@ -38,8 +92,10 @@ static cJSON *documents(const char *name, const struct trace_buf *trace)
 	FILE *out = open_memstream(&json, &len);
 	struct chrome_json cj;
 	c[AN_COUNT] = chrome_json_consumer(&cj, out);
+	struct timeline tl = {0};
+	c[AN_COUNT + 1] = timeline_consumer(&tl);
 	struct walk w = {0};
-	int rc = walk_buffer(&w, name, trace->p, trace->len, c, AN_COUNT + 1);
+	int rc = walk_buffer(&w, name, trace->p, trace->len, c, AN_COUNT + 2);
 	fclose(out);
 	cJSON *doc = NULL;
 	CHECKF(rc == 0, "%s: walk: %s", name, w.error);
@@ -51,7 +107,11 @@ static cJSON *documents(const char *name, const struct trace_buf *trace)
 		cJSON *chrome = cJSON_Parse(json);
 		CHECKF(chrome != NULL, "%s: the Chrome JSON does not parse: %.80s", name, json);
 		cJSON_AddItemToObject(doc, "chrome", chrome ? chrome : cJSON_CreateNull());
+		cJSON *k = kernel_layers(&tl, &w);
+		if (k)
+			cJSON_AddItemToObject(doc, "timeline", k);
 	}
+	timeline_free(&tl);
 	for (int k = 0; k < AN_COUNT; k++)
 		analysis_free(&an[k]);
 	chrome_json_free(&cj);

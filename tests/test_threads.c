@@ -445,8 +445,11 @@ static void test_block_pairs(void)
 	CHECKF(unpaired == 0, "%ld block events not adjacent to their pair", unpaired);
 	CHECK(begins == ends);
 	/* Every event is delivered or counted lost: the pairs, the handlers'
-	 * regions and THREAD_EXIT (THREAD_START rides in a block's opening). */
-	CHECKF(events + (long)lost == 2 * pairs_done + 2 * handled_n + 1,
+	 * regions and THREAD_EXIT (THREAD_START rides in a block's opening);
+	 * its exit's WAKEUP for main, joining it, is not counted above unless
+	 * it was dropped. */
+	long expected = 2 * pairs_done + 2 * handled_n + 1;
+	CHECKF(events + (long)lost == expected || events + (long)lost == expected + 1,
 	       "%ld events + %llu lost != 2 x (%ld + %ld) + 1", events, (unsigned long long)lost, pairs_done, handled_n);
 	loaded_free(&l);
 }

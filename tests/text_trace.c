@@ -146,6 +146,8 @@ static int set_header(struct tt *t, void *ctx, const char *k, const char *v, int
 		t->h.ticks_per_sec = n;
 	else if (strcmp(k, "start_ticks") == 0)
 		t->h.start_ticks = n;
+	else if (strcmp(k, "cpu_hz") == 0)
+		t->h.has_cpu_hz = 1, t->h.cpu_hz = (uint32_t)n;
 	else
 		return fail(t, "unknown header field %s", k);
 	return 0;

@@ -23,6 +23,7 @@ enum analysis_kind {
 	AN_SCHED,
 	AN_TASKS,
 	AN_REGIONS,
+	AN_CPU,
 	AN_COUNT
 };
 
@@ -34,7 +35,7 @@ struct analysis_def {
 	const char *name;  /* -report=NAME, /api/report?name=NAME, the UI's #NAME */
 	const char *title; /* heading of the text report and the UI's page */
 	const char *nav;   /* the UI's menu entry */
-	const char *page;  /* the UI's renderer: "threads", "profile" or "named" */
+	const char *page;  /* the UI's renderer: "threads", "profile", "named" or "cpu" */
 	int cls;           /* profiles: the walk class of the delay they sum (they
 			    * have -pprof); -1 for the others */
 	/* sets the walk hooks the analysis aggregates with (NULL: none, it
@@ -63,6 +64,10 @@ struct analysis {
 	/* profiles: key = stack id, total = delay; tasks: key = name id;
 	 * regions: key = name id << 32 | enclosing task's name id */
 	struct stat_table stats;
+	/* cpu: only samples in [range_begin, range_end) ns since the trace's
+	 * first event count, when has_range */
+	int has_range;
+	int64_t range_begin, range_end;
 };
 
 void analysis_init(struct analysis *a, int kind);
@@ -80,6 +85,11 @@ void analysis_regions_hooks(struct walk_consumer *c);
 void analysis_threads_json(const struct analysis *a, const struct walk *w, cJSON *doc);
 void analysis_profile_json(const struct analysis *a, const struct walk *w, cJSON *doc);
 void analysis_named_json(const struct analysis *a, const struct walk *w, cJSON *doc);
+/* cpu (analysis_cpu.c): CPU samples by stack, and functions flat/cum */
+void analysis_cpu_hooks(struct walk_consumer *c);
+void analysis_cpu_json(const struct analysis *a, const struct walk *w, cJSON *doc);
+/* "START:END" (ns, START < END) into a's range: 0, or -1 malformed. */
+int analysis_parse_range(struct analysis *a, const char *s);
 
 /* The common header of every report: file, events, span, drops, warning. */
 cJSON *walk_summary_json(const struct walk *w);

@@ -24,6 +24,7 @@ const struct analysis_def analysis_registry[AN_COUNT] = {
 		      report_text_named},
 	[AN_REGIONS] = {"regions", "User-defined regions", "Regions", "named", -1, analysis_regions_hooks,
 			analysis_named_json, report_text_named},
+	[AN_CPU] = {"cpu", "CPU profile", "CPU", "cpu", -1, analysis_cpu_hooks, analysis_cpu_json, report_text_cpu},
 };
 
 int analysis_by_name(const char *s)

@@ -28,6 +28,7 @@ static void usage(FILE *out)
 		"  -report=NAME   print an analysis: %s,\n"
 		"                 or task:NAME (one task name's drill-down)\n"
 		"  -format=json   with -report: machine-readable JSON instead of text\n"
+		"  -range=S:E     with -report=cpu: only samples in [S, E) ns since the trace's first event\n"
 		"  -pprof=TYPE    write a pprof profile (cpu, %s) to stdout\n"
 		"  -json=OUT      write Chrome trace-event JSON (Perfetto UI, chrome://tracing) to OUT (- : stdout)\n"
 		"  -dump          print the trace event by event (like go tool trace -d)\n"
@@ -76,7 +77,7 @@ static const char *seekable(const char *file, char *buf, size_t len)
 int main(int argc, char **argv)
 {
 	int dump = 0, json_format = 0, open_browser = 1;
-	const char *file = NULL, *json = NULL, *report = NULL, *pprof = NULL, *http = NULL;
+	const char *file = NULL, *json = NULL, *report = NULL, *pprof = NULL, *http = NULL, *range = NULL;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (a[0] == '-' && a[1] == '-')
@@ -87,6 +88,8 @@ int main(int argc, char **argv)
 			json = a + 6;
 		} else if (strncmp(a, "-report=", 8) == 0 && a[8]) {
 			report = a + 8;
+		} else if (strncmp(a, "-range=", 7) == 0 && a[7]) {
+			range = a + 7;
 		} else if (strncmp(a, "-pprof=", 7) == 0 && a[7]) {
 			pprof = a + 7;
 		} else if (strncmp(a, "-http=", 6) == 0 && a[6]) {
@@ -132,8 +135,12 @@ int main(int argc, char **argv)
 		return 1;
 	if (json)
 		return viewer_json(file, json);
+	if (range && !report) {
+		fprintf(stderr, "cprof-trace: -range goes with -report=cpu\n");
+		return 2;
+	}
 	if (report)
-		return viewer_report(file, report, json_format);
+		return viewer_report(file, report, json_format, range);
 	if (pprof)
 		return viewer_pprof(file, pprof);
 	if (dump)

@@ -29,6 +29,11 @@ int viewer_pprof_cpu(const char *path)
 		fprintf(stderr, "cprof-trace: -pprof writes a binary profile: redirect stdout to a file\n");
 		return 2;
 	}
+	return pprof_cpu_write(path, stdout);
+}
+
+int pprof_cpu_write(const char *path, FILE *out)
+{
 	struct trace_reader r;
 	if (trace_reader_open_file(&r, path)) {
 		fprintf(stderr, "cprof-trace: %s\n", r.error);
@@ -146,7 +151,7 @@ int viewer_pprof_cpu(const char *path)
 			(int64_t)((double)(last_ts - r.header.start_ticks) * 1e9 / (double)tps));
 	pprof_enc_period(&e, "cpu", "nanoseconds", period);
 	struct trace_buf gz = {0};
-	if (pprof_enc_finish(&e, &gz) || fwrite(gz.p, 1, gz.len, stdout) != gz.len || fflush(stdout)) {
+	if (pprof_enc_finish(&e, &gz) || fwrite(gz.p, 1, gz.len, out) != gz.len || fflush(out)) {
 		fprintf(stderr, "cprof-trace: writing the profile failed\n");
 		status = 1;
 	}

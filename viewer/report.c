@@ -18,7 +18,7 @@ static void emit(const cJSON *doc, int json)
 	}
 }
 
-int viewer_report(const char *path, const char *name, int json)
+int viewer_report(const char *path, const char *name, int json, const char *range)
 {
 	cJSON *doc = NULL;
 	char err[400] = "";
@@ -41,6 +41,11 @@ int viewer_report(const char *path, const char *name, int json)
 		}
 		struct analysis a;
 		analysis_init(&a, kind);
+		if (range && (kind != AN_CPU || analysis_parse_range(&a, range))) {
+			fprintf(stderr, "cprof-trace: -range=START_NS:END_NS (START < END, ns since the trace's first "
+					"event) goes with -report=cpu\n");
+			return 2;
+		}
 		struct walk_consumer c = analysis_consumer(&a);
 		struct walk w = {.progress = 1};
 		rc = walk_file(&w, path, &c, 1);

@@ -15,6 +15,7 @@ void report_print_text(FILE *out, const cJSON *doc);
 void report_text_threads(FILE *out, const cJSON *doc);
 void report_text_profile(FILE *out, const cJSON *doc);
 void report_text_named(FILE *out, const cJSON *doc);
+void report_text_cpu(FILE *out, const cJSON *doc);
 const char *report_duration(char *buf, size_t len, double ns);
 
 #endif

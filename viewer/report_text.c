@@ -150,6 +150,28 @@ void report_text_profile(FILE *out, const cJSON *doc)
 	}
 }
 
+/* Like go tool pprof -top: flat, flat%, sum%, cum, cum% and the function. */
+void report_text_cpu(FILE *out, const cJSON *doc)
+{
+	double cpu = num(doc, "cpu_ns");
+	fprintf(out, "%s: %.0f samples at %.0f Hz, %s of CPU", title_of(doc), num(doc, "samples"), num(doc, "cpu_hz"),
+		DUR(cpu));
+	const cJSON *r = cJSON_GetObjectItem(doc, "range");
+	if (cJSON_IsObject(r))
+		fprintf(out, " in [%.0f, %.0f) ns since the trace's first event (%s wide)", num(r, "begin_ns"),
+			num(r, "end_ns"), DUR(num(r, "end_ns") - num(r, "begin_ns")));
+	fprintf(out, "\n\n%10s %6s %6s %10s %6s  %s\n", "flat", "flat%", "sum%", "cum", "cum%", "function");
+	double sum = 0;
+	const cJSON *f;
+	cJSON_ArrayForEach(f, cJSON_GetObjectItem(doc, "functions"))
+	{
+		double flat = num(f, "flat_ns"), cum = num(f, "cum_ns");
+		sum += flat;
+		fprintf(out, "%10s %5.1f%% %5.1f%% %10s %5.1f%%  %s\n", DUR(flat), cpu > 0 ? 100 * flat / cpu : 0,
+			cpu > 0 ? 100 * sum / cpu : 0, DUR(cum), cpu > 0 ? 100 * cum / cpu : 0, str(f, "function"));
+	}
+}
+
 static void print_histogram(FILE *out, const cJSON *hist)
 {
 	double most = 0;

@@ -8,10 +8,13 @@
  * API (all times in ns since the trace's first event):
  *   /api/meta                      threads, strings, totals; the analyses,
  *                                  block categories and span kinds
- *   /api/view?t0=&t1=&w=PIXELS     spans overlapping [t0, t1), merged below a pixel
+ *   /api/view?t0=&t1=&w=PIXELS     spans overlapping [t0, t1), merged below a pixel;
+ *                                  threads' states and samples, CPU lanes and
+ *                                  running / runnable counts, at most ~1 per pixel
  *   /api/span?th=&lane=&b=         one span's details (stack, task)
  *   /api/search?q=                 spans whose name contains q (first 200)
  *   /api/report?name=threads|...   an analysis document (as -report -format=json)
+ *   /api/report?name=cpu&range=S:E the CPU profile of samples in [S, E) ns
  *   /api/task?name=&min=&max=      one task name's drill-down
  *   /api/pprof?type=sync|...       the pprof profile, gzipped
  */
@@ -174,6 +177,15 @@ static enum MHD_Result api_meta(struct server *s, struct MHD_Connection *c)
 		jstring(f, b->title);
 		fputc('}', f);
 	}
+	/* the kernel layers (/api/view's states, samples, cpus, counts): state
+	 * names by index (walk.h: the classes, then running) */
+	fprintf(f, "],\"cpus\":%u,\"states\":%" PRIu64 ",\"samples\":%" PRIu64 ",\"state_names\":[", s->tl.ncpus,
+		s->tl.states, s->tl.samples);
+	for (int k = 0; k <= WALK_RUNNING; k++) {
+		if (k)
+			fputc(',', f);
+		jstring(f, k == WALK_RUNNING ? "running" : k == WC_SCHED ? "runnable" : walk_class_names[k]);
+	}
 	fprintf(f, "],\"span_kinds\":[");
 	for (unsigned k = 0; k < TL_KINDS; k++) {
 		if (k)
@@ -247,6 +259,121 @@ static void lane_out(FILE *f, const struct tl_lane *l, int64_t t0, int64_t t1, i
 	fputc(']', f);
 }
 
+/* Kernel states and CPU lanes: a partition of time, so sub-pixel spans
+ * would chain forever; they are cut into runs of about a pixel instead,
+ * each shown as the key that held most of it (by_key: per key sums, keys <
+ * 16; else the longest span's key). Out: [begin, end, key, n]. */
+static void partition_out(FILE *f, const struct tl_lane *l, int64_t t0, int64_t t1, int64_t px, int64_t base,
+			  int by_key)
+{
+	int comma = 0;
+	int64_t rb = 0, re = 0, sum[16] = {0}, longest = 0;
+	uint32_t n = 0, key = 0;
+	fputc('[', f);
+#define RUN_FLUSH()                                                                                       \
+	do {                                                                                              \
+		if (n) {                                                                                  \
+			if (by_key)                                                                       \
+				for (uint32_t k_ = 0; k_ < 16; k_++)                                       \
+					if (sum[k_] > sum[key])                                           \
+						key = k_;                                                 \
+			fprintf(f, "%s[%" PRId64 ",%" PRId64 ",%u,%u]", comma ? "," : "", rb - base, re - base, \
+				key, n);                                                                  \
+			comma = 1;                                                                        \
+		}                                                                                         \
+		n = 0;                                                                                    \
+		memset(sum, 0, sizeof sum);                                                               \
+		longest = 0;                                                                              \
+	} while (0)
+	for (uint32_t i = tl_lane_seek(l, t0); i < l->n && l->s[i].begin < t1; i++) {
+		const struct tl_span *sp = &l->s[i];
+		int64_t d = sp->end - sp->begin;
+		if (n && (sp->begin - re >= px || sp->begin - rb >= px))
+			RUN_FLUSH();
+		if (d >= px) {
+			RUN_FLUSH();
+			rb = sp->begin, re = sp->end, key = sp->name, n = 1;
+			RUN_FLUSH();
+			continue;
+		}
+		if (!n)
+			rb = sp->begin, key = sp->name;
+		if (sp->end > re || !n)
+			re = sp->end;
+		n++;
+		if (by_key && sp->name < 16)
+			sum[sp->name] += d;
+		else if (d >= longest)
+			longest = d, key = sp->name;
+	}
+	RUN_FLUSH();
+#undef RUN_FLUSH
+	fputc(']', f);
+}
+
+/* The view's kernel layers: per thread its states and sample ticks (one
+ * per pixel), per CPU who ran, and the running / runnable counts (the
+ * largest in each pixel). */
+static void kernel_layers_out(FILE *f, const struct server *s, int64_t t0, int64_t t1, int64_t px, int64_t base)
+{
+	const struct timeline *tl = &s->tl;
+	fprintf(f, ",\"states\":[");
+	for (uint32_t i = 0; i < tl->nthreads; i++) {
+		if (i)
+			fputc(',', f);
+		partition_out(f, &tl->threads[i].states, t0, t1, px, base, 1);
+	}
+	fprintf(f, "],\"samples\":[");
+	for (uint32_t i = 0; i < tl->nthreads; i++) {
+		const struct tl_thread *th = &tl->threads[i];
+		fprintf(f, "%s[", i ? "," : "");
+		int64_t last = INT64_MIN;
+		int comma = 0;
+		for (uint64_t k = tl_seek_ts(th->samples, th->nsamples, sizeof *th->samples, t0);
+		     k < th->nsamples && th->samples[k] < t1; k++) {
+			if (last != INT64_MIN && th->samples[k] - last < px)
+				continue;
+			last = th->samples[k];
+			fprintf(f, "%s%" PRId64, comma ? "," : "", last - base);
+			comma = 1;
+		}
+		fputc(']', f);
+	}
+	fprintf(f, "],\"cpus\":[");
+	for (uint32_t c = 0; c < tl->ncpus; c++) {
+		if (c)
+			fputc(',', f);
+		partition_out(f, &tl->cpus[c], t0, t1, px, base, 0);
+	}
+	fprintf(f, "],\"counts\":[");
+	uint64_t k = tl_seek_ts(tl->counts, tl->ncounts, sizeof *tl->counts, t0);
+	int comma = 0;
+	if (k > 0) { /* the value in force at t0 */
+		const struct tl_count *p = &tl->counts[k - 1];
+		fprintf(f, "[%" PRId64 ",%d,%d]", t0 - base, p->running, p->runnable);
+		comma = 1;
+	}
+	while (k < tl->ncounts && tl->counts[k].ts < t1) {
+		int64_t bucket = tl->counts[k].ts, end = bucket + px;
+		struct tl_count m = tl->counts[k];
+		for (k++; k < tl->ncounts && tl->counts[k].ts < end && tl->counts[k].ts < t1; k++) {
+			if (tl->counts[k].running > m.running)
+				m.running = tl->counts[k].running;
+			if (tl->counts[k].runnable > m.runnable)
+				m.runnable = tl->counts[k].runnable;
+		}
+		fprintf(f, "%s[%" PRId64 ",%d,%d]", comma ? "," : "", bucket - base, m.running, m.runnable);
+		comma = 1;
+		/* the pixel ends with the last value it held */
+		if (k > 0 && tl->counts[k - 1].ts > bucket) {
+			const struct tl_count *p = &tl->counts[k - 1];
+			fprintf(f, ",[%" PRId64 ",%d,%d]", (p->ts > end - 1 ? p->ts : end - 1) - base, p->running,
+				p->runnable);
+		}
+	}
+	fputc(']', f);
+}
+
 static enum MHD_Result api_view(struct server *s, struct MHD_Connection *c)
 {
 	const int64_t base = s->w.begin, limit = 1000000000000000; /* 1e15 ns: 11 days either way */
@@ -313,7 +440,9 @@ static enum MHD_Result api_view(struct server *s, struct MHD_Connection *c)
 		fprintf(f, "%s[%" PRId64 ",%u,%u]", comma ? "," : "", k->ts - base, k->waker, k->target);
 		comma = 1;
 	}
-	fprintf(f, "],\"wakes_total\":%" PRIu64 ",\"px_ns\":%" PRId64 "}\n", end - lo, px);
+	fprintf(f, "],\"wakes_total\":%" PRIu64 ",\"px_ns\":%" PRId64, end - lo, px);
+	kernel_layers_out(f, s, t0, t1, px, base);
+	fprintf(f, "}\n");
 	fclose(f);
 	return respond(c, 200, "application/json", body, len, 1);
 }
@@ -396,6 +525,29 @@ static enum MHD_Result api_search(struct server *s, struct MHD_Connection *c)
 
 /* ---- reports, task drill-down, pprof ---- */
 
+/* The cpu analysis of a time range (as -report=cpu -range=S:E): its own
+ * walk over the file. */
+static enum MHD_Result api_report_range(struct server *s, struct MHD_Connection *c, int kind, const char *range)
+{
+	struct analysis a;
+	analysis_init(&a, kind);
+	if (kind != AN_CPU || analysis_parse_range(&a, range))
+		return respond_error(c, 400, "range=START:END (ns since the trace's first event, START < END) goes with name=cpu");
+	struct walk_consumer wc = analysis_consumer(&a);
+	struct walk w = {0};
+	int rc = walk_file(&w, s->path, &wc, 1);
+	cJSON *doc = rc >= 0 ? analysis_json(&a, &w) : NULL;
+	char err[sizeof w.error];
+	snprintf(err, sizeof err, "%s", w.error);
+	analysis_free(&a);
+	walk_close(&w);
+	if (!doc)
+		return respond_error(c, 500, err);
+	char *body = cJSON_PrintUnformatted(doc);
+	cJSON_Delete(doc);
+	return body ? respond(c, 200, "application/json", body, strlen(body), 1) : MHD_NO;
+}
+
 static enum MHD_Result api_report(struct server *s, struct MHD_Connection *c)
 {
 	const char *name = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "name");
@@ -405,6 +557,9 @@ static enum MHD_Result api_report(struct server *s, struct MHD_Connection *c)
 		snprintf(msg, sizeof msg, "report name: one of %s", analysis_list(list, sizeof list, 0));
 		return respond_error(c, 400, msg);
 	}
+	const char *range = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "range");
+	if (range && *range)
+		return api_report_range(s, c, kind, range);
 	if (!s->docs[kind])
 		return respond_error(c, 500, "report not available");
 	return respond(c, 200, "application/json", s->docs[kind], strlen(s->docs[kind]), 0);
@@ -431,15 +586,15 @@ static enum MHD_Result api_pprof(struct server *s, struct MHD_Connection *c)
 {
 	const char *type = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "type");
 	int kind = type ? analysis_by_name(type) : -1;
-	if (!analysis_is_profile(kind)) {
+	if (!analysis_is_profile(kind) && kind != AN_CPU) {
 		char msg[240], list[200];
-		snprintf(msg, sizeof msg, "pprof type: one of %s", analysis_list(list, sizeof list, 1));
+		snprintf(msg, sizeof msg, "pprof type: one of cpu, %s", analysis_list(list, sizeof list, 1));
 		return respond_error(c, 400, msg);
 	}
 	FILE *tmp = tmpfile();
 	if (!tmp)
 		return respond_error(c, 500, "no temporary file");
-	if (pprof_write(&s->an[kind], &s->w, fileno(tmp))) {
+	if (kind == AN_CPU ? pprof_cpu_write(s->path, tmp) : pprof_write(&s->an[kind], &s->w, fileno(tmp))) {
 		fclose(tmp);
 		return respond_error(c, 500, "writing the profile failed");
 	}

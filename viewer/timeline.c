@@ -96,6 +96,39 @@ static void on_block(void *self, struct walk *w, const struct walk_block *b)
 	}
 }
 
+/* A kernel state of the thread: its background lane. */
+static void on_state(void *self, struct walk *w, const struct walk_state *st)
+{
+	(void)w;
+	struct timeline *t = self;
+	uint32_t i = thread_index(t, st->thread->tid);
+	if (i == UINT32_MAX)
+		return;
+	uint32_t cpu1 = st->cpu >= 0 && st->cpu < 0x1fffffff ? (uint32_t)st->cpu + 1 : 0;
+	struct tl_span s = {st->begin, st->end, (uint32_t)st->cls, cpu1};
+	lane_push(t, &t->threads[i].states, &s);
+	t->spans--; /* counted apart */
+	t->states++;
+}
+
+static void on_sample(void *self, struct walk *w, const struct walk_sample *sm)
+{
+	(void)w;
+	struct timeline *t = self;
+	uint32_t i = thread_index(t, sm->thread->tid);
+	if (i == UINT32_MAX)
+		return;
+	struct tl_thread *th = &t->threads[i];
+	uint64_t cap = th->samples_cap;
+	if (grow((void **)&th->samples, &cap, (uint64_t)th->nsamples + 1, sizeof *th->samples) || cap > UINT32_MAX) {
+		t->oom = 1;
+		return;
+	}
+	th->samples_cap = (uint32_t)cap;
+	th->samples[th->nsamples++] = sm->ts;
+	t->samples++;
+}
+
 /* Tasks end in file order, not time order: they are packed after the walk. */
 static void on_task(void *self, struct walk *w, const struct walk_task *k)
 {
@@ -150,6 +183,96 @@ static int log_by_ts(const void *a, const void *b)
 {
 	const struct tl_log *x = a, *y = b;
 	return (x->ts > y->ts) - (x->ts < y->ts);
+}
+
+static int i64_cmp(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+static int count_by_ts(const void *a, const void *b)
+{
+	const struct tl_count *x = a, *y = b;
+	return (x->ts > y->ts) - (x->ts < y->ts);
+}
+
+static void sort_lane(struct tl_lane *ln)
+{
+	for (uint32_t j = 1; j < ln->n; j++)
+		if (ln->s[j].begin < ln->s[j - 1].begin) {
+			qsort(ln->s, ln->n, sizeof *ln->s, span_by_begin);
+			return;
+		}
+}
+
+/* After the walk, from the threads' sorted states: the CPU lanes and the
+ * running / runnable counts (a change per state boundary, merged when at
+ * the same ns). Memory: 24 bytes per running state, 16 per count change. */
+static void build_cpus_and_counts(struct timeline *t)
+{
+	uint64_t nedges = 0;
+	uint32_t ncpus = 0;
+	for (uint32_t i = 0; i < t->nthreads; i++) {
+		const struct tl_lane *ln = &t->threads[i].states;
+		for (uint32_t j = 0; j < ln->n; j++) {
+			uint32_t cls = ln->s[j].name;
+			if (cls == WALK_RUNNING || cls == WC_SCHED)
+				nedges += 2;
+			if (cls == WALK_RUNNING && ln->s[j].meta && ln->s[j].meta > ncpus && ln->s[j].meta <= 4096)
+				ncpus = ln->s[j].meta;
+		}
+	}
+	if (ncpus) {
+		t->cpus = calloc(ncpus, sizeof *t->cpus);
+		if (!t->cpus) {
+			t->oom = 1;
+		} else {
+			t->ncpus = ncpus;
+			for (uint32_t i = 0; i < t->nthreads; i++) {
+				const struct tl_lane *ln = &t->threads[i].states;
+				for (uint32_t j = 0; j < ln->n; j++)
+					if (ln->s[j].name == WALK_RUNNING && ln->s[j].meta && ln->s[j].meta <= ncpus) {
+						struct tl_span s = {ln->s[j].begin, ln->s[j].end, i, 0};
+						lane_push(t, &t->cpus[ln->s[j].meta - 1], &s);
+						t->spans--;
+					}
+			}
+			for (uint32_t c = 0; c < ncpus; c++)
+				sort_lane(&t->cpus[c]);
+		}
+	}
+	if (!nedges)
+		return;
+	struct tl_count *e = malloc(nedges * sizeof *e);
+	if (!e) {
+		t->oom = 1;
+		return;
+	}
+	uint64_t n = 0;
+	for (uint32_t i = 0; i < t->nthreads; i++) {
+		const struct tl_lane *ln = &t->threads[i].states;
+		for (uint32_t j = 0; j < ln->n; j++) {
+			int run = ln->s[j].name == WALK_RUNNING, rq = ln->s[j].name == WC_SCHED;
+			if (!run && !rq)
+				continue;
+			e[n++] = (struct tl_count){ln->s[j].begin, run, rq};
+			e[n++] = (struct tl_count){ln->s[j].end, -run, -rq};
+		}
+	}
+	qsort(e, n, sizeof *e, count_by_ts);
+	/* in place: deltas into running totals, one record per ns */
+	uint64_t out = 0;
+	int32_t running = 0, runnable = 0;
+	for (uint64_t k = 0; k < n; k++) {
+		running += e[k].running;
+		runnable += e[k].runnable;
+		if (out && e[out - 1].ts == e[k].ts)
+			out--;
+		e[out++] = (struct tl_count){e[k].ts, running, runnable};
+	}
+	t->counts = e;
+	t->ncounts = out;
 }
 
 static int wake_by_ts(const void *a, const void *b)
@@ -218,6 +341,14 @@ static void on_finish(void *self, struct walk *w)
 					break;
 				}
 		}
+	/* a blocked state is emitted once its cause is known: after later ones */
+	for (uint32_t i = 0; i < t->nthreads; i++) {
+		struct tl_thread *th = &t->threads[i];
+		sort_lane(&th->states);
+		if (th->nsamples)
+			qsort(th->samples, th->nsamples, sizeof *th->samples, i64_cmp);
+	}
+	build_cpus_and_counts(t);
 	if (t->nlogs) /* qsort's base may not be NULL, even for 0 elements */
 		qsort(t->logs, t->nlogs, sizeof *t->logs, log_by_ts);
 	if (t->nwakes)
@@ -243,7 +374,8 @@ static void on_finish(void *self, struct walk *w)
 struct walk_consumer timeline_consumer(struct timeline *t)
 {
 	return (struct walk_consumer){.self = t, .region = on_region, .block = on_block, .task = on_task,
-				      .log = on_log, .wake = on_wake, .finish = on_finish};
+				      .log = on_log, .wake = on_wake, .state = on_state, .sample = on_sample,
+				      .finish = on_finish};
 }
 
 uint64_t tl_seek_ts(const void *records, uint64_t n, size_t stride, int64_t ns)
@@ -280,7 +412,13 @@ void timeline_free(struct timeline *t)
 		for (uint32_t l = 0; l < t->threads[i].nlanes; l++)
 			free(t->threads[i].lanes[l].s);
 		free(t->threads[i].lanes);
+		free(t->threads[i].states.s);
+		free(t->threads[i].samples);
 	}
+	for (uint32_t c = 0; c < t->ncpus; c++)
+		free(t->cpus[c].s);
+	free(t->cpus);
+	free(t->counts);
 	free(t->threads);
 	for (uint32_t l = 0; t->task_lanes && l <= MAX_TASK_LANES; l++)
 		free(t->task_lanes[l].s);

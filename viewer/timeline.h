@@ -5,6 +5,12 @@
  * A view query walks only the spans that overlap the window and merges
  * those narrower than a pixel, so its answer is bounded by the width in
  * pixels, not by the trace size.
+ *
+ * With the kernel's context switches (perf), each thread also has its
+ * states (running, runnable, blocked by class) as a background lane and its
+ * CPU samples as ticks; after the walk, the running states give one lane per
+ * CPU (which thread ran there when, like go tool trace's Proc rows) and a
+ * step function of how many threads were running and runnable.
  */
 #ifndef CPROF_TIMELINE_H
 #define CPROF_TIMELINE_H
@@ -51,10 +57,24 @@ struct tl_lane {
 	uint32_t n, cap;
 };
 
+/* A thread's states lane holds spans whose name is the state (walk.h:
+ * WALK_RUNNING, WC_SCHED runnable, a block class, WC_OTHER) and whose meta
+ * is the CPU + 1 of a running state (0 otherwise); sorted by begin and not
+ * overlapping after the walk. A CPU lane's spans are named by the thread's
+ * index in threads. */
 struct tl_thread {
 	uint32_t tid;
 	struct tl_lane *lanes;
 	uint32_t nlanes;
+	struct tl_lane states;
+	int64_t *samples;        /* ns of its CPU samples, sorted after the walk */
+	uint32_t nsamples, samples_cap;
+};
+
+/* The number of threads running and runnable from ts on (ns). */
+struct tl_count {
+	int64_t ts;
+	int32_t running, runnable;
 };
 
 struct tl_log {
@@ -70,7 +90,9 @@ struct tl_wake {
 	uint32_t waker, target; /* indexes into threads */
 };
 /* tl_seek_ts reads records that start with their int64_t ts */
-_Static_assert(offsetof(struct tl_log, ts) == 0 && offsetof(struct tl_wake, ts) == 0, "ts leads the record");
+_Static_assert(offsetof(struct tl_log, ts) == 0 && offsetof(struct tl_wake, ts) == 0 &&
+		       offsetof(struct tl_count, ts) == 0,
+	       "ts leads the record");
 
 struct timeline {
 	struct tl_thread *threads;
@@ -84,6 +106,11 @@ struct timeline {
 	uint64_t msgs_len, msgs_cap;
 	struct tl_wake *wakes;
 	uint64_t nwakes, wakes_cap;
+	struct tl_lane *cpus;   /* per CPU: who ran there (after the walk) */
+	uint32_t ncpus;
+	struct tl_count *counts; /* sorted by ts, one per change */
+	uint64_t ncounts;
+	uint64_t states, samples; /* state spans and samples kept */
 	uint64_t spans;
 	int oom; /* an allocation failed: the index is partial */
 };

@@ -7,12 +7,15 @@
 int viewer_dump(const char *path, FILE *out);
 /* Chrome trace-event JSON of path into out_path ("-": stdout). */
 int viewer_json(const char *path, const char *out_path);
-/* -report=NAME: text, or JSON when json is set. */
-int viewer_report(const char *path, const char *name, int json);
+/* -report=NAME: text, or JSON when json is set; range "START:END" (ns
+ * since the trace's first event, -report=cpu only) or NULL. */
+int viewer_report(const char *path, const char *name, int json, const char *range);
 /* -pprof=NAME: gzipped pprof protobuf on stdout. */
 int viewer_pprof(const char *path, const char *name);
 /* -pprof=cpu: the trace's CPU samples as a pprof CPU profile (pprof_cpu.c). */
 int viewer_pprof_cpu(const char *path);
+/* The same into out (the web UI's download): 0, or 1 (a message on stderr). */
+int pprof_cpu_write(const char *path, FILE *out);
 /* The web UI on addr ("host:port"; NULL: 127.0.0.1, a free port). */
 int viewer_serve(const char *path, const char *addr, int open_browser);
 

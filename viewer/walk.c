@@ -108,6 +108,9 @@ static int input_open(struct walk_input *in, struct trace_reader *r)
 /* Pass 1's work for one event: 0, or -2 out of memory. */
 static int index_event(struct walk *w, const struct trace_event *ev, uint64_t batch)
 {
+	int64_t ns = walk_ns(w, ev->ts);
+	if (ns < w->begin) /* final before pass 2 (walk.h) */
+		w->begin = ns;
 	if (ev->kind == CPROF_EV_WAKEUP && wakes_add(w->wakes, (uint32_t)ev->args[0], ev->tid, walk_ns(w, ev->ts)))
 		return -2;
 	/* threads the kernel's records describe: their time is partitioned
@@ -185,11 +188,13 @@ static int walk_run(struct walk *w, const char *name, struct walk_input *in, con
 	if (input_open(in, &w->r))
 		return fail(w, w->r.error);
 	struct walk_pass p = {.w = w, .c = c, .nc = nconsumers};
+	w->pass = &p;
 	rc = run_pass(w, &w->r, &g, &p);
 	progress_end(&g);
 	if (w->begin > w->end)
 		w->begin = w->end = 0;
 	walk_on_end(&p);
+	w->pass = NULL;
 	w->events = w->r.events;
 	if (rc < 0) {
 		snprintf(w->error, sizeof w->error, "%s: %s", name, w->r.error);

@@ -7,7 +7,8 @@
  * waker's WAKEUP may be read after the woken thread's block). The second
  * replays every thread's state machine (open regions, current task, the
  * open block, time counters) and hands finished intervals to consumers:
- * blocks, regions, tasks, logs, wake-ups. Consumers aggregate; none of
+ * blocks, regions, tasks, logs, wake-ups, CPU samples and (with perf
+ * records) kernel states. Consumers aggregate; none of
  * them sees raw events, so the numbers agree wherever they are shown.
  *
  * Time classes of a thread (ns), a partition of its window (from the
@@ -168,6 +169,27 @@ struct walk_lost {
 	uint64_t count;      /* events */
 };
 
+/* A CPU sample of the thread (CPU_SAMPLE: one per 1/cpu_hz s of its CPU
+ * time), where it ran. */
+struct walk_sample {
+	const struct walk_thread *thread;
+	int64_t ts;          /* ns */
+	uint32_t stack;      /* stack id, 0 none */
+};
+
+/* A kernel state of a thread (walk_states.c, perf records only: schedstat
+ * samples give shares of intervals, not states). A thread's states do not
+ * overlap and arrive in time order per state class; a blocked interval is
+ * handed over once its cause is known, so it may follow later states. */
+#define WALK_RUNNING WC_COUNT /* walk_state.cls of a thread on a CPU */
+struct walk_state {
+	const struct walk_thread *thread;
+	int64_t begin, end;  /* ns */
+	int cls;             /* WALK_RUNNING, WC_SCHED (runnable), a block
+			      * class (asleep in such a call) or WC_OTHER */
+	int32_t cpu;         /* running: the CPU it ran on, else -1 */
+};
+
 struct walk;
 
 /* A consumer of the walk; any hook may be NULL. Hooks run in file order
@@ -183,10 +205,13 @@ struct walk_consumer {
 	void (*log)(void *self, struct walk *w, const struct walk_log *l);
 	void (*wake)(void *self, struct walk *w, const struct walk_wake *k);
 	void (*lost)(void *self, struct walk *w, const struct walk_lost *l);
+	void (*sample)(void *self, struct walk *w, const struct walk_sample *s);
+	void (*state)(void *self, struct walk *w, const struct walk_state *s);
 	void (*finish)(void *self, struct walk *w);
 };
 
 struct walk_wakes; /* per target thread: sorted wake-up times */
+struct walk_pass;  /* pass 2's consumers (walk_internal.h) */
 struct walk_tasks; /* live tasks */
 
 struct walk {
@@ -198,7 +223,10 @@ struct walk {
 	struct walk_wakes *wakes;
 	struct walk_tasks *tasks;
 	struct u64map sched_threads; /* tid -> enum walk_states_mode, for threads with kernel records (pass 1) */
-	int64_t begin, end;      /* ns of the first and last event */
+	/* ns of the first and last event; begin is final from pass 1 on, so
+	 * consumers may place pass 2's intervals relative to it */
+	int64_t begin, end;
+	const struct walk_pass *pass; /* during pass 2: where walk_states.c emits */
 	uint64_t events, lost;
 	uint64_t tasks_incomplete; /* begun or ended outside the capture */
 	uint64_t regions_incomplete;

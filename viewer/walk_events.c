@@ -131,7 +131,7 @@ static void block_end(struct walk_pass *p, struct walk_thread *t, int64_t ns)
 		t->wait[WC_SCHED] = walk_add(t->wait[WC_SCHED], b.sched);
 		t->wake_since_runq = walk_add(t->wake_since_runq, b.sched);
 	} else {
-		states_block_end(t, b.cls, b.begin, b.end);
+		states_block_end(p->w, t, b.cls, b.begin, b.end);
 	}
 	t->blocks++;
 	WALK_EMIT(p, block, &b);
@@ -153,11 +153,13 @@ static void runq_delay(struct walk_thread *t, uint64_t delay_ns)
 static void see_time(struct walk *w, struct walk_thread *t, int64_t ns)
 {
 	/* a thread attached lazily records its first block before its start */
-	if (t->first == INT64_MIN)
-		t->first = t->last = ns;
-	if (ns < t->first)
+	int fresh = t->first == INT64_MIN;
+	if (fresh || ns < t->first)
 		t->first = ns;
-	if (ns > t->last) /* never back: open regions and tasks began by then */
+	/* not "first == ns": a block stamped before the first event would
+	 * move last back too; and never back: open regions and tasks began
+	 * by then */
+	if (fresh || ns > t->last)
 		t->last = ns;
 	if (ns < w->begin)
 		w->begin = ns;
@@ -235,6 +237,11 @@ void walk_on_event(struct walk_pass *p, const struct trace_event *ev)
 	case CPROF_EV_RUNQ_DELAY:
 		runq_delay(t, ev->args[0]);
 		break;
+	case CPROF_EV_CPU_SAMPLE: {
+		struct walk_sample s = {.thread = t, .ts = ns, .stack = ev_stack(ev)};
+		WALK_EMIT(p, sample, &s);
+		break;
+	}
 	case CPROF_EV_LOST: {
 		t->lost += ev->args[0];
 		struct walk_lost l = {.thread = t, .ts = ns, .count = ev->args[0]};

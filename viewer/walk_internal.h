@@ -43,7 +43,7 @@ void states_thread_begin(struct walk *w, struct walk_thread *t, int born, int64_
 /* Every event of the thread, after the walk's own handling. */
 void states_on_event(struct walk *w, struct walk_thread *t, const struct trace_event *ev, int64_t ns);
 /* An interposed call of class cls spanned [begin, end] ns. */
-void states_block_end(struct walk_thread *t, int cls, int64_t begin, int64_t end);
+void states_block_end(struct walk *w, struct walk_thread *t, int cls, int64_t begin, int64_t end);
 /* After the last event, once t->win_end is set: closes the open state. */
 void states_finish(struct walk *w, struct walk_thread *t);
 

@@ -21,6 +21,11 @@
  * any call) is "other". A lock waiter that wakes, loses the lock and sleeps
  * again has two sleeps and two short runnable gaps inside one call.
  *
+ * With perf records the states are also handed to the walk's consumers
+ * (the state hook: the timeline's shading and CPU rows) as they close; a
+ * blocked interval once its class is known (classify, flush_other), so a
+ * thread's states arrive out of order and consumers sort them.
+ *
  * Every figure is in ns. Nothing here trusts the trace: negative spans are
  * clamped to 0, and a record out of order only shortens a state.
  */
@@ -33,6 +38,17 @@ enum { KS_UNKNOWN = 0, KS_RUNNING, KS_RUNNABLE, KS_SLEEPING };
 static int64_t span(int64_t a, int64_t b)
 {
 	return b > a ? b - a : 0;
+}
+
+/* Hands the state [begin, end] of t to the consumers (perf only: a
+ * schedstat interval's shares are not states in time). */
+static void emit_state(struct walk *w, const struct walk_thread *t, int cls, int64_t begin, int64_t end)
+{
+	if (t->ks.mode != WS_PERF || end <= begin || !w->pass)
+		return;
+	struct walk_state st = {.thread = t, .begin = begin, .end = end, .cls = cls,
+				.cpu = cls == WALK_RUNNING ? t->ks.cpu : -1};
+	WALK_EMIT(w->pass, state, &st);
 }
 
 static void add_wait(struct walk_thread *t, int cls, int64_t ns)
@@ -65,25 +81,35 @@ static int64_t overlap_share(const struct walk_sleep *p, int64_t b0, int64_t b1)
 }
 
 /* Charges pending blocked time inside [b0, b1] to class cls. */
-static void classify(struct walk_thread *t, int cls, int64_t b0, int64_t b1)
+static void classify(struct walk *w, struct walk_thread *t, int cls, int64_t b0, int64_t b1)
 {
 	struct walk_states *k = &t->ks;
 	for (uint32_t i = 0; i < k->npending; i++) {
-		int64_t part = overlap_share(&k->pending[i], b0, b1);
-		charge_sleep(t, &k->pending[i], cls, part);
-		k->pending[i].ns -= part;
+		struct walk_sleep *p = &k->pending[i];
+		int64_t part = overlap_share(p, b0, b1);
+		charge_sleep(t, p, cls, part);
+		p->ns -= part;
+		if (part > 0) { /* the consumers see the overlap as that class */
+			int64_t lo = p->begin > b0 ? p->begin : b0, hi = p->end < b1 ? p->end : b1;
+			emit_state(w, t, cls, lo > p->shown ? lo : p->shown, hi);
+			if (hi > p->shown)
+				p->shown = hi;
+		}
 	}
 }
 
 /* Pending sleeps that ended by ns had no interposed call around them. */
-static void flush_other(struct walk_thread *t, int64_t ns)
+static void flush_other(struct walk *w, struct walk_thread *t, int64_t ns)
 {
 	struct walk_states *k = &t->ks;
 	uint32_t kept = 0;
 	for (uint32_t i = 0; i < k->npending; i++) {
-		if (k->pending[i].end <= ns)
-			charge_sleep(t, &k->pending[i], WC_OTHER, k->pending[i].ns);
-		else
+		if (k->pending[i].end <= ns) {
+			const struct walk_sleep *p = &k->pending[i];
+			charge_sleep(t, p, WC_OTHER, p->ns);
+			/* what no call classified */
+			emit_state(w, t, WC_OTHER, p->begin > p->shown ? p->begin : p->shown, p->end);
+		} else
 			k->pending[kept++] = k->pending[i];
 	}
 	k->npending = kept;
@@ -99,11 +125,16 @@ static void add_pending(struct walk_thread *t, int64_t begin, int64_t end, int64
 		k->pending[0].end = k->pending[1].end;
 		k->pending[0].ns += k->pending[1].ns;
 		k->pending[0].edged &= k->pending[1].edged;
+		/* consumers see states from the newer sleep's begin: the older one's
+		 * unshown part stays unpainted rather than cover the running
+		 * time between the two */
+		k->pending[0].shown = k->pending[1].begin;
 		memmove(&k->pending[1], &k->pending[2], (WALK_SLEEPS_PENDING - 2) * sizeof k->pending[0]);
 		k->npending--;
 	}
 	struct walk_sleep *p = &k->pending[k->npending++];
-	*p = (struct walk_sleep){.begin = begin, .end = end > begin ? end : begin, .ns = ns, .edged = (uint8_t)edged};
+	*p = (struct walk_sleep){.begin = begin, .end = end > begin ? end : begin, .ns = ns, .shown = begin,
+				 .edged = (uint8_t)edged};
 }
 
 /* A schedstat interval [a, b] was blocked `blocked` ns: the interposed
@@ -135,6 +166,7 @@ static void sleep_span(struct walk *w, struct walk_thread *t, int64_t s, int64_t
 	int64_t woke = wakes_first(w->wakes, t->tid, s, e, &waker);
 	if (woke >= 0) {
 		add_wait(t, WC_SCHED, span(woke, e));
+		emit_state(w, t, WC_SCHED, woke, e);
 		e = woke;
 	}
 	add_pending(t, s, e, span(s, e), woke >= 0);
@@ -142,28 +174,39 @@ static void sleep_span(struct walk *w, struct walk_thread *t, int64_t s, int64_t
 
 /* ---- perf: context switches ---- */
 
-static void switch_out(struct walk *w, struct walk_thread *t, uint64_t why, int64_t ns)
+static void switch_out(struct walk *w, struct walk_thread *t, uint64_t cpu, uint64_t why, int64_t ns)
 {
 	struct walk_states *k = &t->ks;
-	if (k->state == KS_RUNNABLE) /* its switch-in was lost: close as if here */
+	k->cpu = cpu > INT32_MAX ? -1 : (int32_t)cpu; /* where it ran until now */
+	if (k->state == KS_RUNNABLE) { /* its switch-in was lost: close as if here */
 		add_wait(t, WC_SCHED, span(k->since, ns));
-	else if (k->state == KS_SLEEPING)
+		emit_state(w, t, WC_SCHED, k->since, ns);
+	} else if (k->state == KS_SLEEPING) {
 		sleep_span(w, t, k->since, ns);
+	} else if (k->state == KS_RUNNING) {
+		emit_state(w, t, WALK_RUNNING, k->since, ns);
+	} else { /* on a CPU since its window opened */
+		emit_state(w, t, WALK_RUNNING, k->win_begin, ns);
+	}
 	k->state = why == CPROF_SCHED_PREEMPTED ? KS_RUNNABLE : KS_SLEEPING;
 	k->since = ns;
 }
 
-static void switch_in(struct walk *w, struct walk_thread *t, int64_t ns)
+static void switch_in(struct walk *w, struct walk_thread *t, uint64_t cpu, int64_t ns)
 {
 	struct walk_states *k = &t->ks;
-	if (k->state == KS_RUNNABLE)
+	if (k->state == KS_RUNNABLE) {
 		add_wait(t, WC_SCHED, span(k->since, ns));
-	else if (k->state == KS_SLEEPING)
+		emit_state(w, t, WC_SCHED, k->since, ns);
+	} else if (k->state == KS_RUNNING) { /* its switch-out was lost */
+		emit_state(w, t, WALK_RUNNING, k->since, ns);
+	} else if (k->state == KS_SLEEPING)
 		sleep_span(w, t, k->since, ns);
 	else if (k->state == KS_UNKNOWN) /* off CPU since its window opened */
 		sleep_span(w, t, k->win_begin, ns);
 	k->state = KS_RUNNING;
 	k->since = ns;
+	k->cpu = cpu > INT32_MAX ? -1 : (int32_t)cpu;
 }
 
 /* The kernel's run-queue delay since its previous sample (RUNQ_DELAY,
@@ -263,11 +306,11 @@ void states_on_event(struct walk *w, struct walk_thread *t, const struct trace_e
 	switch (ev->kind) {
 	case CPROF_EV_SCHED_SWITCH_OUT:
 		if (k->mode == WS_PERF)
-			switch_out(w, t, ev->args[1], ns);
+			switch_out(w, t, ev->args[0], ev->args[1], ns);
 		return;
 	case CPROF_EV_SCHED_SWITCH_IN:
 		if (k->mode == WS_PERF)
-			switch_in(w, t, ns);
+			switch_in(w, t, ev->args[0], ns);
 		return;
 	case CPROF_EV_SCHED_STAT:
 		if (k->mode == WS_SCHEDSTAT)
@@ -285,16 +328,16 @@ void states_on_event(struct walk *w, struct walk_thread *t, const struct trace_e
 	case CPROF_EV_LOST:
 		return;
 	default: /* the thread ran at ns, outside any call */
-		flush_other(t, ns);
+		flush_other(w, t, ns);
 	}
 }
 
-void states_block_end(struct walk_thread *t, int cls, int64_t begin, int64_t end)
+void states_block_end(struct walk *w, struct walk_thread *t, int cls, int64_t begin, int64_t end)
 {
 	struct walk_states *k = &t->ks;
 	if (k->mode == WS_INTERPOSED)
 		return;
-	classify(t, cls, begin, end);
+	classify(w, t, cls, begin, end);
 	k->last_block_begin = begin;
 	k->last_block_end = end;
 	k->last_block_cls = cls;
@@ -302,17 +345,21 @@ void states_block_end(struct walk_thread *t, int cls, int64_t begin, int64_t end
 		int64_t from = k->has_stat ? k->stat_ts : k->win_begin;
 		k->since_stat[cls] += span(begin > from ? begin : from, end);
 	}
-	flush_other(t, end);
+	flush_other(w, t, end);
 }
 
 void states_finish(struct walk *w, struct walk_thread *t)
 {
 	struct walk_states *k = &t->ks;
 	if (k->mode == WS_PERF) {
-		if (k->state == KS_RUNNABLE)
+		if (k->state == KS_RUNNABLE) {
 			add_wait(t, WC_SCHED, span(k->since, t->win_end));
-		else if (k->state == KS_SLEEPING)
+			emit_state(w, t, WC_SCHED, k->since, t->win_end);
+		} else if (k->state == KS_SLEEPING) {
 			sleep_span(w, t, k->since, t->win_end);
+		} else if (k->state == KS_RUNNING) {
+			emit_state(w, t, WALK_RUNNING, k->since, t->win_end);
+		}
 		k->state = KS_UNKNOWN;
 	} else if (k->mode == WS_SCHEDSTAT && k->has_stat) {
 		if (k->lead_end) /* a single sample: no shares known, all blocked */
@@ -320,6 +367,6 @@ void states_finish(struct walk *w, struct walk_thread *t)
 		apply_shares(t, k->stat_ts, t->win_end);
 	}
 	if (k->last_block_end > k->last_block_begin) /* the states just closed may lie in it */
-		classify(t, k->last_block_cls, k->last_block_begin, k->last_block_end);
-	flush_other(t, INT64_MAX);
+		classify(w, t, k->last_block_cls, k->last_block_begin, k->last_block_end);
+	flush_other(w, t, INT64_MAX);
 }

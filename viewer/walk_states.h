@@ -20,6 +20,7 @@ enum walk_states_mode {
 struct walk_sleep {
 	int64_t begin, end; /* ns */
 	int64_t ns;         /* blocked ns inside [begin, end] not yet classified */
+	int64_t shown;      /* ns up to which its state was handed to consumers */
 	uint8_t edged;      /* a recorded wake-up edge ended it (else a timer, a
 			     * signal or an unseen waker did, at a time we do not know) */
 };
@@ -40,6 +41,7 @@ struct walk_states {
 	uint8_t state;       /* perf: enum in walk_states.c */
 	uint8_t born;        /* the thread started in the capture (THREAD_START) */
 	int64_t since;       /* ns the current perf state began */
+	int32_t cpu;         /* perf: the CPU of the last switch-in */
 	int64_t win_begin;   /* ns the thread's window opens: capture start or birth */
 	/* schedstat: the previous sample, and the interval's shares kept for
 	 * the gaps before the first and after the last sample */

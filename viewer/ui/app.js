@@ -39,10 +39,22 @@ function nameColor(id) {
   return `hsl(${h},55%,68%)`;
 }
 
+// Kernel layers (perf context switches): state colours by meta.state_names,
+// drawn as each thread row's background; CPU rows and counters on top.
+const STATE_COLOR = { running: '#4caf50', runnable: '#9e7cc1', other: '#a0a0a0' }; // + the block categories'
+const CPU_H = 12, COUNT_H = 26;
+
 function layoutRows() {
-  // rows: task lanes, then every thread's lanes (at least one)
+  // rows: counters and CPUs (kernel records), task lanes, then every
+  // thread's lanes (at least one)
   const rows = [];
   let y = AXIS_H;
+  if (meta.states) {
+    rows.push({ kind: 'count', which: 1, label: 'threads running', y, h: COUNT_H }); y += COUNT_H;
+    rows.push({ kind: 'count', which: 2, label: 'threads runnable', y, h: COUNT_H }); y += COUNT_H;
+    for (let c = 0; c < meta.cpus; c++) { rows.push({ kind: 'cpu', cpu: c, y, h: CPU_H }); y += CPU_H; }
+    y += 4;
+  }
   // at most 8 task lanes: more concurrent tasks than that are listed on the Tasks page
   for (let l = 0; l < Math.min(8, meta.task_lanes); l++) { rows.push({ kind: 'task', lane: l, y, h: TASK_H }); y += TASK_H; }
   if (meta.task_lanes) y += 4;
@@ -120,6 +132,56 @@ function drawSpan(g, sp, y, h) {
   tl.drawn++;
 }
 
+// A counter row: a step function of [ts, running, runnable] points.
+function drawCount(g, r, d) {
+  const pts = d.counts || [];
+  let most = 1;
+  pts.forEach((p) => { most = Math.max(most, p[r.which]); });
+  g.fillStyle = r.which === 1 ? STATE_COLOR.running : STATE_COLOR.runnable;
+  const right = g.canvas.clientWidth;
+  pts.forEach((p, i) => {
+    if (!p[r.which]) return;
+    const x0 = Math.max(GUTTER, xOf(p[0])), x1 = i + 1 < pts.length ? xOf(pts[i + 1][0]) : Math.min(right, xOf(meta.duration_ns));
+    if (x1 < GUTTER || x0 > right) return;
+    const h = (r.h - 4) * p[r.which] / most;
+    g.fillRect(x0, r.y + r.h - 2 - h, Math.max(1, x1 - x0), h);
+  });
+  g.fillStyle = '#223';
+  g.fillText(`${r.label} (max ${most})`, 4, r.y + 14, GUTTER - 8);
+}
+
+// A CPU row: which thread ran there, coloured by thread.
+function drawCpu(g, r, d) {
+  g.fillStyle = '#223';
+  g.fillText(`CPU ${r.cpu}`, 4, r.y + 10, GUTTER - 8);
+  ((d.cpus || [])[r.cpu] || []).forEach(([b, e, th, n]) => {
+    let x0 = xOf(b), x1 = xOf(e);
+    if (x1 < GUTTER || x0 > g.canvas.clientWidth) return;
+    x0 = Math.max(x0, GUTTER); x1 = Math.max(x1, x0 + 1);
+    const t = meta.threads[th] || { tid: 0 };
+    g.fillStyle = nameColor(t.tid + 7);
+    g.fillRect(x0, r.y + 1, x1 - x0, r.h - 2);
+    if (x1 - x0 > 40) { g.fillStyle = '#111'; g.fillText(`${t.name || t.tid}`, x0 + 2, r.y + r.h - 2, x1 - x0 - 4); }
+  });
+}
+
+// A thread row's background: its states; its CPU samples as ticks below.
+function drawStates(g, r, d) {
+  const st = (d.states || [])[r.th] || [];
+  g.globalAlpha = 0.28;
+  st.forEach(([b, e, cls]) => {
+    let x0 = xOf(b), x1 = xOf(e);
+    if (x1 < GUTTER || x0 > g.canvas.clientWidth) return;
+    x0 = Math.max(x0, GUTTER); x1 = Math.max(x1, x0 + 1);
+    g.fillStyle = STATE_COLOR[meta.state_names[cls]] || '#ccc';
+    g.fillRect(x0, r.y, x1 - x0, r.h);
+  });
+  g.globalAlpha = 1;
+  g.fillStyle = '#1f3b73';
+  ((d.samples || [])[r.th] || []).forEach((ts) => { const x = xOf(ts); if (x >= GUTTER) g.fillRect(x, r.y + r.h - 5, 1, 4); });
+  tl.stateSpans += st.length;
+}
+
 function draw() {
   if (!meta) return;
   const { c, w, dpr } = canvasSize();
@@ -127,15 +189,18 @@ function draw() {
   g.setTransform(dpr, 0, 0, dpr, 0, 0);
   g.clearRect(0, 0, w, tl.height);
   g.font = '11px system-ui, "DejaVu Sans", sans-serif';
-  tl.drawn = 0; tl.drawnNames = new Set();
+  tl.drawn = 0; tl.drawnNames = new Set(); tl.stateSpans = 0;
   const d = tl.data;
   // rows
   tl.rows.forEach((r, i) => {
     g.fillStyle = i % 2 ? '#f4f6f8' : '#fff';
     g.fillRect(0, r.y, w, r.h);
     g.fillStyle = '#223';
+    if (r.kind === 'count') { if (d) drawCount(g, r, d); return; }
+    if (r.kind === 'cpu') { if (d) drawCpu(g, r, d); return; }
     if (r.kind === 'thread') {
       const t = meta.threads[r.th];
+      if (d) drawStates(g, r, d);
       const label = `${t.group || t.name || 'thread'} ${t.tid}` + (t.lost ? ` (${t.lost} dropped)` : '');
       g.fillStyle = t.lost ? '#b00' : '#223';
       g.fillText(label, 4, r.y + 12, GUTTER - 8);
@@ -178,6 +243,11 @@ function draw() {
     g.fillText(fmtDur(t), x + 2, 12);
   }
   g.fillStyle = '#ccd'; g.fillRect(GUTTER - 1, 0, 1, tl.height);
+  if (tl.range) { // the shift-drag selection
+    const a = xOf(Math.min(tl.range.a, tl.range.b)), b = xOf(Math.max(tl.range.a, tl.range.b));
+    g.fillStyle = 'rgba(255,204,102,0.35)'; g.fillRect(a, 0, Math.max(1, b - a), tl.height);
+    g.fillStyle = '#223'; g.fillText(fmtDur(Math.abs(tl.range.b - tl.range.a)), a + 3, AXIS_H + 12);
+  }
   if (tl.selected) {
     g.strokeStyle = '#000'; g.lineWidth = 2;
     const s = tl.selected;
@@ -187,6 +257,7 @@ function draw() {
   $('state').textContent = JSON.stringify({
     page: 'timeline', loaded: !!d, threads: tl.rows.filter((r) => r.kind === 'thread').map((r) => meta.threads[r.th].group || meta.threads[r.th].name || String(meta.threads[r.th].tid)),
     drawn_ms: tl.firstDrawMs, spans: tl.drawn, names: [...tl.drawnNames].sort(), t0: tl.t0, t1: tl.t1,
+    states: tl.stateSpans, cpus: tl.rows.filter((r) => r.kind === 'cpu').length,
   });
 }
 
@@ -214,6 +285,7 @@ function hit(x, y) {
   const d = tl.data; if (!d) return null;
   for (const r of tl.rows) {
     if (y < r.y || y >= r.y + r.h) continue;
+    if (r.kind !== 'thread' && r.kind !== 'task') return null;
     let lane, spans, top, h;
     if (r.kind === 'thread') {
       lane = Math.floor((y - r.y - 2) / LANE_H);
@@ -253,14 +325,28 @@ function initTimeline() {
     ev.preventDefault();
     if (ev.shiftKey) pan(ev.deltaY); else zoom(Math.pow(1.0015, ev.deltaY), ev.offsetX);
   }, { passive: false });
-  c.addEventListener('mousedown', (ev) => { drag = { x: ev.offsetX, y: ev.offsetY, moved: false }; c.style.cursor = 'grabbing'; });
+  c.addEventListener('mousedown', (ev) => {
+    drag = { x: ev.offsetX, y: ev.offsetY, moved: false, range: ev.shiftKey && ev.offsetX > GUTTER };
+    if (drag.range) tl.range = { a: nsOf(ev.offsetX), b: nsOf(ev.offsetX) };
+    c.style.cursor = drag.range ? 'col-resize' : 'grabbing';
+  });
   window.addEventListener('mousemove', (ev) => {
     if (!drag) return;
+    if (drag.range) { // shift-drag: a time range for the CPU page
+      const x = ev.clientX - c.getBoundingClientRect().left;
+      tl.range.b = nsOf(Math.max(GUTTER, x)); draw(); return;
+    }
     const dx = ev.movementX;
     if (Math.abs(ev.offsetX - drag.x) > 2) drag.moved = true;
     if (dx) pan(-dx);
   });
   window.addEventListener('mouseup', (ev) => {
+    if (drag && drag.range) {
+      const a = Math.max(0, Math.round(Math.min(tl.range.a, tl.range.b))), b = Math.round(Math.max(tl.range.a, tl.range.b));
+      tl.range = null; drag = null; c.style.cursor = 'grab';
+      if (b > a) location.hash = `#cpu@${a},${b}`; else draw();
+      return;
+    }
     if (drag && !drag.moved && ev.target === c) selectAt(ev.offsetX, ev.offsetY);
     drag = null; c.style.cursor = 'grab';
   });
@@ -294,6 +380,7 @@ function initTimeline() {
 // The vocabulary from /api/meta: classes, colours, the menu.
 function useVocabulary(m) {
   KIND = m.span_kinds;
+  m.categories.forEach((c) => { STATE_COLOR[c.name] = c.colour; });
   CLASSES = ['exec', ...m.categories.map((c) => c.name), 'sched', 'other'];
   const css = m.categories.map((c) => { KIND_COLOR[c.name] = c.colour; return `.c-${c.name} { background: ${c.colour}; }`; });
   const style = document.createElement('style');
@@ -382,6 +469,39 @@ function renderProfile(doc) {
   return h + '</tbody></table>';
 }
 
+// The CPU page: samples by stack (flame graph of CPU time) and the
+// functions' flat and cumulative time (go tool pprof -top), for the whole
+// trace or a range [S, E) ns: #cpu@S,E (shift-drag on the timeline).
+function renderCpu(doc) {
+  const r = doc.range;
+  let h = `<h2>${esc(analysisByName[doc.report].title)}</h2>${droppedNote(doc)}`;
+  h += `<p><label>time range (ns since the trace's start) <input id="cpu-range" size="30" placeholder="START:END" value="${r ? r.begin_ns + ':' + r.end_ns : ''}"></label> ` +
+    `<button id="cpu-apply">Apply</button> <a href="#cpu">whole trace</a> ` +
+    `<span class="muted">or shift-drag on the timeline</span></p>`;
+  h += `<p>${doc.samples} samples at ${doc.cpu_hz} Hz: ${fmtDur(doc.cpu_ns)} of CPU` +
+    (r ? ` in ${fmtDur(r.begin_ns)} – ${fmtDur(r.end_ns)} (<a href="#timeline@${r.begin_ns},${r.end_ns}">view</a>)` : ' in the whole trace') +
+    (r ? '' : ` &middot; <a href="/api/pprof?type=cpu">download pprof</a> (go tool pprof)`) + '</p>';
+  if (!doc.samples) return h + `<p class="muted">no CPU samples${doc.cpu_hz ? ' here' : ' (captured without CPU sampling)'}</p>`;
+  h += '<h2>Flame graph of CPU time</h2>' + flame(doc.stacks);
+  h += '<table><thead><tr><th>flat</th><th>flat%</th><th>sum%</th><th>cum</th><th>cum%</th><th class="l">function</th></tr></thead><tbody>';
+  let sum = 0;
+  const p = (x) => (100 * x / (doc.cpu_ns || 1)).toFixed(1) + '%';
+  doc.functions.forEach((f) => {
+    sum += f.flat_ns;
+    h += `<tr><td data-v="${f.flat_ns}">${fmtDur(f.flat_ns)}</td><td data-v="${f.flat_ns}">${p(f.flat_ns)}</td><td>${p(sum)}</td><td data-v="${f.cum_ns}">${fmtDur(f.cum_ns)}</td><td data-v="${f.cum_ns}">${p(f.cum_ns)}</td><td class="l">${esc(f.function)} <span class="muted">${esc(f.file)}</span></td></tr>`;
+  });
+  return h + '</tbody></table>';
+}
+
+function bindCpu() {
+  const apply = () => {
+    const m = $('cpu-range').value.trim().match(/^(\d+)\s*:\s*(\d+)$/);
+    location.hash = m && +m[2] > +m[1] ? `#cpu@${m[1]},${m[2]}` : '#cpu';
+  };
+  $('cpu-apply').onclick = apply;
+  $('cpu-range').addEventListener('keydown', (ev) => { if (ev.key === 'Enter') apply(); });
+}
+
 // Histograms share one axis per table: buckets are 5 per decade, so bucket
 // i starts at 10^(i/5) ns; range = [first, last] bucket index of the table.
 const bucketIndex = (lo) => (lo <= 0 ? 0 : Math.round(5 * Math.log10(lo)));
@@ -453,14 +573,18 @@ async function showReport(name, arg) {
     } else {
       const a = analysisByName[name];
       if (!a) throw new Error('no analysis named ' + name);
-      const doc = await getJSON('/api/report?name=' + encodeURIComponent(name));
-      html = { threads: renderThreads, named: renderNamed, profile: renderProfile }[a.page](doc);
+      const range = arg && arg.length === 2 ? `&range=${arg[0]}:${arg[1]}` : '';
+      const doc = await getJSON('/api/report?name=' + encodeURIComponent(name) + range);
+      html = { threads: renderThreads, named: renderNamed, profile: renderProfile, cpu: renderCpu }[a.page](doc);
       const entries = a.page === 'threads' ? doc.groups.map((g) => g.routine) : a.page === 'named' ? doc[name].map((e) => e.name)
-        : doc.stacks.map((s) => (s.frames[0] || {}).function || '');
+        : a.page === 'cpu' ? doc.functions.map((f) => f.function) : doc.stacks.map((s) => (s.frames[0] || {}).function || '');
       state = { page: name, entries };
+      if (a.page === 'cpu') Object.assign(state, { samples: doc.samples, range: doc.range, flame: doc.stacks.length > 0 });
     }
     page.innerHTML = html;
     page.querySelectorAll('table').forEach(sortable);
+    if ($('cpu-range')) bindCpu();
+    if (state.flame) state.flame = page.querySelectorAll('.flame div').length;
     $('state').textContent = JSON.stringify(state);
   } catch (e) {
     page.innerHTML = `<p>error: ${esc(e.message)}</p>`;
@@ -480,7 +604,9 @@ function route() {
     return;
   }
   const parts = hash.slice(1).split('/').map(decodeURIComponent);
-  if (parts[0] === 'task') showReport('task', [parts[1], parts[2] != null ? +parts[2] : null, parts[3] != null ? +parts[3] : null]);
+  const ranged = parts[0].match(/^(\w+)@(\d+),(\d+)$/); // #cpu@S,E
+  if (ranged) showReport(ranged[1], [+ranged[2], +ranged[3]]);
+  else if (parts[0] === 'task') showReport('task', [parts[1], parts[2] != null ? +parts[2] : null, parts[3] != null ? +parts[3] : null]);
   else showReport(parts[0]);
 }
 
@@ -493,6 +619,9 @@ async function main() {
   if (meta.lost) warn.push(`${meta.lost} events were dropped by the tracer (rows marked in red)`);
   if (meta.warning) warn.push('trace incomplete: ' + meta.warning + ' — showing what was complete');
   if (warn.length) { $('warn').hidden = false; $('warn').textContent = warn.join(' · '); }
+  if (meta.states) // the thread rows' shading
+    $('range').insertAdjacentHTML('beforebegin', '<span class="legend">' + meta.state_names.map((n) =>
+      `<span style="background:${STATE_COLOR[n] || '#ccc'};opacity:.5"></span>${esc(n)}`).join('') + ' <span style="background:#1f3b73;width:1px"></span>CPU sample</span>');
   layoutRows();
   initTimeline();
   window.addEventListener('hashchange', route);
