@@ -1,0 +1,364 @@
+/*
+ * `cprof-trace record [flags] [--] COMMAND [ARGS...]`: runs COMMAND with
+ * libcproftrace preloaded and a whole-run capture, like `perf record` or
+ * `uftrace record`. One run of a command, so nothing here is hot.
+ *
+ * The library is found relative to this executable (/proc/self/exe): the
+ * installed layout's bindir-to-libdir path (CPROF_BIN_TO_LIB, from CMake),
+ * then the build tree's ../tracer, so a moved install tree still works.
+ *
+ * Processes: COMMAND often is, or starts, other programs (`sh -c ./app`,
+ * make). The library removes a plain CPROF_TRACE_FILE from the environment
+ * once read, so record instead gives every process its own file, with the
+ * library's %p pattern, in a private directory beside FILE. After COMMAND
+ * exits, the largest of them (the process that recorded the most) becomes
+ * FILE and the others FILE.PID, like `strace -ff`. A process that execs
+ * (a shell running its last command) keeps its pid, and the new program's
+ * capture replaces the old one's file: `sh -c ./app` yields ./app's trace.
+ *
+ * Signals: those sent to record (kill, not the terminal) are passed to
+ * COMMAND; those the terminal sends (Ctrl-C: SI_KERNEL) already reach
+ * COMMAND, which is in the same process group, and are not sent twice.
+ * record waits for COMMAND, then exits with its status or, when COMMAND died
+ * of a signal, dies of the same signal (without a core dump of its own).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "cprof/trace.h"
+#include "trace_reader.h"
+
+#ifndef CPROF_BIN_TO_LIB
+#define CPROF_BIN_TO_LIB "../lib"
+#endif
+
+#define RECORD_FAILED 125 /* record's own failure, as env(1) and timeout(1) */
+
+static volatile sig_atomic_t child_pid; /* 0 until forked; 0 in the child */
+
+/* Async-signal-safe: kill() only. */
+static void forward(int sig, siginfo_t *info, void *uctx)
+{
+	(void)uctx;
+	if (info && info->si_code == SI_KERNEL)
+		return; /* from the terminal: the process group, COMMAND included, got it */
+	if (child_pid > 0)
+		kill((pid_t)child_pid, sig);
+}
+
+static const int forwarded[] = {SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM};
+
+/* The library for LD_PRELOAD: 0 and path set, or -1. */
+static int find_library(char *path, size_t cap)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+	if (n <= 0)
+		return -1;
+	exe[n] = 0;
+	char *slash = strrchr(exe, '/');
+	if (!slash)
+		return -1;
+	*slash = 0;
+	const char *dirs[] = {CPROF_BIN_TO_LIB, "../tracer"};
+	for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+		char cand[PATH_MAX];
+		int len = snprintf(cand, sizeof cand, "%s/%s/libcproftrace.so.%d", exe, dirs[i], CPROF_TRACE_ABI);
+		if (len > 0 && (size_t)len < sizeof cand && access(cand, R_OK) == 0 && realpath(cand, path) && strlen(path) < cap)
+			return 0;
+	}
+	return -1;
+}
+
+static const struct cli_flag *lookup(const char *name, size_t len)
+{
+	for (const struct cli_flag *t = cli_record_flags; t->name; t++)
+		if (strlen(t->name) == len && strncmp(t->name, name, len) == 0)
+			return t;
+	return NULL;
+}
+
+/* Renames from to to, refusing to replace an existing file unless force. */
+static int move_file(const char *from, const char *to, int force)
+{
+	if (force)
+		return rename(from, to);
+	if (link(from, to))
+		return -1;
+	unlink(from);
+	return 0;
+}
+
+struct traced {
+	int pid;
+	long long bytes;
+	char name[64]; /* argv[0] from the trace's header */
+};
+
+static void trace_name(const char *path, char *out, size_t cap)
+{
+	struct trace_reader r;
+	snprintf(out, cap, "?");
+	if (trace_reader_open_file(&r, path) == 0 && r.header.cmdline_len)
+		snprintf(out, cap, "%.*s", (int)strnlen(r.header.cmdline, r.header.cmdline_len), r.header.cmdline);
+	trace_reader_close(&r);
+}
+
+/* Moves the per-process traces out of dir: the largest to file, the
+ * others to file.PID. Returns 0, or -1 when one could not be moved. */
+static int collect(const char *dir, const char *file, int force, int quiet)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return -1;
+	struct traced *t = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char *end;
+		long pid = strtol(e->d_name, &end, 10);
+		if (end == e->d_name || pid <= 0 || pid > INT_MAX || strcmp(end, ".trace") != 0)
+			continue;
+		char p[PATH_MAX];
+		struct stat st;
+		snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+		if (stat(p, &st))
+			continue;
+		if (n == cap) {
+			cap = cap ? 2 * cap : 8;
+			struct traced *g = realloc(t, cap * sizeof *t);
+			if (!g)
+				break;
+			t = g;
+		}
+		t[n].pid = (int)pid;
+		t[n].bytes = (long long)st.st_size;
+		trace_name(p, t[n].name, sizeof t[n].name);
+		n++;
+	}
+	closedir(d);
+	if (n == 0) {
+		fprintf(stderr, "cprof-trace: no trace was written: the command did not load libcproftrace "
+				"(a static or setuid program ignores LD_PRELOAD)\n");
+		free(t);
+		return -1;
+	}
+	size_t main_i = 0;
+	for (size_t i = 1; i < n; i++)
+		if (t[i].bytes > t[main_i].bytes)
+			main_i = i;
+	int rc = 0;
+	for (size_t i = 0; i < n; i++) {
+		char from[PATH_MAX], to[PATH_MAX];
+		snprintf(from, sizeof from, "%s/%d.trace", dir, t[i].pid);
+		if (i == main_i)
+			snprintf(to, sizeof to, "%s", file);
+		else
+			snprintf(to, sizeof to, "%s.%d", file, t[i].pid);
+		if (move_file(from, to, force)) {
+			fprintf(stderr, "cprof-trace: cannot move the trace to %s: %s%s (left in %s)\n", to,
+				strerror(errno), errno == EEXIST ? ", -f overwrites" : "", from);
+			rc = -1;
+		} else if (!quiet && i == main_i) {
+			fprintf(stderr, "cprof-trace: trace of %s (pid %d, %lld bytes) written to %s\n", t[i].name,
+				t[i].pid, t[i].bytes, to);
+		}
+	}
+	if (!quiet && n > 1) {
+		fprintf(stderr, "cprof-trace: %zu more process%s traced, each in %s.PID:", n - 1, n > 2 ? "es" : "", file);
+		for (size_t i = 0, shown = 0; i < n; i++) {
+			if (i == main_i)
+				continue;
+			if (shown++ == 8) {
+				fprintf(stderr, " ...");
+				break;
+			}
+			fprintf(stderr, " %d (%s)", t[i].pid, t[i].name);
+		}
+		fputc('\n', stderr);
+	}
+	if (!quiet && rc == 0)
+		fprintf(stderr, "cprof-trace: open it with: cprof-trace %s   (or -report=threads, -h for more)\n", file);
+	free(t);
+	rmdir(dir); /* fails, harmlessly, if a process still running wrote into it */
+	return rc;
+}
+
+int viewer_record(int argc, char **argv)
+{
+	const char *file = "cprof.trace", *serve = NULL;
+	int force = 0, quiet = 0, i;
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--") == 0) {
+			i++;
+			break;
+		}
+		if (a[0] != '-' || !a[1])
+			break; /* COMMAND */
+		const char *name = a + 1 + (a[1] == '-');
+		size_t len = strcspn(name, "=");
+		const struct cli_flag *f = lookup(name, len);
+		if (strcmp(name, "help") == 0)
+			f = lookup("h", 1);
+		if (!f) {
+			cli_unknown_flag(a, cli_record_flags);
+			return RECORD_FAILED;
+		}
+		const char *val = NULL;
+		if (f->arg) {
+			if (name[len] == '=')
+				val = name + len + 1;
+			else if (i + 1 < argc)
+				val = argv[++i];
+			if (!val || !*val) {
+				fprintf(stderr, "cprof-trace: record: -%s needs a value (-%s %s)\n", f->name, f->name, f->arg);
+				return RECORD_FAILED;
+			}
+		} else if (name[len] == '=') {
+			fprintf(stderr, "cprof-trace: record: -%s takes no value\n", f->name);
+			return RECORD_FAILED;
+		}
+		if (strcmp(f->name, "h") == 0) {
+			cli_record_usage(stdout);
+			return 0;
+		} else if (strcmp(f->name, "o") == 0) {
+			file = val;
+		} else if (strcmp(f->name, "f") == 0) {
+			force = 1;
+		} else if (strcmp(f->name, "q") == 0) {
+			quiet = 1;
+		} else if (strcmp(f->name, "serve") == 0) {
+			serve = val;
+		}
+		if (f->env && setenv(f->env, val ? val : f->env_value, 1)) {
+			perror("cprof-trace: setenv");
+			return RECORD_FAILED;
+		}
+	}
+	if (i >= argc) {
+		fprintf(stderr, "cprof-trace: record: no command given\n");
+		cli_record_usage(stderr);
+		return RECORD_FAILED;
+	}
+	char **command = argv + i;
+
+	char lib[PATH_MAX];
+	if (find_library(lib, sizeof lib)) {
+		fprintf(stderr, "cprof-trace: record: libcproftrace.so.%d not found in %s or ../tracer beside "
+				"this executable\n", CPROF_TRACE_ABI, CPROF_BIN_TO_LIB);
+		return RECORD_FAILED;
+	}
+	if (strpbrk(lib, " :")) { /* LD_PRELOAD's separators */
+		fprintf(stderr, "cprof-trace: record: the library's path %s contains a space or ':'\n", lib);
+		return RECORD_FAILED;
+	}
+	const char *old = getenv("LD_PRELOAD");
+	char preload[2 * PATH_MAX];
+	snprintf(preload, sizeof preload, "%s%s%s", lib, old && *old ? " " : "", old ? old : "");
+
+	char dir[PATH_MAX] = "";
+	if (serve) {
+		unsetenv("CPROF_TRACE_FILE");
+	} else {
+		struct stat st;
+		if (!force && lstat(file, &st) == 0) {
+			fprintf(stderr, "cprof-trace: record: %s exists; -f overwrites it, -o writes elsewhere\n", file);
+			return RECORD_FAILED;
+		}
+		/* the private directory beside file, so the traces are moved, not copied */
+		char parent[PATH_MAX], abs_parent[PATH_MAX];
+		snprintf(parent, sizeof parent, "%s", file);
+		char *slash = strrchr(parent, '/');
+		if (slash == parent)
+			parent[1] = 0;
+		else if (slash)
+			*slash = 0;
+		else
+			snprintf(parent, sizeof parent, ".");
+		if (!realpath(parent, abs_parent)) {
+			fprintf(stderr, "cprof-trace: record: %s: %s\n", parent, strerror(errno));
+			return RECORD_FAILED;
+		}
+		int len = snprintf(dir, sizeof dir, "%s/.cprof-record.XXXXXX", strcmp(abs_parent, "/") ? abs_parent : "");
+		if (len < 0 || (size_t)len >= sizeof dir || !mkdtemp(dir)) {
+			fprintf(stderr, "cprof-trace: record: cannot create a directory in %s: %s\n", abs_parent,
+				strerror(errno));
+			return RECORD_FAILED;
+		}
+		char pattern[PATH_MAX + 16];
+		snprintf(pattern, sizeof pattern, "%s/%%p.trace", dir);
+		setenv("CPROF_TRACE_FILE", pattern, 1);
+	}
+	setenv("LD_PRELOAD", preload, 1);
+	size_t slen = serve ? strlen(serve) : 0;
+	if (serve && !quiet && strncmp(serve, "unix:", 5) != 0 && !(slen > 2 && strcmp(serve + slen - 2, ":0") == 0))
+		fprintf(stderr, "cprof-trace: %s serves /debug/pprof/ on %s while it runs; e.g.\n"
+				"  wget -O cprof.trace 'http://%s/debug/pprof/trace?seconds=5' && cprof-trace cprof.trace\n",
+			command[0], serve, serve);
+
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = forward;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	for (size_t k = 0; k < sizeof forwarded / sizeof forwarded[0]; k++)
+		sigaction(forwarded[k], &sa, NULL);
+
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("cprof-trace: record: fork");
+		if (*dir)
+			rmdir(dir);
+		return RECORD_FAILED;
+	}
+	if (pid == 0) {
+		/* exec resets the handlers; until then child_pid is 0 here */
+		execvp(command[0], command);
+		int err = errno;
+		fprintf(stderr, "cprof-trace: record: cannot run %s: %s\n", command[0], strerror(err));
+		_exit(err == ENOENT ? 127 : 126);
+	}
+	child_pid = pid;
+
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			perror("cprof-trace: record: waitpid");
+			status = RECORD_FAILED << 8;
+			break;
+		}
+	}
+	child_pid = 0;
+	/* trace problems are reported, but the status stays COMMAND's */
+	if (*dir)
+		collect(dir, file, force, quiet);
+	if (WIFSIGNALED(status)) {
+		int sig = WTERMSIG(status);
+		if (!quiet)
+			fprintf(stderr, "cprof-trace: %s was killed by signal %d (%s)\n", command[0], sig, strsignal(sig));
+		fflush(NULL);
+		struct rlimit no_core = {0, 0};
+		setrlimit(RLIMIT_CORE, &no_core);
+		signal(sig, SIG_DFL);
+		sigset_t set;
+		sigemptyset(&set);
+		sigaddset(&set, sig);
+		sigprocmask(SIG_UNBLOCK, &set, NULL);
+		raise(sig);
+		return 128 + sig; /* a signal that does not kill (SIGCHLD...) */
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : RECORD_FAILED;
+}
