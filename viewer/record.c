@@ -316,6 +316,12 @@ int viewer_record(int argc, char **argv)
 	for (size_t k = 0; k < sizeof forwarded / sizeof forwarded[0]; k++)
 		sigaction(forwarded[k], &sa, NULL);
 
+	/* blocked until child_pid is set, so none arrives unforwarded */
+	sigset_t fwd, old_mask;
+	sigemptyset(&fwd);
+	for (size_t k = 0; k < sizeof forwarded / sizeof forwarded[0]; k++)
+		sigaddset(&fwd, forwarded[k]);
+	sigprocmask(SIG_BLOCK, &fwd, &old_mask);
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid < 0) {
@@ -325,13 +331,16 @@ int viewer_record(int argc, char **argv)
 		return RECORD_FAILED;
 	}
 	if (pid == 0) {
-		/* exec resets the handlers; until then child_pid is 0 here */
+		/* exec resets the handlers and keeps the mask: restore it first
+		 * (a pending signal then runs forward() with child_pid 0: no-op) */
+		sigprocmask(SIG_SETMASK, &old_mask, NULL);
 		execvp(command[0], command);
 		int err = errno;
 		fprintf(stderr, "cprof-trace: record: cannot run %s: %s\n", command[0], strerror(err));
 		_exit(err == ENOENT ? 127 : 126);
 	}
 	child_pid = pid;
+	sigprocmask(SIG_SETMASK, &old_mask, NULL);
 
 	int status = 0;
 	while (waitpid(pid, &status, 0) < 0) {
