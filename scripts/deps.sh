@@ -11,7 +11,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config libunwind-dev liblz4-dev libdw-dev libmicrohttpd-dev libcjson-dev zlib1g-dev
       apache2-utils wget curl bc)
 if [ "${1:-}" = test ]; then
-  pkgs+=(chromium fonts-dejavu-core golang-go time gzip nginx-light make redis-server man-db groff-base bsdextrautils binutils dpkg-dev lintian)
+  pkgs+=(chromium fonts-dejavu-core golang-go time gzip nginx-light make redis-server man-db groff-base bsdextrautils binutils dpkg-dev file lintian)
   command -v npm > /dev/null || pkgs+=(npm) # nodejs from elsewhere brings its own npm
 fi
 # speedscope (tests/e2e_speedscope.sh opens our Chrome JSON in it), from the

@@ -326,6 +326,7 @@ int viewer_record(int argc, char **argv)
 	pid_t pid = fork();
 	if (pid < 0) {
 		perror("cprof-trace: record: fork");
+		sigprocmask(SIG_SETMASK, &old_mask, NULL);
 		if (*dir)
 			rmdir(dir);
 		return RECORD_FAILED;
