@@ -74,6 +74,8 @@ grep -q '^# cmdline: sh -c' forksh.txt || fail "FILE.PID is not the shell's"
 [ "$(status "$view" record -q -f -o st.trace -- sh -c 'kill -USR1 $$')" = $((128 + 10)) ] ||
   fail "death by SIGUSR1 not passed through"
 [ "$(status "$view" record -q -f -o st.trace -- ./no-such-program)" = 127 ] || fail "missing command: not 127"
+grep -q 'cannot run ./no-such-program' err.txt || fail "missing command: $(cat err.txt)"
+[ "$(status "$view" record -o x.trace -serve 127.0.0.1:0 -- true)" = 125 ] || fail "-serve with -o accepted"
 "$view" record -q -o sig.trace -- sh -c 'trap "exit 42" TERM; echo ready; while :; do sleep 0.05; done' > ready.txt &
 rec=$!
 for _ in $(seq 200); do [ -s ready.txt ] && break; sleep 0.05; done
@@ -106,4 +108,5 @@ curl -sf -o served.trace "${url}trace?seconds=0.2" || fail "-serve: trace endpoi
 kill -TERM $rec
 rc=0; wait $rec || rc=$?
 [ $rc = 143 ] || fail "record -serve after SIGTERM: status $rc, want 143"
+[ -z "$(find . -name '.cprof-record.*')" ] || fail "record left a private directory behind: $(find . -name '.cprof-record.*')"
 echo "e2e_record: 1 passed, 0 failed"

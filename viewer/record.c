@@ -22,8 +22,10 @@
  * record waits for COMMAND, then exits with its status or, when COMMAND died
  * of a signal, dies of the same signal (without a core dump of its own).
  */
+#define _GNU_SOURCE /* pipe2 */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdint.h>
@@ -197,7 +199,7 @@ static int collect(const char *dir, const char *file, int force, int quiet)
 
 int viewer_record(int argc, char **argv)
 {
-	const char *file = "cprof.trace", *serve = NULL;
+	const char *file = "cprof.trace", *serve = NULL, *file_flag = NULL;
 	int force = 0, quiet = 0, i;
 	for (i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -234,7 +236,7 @@ int viewer_record(int argc, char **argv)
 			cli_record_usage(stdout);
 			return 0;
 		} else if (strcmp(f->name, "o") == 0) {
-			file = val;
+			file = file_flag = val;
 		} else if (strcmp(f->name, "f") == 0) {
 			force = 1;
 		} else if (strcmp(f->name, "q") == 0) {
@@ -253,6 +255,10 @@ int viewer_record(int argc, char **argv)
 		return RECORD_FAILED;
 	}
 	char **command = argv + i;
+	if (serve && file_flag) {
+		fprintf(stderr, "cprof-trace: record: -serve writes no file (fetch /debug/pprof/trace); drop -o\n");
+		return RECORD_FAILED;
+	}
 
 	char lib[PATH_MAX];
 	if (find_library(lib, sizeof lib)) {
@@ -322,8 +328,10 @@ int viewer_record(int argc, char **argv)
 	for (size_t k = 0; k < sizeof forwarded / sizeof forwarded[0]; k++)
 		sigaddset(&fwd, forwarded[k]);
 	sigprocmask(SIG_BLOCK, &fwd, &old_mask);
+	/* the child reports a failed exec through a close-on-exec pipe */
+	int exec_pipe[2] = {-1, -1};
 	fflush(NULL);
-	pid_t pid = fork();
+	pid_t pid = pipe2(exec_pipe, O_CLOEXEC) == 0 ? fork() : -1;
 	if (pid < 0) {
 		perror("cprof-trace: record: fork");
 		sigprocmask(SIG_SETMASK, &old_mask, NULL);
@@ -335,13 +343,29 @@ int viewer_record(int argc, char **argv)
 		/* exec resets the handlers and keeps the mask: restore it first
 		 * (a pending signal then runs forward() with child_pid 0: no-op) */
 		sigprocmask(SIG_SETMASK, &old_mask, NULL);
+		close(exec_pipe[0]);
 		execvp(command[0], command);
 		int err = errno;
-		fprintf(stderr, "cprof-trace: record: cannot run %s: %s\n", command[0], strerror(err));
+		ssize_t w = write(exec_pipe[1], &err, sizeof err);
+		(void)w;
 		_exit(err == ENOENT ? 127 : 126);
 	}
 	child_pid = pid;
 	sigprocmask(SIG_SETMASK, &old_mask, NULL);
+	close(exec_pipe[1]);
+	int exec_err = 0;
+	ssize_t got;
+	while ((got = read(exec_pipe[0], &exec_err, sizeof exec_err)) < 0 && errno == EINTR)
+		;
+	close(exec_pipe[0]);
+	if (got == (ssize_t)sizeof exec_err) {
+		fprintf(stderr, "cprof-trace: record: cannot run %s: %s\n", command[0], strerror(exec_err));
+		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+			;
+		if (*dir)
+			rmdir(dir);
+		return exec_err == ENOENT ? 127 : 126;
+	}
 
 	int status = 0;
 	while (waitpid(pid, &status, 0) < 0) {
