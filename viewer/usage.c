@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "analysis.h"
 #include "cli.h"
 #include "cprof/trace.h"
 #include "trace_format.h"
@@ -12,10 +13,11 @@
 const struct cli_flag cli_view_flags[] = {
 	{"http", "ADDR", "serve the web UI on ADDR (host:port; default 127.0.0.1, a free port)", 0, 0},
 	{"no-browser", NULL, "do not open a browser, only print the URL", 0, 0},
-	{"report", "NAME", "print an analysis: threads, net, sync, syscall, sched, tasks, regions,\n"
+	/* "%s": the analysis registry's names (analysis_list) */
+	{"report", "NAME", "print an analysis: %s,\n"
 			   "                     or task:NAME (one task name's drill-down)", 0, 0},
 	{"format", "json|text", "with -report: machine-readable JSON instead of text", 0, 0},
-	{"pprof", "TYPE", "write a pprof profile (net, sync, syscall, sched) to stdout", 0, 0},
+	{"pprof", "TYPE", "write a pprof profile (%s) to stdout", 0, 0},
 	{"json", "OUT", "write Chrome trace-event JSON (Perfetto UI, chrome://tracing) to OUT (- : stdout)", 0, 0},
 	{"dump", NULL, "print the trace event by event (like go tool trace -d); also -d", 0, 0},
 	{"version", NULL, "print the version and the trace format version", 0, 0},
@@ -47,7 +49,14 @@ static void print_flags(FILE *out, const struct cli_flag *t)
 	for (; t->name; t++) {
 		char left[40];
 		snprintf(left, sizeof left, "-%s%s%s", t->name, t->arg ? " " : "", t->arg ? t->arg : "");
-		fprintf(out, "  %-18s %s", left, t->help);
+		if (strstr(t->help, "%s")) { /* -report, -pprof: the names come from the registry */
+			char names[200];
+			analysis_list(names, sizeof names, strcmp(t->name, "pprof") == 0);
+			fprintf(out, "  %-18s ", left);
+			fprintf(out, t->help, names);
+		} else {
+			fprintf(out, "  %-18s %s", left, t->help);
+		}
 		if (t->env)
 			fprintf(out, " [%s%s%s]", t->env, t->env_value ? "=" : "", t->env_value ? t->env_value : "");
 		fputc('\n', out);
