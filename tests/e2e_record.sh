@@ -36,6 +36,9 @@ grep -q 'did you mean -report?' err.txt || fail "no suggestion for -reprot: $(ca
 [ "$(status "$view" record -bufer 4m -- true)" = 125 ] || fail "record unknown flag: status"
 grep -q 'did you mean -buffer?' err.txt || fail "no suggestion for -bufer: $(cat err.txt)"
 [ "$(status "$view" record)" = 125 ] || fail "record without a command"
+[ "$(status "$view" record -buffer 4x -- true)" = 125 ] || fail "record -buffer 4x accepted"
+grep -q 'want bytes' err.txt || fail "no reason for a bad -buffer: $(cat err.txt)"
+[ "$(status "$view" record -min-block=-5 -- true)" = 125 ] || fail "record -min-block=-5 accepted"
 
 # a whole run into the default file, and where it went
 "$view" record -- "$hello" > out.txt 2> err.txt || fail "record hello: $(cat err.txt)"

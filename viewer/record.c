@@ -91,6 +91,27 @@ static const struct cli_flag *lookup(const char *name, size_t len)
 	return NULL;
 }
 
+/* Checks a flag's value the way the library will read it, so that a typo
+ * fails here once rather than warning in every process of the tree.
+ * Returns NULL or what the value should look like. */
+static const char *bad_value(const char *flag, const char *val)
+{
+	size_t digits = strspn(val, "0123456789");
+	if (strcmp(flag, "buffer") == 0)
+		return digits && (!val[digits] || (strchr("kKmMgG", val[digits]) && !val[digits + 1]))
+			       ? NULL : "bytes, e.g. 4m (suffix k, m or g)";
+	if (strcmp(flag, "min-block") == 0 || strcmp(flag, "drain-ms") == 0 || strcmp(flag, "cpu-hz") == 0)
+		return digits && !val[digits] ? NULL : "a whole number";
+	if (strcmp(flag, "max-seconds") == 0) {
+		char *end;
+		double v = strtod(val, &end);
+		return end != val && !*end && v > 0 ? NULL : "seconds, greater than 0";
+	}
+	if (strcmp(flag, "clock") == 0)
+		return strcmp(val, "monotonic") == 0 ? NULL : "monotonic";
+	return NULL;
+}
+
 /* Renames from to to, refusing to replace an existing file unless force. */
 static int move_file(const char *from, const char *to, int force)
 {
@@ -230,6 +251,11 @@ int viewer_record(int argc, char **argv)
 			}
 		} else if (name[len] == '=') {
 			fprintf(stderr, "cprof-trace: record: -%s takes no value\n", f->name);
+			return RECORD_FAILED;
+		}
+		const char *want = val ? bad_value(f->name, val) : NULL;
+		if (want) {
+			fprintf(stderr, "cprof-trace: record: -%s %s: want %s\n", f->name, val, want);
 			return RECORD_FAILED;
 		}
 		if (strcmp(f->name, "h") == 0) {
