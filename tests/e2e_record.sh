@@ -28,7 +28,7 @@ soname=$(objdump -p "$build/tracer/libcproftrace.so" | sed -n "s/^ *SONAME *//p"
 grep -q '^usage: cprof-trace \[flags\] FILE' help.txt && grep -q 'cprof-trace record \[flags\]' help.txt ||
   fail "-h does not list both commands"
 for f in http no-browser report format pprof json dump version \
-         o f q serve buffer min-block no-stacks no-interpose no-runq cpu-hz clock drain-ms max-seconds; do
+         o f q serve buffer min-block no-stacks no-interpose no-runq cpu-hz sched clock drain-ms max-seconds; do
   grep -q -- "^  -$f\b" help.txt || fail "-h does not list -$f"
 done
 [ "$(status "$view" -reprot=threads x.trace)" = 2 ] || fail "unknown flag: status"

@@ -100,13 +100,17 @@ static const char *bad_value(const char *flag, const char *val)
 	if (strcmp(flag, "buffer") == 0)
 		return digits && (!val[digits] || (strchr("kKmMgG", val[digits]) && !val[digits + 1]))
 			       ? NULL : "bytes, e.g. 4m (suffix k, m or g)";
-	if (strcmp(flag, "min-block") == 0 || strcmp(flag, "drain-ms") == 0 || strcmp(flag, "cpu-hz") == 0)
+	if (strcmp(flag, "cpu-hz") == 0)
+		return digits && !val[digits] && digits <= 4 && strtoul(val, NULL, 10) <= 1000 ? NULL : "0..1000";
+	if (strcmp(flag, "min-block") == 0 || strcmp(flag, "drain-ms") == 0)
 		return digits && !val[digits] ? NULL : "a whole number";
 	if (strcmp(flag, "max-seconds") == 0) {
 		char *end;
 		double v = strtod(val, &end);
 		return end != val && !*end && v > 0 ? NULL : "seconds, greater than 0";
 	}
+	if (strcmp(flag, "sched") == 0)
+		return strcmp(val, "perf") && strcmp(val, "schedstat") && strcmp(val, "off") ? "perf, schedstat or off" : NULL;
 	if (strcmp(flag, "clock") == 0)
 		return strcmp(val, "monotonic") == 0 ? NULL : "monotonic";
 	return NULL;

@@ -17,7 +17,7 @@ const struct cli_flag cli_view_flags[] = {
 	{"report", "NAME", "print an analysis: %s,\n"
 			   "                     or task:NAME (one task name's drill-down)", 0, 0},
 	{"format", "json|text", "with -report: machine-readable JSON instead of text", 0, 0},
-	{"pprof", "TYPE", "write a pprof profile (%s) to stdout", 0, 0},
+	{"pprof", "TYPE", "write a pprof profile (cpu, %s) to stdout", 0, 0},
 	{"json", "OUT", "write Chrome trace-event JSON (Perfetto UI, chrome://tracing) to OUT (- : stdout)", 0, 0},
 	{"dump", NULL, "print the trace event by event (like go tool trace -d); also -d", 0, 0},
 	{"version", NULL, "print the version and the trace format version", 0, 0},
@@ -36,7 +36,8 @@ const struct cli_flag cli_record_flags[] = {
 	{"no-stacks", NULL, "no stacks on blocking events", "CPROF_TRACE_STACKS", "0"},
 	{"no-interpose", NULL, "do not observe pthread and blocking calls", "CPROF_TRACE_INTERPOSE", "0"},
 	{"no-runq", NULL, "do not sample the kernel's run-queue delay", "CPROF_TRACE_RUNQ", "0"},
-	{"cpu-hz", "HZ", "CPU profile samples per second", "CPROF_TRACE_CPU_HZ", 0},
+	{"cpu-hz", "HZ", "CPU samples per CPU-second, 0..1000 (default 100, 0: none)", "CPROF_TRACE_CPU_HZ", 0},
+	{"sched", "SOURCE", "kernel scheduling records: perf, schedstat or off", "CPROF_TRACE_SCHED", 0},
 	{"clock", "monotonic", "never use the TSC", "CPROF_TRACE_CLOCK", 0},
 	{"drain-ms", "MS", "longest pause of the drainer (default 10)", "CPROF_TRACE_DRAIN_MS", 0},
 	{"max-seconds", "N", "with -serve: longest trace?seconds= / ?last= (default 60)", "CPROF_TRACE_MAX_SECONDS", 0},
