@@ -4,10 +4,12 @@
  * flags are the table in usage.c (which -h prints).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "viewer.h"
+#include "walk.h"
 
 int main(int argc, char **argv)
 {
@@ -61,6 +63,14 @@ int main(int argc, char **argv)
 			pprof = val;
 		} else if (strcmp(f->name, "http") == 0) {
 			http = val;
+		} else if (strcmp(f->name, "pid") == 0) {
+			char *end;
+			unsigned long v = strtoul(val, &end, 10);
+			if (*end || !v || v > 0xffffffffu) {
+				fprintf(stderr, "cprof-trace: bad -pid=%s\n", val);
+				return 2;
+			}
+			walk_only_pid = (uint32_t)v;
 		} else if (strcmp(f->name, "no-browser") == 0) {
 			open_browser = 0;
 		} else if (strcmp(f->name, "format") == 0) {

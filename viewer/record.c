@@ -8,13 +8,11 @@
  * then the build tree's ../tracer, so a moved install tree still works.
  *
  * Processes: COMMAND often is, or starts, other programs (`sh -c ./app`,
- * make). The library removes a plain CPROF_TRACE_FILE from the environment
- * once read, so record instead gives every process its own file, with the
- * library's %p pattern, in a private directory beside FILE. After COMMAND
- * exits, the largest of them (the process that recorded the most) becomes
- * FILE and the others FILE.PID, like `strace -ff`. A process that execs
- * (a shell running its last command) keeps its pid, and the new program's
- * capture replaces the old one's file: `sh -c ./app` yields ./app's trace.
+ * make). CPROF_TRACE_FILE follows the whole tree (fork and exec) into one
+ * file of per-process parts, so record names one file, in a private
+ * directory beside FILE, and moves it to FILE when COMMAND exits: FILE is
+ * never replaced without -f, and a command that never loaded the library
+ * leaves no stale FILE behind.
  *
  * Signals: those sent to record (kill, not the terminal) are passed to
  * COMMAND; those the terminal sends (Ctrl-C: SI_KERNEL) already reach
@@ -127,12 +125,7 @@ static int move_file(const char *from, const char *to, int force)
 	return 0;
 }
 
-struct traced {
-	int pid;
-	long long bytes;
-	char name[64]; /* argv[0] from the trace's header */
-};
-
+/* argv[0] of the trace's first process, from its header. */
 static void trace_name(const char *path, char *out, size_t cap)
 {
 	struct trace_reader r;
@@ -142,83 +135,43 @@ static void trace_name(const char *path, char *out, size_t cap)
 	trace_reader_close(&r);
 }
 
-/* Moves the per-process traces out of dir: the largest to file, the
- * others to file.PID. Returns 0, or -1 when one could not be moved. */
+/* Moves dir/cprof.trace (the whole tree's file) to file and empties dir
+ * (a capture that never started may leave the library's temporary file).
+ * Returns 0, or -1 when there was no trace or it could not be moved. */
 static int collect(const char *dir, const char *file, int force, int quiet)
 {
-	DIR *d = opendir(dir);
-	if (!d)
-		return -1;
-	struct traced *t = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *e;
-	while ((e = readdir(d))) {
-		char *end;
-		long pid = strtol(e->d_name, &end, 10);
-		if (end == e->d_name || pid <= 0 || pid > INT_MAX || strcmp(end, ".trace") != 0)
-			continue;
-		char p[PATH_MAX];
-		struct stat st;
-		snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-		if (stat(p, &st))
-			continue;
-		if (n == cap) {
-			cap = cap ? 2 * cap : 8;
-			struct traced *g = realloc(t, cap * sizeof *t);
-			if (!g)
-				break;
-			t = g;
-		}
-		t[n].pid = (int)pid;
-		t[n].bytes = (long long)st.st_size;
-		trace_name(p, t[n].name, sizeof t[n].name);
-		n++;
-	}
-	closedir(d);
-	if (n == 0) {
+	char from[PATH_MAX];
+	snprintf(from, sizeof from, "%s/cprof.trace", dir);
+	struct stat st;
+	int rc = 0;
+	if (stat(from, &st) != 0) {
 		fprintf(stderr, "cprof-trace: no trace was written: the command did not load libcproftrace "
 				"(a static or setuid program ignores LD_PRELOAD)\n");
-		free(t);
-		return -1;
-	}
-	size_t main_i = 0;
-	for (size_t i = 1; i < n; i++)
-		if (t[i].bytes > t[main_i].bytes)
-			main_i = i;
-	int rc = 0;
-	for (size_t i = 0; i < n; i++) {
-		char from[PATH_MAX], to[PATH_MAX];
-		snprintf(from, sizeof from, "%s/%d.trace", dir, t[i].pid);
-		if (i == main_i)
-			snprintf(to, sizeof to, "%s", file);
-		else
-			snprintf(to, sizeof to, "%s.%d", file, t[i].pid);
-		if (move_file(from, to, force)) {
-			fprintf(stderr, "cprof-trace: cannot move the trace to %s: %s%s (left in %s)\n", to,
+		rc = -1;
+	} else {
+		char name[64];
+		trace_name(from, name, sizeof name);
+		if (move_file(from, file, force)) {
+			fprintf(stderr, "cprof-trace: cannot move the trace to %s: %s%s (left in %s)\n", file,
 				strerror(errno), errno == EEXIST ? ", -f overwrites" : "", from);
-			rc = -1;
-		} else if (!quiet && i == main_i) {
-			fprintf(stderr, "cprof-trace: trace of %s (pid %d, %lld bytes) written to %s\n", t[i].name,
-				t[i].pid, t[i].bytes, to);
+			return -1; /* and keep dir, which holds it */
 		}
+		if (!quiet)
+			fprintf(stderr, "cprof-trace: trace of %s and the processes it started (%lld bytes) written to %s\n"
+					"cprof-trace: open it with: cprof-trace %s   (or -report=threads, -h for more)\n",
+				name, (long long)st.st_size, file, file);
 	}
-	if (!quiet && n > 1) {
-		fprintf(stderr, "cprof-trace: %zu more process%s traced, each in %s.PID:", n - 1, n > 2 ? "es" : "", file);
-		for (size_t i = 0, shown = 0; i < n; i++) {
-			if (i == main_i)
-				continue;
-			if (shown++ == 8) {
-				fprintf(stderr, " ...");
-				break;
-			}
-			fprintf(stderr, " %d (%s)", t[i].pid, t[i].name);
-		}
-		fputc('\n', stderr);
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	while (d && (e = readdir(d))) {
+		char p[PATH_MAX];
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+		    snprintf(p, sizeof p, "%s/%s", dir, e->d_name) < (int)sizeof p)
+			unlink(p);
 	}
-	if (!quiet && rc == 0)
-		fprintf(stderr, "cprof-trace: open it with: cprof-trace %s   (or -report=threads, -h for more)\n", file);
-	free(t);
-	rmdir(dir); /* fails, harmlessly, if a process still running wrote into it */
+	if (d)
+		closedir(d);
+	rmdir(dir);
 	return rc;
 }
 
@@ -333,9 +286,10 @@ int viewer_record(int argc, char **argv)
 				strerror(errno));
 			return RECORD_FAILED;
 		}
-		char pattern[PATH_MAX + 16];
-		snprintf(pattern, sizeof pattern, "%s/%%p.trace", dir);
-		setenv("CPROF_TRACE_FILE", pattern, 1);
+		char path[PATH_MAX + 16];
+		snprintf(path, sizeof path, "%s/cprof.trace", dir);
+		setenv("CPROF_TRACE_FILE", path, 1);
+		unsetenv("CPROF_TRACE_TREE"); /* a tree of our own, not one record itself runs in */
 	}
 	setenv("LD_PRELOAD", preload, 1);
 	size_t slen = serve ? strlen(serve) : 0;

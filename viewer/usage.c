@@ -19,6 +19,7 @@ const struct cli_flag cli_view_flags[] = {
 	{"format", "json|text", "with -report: machine-readable JSON instead of text", 0, 0},
 	{"pprof", "TYPE", "write a pprof profile (cpu, %s) to stdout", 0, 0},
 	{"json", "OUT", "write Chrome trace-event JSON (Perfetto UI, chrome://tracing) to OUT (- : stdout)", 0, 0},
+	{"pid", "PID", "a process tree's trace: only this process (reports, pprof, web UI)", 0, 0},
 	{"dump", NULL, "print the trace event by event (like go tool trace -d); also -d", 0, 0},
 	{"version", NULL, "print the version and the trace format version", 0, 0},
 	{"h", NULL, "this help (also -help)", 0, 0},
@@ -28,7 +29,7 @@ const struct cli_flag cli_view_flags[] = {
 /* The flags mirror the library's environment variables (cprof-trace(7)). */
 const struct cli_flag cli_record_flags[] = {
 	{"o", "FILE", "write the trace to FILE (default cprof.trace)", 0, 0},
-	{"f", NULL, "overwrite FILE (and FILE.PID) if it exists", 0, 0},
+	{"f", NULL, "overwrite FILE if it exists", 0, 0},
 	{"q", NULL, "print nothing but COMMAND's own output", 0, 0},
 	{"serve", "ADDR", "no file: serve /debug/pprof/ on ADDR while COMMAND runs", "CPROF_TRACE_ADDR", 0},
 	{"buffer", "SIZE", "ring bytes per thread (64k..1g; default 1m)", "CPROF_TRACE_BUFFER", 0},
@@ -68,11 +69,10 @@ void cli_record_usage(FILE *out)
 {
 	fprintf(out,
 		"usage: cprof-trace record [flags] [--] COMMAND [ARGS...]\n"
-		"Runs COMMAND with libcproftrace preloaded and captures its whole run into a file\n"
-		"(every process of the tree that loads the library: the busiest in FILE, the others\n"
-		"in FILE.PID). Signals sent to record are passed to COMMAND; record exits with\n"
-		"COMMAND's status (125: record itself failed). Flags set the variable in [...];\n"
-		"variables already in the environment are passed on.\n");
+		"Runs COMMAND with libcproftrace preloaded and captures its whole run, and that of\n"
+		"every process it starts, into one file. Signals sent to record are passed to\n"
+		"COMMAND; record exits with COMMAND's status (125: record itself failed). Flags\n"
+		"set the variable in [...]; variables already in the environment are passed on.\n");
 	print_flags(out, cli_record_flags);
 }
 
