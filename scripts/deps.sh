@@ -4,13 +4,14 @@
 #   scripts/deps.sh        build, run, demo
 #   scripts/deps.sh test   and what the tests use to read our outputs
 #                          (headless Chromium, go tool pprof, GNU time, npm's
-#                          speedscope: scripts/speedscope.sh), and clang with
-#                          libFuzzer for tests/fuzz.sh
+#                          speedscope in $SPEEDSCOPE_CACHE, see below; man and
+#                          groff for the man pages, lintian and dpkg-dev for
+#                          the .deb; clang with libFuzzer for tests/fuzz.sh)
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config libunwind-dev liblz4-dev libdw-dev libmicrohttpd-dev libcjson-dev zlib1g-dev
       apache2-utils wget curl bc)
 if [ "${1:-}" = test ]; then
-  pkgs+=(chromium fonts-dejavu-core golang-go time gzip nginx-light make redis-server clang libclang-rt-dev)
+  pkgs+=(chromium fonts-dejavu-core golang-go time gzip nginx-light make redis-server clang libclang-rt-dev man-db groff-base bsdextrautils binutils dpkg-dev file lintian)
   command -v npm > /dev/null || pkgs+=(npm) # nodejs from elsewhere brings its own npm
 fi
 # speedscope (tests/e2e_speedscope.sh opens our Chrome JSON in it), from the

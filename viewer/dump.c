@@ -48,7 +48,7 @@ int viewer_dump(const char *path, FILE *out)
 	}
 	const struct cprof_header *h = &r.header;
 	uint64_t start = trace_start_realtime_ns(&r);
-	fprintf(out, "# cprof-trace v%u pid %u, %" PRIu64 " ticks/s, started %" PRIu64 ".%09" PRIu64
+	fprintf(out, "# cprof-trace format v%u, pid %u, %" PRIu64 " ticks/s, started %" PRIu64 ".%09" PRIu64
 		     " (unix)\n# cmdline:",
 		h->version, h->pid, h->ticks_per_sec, start / 1000000000u, start % 1000000000u);
 	for (uint32_t i = 0; i < h->cmdline_len;) {

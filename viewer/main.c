@@ -1,6 +1,7 @@
 /*
- * cprof-trace: the command-line viewer of cprof-trace files.
- * Flags follow `go tool trace`: -flag or -flag=value, then the file.
+ * cprof-trace: the command-line viewer of cprof-trace files, and `record`.
+ * Flags follow `go tool trace`: -flag or -flag=value, then the file; the
+ * flags are the table in usage.c (which -h prints).
  */
 #define _GNU_SOURCE /* mkostemp */
 #include <errno.h>
@@ -11,31 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "analysis.h"
+#include "cli.h"
 #include "viewer.h"
 #include "walk.h"
-
-static void usage(FILE *out)
-{
-	char reports[200], profiles[200];
-	analysis_list(reports, sizeof reports, 0);
-	analysis_list(profiles, sizeof profiles, 1);
-	fprintf(out,
-		"usage: cprof-trace [flags] FILE\n"
-		"With no flag: open the web UI (timeline and analyses) on 127.0.0.1.\n"
-		"  -http=ADDR     serve the web UI on ADDR (host:port; default 127.0.0.1, a free port)\n"
-		"  -no-browser    do not open a browser, only print the URL\n"
-		"  -report=NAME   print an analysis: %s,\n"
-		"                 or task:NAME (one task name's drill-down)\n"
-		"  -format=json   with -report: machine-readable JSON instead of text\n"
-		"  -range=S:E     with -report=cpu: only samples in [S, E) ns since the trace's first event\n"
-		"  -pprof=TYPE    write a pprof profile (cpu, %s) to stdout\n"
-		"  -json=OUT      write Chrome trace-event JSON (Perfetto UI, chrome://tracing) to OUT (- : stdout)\n"
-		"  -dump          print the trace event by event (like go tool trace -d)\n"
-		"  -pid=PID       a process tree's trace: only this process (reports, pprof, web UI)\n"
-		"  -h             this help\n",
-		reports, profiles);
-}
 
 /* Commands read the file more than once (the walk's two passes, the UI's
  * index and drill-downs). A pipe or terminal can be read only once: its
@@ -76,54 +55,84 @@ static const char *seekable(const char *file, char *buf, size_t len)
 
 int main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "record") == 0)
+		return viewer_record(argc - 1, argv + 1);
 	int dump = 0, json_format = 0, open_browser = 1;
 	const char *file = NULL, *json = NULL, *report = NULL, *pprof = NULL, *http = NULL, *range = NULL;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
-		if (a[0] == '-' && a[1] == '-')
-			a++; /* --flag works like -flag */
-		if (strcmp(a, "-dump") == 0 || strcmp(a, "-d") == 0) {
+		if (a[0] != '-' || !a[1]) {
+			if (file) {
+				fprintf(stderr, "cprof-trace: more than one file given (%s)\n", argv[i]);
+				return 2;
+			}
+			file = a;
+			continue;
+		}
+		/* -flag, --flag, -flag=value, -flag value (as Go's flag package) */
+		const char *name = a + 1 + (a[1] == '-');
+		size_t len = strcspn(name, "=");
+		if (len == 1 && name[0] == 'd')
+			name = "dump", len = 4;
+		else if (len == 4 && strncmp(name, "help", 4) == 0)
+			name = "h", len = 1;
+		const struct cli_flag *f = NULL;
+		for (const struct cli_flag *t = cli_view_flags; t->name && !f; t++)
+			if (strlen(t->name) == len && strncmp(t->name, name, len) == 0)
+				f = t;
+		if (!f) {
+			cli_unknown_flag(a, cli_view_flags);
+			return 2;
+		}
+		const char *val = NULL;
+		if (f->arg) {
+			val = name[len] == '=' ? name + len + 1 : i + 1 < argc ? argv[++i] : NULL;
+			if (!val || !*val) {
+				fprintf(stderr, "cprof-trace: -%s needs a value (-%s=%s)\n", f->name, f->name, f->arg);
+				return 2;
+			}
+		} else if (name[len] == '=') {
+			fprintf(stderr, "cprof-trace: -%s takes no value\n", f->name);
+			return 2;
+		}
+		if (strcmp(f->name, "dump") == 0) {
 			dump = 1;
-		} else if (strncmp(a, "-json=", 6) == 0 && a[6]) {
-			json = a + 6;
-		} else if (strncmp(a, "-report=", 8) == 0 && a[8]) {
-			report = a + 8;
-		} else if (strncmp(a, "-range=", 7) == 0 && a[7]) {
-			range = a + 7;
-		} else if (strncmp(a, "-pprof=", 7) == 0 && a[7]) {
-			pprof = a + 7;
-		} else if (strncmp(a, "-http=", 6) == 0 && a[6]) {
-			http = a + 6;
-		} else if (strncmp(a, "-pid=", 5) == 0 && a[5]) {
+		} else if (strcmp(f->name, "json") == 0) {
+			json = val;
+		} else if (strcmp(f->name, "report") == 0) {
+			report = val;
+		} else if (strcmp(f->name, "range") == 0) {
+			range = val;
+		} else if (strcmp(f->name, "pprof") == 0) {
+			pprof = val;
+		} else if (strcmp(f->name, "http") == 0) {
+			http = val;
+		} else if (strcmp(f->name, "pid") == 0) {
 			char *end;
-			unsigned long v = strtoul(a + 5, &end, 10);
+			unsigned long v = strtoul(val, &end, 10);
 			if (*end || !v || v > 0xffffffffu) {
-				fprintf(stderr, "cprof-trace: bad -pid=%s\n", a + 5);
+				fprintf(stderr, "cprof-trace: bad -pid=%s\n", val);
 				return 2;
 			}
 			walk_only_pid = (uint32_t)v;
-		} else if (strcmp(a, "-no-browser") == 0) {
+		} else if (strcmp(f->name, "no-browser") == 0) {
 			open_browser = 0;
-		} else if (strcmp(a, "-format=json") == 0) {
-			json_format = 1;
-		} else if (strcmp(a, "-format=text") == 0) {
-			json_format = 0;
-		} else if (strcmp(a, "-h") == 0 || strcmp(a, "-help") == 0) {
-			usage(stdout);
+		} else if (strcmp(f->name, "format") == 0) {
+			if (strcmp(val, "json") && strcmp(val, "text")) {
+				fprintf(stderr, "cprof-trace: -format=%s: want json or text\n", val);
+				return 2;
+			}
+			json_format = strcmp(val, "json") == 0;
+		} else if (strcmp(f->name, "version") == 0) {
+			cli_version(stdout);
 			return 0;
-		} else if (a[0] == '-' && a[1]) {
-			fprintf(stderr, "cprof-trace: unknown flag %s\n", argv[i]);
-			usage(stderr);
-			return 2;
-		} else if (!file) {
-			file = argv[i];
 		} else {
-			fprintf(stderr, "cprof-trace: more than one file given (%s)\n", argv[i]);
-			return 2;
+			cli_usage(stdout);
+			return 0;
 		}
 	}
 	if (!file) {
-		usage(stderr);
+		cli_usage(stderr);
 		return 2;
 	}
 	if (dump + !!json + !!report + !!pprof > 1) {

@@ -64,6 +64,8 @@ static void add_wait(struct walk_thread *t, int cls, int64_t ns)
 static void charge_sleep(struct walk_thread *t, const struct walk_sleep *p, int cls, int64_t ns)
 {
 	add_wait(t, cls, ns);
+	if (p->from_stat && ns > 0)
+		t->ks.stat_charged[cls] += ns;
 	if (!p->edged && ns > 0)
 		t->ks.unedged[cls] += ns;
 }
@@ -150,10 +152,40 @@ static void charge_interval(struct walk_thread *t, int64_t a, int64_t b, int64_t
 	for (int c = 0; c < WC_COUNT; c++) {
 		int64_t part = (int64_t)((double)known[c] * f);
 		add_wait(t, c, part);
+		if (part > 0)
+			t->ks.stat_charged[c] += part;
 		blocked -= part;
 		known[c] = 0;
 	}
 	add_pending(t, a, b, blocked, 1);
+	if (blocked > 0)
+		t->ks.pending[t->ks.npending - 1].from_stat = 1;
+}
+
+/* Takes back up to x ns of blocked time earlier schedstat intervals
+ * counted (still pending, newest first, then charged): it was run-queue
+ * time the kernel credited only later. Returns the ns taken. */
+static int64_t take_back_blocked(struct walk_thread *t, int64_t x)
+{
+	struct walk_states *k = &t->ks;
+	int64_t taken = 0;
+	for (uint32_t i = k->npending; i-- > 0 && taken < x;) {
+		struct walk_sleep *p = &k->pending[i];
+		if (!p->from_stat || p->ns <= 0)
+			continue;
+		int64_t n = p->ns < x - taken ? p->ns : x - taken;
+		p->ns -= n;
+		taken += n;
+	}
+	for (int c = 0; c < WC_COUNT && taken < x; c++) {
+		int64_t n = k->stat_charged[c] < x - taken ? k->stat_charged[c] : x - taken;
+		if (n > t->wait[c])
+			n = t->wait[c];
+		t->wait[c] -= n;
+		k->stat_charged[c] -= n;
+		taken += n;
+	}
+	return taken;
 }
 
 /* A sleep from s to its switch-in at e: runnable from the first wake-up
@@ -243,23 +275,34 @@ static void apply_shares(struct walk_thread *t, int64_t a, int64_t b)
 	charge_interval(t, a, b, el - rq - on, a == k->win_begin && b == k->lead_end ? k->lead_stat : k->since_stat);
 }
 
-/* [a, b] had d_on ns on CPU and d_rq ns on a run queue; the rest blocked. */
+/* [a, b] had d_on ns on CPU and d_rq ns on a run queue; the rest blocked.
+ * The kernel adds a run-queue wait when it ends (at the switch-in), so an
+ * interval may hold more than its span: the excess was counted as blocked
+ * in the intervals before, and is taken back from them. */
 static void apply_interval(struct walk_thread *t, int64_t a, int64_t b, uint64_t d_on, uint64_t d_rq)
 {
 	struct walk_states *k = &t->ks;
 	int64_t el = span(a, b);
 	if (el <= 0)
 		return;
-	double on = (double)d_on, rq = (double)d_rq;
-	if (on + rq > (double)el) { /* sampling jitter: the kernel's split, our span */
-		double f = (double)el / (on + rq);
-		on *= f;
-		rq *= f;
+	int64_t on = d_on > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)d_on;
+	int64_t rq = d_rq > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)d_rq;
+	int64_t blocked = el - on - rq;
+	if (blocked < 0) {
+		int64_t excess = -blocked;
+		int64_t taken = take_back_blocked(t, excess);
+		rq -= excess - taken; /* what no earlier blocked time paid for: jitter */
+		if (rq < 0)
+			rq = 0;
+		rq += taken; /* now runnable */
+		blocked = 0;
 	}
-	k->share_on = on / (double)el;
-	k->share_rq = rq / (double)el;
-	add_wait(t, WC_SCHED, (int64_t)rq);
-	charge_interval(t, a, b, el - (int64_t)on - (int64_t)rq, k->since_stat);
+	k->share_on = on < el ? (double)on / (double)el : 1.0;
+	k->share_rq = (double)rq / (double)el;
+	if (k->share_on + k->share_rq > 1.0)
+		k->share_rq = 1.0 - k->share_on;
+	add_wait(t, WC_SCHED, rq);
+	charge_interval(t, a, b, blocked, k->since_stat);
 	if (k->lead_end) { /* the gap before the first sample, in these shares */
 		apply_shares(t, k->win_begin, k->lead_end);
 		k->lead_end = 0;

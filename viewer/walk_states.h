@@ -21,6 +21,7 @@ struct walk_sleep {
 	int64_t begin, end; /* ns */
 	int64_t ns;         /* blocked ns inside [begin, end] not yet classified */
 	int64_t shown;      /* ns up to which its state was handed to consumers */
+	uint8_t from_stat;  /* the blocked part of a schedstat interval */
 	uint8_t edged;      /* a recorded wake-up edge ended it (else a timer, a
 			     * signal or an unseen waker did, at a time we do not know) */
 };
@@ -61,6 +62,10 @@ struct walk_states {
 	 * (clipped to it), and those before a first sample that opened a lead
 	 * gap: an interval's blocked time goes to them first */
 	int64_t since_stat[WC_COUNT_MAX];
+	/* schedstat: blocked ns charged per class from intervals, which a later
+	 * interval's run-queue credit may take back (the kernel credits a wait
+	 * when it ends, so a wait across a sample shows up after it) */
+	int64_t stat_charged[WC_COUNT_MAX];
 	/* the last interposed call, which a sleep still open at the window's
 	 * end may lie in (a call in progress when the capture ended) */
 	int64_t last_block_begin, last_block_end;

@@ -190,7 +190,8 @@ static enum MHD_Result serve_index(struct MHD_Connection *conn)
 {
 	static const char page[] =
 		"<!DOCTYPE html><html><head><title>/debug/pprof/</title></head><body>\n"
-		"<h1>/debug/pprof/</h1>\n<p>Profiles and traces of this C program, served by cprof-trace.</p>\n"
+		"<h1>/debug/pprof/</h1>\n<p>Profiles and traces of this C program, served by cprof-trace "
+		CPROF_TRACE_VERSION_STRING " (libcproftrace.so." CPROF_STR(CPROF_TRACE_ABI) ").</p>\n"
 		"<table>\n"
 		"<tr><td><a href=\"cmdline\">cmdline</a></td><td>The command line of this program.</td></tr>\n"
 		"<tr><td><a href=\"goroutine?debug=1\">goroutine</a></td><td>Every live thread: name, state, "

@@ -33,6 +33,32 @@ extern "C" {
 
 #define CPROF_API __attribute__((visibility("default")))
 
+/*
+ * Versions. The release is MAJOR.MINOR.PATCH (CMake and the Debian package
+ * read it from these lines). CPROF_TRACE_ABI is the number in the library's
+ * soname, libcproftrace.so.ABI: it changes when a function or struct of this
+ * header is removed or changes meaning or layout, never for additions, so a
+ * program built against this header runs with any later library of the same
+ * ABI. The trace file format has its own version (cprof-trace -version).
+ */
+#define CPROF_TRACE_VERSION_MAJOR 0
+#define CPROF_TRACE_VERSION_MINOR 1
+#define CPROF_TRACE_VERSION_PATCH 0
+#define CPROF_TRACE_ABI 0
+/* One comparable number: MAJOR * 10000 + MINOR * 100 + PATCH. */
+#define CPROF_TRACE_VERSION \
+	(CPROF_TRACE_VERSION_MAJOR * 10000 + CPROF_TRACE_VERSION_MINOR * 100 + CPROF_TRACE_VERSION_PATCH)
+#define CPROF_STR_(x) #x
+#define CPROF_STR(x) CPROF_STR_(x)
+/* "0.1.0" */
+#define CPROF_TRACE_VERSION_STRING \
+	CPROF_STR(CPROF_TRACE_VERSION_MAJOR) "." CPROF_STR(CPROF_TRACE_VERSION_MINOR) "." CPROF_STR(CPROF_TRACE_VERSION_PATCH)
+
+/* The version of the library loaded at run time ("0.1.0"), which may be
+ * later than the header's CPROF_TRACE_VERSION_STRING the program was built
+ * with. Static storage; never NULL. Async-signal-safe. */
+CPROF_API const char *cprof_trace_version(void);
+
 /* One per call site, static storage. `id` is 0 until the library interns
  * `name` on first use; the library writes it, callers never do. */
 struct cprof_site {
