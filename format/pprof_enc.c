@@ -6,67 +6,6 @@
 
 #include "pprof_enc.h"
 
-static uint64_t mix(uint64_t k)
-{
-	k ^= k >> 33;
-	k *= 0xff51afd7ed558ccdull;
-	k ^= k >> 33;
-	return k;
-}
-
-static uint32_t map_get(const struct pprof_map *m, uint64_t key)
-{
-	if (!m->cap)
-		return 0;
-	for (uint32_t i = (uint32_t)mix(key) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-		if (!m->vals[i])
-			return 0;
-		if (m->keys[i] == key)
-			return m->vals[i];
-	}
-}
-
-static int map_put(struct pprof_map *m, uint64_t key, uint32_t val)
-{
-	if ((m->used + 1) * 2 > m->cap) {
-		uint32_t ncap = m->cap ? m->cap * 2 : 256;
-		uint64_t *k = calloc(ncap, sizeof *k);
-		uint32_t *v = calloc(ncap, sizeof *v);
-		if (!k || !v) {
-			free(k);
-			free(v);
-			return -1;
-		}
-		for (uint32_t i = 0; i < m->cap; i++) {
-			if (!m->vals[i])
-				continue;
-			uint32_t j = (uint32_t)mix(m->keys[i]) & (ncap - 1);
-			while (v[j])
-				j = (j + 1) & (ncap - 1);
-			k[j] = m->keys[i];
-			v[j] = m->vals[i];
-		}
-		free(m->keys);
-		free(m->vals);
-		m->keys = k;
-		m->vals = v;
-		m->cap = ncap;
-	}
-	uint32_t j = (uint32_t)mix(key) & (m->cap - 1);
-	while (m->vals[j])
-		j = (j + 1) & (m->cap - 1);
-	m->keys[j] = key;
-	m->vals[j] = val;
-	m->used++;
-	return 0;
-}
-
-static void map_free(struct pprof_map *m)
-{
-	free(m->keys);
-	free(m->vals);
-	memset(m, 0, sizeof *m);
-}
 
 static void key(struct pprof_enc *e, struct trace_buf *b, unsigned field, unsigned wire)
 {
@@ -113,7 +52,7 @@ uint64_t pprof_enc_string(struct pprof_enc *e, const char *s)
 		h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
 	/* Probe h, h+1, ... until the string or a free key is found. */
 	for (uint64_t k = h;; k++) {
-		uint32_t v = map_get(&e->strings, k);
+		uint32_t v = u64map_get(&e->strings, k);
 		if (!v)
 			break;
 		if (strcmp(e->strv[v - 1], s) == 0)
@@ -131,7 +70,7 @@ uint64_t pprof_enc_string(struct pprof_enc *e, const char *s)
 		e->strv_cap = ncap;
 	}
 	char *copy = strdup(s);
-	if (!copy || map_put(&e->strings, h, e->nstrings + 1)) {
+	if (!copy || u64map_put(&e->strings, h, e->nstrings + 1)) {
 		free(copy);
 		e->error = -1;
 		return 0;
@@ -189,11 +128,11 @@ uint64_t pprof_enc_function(struct pprof_enc *e, const char *name, const char *f
 {
 	uint64_t n = pprof_enc_string(e, name && *name ? name : "?"), f = pprof_enc_string(e, file);
 	uint64_t k = n << 32 | f;
-	uint32_t id = map_get(&e->functions, k);
+	uint32_t id = u64map_get(&e->functions, k);
 	if (id)
 		return id;
 	id = ++e->nfunctions;
-	if (map_put(&e->functions, k, id))
+	if (u64map_put(&e->functions, k, id))
 		e->error = -1;
 	put_uint(e, &e->msg, 1, id);
 	put_uint(e, &e->msg, 2, n);
@@ -206,11 +145,11 @@ uint64_t pprof_enc_function(struct pprof_enc *e, const char *name, const char *f
 uint64_t pprof_enc_location(struct pprof_enc *e, uint64_t k, uint64_t mapping, uint64_t address, uint64_t function,
 			    int64_t line)
 {
-	uint32_t id = map_get(&e->locations, k);
+	uint32_t id = u64map_get(&e->locations, k);
 	if (id)
 		return id;
 	id = ++e->nlocations;
-	if (map_put(&e->locations, k, id))
+	if (u64map_put(&e->locations, k, id))
 		e->error = -1;
 	struct trace_buf l = {0};
 	put_uint(e, &l, 1, function);
@@ -280,8 +219,8 @@ void pprof_enc_free(struct pprof_enc *e)
 	for (uint32_t i = 0; i < e->nstrings; i++)
 		free(e->strv[i]);
 	free(e->strv);
-	map_free(&e->strings);
-	map_free(&e->functions);
-	map_free(&e->locations);
+	u64map_free(&e->strings);
+	u64map_free(&e->functions);
+	u64map_free(&e->locations);
 	memset(e, 0, sizeof *e);
 }

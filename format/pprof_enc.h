@@ -15,22 +15,18 @@
 #include <stdint.h>
 
 #include "trace_writer.h"
+#include "u64map.h"
 
-struct pprof_map { /* u64 key -> u32 value (> 0), open addressing */
-	uint64_t *keys;
-	uint32_t *vals;
-	uint32_t cap, used;
-};
 
 struct pprof_enc {
 	struct trace_buf out;    /* Profile fields written so far */
 	struct trace_buf strtab; /* string_table fields, appended at the end */
 	struct trace_buf msg;    /* scratch for one nested message */
-	struct pprof_map strings;   /* hash -> index + 1 (collisions checked) */
+	struct u64map strings;   /* hash -> index + 1 (collisions checked) */
 	char **strv;                /* index -> copy, for collision checks */
 	uint32_t nstrings, strv_cap;
-	struct pprof_map functions; /* name index << 32 | file index -> id */
-	struct pprof_map locations; /* caller's key -> id */
+	struct u64map functions; /* name index << 32 | file index -> id */
+	struct u64map locations; /* caller's key -> id */
 	uint32_t nfunctions, nlocations, nmappings;
 	int error;
 };

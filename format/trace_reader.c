@@ -173,7 +173,6 @@ int trace_reader_open_file(struct trace_reader *r, const char *path)
 	return reader_start(r, source_file, f, f);
 }
 
-static void index_free(struct trace_index *x);
 
 void trace_reader_close(struct trace_reader *r)
 {
@@ -185,9 +184,9 @@ void trace_reader_close(struct trace_reader *r)
 	free(r->stacks);
 	free(r->lost);
 	free(r->threads);
-	index_free(&r->string_index);
-	index_free(&r->stack_index);
-	index_free(&r->thread_index);
+	u64map_free(&r->string_index);
+	u64map_free(&r->stack_index);
+	u64map_free(&r->thread_index);
 	free(r->chunk);
 	free(r->raw);
 	free(r->cmdline);
@@ -209,73 +208,12 @@ void trace_reader_close(struct trace_reader *r)
 
 /* ---- tables: entries in arrays, found through an index by key ---- */
 
-static uint32_t index_slot(uint32_t key, uint32_t cap)
-{
-	uint64_t h = key * 0x9e3779b97f4a7c15ull;
-	return (uint32_t)(h >> 32) & (cap - 1);
-}
-
-/* The entry index + 1 for key, or 0. */
-static uint32_t index_get(const struct trace_index *x, uint32_t key)
-{
-	if (!x->cap)
-		return 0;
-	for (uint32_t i = index_slot(key, x->cap);; i = (i + 1) & (x->cap - 1)) {
-		if (!x->vals[i])
-			return 0;
-		if (x->keys[i] == key)
-			return x->vals[i];
-	}
-}
-
-/* Adds key -> val (val nonzero; key not present). Returns 0 or -1. */
-static int index_put(struct trace_index *x, uint32_t key, uint32_t val)
-{
-	if ((x->n + 1) * 2 > x->cap) {
-		uint32_t cap = x->cap ? x->cap * 2 : 64;
-		uint32_t *keys = malloc(cap * sizeof *keys), *vals = calloc(cap, sizeof *vals);
-		if (!keys || !vals) {
-			free(keys);
-			free(vals);
-			return -1;
-		}
-		for (uint32_t i = 0; i < x->cap; i++) {
-			if (!x->vals[i])
-				continue;
-			uint32_t j = index_slot(x->keys[i], cap);
-			while (vals[j])
-				j = (j + 1) & (cap - 1);
-			keys[j] = x->keys[i];
-			vals[j] = x->vals[i];
-		}
-		free(x->keys);
-		free(x->vals);
-		x->keys = keys;
-		x->vals = vals;
-		x->cap = cap;
-	}
-	uint32_t i = index_slot(key, x->cap);
-	while (x->vals[i])
-		i = (i + 1) & (x->cap - 1);
-	x->keys[i] = key;
-	x->vals[i] = val;
-	x->n++;
-	return 0;
-}
-
-static void index_free(struct trace_index *x)
-{
-	free(x->keys);
-	free(x->vals);
-	memset(x, 0, sizeof *x);
-}
-
 /* The entry for key in a table of elem-byte entries (index + array),
  * appending a zeroed one when absent. Returns NULL when out of memory. */
-static void *table_get(void **arr, uint32_t *n, uint32_t *cap, struct trace_index *x, uint32_t key, size_t elem,
+static void *table_get(void **arr, uint32_t *n, uint32_t *cap, struct u64map *x, uint32_t key, size_t elem,
 		       int *created)
 {
-	uint32_t i = index_get(x, key);
+	uint32_t i = u64map_get(x, key);
 	*created = !i;
 	if (i)
 		return (uint8_t *)*arr + (size_t)(i - 1) * elem;
@@ -287,7 +225,7 @@ static void *table_get(void **arr, uint32_t *n, uint32_t *cap, struct trace_inde
 		*arr = p;
 		*cap = ncap;
 	}
-	if (index_put(x, key, *n + 1))
+	if (u64map_put(x, key, *n + 1))
 		return NULL;
 	void *e = (uint8_t *)*arr + (size_t)*n * elem;
 	memset(e, 0, elem);
@@ -298,25 +236,25 @@ static void *table_get(void **arr, uint32_t *n, uint32_t *cap, struct trace_inde
 /* The entries of ids (tables are sized by entries, not by ids). */
 static struct trace_string *string_at(const struct trace_reader *r, uint32_t id)
 {
-	uint32_t i = index_get(&r->string_index, id);
+	uint32_t i = u64map_get(&r->string_index, id);
 	return i ? &r->strings[i - 1] : NULL;
 }
 
 static struct trace_stack *stack_at(const struct trace_reader *r, uint32_t id)
 {
-	uint32_t i = index_get(&r->stack_index, id);
+	uint32_t i = u64map_get(&r->stack_index, id);
 	return i ? &r->stacks[i - 1] : NULL;
 }
 
 const char *trace_reader_string(const struct trace_reader *r, uint64_t id)
 {
-	uint32_t i = id <= UINT32_MAX ? index_get(&r->string_index, (uint32_t)id) : 0;
+	uint32_t i = id <= UINT32_MAX ? u64map_get(&r->string_index, (uint32_t)id) : 0;
 	return i ? r->strings[i - 1].s : NULL;
 }
 
 const struct trace_stack *trace_reader_stack(const struct trace_reader *r, uint64_t id)
 {
-	uint32_t i = id <= UINT32_MAX ? index_get(&r->stack_index, (uint32_t)id) : 0;
+	uint32_t i = id <= UINT32_MAX ? u64map_get(&r->stack_index, (uint32_t)id) : 0;
 	return i ? &r->stacks[i - 1] : NULL;
 }
 
@@ -338,7 +276,7 @@ const struct trace_part *trace_reader_process(const struct trace_reader *r, uint
 
 const char *trace_reader_thread_name(const struct trace_reader *r, uint32_t tid)
 {
-	uint32_t i = index_get(&r->thread_index, tid);
+	uint32_t i = u64map_get(&r->thread_index, tid);
 	return i ? r->threads[i - 1].name : NULL;
 }
 

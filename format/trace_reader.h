@@ -18,6 +18,7 @@
 
 #include "trace_events.h"
 #include "trace_format.h"
+#include "u64map.h"
 
 /* Reads up to len bytes; returns the count, 0 at end of input, or -errno. */
 typedef long (*cprof_source_fn)(void *ctx, void *buf, size_t len);
@@ -47,12 +48,6 @@ struct trace_stack {
 /* An index from a 32-bit key (string id, stack id, tid) to a table entry:
  * open addressing, load at most 1/2. Tables are sized by the entries a
  * file defines, never by the largest id it names. */
-struct trace_index {
-	uint32_t *keys;
-	uint32_t *vals; /* entry index + 1; 0: empty slot */
-	uint32_t cap;   /* power of two, or 0 */
-	uint32_t n;
-};
 
 struct trace_thread {
 	uint32_t tid;
@@ -92,15 +87,15 @@ struct trace_reader {
 
 	struct trace_string *strings; /* defined strings, in the order first defined */
 	uint32_t nstrings, strings_cap;
-	struct trace_index string_index;
+	struct u64map string_index;
 	struct trace_stack *stacks;   /* defined stacks, in the order first defined */
 	uint32_t nstacks, stacks_cap;
-	struct trace_index stack_index;
+	struct u64map stack_index;
 	struct cprof_lost *lost;      /* one entry per LOST record */
 	uint32_t nlost;
 	struct trace_thread *threads; /* last name seen per tid */
 	uint32_t nthreads, threads_cap;
-	struct trace_index thread_index;
+	struct u64map thread_index;
 
 	/* Process trees (header flag CPROF_FLAG_TREE): every PART stream. */
 	int tree;

@@ -49,6 +49,30 @@ static struct {
 	char env_tree[64];  /* "CPROF_TRACE_TREE=<dev>:<ino>" */
 } tree = {.fd = -1, .patch_fd = -1};
 
+/* A tree file's header, written once by the process that creates the file
+ * (a file capture's first process, or a remote capture's coordinator):
+ * the TREE flag, this process's clock with a provisional rate over what
+ * history there is (>= 50 us: within ~1e-3; the root rewrites it from its
+ * whole life when it ends), the sources its parts record with. Returns 0
+ * or the writer's error. */
+int capture_write_tree_header(int fd)
+{
+	char cmdline[CPROF_CMDLINE_MAX]; /* callers under different locks: not static */
+	struct cprof_header h = {.flags = CPROF_FLAG_TREE, .pid = (uint32_t)getpid()};
+	cprof_clock_header_now(&h, 50000);
+	cprof_sched_describe(&h);
+	cprof_cpu_describe(&h);
+	h.start_ticks = cprof_clock_now();
+	h.cmdline_len = cprof_read_cmdline(cmdline, sizeof cmdline);
+	h.cmdline = cmdline;
+	struct trace_writer w;
+	trace_writer_init(&w, trace_sink_fd, &fd);
+	trace_writer_header(&w, &h);
+	int rc = w.error;
+	trace_writer_destroy(&w);
+	return rc;
+}
+
 /* Expands "%p" to the pid; returns -ENAMETOOLONG when out does not fit. */
 static int expand_path(const char *path, char *out, size_t cap)
 {
@@ -180,21 +204,7 @@ static int create_tree(const char *path)
 	if (fd < 0)
 		return -errno;
 	int patch = open(tmp, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
-	static char cmdline[CPROF_CMDLINE_MAX];
-	struct cprof_header h = {.flags = CPROF_FLAG_TREE, .pid = (uint32_t)getpid()};
-	/* A provisional rate over what history there is (>= 50 us: within
-	 * ~1e-3), rewritten from the root's whole life when it ends. */
-	cprof_clock_header_now(&h, 50000);
-	cprof_sched_describe(&h); /* the sources its parts record with */
-	cprof_cpu_describe(&h);
-	h.start_ticks = cprof_clock_now();
-	h.cmdline_len = cprof_read_cmdline(cmdline, sizeof cmdline);
-	h.cmdline = cmdline;
-	struct trace_writer w;
-	trace_writer_init(&w, trace_sink_fd, &fd);
-	trace_writer_header(&w, &h);
-	rc = w.error;
-	trace_writer_destroy(&w);
+	rc = capture_write_tree_header(fd);
 	struct stat st;
 	if (!rc && patch < 0)
 		rc = -errno;

@@ -159,20 +159,8 @@ int cprof_remote_capture(uint64_t duration_ns, int *out_fd)
 	int out = anon_file(0);
 	if (out < 0)
 		return -errno;
-	static char cmdline[CPROF_CMDLINE_MAX]; /* one capture at a time (capture lock) */
-	struct cprof_header h = {.flags = CPROF_FLAG_TREE, .pid = (uint32_t)getpid()};
-	cprof_clock_header_now(&h, 50000);
-	cprof_sched_describe(&h); /* the sources its parts record with */
-	cprof_cpu_describe(&h);
-	h.start_ticks = cprof_clock_now();
-	h.cmdline_len = cprof_read_cmdline(cmdline, sizeof cmdline);
-	h.cmdline = cmdline;
 	/* The header goes to the result first; the parts are copied after it. */
-	struct trace_writer w;
-	trace_writer_init(&w, trace_sink_fd, &out);
-	trace_writer_header(&w, &h);
-	int rc = w.error;
-	trace_writer_destroy(&w);
+	int rc = capture_write_tree_header(out);
 	cprof_capture_handle self;
 	if (rc || ftruncate(tree_fd, 0) != 0 || (rc = part_begin(&tree_fd, &self))) { /* -EBUSY: a capture runs */
 		close(out);

@@ -112,6 +112,7 @@ void drain_write_tail(struct capture *c) CPROF_INTERNAL;
 int flight_snapshot(struct capture *c, cprof_sink_fn sink, void *ctx, uint64_t last_ns) CPROF_INTERNAL;
 
 /* file.c */
+int capture_write_tree_header(int fd) CPROF_INTERNAL;
 void file_after_fork_child(void) CPROF_INTERNAL;
 
 #endif
