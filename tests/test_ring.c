@@ -14,6 +14,7 @@
 #include "capture/capture.h"
 #include "check.h"
 #include "core/internal.h"
+#include "profiles/cpu.h"
 #include "trace_load.h"
 
 static int sink_mem(void *ctx, const void *buf, size_t len)
@@ -200,6 +201,7 @@ static void test_flight_concurrent(void)
 int main(void)
 {
 	cprof_rings_configure(64u << 10);
+	cprof_cpu_configure(0); /* exact drop accounting: no CPU samples in the rings */
 	test_wraparound();
 	test_drops();
 	test_flight();

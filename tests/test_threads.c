@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "interpose/block.h"
+#include "profiles/cpu.h"
 #include "capture/capture.h"
 #include "check.h"
 #include "core/internal.h"
@@ -337,6 +338,7 @@ static void test_signals(void)
 int main(void)
 {
 	cprof_block_configure(1000, 0); /* no run-queue samples: exact event counts */
+	cprof_cpu_configure(0);         /* no CPU samples either (a dropped one is a drop too) */
 	if (!mkdtemp(dir)) {
 		perror("mkdtemp");
 		return 1;

@@ -387,9 +387,11 @@ static int drain_pass(struct capture *c)
 		}
 		/* sched-cpu: the kernel's records up to `upto` (every own event
 		 * before it has been decoded above); for an exited thread, all of
-		 * them. A thread that recorded nothing yet in this capture gets
-		 * its batch now. */
-		if (cprof_sched_next(r->tid) <= (st == RING_EXITED ? UINT64_MAX - 1 : upto)) {
+		 * them. r->tid is read only once this capture decoded the owner's
+		 * records (it was written before their head store), or the owner
+		 * exited: a ring being claimed right now is still writing it. */
+		if ((t < h || r->batch_gen || st == RING_EXITED) &&
+		    cprof_sched_next(r->tid) <= (st == RING_EXITED ? UINT64_MAX - 1 : upto)) {
 			uint32_t gen = atomic_load_explicit(&r->generation, memory_order_relaxed);
 			if (gen != r->batch_gen)
 				adopt_generation(c, r, gen, atomic_load_explicit(&r->task, memory_order_relaxed));

@@ -52,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <ucontext.h>
@@ -83,8 +84,11 @@ static uint32_t capture_hz = 100, profile_hz = 100;
 static _Atomic uint32_t active_hz; /* 0 when not sampling */
 static int capture_sampling; /* the running capture is a user */
 static pthread_t sampler;
-static int sampler_running, sampler_stop;
-static pthread_cond_t sampler_cv = PTHREAD_COND_INITIALIZER;
+static int sampler_running;
+/* Set to stop the sampler; it sleeps on this word with a raw futex wait
+ * (no condition variable: the program's pthread functions are interposed,
+ * and under TSan its interceptors model them; a raw futex is neither). */
+static _Atomic uint32_t sampler_stop;
 static pthread_key_t exit_key;
 static int exit_key_ready;
 
@@ -128,7 +132,23 @@ static void on_sigprof(int sig, siginfo_t *si, void *ucv)
 	self->busy++;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	void *buf[CPROF_STACK_DEPTH + 8];
+#ifdef __SANITIZE_THREAD__
+	/* unw_backtrace's per-thread cache has a destructor TSan cannot
+	 * survive at thread exit (see stacks/stack.c): step frame by frame. */
+	int n = 0;
+	unw_context_t ctx;
+	unw_cursor_t cur;
+	if (unw_getcontext(&ctx) == 0 && unw_init_local(&cur, &ctx) == 0) {
+		do {
+			unw_word_t pc;
+			if (unw_get_reg(&cur, UNW_REG_IP, &pc) < 0 || !pc)
+				break;
+			buf[n++] = (void *)pc;
+		} while (n < CPROF_STACK_DEPTH + 8 && unw_step(&cur) > 0);
+	}
+#else
 	int n = unw_backtrace(buf, CPROF_STACK_DEPTH + 8);
+#endif
 	/* The handler's own frames and the signal trampoline come first: the
 	 * stack starts at the interrupted PC. */
 	const ucontext_t *uc = ucv;
@@ -156,7 +176,7 @@ static clockid_t thread_cpu_clock(uint32_t tid)
 {
 	/* The kernel's encoding of a thread's CPU-time clock (CPUCLOCK_SCHED,
 	 * per thread), what pthread_getcpuclockid returns for that thread. */
-	return (clockid_t)((~(clockid_t)tid) << 3) | 6;
+	return (clockid_t)(~tid << 3 | 6u);
 }
 
 /* Creates and arms a timer delivering to tid; returns its id or -1. */
@@ -296,24 +316,25 @@ static void *sampler_main(void *arg)
 {
 	(void)arg;
 	cprof_me()->status = THREAD_INTERNAL;
-	pthread_mutex_lock(&lock);
-	while (!sampler_stop) {
-		if (handler_lost()) {
-			fprintf(stderr, "cprof-trace: the program installed a handler for signal %d: CPU sampling stops\n", SAMPLE_SIGNAL);
+	while (!atomic_load_explicit(&sampler_stop, memory_order_acquire)) {
+		pthread_mutex_lock(&lock);
+		int lost = handler_lost();
+		if (lost) {
+			fprintf(stderr, "cprof-trace: the program installed a handler for signal %d: CPU sampling stops\n",
+				SAMPLE_SIGNAL);
 			disarm_all();
 			atomic_store_explicit(&active_hz, 0, memory_order_relaxed);
 			installed = 0;
-			break;
+		} else {
+			rescan();
 		}
-		rescan();
-		struct timespec t;
-		clock_gettime(CLOCK_REALTIME, &t);
-		t.tv_nsec += RESCAN_NS;
-		if (t.tv_nsec >= 1000000000L)
-			t.tv_sec++, t.tv_nsec -= 1000000000L;
-		pthread_cond_timedwait(&sampler_cv, &lock, &t);
+		pthread_mutex_unlock(&lock);
+		if (lost)
+			break;
+		struct timespec t = {0, RESCAN_NS};
+		/* Returns at once when sampler_stop is no longer 0 (woken by stop). */
+		syscall(SYS_futex, &sampler_stop, FUTEX_WAIT_PRIVATE, 0, &t, NULL, 0);
 	}
-	pthread_mutex_unlock(&lock);
 	return NULL;
 }
 
@@ -356,7 +377,7 @@ static int start_locked(void)
 		installed = 1;
 	}
 	atomic_store_explicit(&active_hz, profile_hz, memory_order_relaxed);
-	sampler_stop = 0;
+	atomic_store_explicit(&sampler_stop, 0, memory_order_relaxed);
 	rescan();
 	sigset_t all, old;
 	sigfillset(&all);
@@ -387,8 +408,8 @@ void cprof_cpu_stop(void)
 		__atomic_store_n(&users_any, 0, __ATOMIC_RELAXED);
 		disarm_all();
 		atomic_store_explicit(&active_hz, 0, memory_order_relaxed);
-		sampler_stop = 1;
-		pthread_cond_broadcast(&sampler_cv);
+		atomic_store_explicit(&sampler_stop, 1, memory_order_release);
+		syscall(SYS_futex, &sampler_stop, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 		join = sampler_running;
 		sampler_running = 0;
 	}
@@ -479,5 +500,4 @@ void cprof_cpu_after_fork_child(void)
 	sampler_running = 0;
 	atomic_store_explicit(&active_hz, 0, memory_order_relaxed);
 	pthread_mutex_init(&lock, NULL);
-	pthread_cond_init(&sampler_cv, NULL);
 }
