@@ -30,6 +30,11 @@ void *cprof_resolve(const char *name, const char *version) CPROF_INTERNAL;
 /* A site naming the interposed call, for BLOCK_BEGIN's `what`. */
 #define CALL_SITE(name) static struct cprof_site site_##name = {#name, 0}
 
+/* sched-cpu: called by every thread started through pthread_create, before
+ * its routine (after THREAD_START); set once by a higher layer (profiles/
+ * cpu.c) with a release store, read with acquire. */
+extern void (*cprof_thread_start_hook)(void) CPROF_INTERNAL;
+
 void cprof_interpose_sync_init(void) CPROF_INTERNAL;
 void cprof_interpose_io_init(void) CPROF_INTERNAL;
 void cprof_interpose_thread_init(void) CPROF_INTERNAL;

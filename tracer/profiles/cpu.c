@@ -59,6 +59,7 @@
 #include <unistd.h>
 
 #include "core/internal.h"
+#include "interpose/interpose.h"
 #include "profiles/cpu.h"
 #include "stacks/stack.h"
 
@@ -474,6 +475,8 @@ __attribute__((constructor(102))) static void cpu_init(void)
 {
 	if (pthread_key_create(&exit_key, thread_gone) == 0)
 		exit_key_ready = 1;
+	/* New threads arm themselves (interpose/thread.c calls up through this). */
+	__atomic_store_n(&cprof_thread_start_hook, cprof_cpu_thread_start, __ATOMIC_RELEASE);
 }
 
 void cprof_cpu_counts(uint64_t *dst)

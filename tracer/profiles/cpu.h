@@ -30,7 +30,8 @@ void cprof_cpu_capture_begin(void) CPROF_CPU_HIDDEN;
 void cprof_cpu_capture_end(void) CPROF_CPU_HIDDEN;
 void cprof_cpu_header(struct cprof_header *h) CPROF_CPU_HIDDEN;
 
-/* Called by every new thread before its start routine (interpose/thread.c):
+/* Called by every new thread before its start routine (interpose/thread.c,
+ * through cprof_thread_start_hook):
  * arms its timer when sampling runs; remembers the tracer's own threads so
  * they are never sampled. */
 void cprof_cpu_thread_start(void) CPROF_CPU_HIDDEN;

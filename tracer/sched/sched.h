@@ -12,6 +12,7 @@
  *   after the ring (UINT64_MAX for a ring whose thread exited); after all
  *   rings, cprof_sched_pass_end(now)
  *   cprof_sched_capture_end()      after the last pass
+ *   cprof_sched_write_tail(w)      in the tail, before the end marker
  * All of these run on the capture's thread (drainer or caller) under the
  * capture lock: no locking inside. Not async-signal-safe.
  */
