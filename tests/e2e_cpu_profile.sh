@@ -27,6 +27,10 @@ fail() {
 }
 trap 'fail "line $LINENO: a command failed"' ERR
 export HOME="$dir" PPROF_TMPDIR="$dir/pprof" GOFLAGS=-mod=mod GOTELEMETRY=off
+# Under TSan, interposition stays off as in e2e_endpoint.sh: TSan's interceptors
+# call our wrappers as their "real" functions and do not model our locking.
+libs=$(ldd "$app")
+case "$libs" in *libtsan*) export CPROF_TRACE_INTERPOSE=0;; esac
 pprof() { go tool pprof "$@" 2> "$dir/pprof.err"; }
 if ! go version > /dev/null 2>&1; then
   echo "SKIP: go tool pprof not installed (scripts/deps.sh test installs golang-go)"

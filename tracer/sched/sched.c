@@ -87,6 +87,7 @@ struct squeue {
 	uint64_t stat_oncpu, stat_runq; /* last values recorded, ns */
 	uint8_t stat_seen;       /* a sample was recorded this capture */
 	uint8_t unsorted;        /* records appended out of order */
+	uint8_t gone_seen;       /* pass_end found the thread gone, records unclaimed */
 };
 
 static int source = CPROF_SCHED_SOURCE_OFF;
@@ -99,7 +100,7 @@ static uint64_t tail_lost;    /* the ended capture's, for its tail */
 static uint32_t stat_fds;     /* schedstat fds kept open */
 static uint64_t last_stat_ns; /* CLOCK_MONOTONIC of the last schedstat round */
 static uint64_t collected_ticks; /* when the kernel rings were last read, 0: not this capture */
-static uint64_t stale_ticks;     /* re-read them when older than this (1 ms) */
+static uint64_t stale_ticks;     /* re-read them when older than this (0.1 ms) */
 
 /* The header's clock: ticks = anchor_ticks + (mono_ns - anchor_mono) * tps / 1e9. */
 static struct {
@@ -501,7 +502,7 @@ void cprof_sched_header(struct cprof_header *h)
 	clk.anchor_ticks = h->anchor_ticks;
 	clk.anchor_mono = h->anchor_monotonic_ns;
 	clk.ok = 1;
-	stale_ticks = clk.tps / 1000;
+	stale_ticks = clk.tps / 10000; /* 0.1 ms */
 }
 
 void cprof_sched_capture_begin(uint64_t ticks)
@@ -589,6 +590,7 @@ uint64_t cprof_sched_take(uint32_t tid, uint64_t upto, cprof_sched_emit_fn emit,
 	if (!q)
 		return UINT64_MAX;
 	q->claimed_ticks = upto;
+	q->gone_seen = 0;
 	while (q->head < q->len && q->v[q->head].ts <= upto) {
 		const struct srec *s = &q->v[q->head++];
 		uint64_t args[2] = {s->a0, s->a1};
@@ -607,13 +609,16 @@ void cprof_sched_pass_end(uint64_t pass_ticks)
 		/* Every pass takes a traced thread's records up to the pass start:
 		 * records 100 ms old belong to a thread without a ring. */
 		if (q->tid && q->head < q->len && q->v[q->head].ts + keep < pass_ticks) {
-			if (syscall(SYS_tgkill, getpid(), q->tid, 0) != 0) { /* gone: forget it */
+			if (syscall(SYS_tgkill, (long)getpid(), (long)q->tid, 0L) != 0 && q->gone_seen++) {
+				/* Gone, and still unclaimed a pass later: a thread that
+				 * claimed a ring during the last pass and exited at once
+				 * had its ring visited since. Forget it. */
 				q->head = q->len = 0;
 				if (q->stat_fd < 0) {
 					queue_remove(q);
 					continue;
 				}
-			} else if (q->len - q->head > UNCLAIMED_MAX) {
+			} else if (!q->gone_seen && q->len - q->head > UNCLAIMED_MAX) {
 				/* Alive and not (yet) traced: the main thread before its
 				 * first event, or a tracer thread. Keep the newest. */
 				q->head = q->len - UNCLAIMED_MAX;
@@ -637,7 +642,7 @@ void cprof_sched_after_fork_child(void)
 	int was = source;
 	perf_close_all();
 	for (uint32_t i = 0; i < qcap; i++)
-		if (queues[i].stat_fd >= 0)
+		if (queues[i].tid && queues[i].stat_fd >= 0)
 			close(queues[i].stat_fd);
 	free(queues);
 	queues = NULL;

@@ -41,7 +41,7 @@ void cprof_sched_capture_end(void) CPROF_SCHED_HIDDEN;
 /* Called for each record, in timestamp order for one thread. */
 typedef void (*cprof_sched_emit_fn)(void *ctx, unsigned kind, uint64_t ts, const uint64_t *args);
 /* Reads the kernel rings (perf) or samples schedstat (every 10 ms) into
- * per-thread queues, unless that was done less than 1 ms ago. Returns the
+ * per-thread queues, unless that was done less than 0.1 ms ago. Returns the
  * ticks when that reading began (0: nothing to take yet): every kernel
  * record up to it is queued. */
 uint64_t cprof_sched_collect(void) CPROF_SCHED_HIDDEN;
