@@ -39,6 +39,9 @@ void cprof_cpu_thread_start(void) CPROF_CPU_HIDDEN;
 /* Samples per stack id since load (index 0: no stack), n = CPROF_STACK_IDS
  * + 1 entries copied into dst. */
 void cprof_cpu_counts(uint64_t *dst) CPROF_CPU_HIDDEN;
+/* Takes one sample of the calling thread now, as a timer expiry would
+ * (bench/bench_cpu_sample.c measures the cost of one). 0 or -1. */
+int cprof_cpu_sample_self(void) CPROF_CPU_HIDDEN;
 /* Samples lost because the thread was inside the tracer (busy). */
 uint64_t cprof_cpu_dropped(void) CPROF_CPU_HIDDEN;
 void cprof_cpu_after_fork_child(void) CPROF_CPU_HIDDEN;

@@ -52,8 +52,12 @@
 #include "core/internal.h"
 #include "sched/sched.h"
 
-#define PERF_DATA_PAGES_MAX 32u     /* per CPU ring: 128 KiB, ~3300 records */
-#define PERF_MLOCK_BUDGET (480u << 10) /* unprivileged users may lock 516 KiB in all */
+/* Per CPU ring: up to 1 MiB (~26000 records: a server switching 200 k
+ * times a second per CPU fills it in 130 ms, the drainer reads it every
+ * 10 ms at most). Unprivileged users may lock perf_event_mlock_kb (516 KiB)
+ * in all: mmap refuses beyond, and the rings are halved until it accepts. */
+#define PERF_DATA_PAGES_MAX 256u
+#define PERF_TOTAL_MAX (16u << 20) /* bytes for all CPUs' rings: many-CPU machines get smaller ones */
 #define SCHEDSTAT_PERIOD_NS 10000000u /* one schedstat sample per thread per 10 ms */
 #define SCHEDSTAT_FDS_MAX 1024u      /* kept open; beyond, open/read/close each time */
 #define UNCLAIMED_NS 100000000u      /* records no ring claimed for 100 ms: checked */
@@ -296,10 +300,11 @@ static int perf_setup(void)
 		ncpu = 1;
 	uint32_t pages = PERF_DATA_PAGES_MAX;
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	while (pages > 1 && (size_t)ncpu * (pages + 1) * page > PERF_MLOCK_BUDGET)
+	while (pages > 1 && (size_t)ncpu * (pages + 1) * page > PERF_TOTAL_MAX)
 		pages /= 2;
 	pid_t pid = getpid();
 	int opened = 0;
+retry:
 	for (long cpu = 0; cpu < ncpu; cpu++) {
 		int fd = perf_open(pid, (int)cpu, 1);
 		if (fd < 0) {
@@ -313,6 +318,11 @@ static int perf_setup(void)
 		if (rc) {
 			close(fd);
 			perf_close_all();
+			if ((rc == -EPERM || rc == -ENOMEM) && pages > 1) { /* over the lock budget */
+				pages /= 2;
+				opened = 0;
+				goto retry;
+			}
 			return rc;
 		}
 		opened++;
