@@ -106,10 +106,13 @@ static uint64_t last_stat_ns; /* CLOCK_MONOTONIC of the last schedstat round */
 static uint64_t collected_ticks; /* when the kernel rings were last read, 0: not this capture */
 static uint64_t stale_ticks;     /* re-read them when older than this (0.1 ms) */
 
-/* The header's clock: ticks = anchor_ticks + (mono_ns - anchor_mono) * tps / 1e9. */
+/* The capture's clock: ticks = anchor_ticks + (mono_ns - anchor_mono) * tps
+ * / 1e9. Taken from the header, or, when the kernel rings must be read
+ * before the header is written (a long first drain pass), read here once
+ * the clock is calibrated and then imposed on the header, so both agree. */
 static struct {
 	int ok;
-	uint64_t tps, anchor_ticks, anchor_mono;
+	uint64_t tps, anchor_ticks, anchor_mono, anchor_real;
 } clk;
 
 static struct squeue *queues; /* open addressing by tid */
@@ -505,14 +508,27 @@ int cprof_sched_source(void)
 	return source;
 }
 
-void cprof_sched_header(struct cprof_header *h)
+static void clock_from(const struct cprof_header *h)
 {
-	h->sched_source = (uint8_t)(active ? source : CPROF_SCHED_SOURCE_OFF);
 	clk.tps = h->ticks_per_sec;
 	clk.anchor_ticks = h->anchor_ticks;
 	clk.anchor_mono = h->anchor_monotonic_ns;
+	clk.anchor_real = h->anchor_realtime_ns;
 	clk.ok = 1;
 	stale_ticks = clk.tps / 10000; /* 0.1 ms */
+}
+
+void cprof_sched_header(struct cprof_header *h)
+{
+	h->sched_source = (uint8_t)(active ? source : CPROF_SCHED_SOURCE_OFF);
+	if (active && clk.ok) { /* records were converted with these already */
+		h->ticks_per_sec = clk.tps;
+		h->anchor_ticks = clk.anchor_ticks;
+		h->anchor_monotonic_ns = clk.anchor_mono;
+		h->anchor_realtime_ns = clk.anchor_real;
+		return;
+	}
+	clock_from(h);
 }
 
 void cprof_sched_capture_begin(uint64_t ticks)
@@ -573,8 +589,15 @@ uint64_t cprof_sched_collect(void)
 		return collected_ticks;
 	self_tid = cprof_gettid();
 	if (source == CPROF_SCHED_SOURCE_PERF) {
-		if (!clk.ok)
-			return 0; /* no header yet: times cannot be converted; the kernel keeps them */
+		if (!clk.ok) {
+			/* No header yet: the clock is read here (the header will
+			 * carry the same), once calibrating it cannot sleep. */
+			if (!cprof_clock_calibrated())
+				return 0; /* the kernel keeps the records meanwhile */
+			struct cprof_header h = {0};
+			cprof_clock_header(&h);
+			clock_from(&h);
+		}
 		collected_ticks = now;
 		perf_collect();
 	} else if (source == CPROF_SCHED_SOURCE_SCHEDSTAT) {
