@@ -190,12 +190,9 @@ static void queue_remove(struct squeue *q)
 	}
 }
 
-static void queue_push(uint32_t tid, uint64_t ts, unsigned kind, uint64_t a0, uint64_t a1)
+/* Appends to q (never moves the table: safe while iterating it). */
+static void queue_append(struct squeue *q, uint64_t ts, unsigned kind, uint64_t a0, uint64_t a1)
 {
-
-	struct squeue *q = queue_get(tid);
-	if (!q)
-		return;
 	if (q->head == q->len) {
 		q->head = q->len = 0;
 	} else if (q->head > q->cap / 2) { /* compact */
@@ -214,6 +211,13 @@ static void queue_push(uint32_t tid, uint64_t ts, unsigned kind, uint64_t a0, ui
 	if (q->len > q->head && q->v[q->len - 1].ts > ts)
 		q->unsorted = 1;
 	q->v[q->len++] = (struct srec){.ts = ts, .a0 = a0, .a1 = a1, .kind = (uint8_t)kind};
+}
+
+static void queue_push(uint32_t tid, uint64_t ts, unsigned kind, uint64_t a0, uint64_t a1)
+{
+	struct squeue *q = queue_get(tid);
+	if (q)
+		queue_append(q, ts, kind, a0, a1);
 }
 
 /* Records from different CPUs' rings interleave: insertion sort (they are
@@ -450,22 +454,34 @@ static int stat_read(struct squeue *q, uint64_t *oncpu, uint64_t *runq)
 	return 0;
 }
 
+/* Samples every thread the capture has met (cprof_sched_next registers
+ * them: the capture reads a ring's tid only when that is safe). A thread
+ * that is gone and has nothing queued is forgotten (its fd closed). */
 static void stat_round(void)
 {
-	for (struct ring *r = cprof_rings_first(); r; r = r->next) {
-		if (atomic_load_explicit(&r->state, memory_order_acquire) != RING_LIVE || !r->tid)
-			continue;
-		struct squeue *q = queue_get(r->tid);
+	for (uint32_t i = 0; i < qcap;) {
+		struct squeue *q = &queues[i];
 		uint64_t oncpu, runq;
-		if (!q || stat_read(q, &oncpu, &runq))
+		if (!q->tid) {
+			i++;
 			continue;
+		}
+		if (stat_read(q, &oncpu, &runq)) {
+			if (q->head == q->len) {
+				queue_remove(q);
+				continue; /* slot i was refilled by the probe run */
+			}
+			i++;
+			continue;
+		}
+		i++;
 		uint64_t ts = cprof_clock_now();
 		if (q->stat_seen && oncpu == q->stat_oncpu && runq == q->stat_runq)
 			continue; /* nothing happened: a sleeping thread costs nothing */
 		q->stat_seen = 1;
 		q->stat_oncpu = oncpu;
 		q->stat_runq = runq;
-		queue_push(r->tid, ts, CPROF_EV_SCHED_STAT, oncpu, runq);
+		queue_append(q, ts, CPROF_EV_SCHED_STAT, oncpu, runq);
 	}
 }
 
@@ -613,7 +629,9 @@ uint64_t cprof_sched_collect(void)
 
 uint64_t cprof_sched_next(uint32_t tid)
 {
-	struct squeue *q = active ? queue_find(tid) : NULL;
+	struct squeue *q = NULL;
+	if (active) /* schedstat: the capture's threads are the ones to sample */
+		q = source == CPROF_SCHED_SOURCE_SCHEDSTAT ? queue_get(tid) : queue_find(tid);
 	return q && q->head < q->len ? q->v[q->head].ts : UINT64_MAX;
 }
 
