@@ -454,7 +454,15 @@ void cprof_cpu_thread_start(void)
 	uint32_t tid = cprof_gettid();
 	sigset_t cur;
 	pthread_sigmask(SIG_BLOCK, NULL, &cur);
-	pthread_mutex_lock(&lock);
+	/* A program thread never waits for the sampler's scan (it holds the
+	 * lock while reading /proc): if the lock is busy, that scan or the
+	 * next one (100 ms) arms it. The tracer's own threads must register. */
+	if (internal)
+		pthread_mutex_lock(&lock);
+	else if (pthread_mutex_trylock(&lock)) {
+		self->busy--;
+		return;
+	}
 	struct armed *a = find(tid);
 	if (a && a->timer >= 0) { /* left by an earlier thread of this tid */
 		syscall(SYS_timer_delete, a->timer);
