@@ -8,7 +8,9 @@
 #   cap-base     base + /debug/pprof/trace?seconds=N streaming
 #   cap-sched    cap-base with CPROF_TRACE_SCHED=perf (context-switch records)
 #   cap-cpu      cap-base with CPROF_TRACE_CPU_HZ=100 (CPU samples in the trace)
-# Prints requests/s (median) and the ratios: idle/base, profile/base,
+# Prints requests/s and the server's CPU time per request (utime + stime of
+# all its threads over the ab run: steadier than throughput on a shared
+# machine), medians, and the ratios: idle/base, profile/base,
 # cap-sched/cap-base, cap-cpu/cap-base.
 #   bench/sched_overhead.sh [BUILD_DIR] [ROUNDS] [SECONDS]   (build, 3, 5)
 set -euo pipefail
@@ -20,7 +22,8 @@ W=$(mktemp -d)
 server=
 trap '[ -n "$server" ] && kill $server 2>/dev/null; rm -rf "$W"' EXIT
 
-one() { # mode -> "rps switches/s"
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+one() { # mode -> "rps cpu_us_per_request"
   local mode=$1 env=(CPROF_TRACE_SCHED=off CPROF_TRACE_CPU_HZ=0) side=
   case $mode in
     idle) env=() ;;
@@ -41,33 +44,42 @@ one() { # mode -> "rps switches/s"
     side_pid=$!
     sleep 0.5
   fi
-  local cs0 cs1
-  cs0=$(awk '/ctxt/ {print $2}' /proc/stat)
+  local c0 c1
+  c0=$(cpu_ticks "$server")
   ab -k -c 8 -t "$SECS" -n 10000000 "${base}${URL_PATH}" > "$W/ab.txt" 2>&1
-  cs1=$(awk '/ctxt/ {print $2}' /proc/stat)
+  c1=$(cpu_ticks "$server")
   [ -n "$side_pid" ] && wait "$side_pid"
   kill "$server"; wait "$server" 2>/dev/null || true
   server=
   grep -q '^Failed requests: *0$' "$W/ab.txt" || { echo "ab reported failures" >&2; cat "$W/ab.txt" >&2; exit 1; }
-  echo "$(awk '/Requests per second/ {print $4}' "$W/ab.txt") $(( (cs1 - cs0) / SECS ))"
+  local reqs hz
+  reqs=$(awk '/Complete requests/ {print $3}' "$W/ab.txt")
+  hz=$(getconf CLK_TCK)
+  echo "$(awk '/Requests per second/ {print $4}' "$W/ab.txt") $(echo "($c1 - $c0) * 1000000 / $hz / $reqs" | bc -l)"
 }
 
 modes=(base idle profile cap-base cap-sched cap-cpu)
 n=${#modes[@]}
-declare -A rps
+declare -A rps cpu
 for r in $(seq 1 "$ROUNDS"); do
   for k in $(seq 0 $((n - 1))); do
     m=${modes[$(( (k + r) % n ))]}
-    read -r x cs < <(one "$m")
+    read -r x c < <(one "$m")
     rps[$m]+="$x "
-    printf 'round %d %-10s %10.0f req/s  (%s context switches/s machine-wide)\n' "$r" "$m" "$x" "$cs"
+    cpu[$m]+="$c "
+    printf 'round %d %-10s %10.0f req/s  %6.1f us CPU per request\n' "$r" "$m" "$x" "$c"
   done
 done
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }
 echo
-declare -A med
-for m in "${modes[@]}"; do med[$m]=$(echo "${rps[$m]}" | median); printf '%-10s %10.0f req/s\n' "$m" "${med[$m]}"; done
-ratio() { printf '%-24s %.3fx\n' "$1" "$(echo "${med[$2]} / ${med[$3]}" | bc -l)"; }
+declare -A med medc
+for m in "${modes[@]}"; do
+  med[$m]=$(echo "${rps[$m]}" | median)
+  medc[$m]=$(echo "${cpu[$m]}" | median)
+  printf '%-10s %10.0f req/s %8.1f us CPU/request\n' "$m" "${med[$m]}" "${medc[$m]}"
+done
+ratio() { printf '%-24s %.3fx req/s   %.3fx CPU/request\n' "$1" "$(echo "${med[$2]} / ${med[$3]}" | bc -l)" \
+  "$(echo "${medc[$2]} / ${medc[$3]}" | bc -l)"; }
 ratio "idle / base" idle base
 ratio "profile / base" profile base
 ratio "cap-sched / cap-base" cap-sched cap-base

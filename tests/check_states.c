@@ -96,7 +96,8 @@ int main(int argc, char **argv)
 		double k_run = 100.0 * (double)on / (double)wall, k_rq = 100.0 * (double)rq / (double)wall;
 		double run = 100.0 * num(th, "exec_ns") / total, runq = 100.0 * num(th, "sched_ns") / total;
 		/* where its blocked time must lie: a contender waits for the lock
-		 * (sync) about as long as it sleeps holding it (syscall) */
+		 * (sync) or sleeps holding it (syscall); glibc's lock is unfair, so
+		 * one contender may hold it many times in a row and wait little */
 		double sync = 100.0 * num(th, "sync_ns") / total, sys = 100.0 * num(th, "syscall_ns") / total;
 		double blocked = 100.0 - run - runq;
 		double explained = !strcmp(role, "contender") ? sync + sys
@@ -111,7 +112,7 @@ int main(int argc, char **argv)
 		CHECKF(blocked < 1 || explained >= 0.7 * blocked, "thread %ld (%s): %.1f%% blocked, %.1f%% in its calls' categories", tid,
 		       role, blocked, explained);
 		if (!strcmp(role, "contender"))
-			CHECKF(sync >= 0.3 * blocked, "thread %ld: lock waits %.1f%% of %.1f%% blocked", tid, sync, blocked);
+			CHECKF(sync >= 0.1 * blocked, "thread %ld: lock waits %.1f%% of %.1f%% blocked", tid, sync, blocked);
 		compared++;
 	}
 	fclose(f);

@@ -3,9 +3,9 @@
  *
  *   sched_app burn SECONDS   one thread burns CPU in burn_a and burn_b in a
  *                            3:1 ratio (same loop, 3x the iterations)
- *   sched_app mixed          4 threads alternate ~1 ms of CPU and ~1 ms of
- *                            sleep 60 times; 4 more are CPU-bound for
- *                            0.3 s (2 vCPUs: they preempt each other)
+ *   sched_app mixed [K]      4 threads alternate ~1 ms of CPU and ~1 ms of
+ *                            sleep 60*K times; 4 more are CPU-bound for
+ *                            0.3*K s (2 vCPUs: they preempt each other)
  *
  * Every thread logs its own /proc/thread-self/schedstat just before it
  * ends (TRACE_LOG "schedstat", "ONCPU RUNQ"), the oracle tests/check_sched
@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-static volatile uint64_t sink;
+static _Thread_local volatile uint64_t sink; /* per thread: the threads share no data */
 
 #define SPIN(n)                                                                \
 	do {                                                                   \
@@ -63,6 +63,7 @@ static void log_schedstat(void)
 }
 
 static double burn_seconds;
+static int scale = 1; /* mixed: how many times longer */
 
 static void *burner(void *arg)
 {
@@ -84,7 +85,7 @@ static void *burner(void *arg)
 static void *sleeper(void *arg)
 {
 	(void)arg;
-	for (int i = 0; i < 60; i++) {
+	for (int i = 0; i < 60 * scale; i++) {
 		SPIN(300000); /* ~1 ms */
 		usleep(1000);
 	}
@@ -95,7 +96,7 @@ static void *sleeper(void *arg)
 static void *hog(void *arg)
 {
 	(void)arg;
-	double end = now_s() + 0.3;
+	double end = now_s() + 0.3 * scale;
 	while (now_s() < end)
 		SPIN(10000);
 	log_schedstat();
@@ -116,6 +117,8 @@ int main(int argc, char **argv)
 		pthread_create(&t, NULL, burner, NULL);
 		pthread_join(t, NULL);
 	} else if (argc >= 2 && strcmp(argv[1], "mixed") == 0) {
+		if (argc >= 3 && atoi(argv[2]) > 0)
+			scale = atoi(argv[2]);
 		pthread_t t[8];
 		for (int i = 0; i < 4; i++)
 			pthread_create(&t[i], NULL, sleeper, NULL);

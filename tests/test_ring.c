@@ -14,6 +14,7 @@
 #include "capture/capture.h"
 #include "check.h"
 #include "core/internal.h"
+#include "profiles/cpu.h"
 #include "trace_load.h"
 
 /* Counts events of kind on tid, and checks "seq" logs run first..first+n-1. */
@@ -194,6 +195,7 @@ static void test_flight_concurrent(void)
 int main(void)
 {
 	cprof_rings_configure(64u << 10);
+	cprof_cpu_configure(0); /* exact drop accounting: no CPU samples in the rings */
 	test_wraparound();
 	test_drops();
 	test_flight();

@@ -19,6 +19,7 @@
 
 #include "interpose/block.h"
 #include "stacks/stack.h"
+#include "profiles/cpu.h"
 #include "capture/capture.h"
 #include "check.h"
 #include "core/internal.h"
@@ -457,6 +458,7 @@ static void test_block_pairs(void)
 int main(void)
 {
 	cprof_block_configure(1000, 0); /* no run-queue samples: exact event counts */
+	cprof_cpu_configure(0);         /* no CPU samples either (a dropped one is a drop too) */
 	if (!mkdtemp(dir)) {
 		perror("mkdtemp");
 		return 1;

@@ -289,12 +289,15 @@ static void apply_interval(struct walk_thread *t, int64_t a, int64_t b, uint64_t
 	int64_t rq = d_rq > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)d_rq;
 	int64_t blocked = el - on - rq;
 	if (blocked < 0) {
-		int64_t excess = -blocked;
-		int64_t taken = take_back_blocked(t, excess);
-		rq -= excess - taken; /* what no earlier blocked time paid for: jitter */
-		if (rq < 0)
-			rq = 0;
-		rq += taken; /* now runnable */
+		/* this interval's own span in the kernel's split; what it holds
+		 * beyond was running or runnable time counted as blocked before,
+		 * taken back in the same split (on-CPU time lags too: it is
+		 * credited at ticks and switches) */
+		int64_t excess = -blocked, taken = take_back_blocked(t, excess);
+		double f_rq = (double)rq / (double)(on + rq);
+		int64_t rq_fit = (int64_t)((double)el * f_rq);
+		on = el - rq_fit;
+		rq = rq_fit + (int64_t)((double)taken * f_rq);
 		blocked = 0;
 	}
 	k->share_on = on < el ? (double)on / (double)el : 1.0;

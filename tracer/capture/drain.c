@@ -75,9 +75,12 @@ int drain_pass(struct capture *c)
 			atomic_store_explicit(&r->tail, h, memory_order_release);
 		}
 		/* The kernel's records up to `upto` (every own event before it is
-		 * decoded above); for an exited thread, all of them. A thread that
-		 * recorded nothing yet in this capture gets its batch now. */
-		if (cprof_sched_next(r->tid) <= (st == RING_EXITED ? UINT64_MAX - 1 : upto)) {
+		 * decoded above); for an exited thread, all of them. r->tid is read
+		 * only once this capture decoded the owner's records (it was written
+		 * before their head store), or the owner exited: a ring being
+		 * claimed right now is still writing it. */
+		if ((t < h || d->batch_gen || st == RING_EXITED) &&
+		    cprof_sched_next(r->tid) <= (st == RING_EXITED ? UINT64_MAX - 1 : upto)) {
 			uint32_t gen = atomic_load_explicit(&r->generation, memory_order_relaxed);
 			if (gen != d->batch_gen)
 				decode_adopt(c, r, d, gen, atomic_load_explicit(&r->task, memory_order_relaxed));

@@ -45,6 +45,10 @@ void *cprof_interpose_resolve_lazy(const char *name) CPROF_INTERNAL;
 /* A site naming the interposed call, for BLOCK_BEGIN's `what`. */
 #define CALL_SITE(name) static struct cprof_site site_##name = {#name, 0}
 
+/* Called by every thread started through pthread_create, before its
+ * routine (after THREAD_START); set once by a higher layer (profiles/
+ * cpu.c) with a release store, read with acquire. */
+extern void (*cprof_thread_start_hook)(void) CPROF_INTERNAL;
 void cprof_interpose_thread_init(void) CPROF_INTERNAL;
 /* Creation stacks with their thread counts (stack id 0: unknown); returns
  * the total created through pthread_create. */

@@ -13,7 +13,6 @@
 #include <string.h>
 
 #include "interpose/interpose.h"
-#include "profiles/cpu.h"
 
 
 struct start {
@@ -41,9 +40,15 @@ static void *trampoline(void *p)
 		self->start_args[2] = s.stack;
 		cprof_thread_attach_now(self);
 	}
-	cprof_cpu_thread_start(); /* sched-cpu: arm this thread's CPU-time sampling timer */
+	/* sched-cpu: the layers above arm per-thread work (the CPU-sampling
+	 * timer), for the tracer's threads too (they are told apart there). */
+	void (*hook)(void) = __atomic_load_n(&cprof_thread_start_hook, __ATOMIC_ACQUIRE);
+	if (hook)
+		hook();
 	return s.routine(s.arg);
 }
+
+void (*cprof_thread_start_hook)(void);
 
 CPROF_API int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*routine)(void *), void *arg)
 {

@@ -33,7 +33,8 @@ void cprof_cpu_header(struct cprof_header *h) CPROF_INTERNAL;
  * first capture runs). */
 void cprof_cpu_describe(struct cprof_header *h) CPROF_INTERNAL;
 
-/* Called by every new thread before its start routine (interpose/thread.c):
+/* Called by every new thread before its start routine (interpose/thread.c,
+ * through cprof_thread_start_hook):
  * arms its timer when sampling runs; remembers the tracer's own threads so
  * they are never sampled. */
 void cprof_cpu_thread_start(void) CPROF_INTERNAL;
@@ -41,6 +42,9 @@ void cprof_cpu_thread_start(void) CPROF_INTERNAL;
 /* Samples per stack id since load (index 0: no stack), n = CPROF_STACK_IDS
  * + 1 entries copied into dst. */
 void cprof_cpu_counts(uint64_t *dst) CPROF_INTERNAL;
+/* Takes one sample of the calling thread now, as a timer expiry would
+ * (bench/bench_cpu_sample.c measures the cost of one). 0 or -1. */
+int cprof_cpu_sample_self(void) CPROF_INTERNAL;
 /* Samples lost because the thread was inside the tracer (busy). */
 uint64_t cprof_cpu_dropped(void) CPROF_INTERNAL;
 void cprof_cpu_after_fork_child(void) CPROF_INTERNAL;

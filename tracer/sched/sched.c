@@ -52,9 +52,12 @@
 #include "core/internal.h"
 #include "sched/sched.h"
 
-#define PERF_DATA_PAGES_MAX 256u    /* per CPU ring: 1 MiB, ~26000 records, when the kernel allows */
-#define PERF_DATA_PAGES_UNPRIV 32u  /* within perf_event_mlock_kb alone: 128 KiB, ~3300 records */
-#define PERF_MLOCK_BUDGET (480u << 10) /* unprivileged users may lock 516 KiB in all */
+/* Per CPU ring: up to 1 MiB (~26000 records: a server switching 200 k
+ * times a second per CPU fills it in 130 ms, the drainer reads it every
+ * 10 ms at most). Unprivileged users may lock perf_event_mlock_kb (516 KiB)
+ * in all: mmap refuses beyond, and the rings are halved until it accepts. */
+#define PERF_DATA_PAGES_MAX 256u
+#define PERF_TOTAL_MAX (16u << 20) /* bytes for all CPUs' rings: many-CPU machines get smaller ones */
 #define SCHEDSTAT_PERIOD_NS 10000000u /* one schedstat sample per thread per 10 ms */
 #define SCHEDSTAT_FDS_MAX 1024u      /* kept open; beyond, open/read/close each time */
 #define UNCLAIMED_NS 100000000u      /* records no ring claimed for 100 ms: checked */
@@ -88,6 +91,7 @@ struct squeue {
 	uint64_t stat_oncpu, stat_runq; /* last values recorded, ns */
 	uint8_t stat_seen;       /* a sample was recorded this capture */
 	uint8_t unsorted;        /* records appended out of order */
+	uint8_t gone_seen;       /* pass_end found the thread gone, records unclaimed */
 };
 
 static int source = CPROF_SCHED_SOURCE_OFF;
@@ -100,12 +104,15 @@ static uint64_t tail_lost;    /* the ended capture's, for its tail */
 static uint32_t stat_fds;     /* schedstat fds kept open */
 static uint64_t last_stat_ns; /* CLOCK_MONOTONIC of the last schedstat round */
 static uint64_t collected_ticks; /* when the kernel rings were last read, 0: not this capture */
-static uint64_t stale_ticks;     /* re-read them when older than this (1 ms) */
+static uint64_t stale_ticks;     /* re-read them when older than this (0.1 ms) */
 
-/* The header's clock: ticks = anchor_ticks + (mono_ns - anchor_mono) * tps / 1e9. */
+/* The capture's clock: ticks = anchor_ticks + (mono_ns - anchor_mono) * tps
+ * / 1e9. Taken from the header, or, when the kernel rings must be read
+ * before the header is written (a long first drain pass), read here once
+ * the clock is calibrated and then imposed on the header, so both agree. */
 static struct {
 	int ok;
-	uint64_t tps, anchor_ticks, anchor_mono;
+	uint64_t tps, anchor_ticks, anchor_mono, anchor_real;
 } clk;
 
 static struct squeue *queues; /* open addressing by tid */
@@ -183,12 +190,9 @@ static void queue_remove(struct squeue *q)
 	}
 }
 
-static void queue_push(uint32_t tid, uint64_t ts, unsigned kind, uint64_t a0, uint64_t a1)
+/* Appends to q (never moves the table: safe while iterating it). */
+static void queue_append(struct squeue *q, uint64_t ts, unsigned kind, uint64_t a0, uint64_t a1)
 {
-
-	struct squeue *q = queue_get(tid);
-	if (!q)
-		return;
 	if (q->head == q->len) {
 		q->head = q->len = 0;
 	} else if (q->head > q->cap / 2) { /* compact */
@@ -207,6 +211,13 @@ static void queue_push(uint32_t tid, uint64_t ts, unsigned kind, uint64_t a0, ui
 	if (q->len > q->head && q->v[q->len - 1].ts > ts)
 		q->unsorted = 1;
 	q->v[q->len++] = (struct srec){.ts = ts, .a0 = a0, .a1 = a1, .kind = (uint8_t)kind};
+}
+
+static void queue_push(uint32_t tid, uint64_t ts, unsigned kind, uint64_t a0, uint64_t a1)
+{
+	struct squeue *q = queue_get(tid);
+	if (q)
+		queue_append(q, ts, kind, a0, a1);
 }
 
 /* Records from different CPUs' rings interleave: insertion sort (they are
@@ -294,13 +305,13 @@ static int perf_setup(void)
 	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
 	if (ncpu < 1)
 		ncpu = 1;
-	/* Large rings ride out a drainer starved by a busy program (RLIMIT_MEMLOCK
-	 * or CAP_IPC_LOCK pays for what perf_event_mlock_kb does not); the
-	 * kernel refuses the mapping otherwise, and smaller ones are tried. */
 	uint32_t pages = PERF_DATA_PAGES_MAX;
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	while (pages > 1 && (size_t)ncpu * (pages + 1) * page > PERF_TOTAL_MAX)
+		pages /= 2;
 	pid_t pid = getpid();
 	int opened = 0;
+retry:
 	for (long cpu = 0; cpu < ncpu; cpu++) {
 		int fd = perf_open(pid, (int)cpu, 1);
 		if (fd < 0) {
@@ -311,16 +322,14 @@ static int perf_setup(void)
 			return -e;
 		}
 		int rc = kring_add(fd, 0, pages);
-		while (rc == -EPERM && pages > 1) {
-			uint32_t fit = PERF_DATA_PAGES_UNPRIV;
-			while (fit > 1 && (size_t)ncpu * (fit + 1) * page > PERF_MLOCK_BUDGET)
-				fit /= 2;
-			pages = pages > fit ? fit : pages / 2;
-			rc = kring_add(fd, 0, pages);
-		}
 		if (rc) {
 			close(fd);
 			perf_close_all();
+			if ((rc == -EPERM || rc == -ENOMEM) && pages > 1) { /* over the lock budget */
+				pages /= 2;
+				opened = 0;
+				goto retry;
+			}
 			return rc;
 		}
 		opened++;
@@ -445,28 +454,40 @@ static int stat_read(struct squeue *q, uint64_t *oncpu, uint64_t *runq)
 	return 0;
 }
 
+/* Samples every thread the capture has met (cprof_sched_next registers
+ * them: the capture reads a ring's tid only when that is safe). A thread
+ * that is gone and has nothing queued is forgotten (its fd closed). */
 static void stat_round(void)
 {
-	for (struct ring *r = cprof_rings_first(); r; r = r->next) {
-		if (atomic_load_explicit(&r->state, memory_order_acquire) != RING_LIVE || !r->tid)
-			continue;
-		struct squeue *q = queue_get(r->tid);
+	for (uint32_t i = 0; i < qcap;) {
+		struct squeue *q = &queues[i];
 		uint64_t oncpu, runq;
-		uint64_t before = cprof_clock_now();
-		if (!q || stat_read(q, &oncpu, &runq))
+		if (!q->tid) {
+			i++;
 			continue;
+		}
+		uint64_t before = cprof_clock_now();
+		if (stat_read(q, &oncpu, &runq)) {
+			if (q->head == q->len) {
+				queue_remove(q);
+				continue; /* slot i was refilled by the probe run */
+			}
+			i++;
+			continue;
+		}
+		i++;
 		uint64_t ts = cprof_clock_now();
 		/* The figures hold at some instant inside [before, ts]: a reading
 		 * the drainer was preempted in (over 50 us) would date them late
 		 * and stretch the interval they close; the next round reads again. */
-		if (stale_ticks && ts - before > stale_ticks / 20)
+		if (stale_ticks && ts - before > stale_ticks / 2)
 			continue;
 		if (q->stat_seen && oncpu == q->stat_oncpu && runq == q->stat_runq)
 			continue; /* nothing happened: a sleeping thread costs nothing */
 		q->stat_seen = 1;
 		q->stat_oncpu = oncpu;
 		q->stat_runq = runq;
-		queue_push(r->tid, ts, CPROF_EV_SCHED_STAT, oncpu, runq);
+		queue_append(q, ts, CPROF_EV_SCHED_STAT, oncpu, runq);
 	}
 }
 
@@ -504,6 +525,11 @@ int cprof_sched_fill(void)
 			fullest = fill;
 	}
 	return fullest;
+}
+
+void cprof_sched_describe(struct cprof_header *h)
+{
+	h->sched_source = (uint8_t)source;
 }
 
 void cprof_sched_init(const char *mode)
@@ -544,19 +570,27 @@ int cprof_sched_source(void)
 	return source;
 }
 
-void cprof_sched_header(struct cprof_header *h)
+static void clock_from(const struct cprof_header *h)
 {
-	h->sched_source = (uint8_t)(active ? source : CPROF_SCHED_SOURCE_OFF);
 	clk.tps = h->ticks_per_sec;
 	clk.anchor_ticks = h->anchor_ticks;
 	clk.anchor_mono = h->anchor_monotonic_ns;
+	clk.anchor_real = h->anchor_realtime_ns;
 	clk.ok = 1;
-	stale_ticks = clk.tps / 1000;
+	stale_ticks = clk.tps / 10000; /* 0.1 ms */
 }
 
-void cprof_sched_describe(struct cprof_header *h)
+void cprof_sched_header(struct cprof_header *h)
 {
-	h->sched_source = (uint8_t)source;
+	h->sched_source = (uint8_t)(active ? source : CPROF_SCHED_SOURCE_OFF);
+	if (active && clk.ok) { /* records were converted with these already */
+		h->ticks_per_sec = clk.tps;
+		h->anchor_ticks = clk.anchor_ticks;
+		h->anchor_monotonic_ns = clk.anchor_mono;
+		h->anchor_realtime_ns = clk.anchor_real;
+		return;
+	}
+	clock_from(h);
 }
 
 void cprof_sched_capture_begin(uint64_t ticks)
@@ -617,8 +651,15 @@ uint64_t cprof_sched_collect(void)
 		return collected_ticks;
 	self_tid = cprof_gettid();
 	if (source == CPROF_SCHED_SOURCE_PERF) {
-		if (!clk.ok)
-			return 0; /* no header yet: times cannot be converted; the kernel keeps them */
+		if (!clk.ok) {
+			/* No header yet: the clock is read here (the header will
+			 * carry the same), once calibrating it cannot sleep. */
+			if (!cprof_clock_calibrated())
+				return 0; /* the kernel keeps the records meanwhile */
+			struct cprof_header h = {0};
+			cprof_clock_header(&h);
+			clock_from(&h);
+		}
 		collected_ticks = now;
 		perf_collect();
 	} else if (source == CPROF_SCHED_SOURCE_SCHEDSTAT) {
@@ -634,7 +675,9 @@ uint64_t cprof_sched_collect(void)
 
 uint64_t cprof_sched_next(uint32_t tid)
 {
-	struct squeue *q = active ? queue_find(tid) : NULL;
+	struct squeue *q = NULL;
+	if (active) /* schedstat: the capture's threads are the ones to sample */
+		q = source == CPROF_SCHED_SOURCE_SCHEDSTAT ? queue_get(tid) : queue_find(tid);
 	return q && q->head < q->len ? q->v[q->head].ts : UINT64_MAX;
 }
 
@@ -644,6 +687,7 @@ uint64_t cprof_sched_take(uint32_t tid, uint64_t upto, cprof_sched_emit_fn emit,
 	if (!q)
 		return UINT64_MAX;
 	q->claimed_ticks = upto;
+	q->gone_seen = 0;
 	while (q->head < q->len && q->v[q->head].ts <= upto) {
 		const struct srec *s = &q->v[q->head++];
 		uint64_t args[2] = {s->a0, s->a1};
@@ -662,13 +706,16 @@ void cprof_sched_pass_end(uint64_t pass_ticks)
 		/* Every pass takes a traced thread's records up to the pass start:
 		 * records 100 ms old belong to a thread without a ring. */
 		if (q->tid && q->head < q->len && q->v[q->head].ts + keep < pass_ticks) {
-			if (syscall(SYS_tgkill, getpid(), q->tid, 0) != 0) { /* gone: forget it */
+			if (syscall(SYS_tgkill, (long)getpid(), (long)q->tid, 0L) != 0 && q->gone_seen++) {
+				/* Gone, and still unclaimed a pass later: a thread that
+				 * claimed a ring during the last pass and exited at once
+				 * had its ring visited since. Forget it. */
 				q->head = q->len = 0;
 				if (q->stat_fd < 0) {
 					queue_remove(q);
 					continue;
 				}
-			} else if (q->len - q->head > UNCLAIMED_MAX) {
+			} else if (!q->gone_seen && q->len - q->head > UNCLAIMED_MAX) {
 				/* Alive and not (yet) traced: the main thread before its
 				 * first event, or a tracer thread. Keep the newest. */
 				q->head = q->len - UNCLAIMED_MAX;
@@ -692,7 +739,7 @@ void cprof_sched_after_fork_child(void)
 	int was = source;
 	perf_close_all();
 	for (uint32_t i = 0; i < qcap; i++)
-		if (queues[i].stat_fd >= 0)
+		if (queues[i].tid && queues[i].stat_fd >= 0)
 			close(queues[i].stat_fd);
 	free(queues);
 	queues = NULL;

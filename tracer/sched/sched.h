@@ -12,6 +12,7 @@
  *   after the ring (UINT64_MAX for a ring whose thread exited); after all
  *   rings, cprof_sched_pass_end(now)
  *   cprof_sched_capture_end()      after the last pass
+ *   cprof_sched_write_tail(w)      in the tail, before the end marker
  * All of these run on the capture's thread (drainer or caller) under the
  * capture lock: no locking inside. Not async-signal-safe.
  */
@@ -43,7 +44,7 @@ void cprof_sched_capture_end(void) CPROF_INTERNAL;
 /* Called for each record, in timestamp order for one thread. */
 typedef void (*cprof_sched_emit_fn)(void *ctx, unsigned kind, uint64_t ts, const uint64_t *args);
 /* Reads the kernel rings (perf) or samples schedstat (every 10 ms) into
- * per-thread queues, unless that was done less than 1 ms ago. Returns the
+ * per-thread queues, unless that was done less than 0.1 ms ago. Returns the
  * ticks when that reading began (0: nothing to take yet): every kernel
  * record up to it is queued. */
 uint64_t cprof_sched_collect(void) CPROF_INTERNAL;
