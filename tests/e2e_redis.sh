@@ -29,7 +29,7 @@ done
 port=$(grep -o '127.0.0.1:[0-9]*' "$dir/redis.err" | head -1 | cut -d: -f2)
 [ -n "$port" ] && [ -S "$sock" ] || fail "redis-server did not start under the tracer"
 # bounded load: at most 200k requests or 20 s
-timeout 20 redis-benchmark -s "$sock" -n 600000 -c 8 -q -t set,get,incr,lpush > "$dir/bench.out" 2> "$dir/bench.err" &
+timeout 20 redis-benchmark -s "$sock" -n 400000 -c 2 -q -t set,get,incr,lpush > "$dir/bench.out" 2> "$dir/bench.err" &
 sleep 0.5
 kernel() { # the tracer's own threads (the endpoint's) are not the program's
   for t in /proc/$pid/task/*; do
