@@ -40,6 +40,7 @@
 #include "capture/capture.h"
 #include "http/http.h"
 #include "core/internal.h"
+#include "interpose/contention.h"
 #include "interpose/interpose.h"
 #include "stacks/stack.h"
 #include "sched/sched.h"
@@ -128,6 +129,24 @@ static void configure(void)
 	}
 	int runq = !((s = getenv("CPROF_TRACE_RUNQ")) && strcmp(s, "0") == 0);
 	cprof_block_configure(min_block, runq);
+	uint64_t block_rate = 1, mutex_fraction = 1; /* the block and mutex profiles: on, every contention */
+	if ((s = getenv("CPROF_TRACE_BLOCK_RATE"))) {
+		char *end;
+		unsigned long long v = strtoull(s, &end, 10);
+		if (*s && !*end && v <= 100000000000ull)
+			block_rate = v;
+		else
+			fprintf(stderr, "cprof-trace: ignoring CPROF_TRACE_BLOCK_RATE=%s (want ns, 0: off)\n", s);
+	}
+	if ((s = getenv("CPROF_TRACE_MUTEX_FRACTION"))) {
+		char *end;
+		unsigned long long v = strtoull(s, &end, 10);
+		if (*s && !*end && v <= 1000000)
+			mutex_fraction = v;
+		else
+			fprintf(stderr, "cprof-trace: ignoring CPROF_TRACE_MUTEX_FRACTION=%s (want 0..1000000, 0: off)\n", s);
+	}
+	cprof_contention_configure(block_rate, (uint32_t)mutex_fraction);
 	if ((s = getenv("CPROF_TRACE_STACKS")) && strcmp(s, "0") == 0)
 		cprof_stacks_enabled = 0;
 	/* Separate debug files: on by default for one process (a server's

@@ -28,4 +28,18 @@ void cprof_http_after_fork_child(void) CPROF_INTERNAL;
 struct text;
 void cprof_threads_dump(struct text *out, int debug) CPROF_INTERNAL;
 
+/* The ptrace helper's report of every thread's stack ("T tid" lines, frames
+ * with "pc=0x..."), malloc'd, or NULL; "E why" when stacks are unavailable
+ * (goroutine.c). */
+char *cprof_threads_report(void) CPROF_INTERNAL;
+
+/* pprof_family.c: gzip pprof profiles appended to out; 0 or -ENOMEM. */
+struct trace_buf;
+int cprof_pprof_block(struct trace_buf *out) CPROF_INTERNAL;
+int cprof_pprof_mutex(struct trace_buf *out) CPROF_INTERNAL;
+int cprof_pprof_goroutine(struct trace_buf *out) CPROF_INTERNAL;
+int cprof_pprof_threadcreate(struct trace_buf *out) CPROF_INTERNAL;
+/* The number of stacks in profile `name` (block, mutex), for the index. */
+uint64_t cprof_pprof_count(const char *name) CPROF_INTERNAL;
+
 #endif
