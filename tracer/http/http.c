@@ -166,11 +166,14 @@ static enum MHD_Result serve_index(struct MHD_Connection *conn)
 		     "Open a profile with <code>go tool pprof URL</code>.</p>\n"
 		     "<table>\n<thead><tr><th>Count</th><th>Profile</th><th></th></tr></thead>\n");
 	static const char *const rows[][2] = {
+		{"allocs", "A sampling of all past memory allocations (malloc family; CPROF_TRACE_MEM_RATE)."},
 		{"block", "Stack traces that led to blocking on synchronization primitives (mutex, rwlock, condition "
 			  "variable, semaphore, barrier, join): contentions and delay."},
 		{"cmdline", "The command line of this program."},
 		{"goroutine", "Stack traces of every live thread (pprof; debug=1: text with name and state, "
 			      "debug=2: with file:line)."},
+		{"heap", "A sampling of memory allocations of live objects (?debug=1: text). allocs is the same "
+			 "profile with alloc_space first."},
 		{"mutex", "Stack traces of holders of contended mutexes and rwlocks, charged at the unlock with the "
 			  "delay they caused."},
 		{"profile", "CPU profile of the given seconds (30 by default)."},
@@ -186,7 +189,8 @@ static enum MHD_Result serve_index(struct MHD_Connection *conn)
 			snprintf(count, sizeof count, "%u", nthreads);
 		else if (strcmp(name, "threadcreate") == 0)
 			snprintf(count, sizeof count, "%llu", (unsigned long long)created);
-		else if (strcmp(name, "block") == 0 || strcmp(name, "mutex") == 0)
+		else if (strcmp(name, "block") == 0 || strcmp(name, "mutex") == 0 || strcmp(name, "heap") == 0 ||
+			 strcmp(name, "allocs") == 0)
 			snprintf(count, sizeof count, "%llu", (unsigned long long)cprof_pprof_count(name));
 		if (strcmp(name, "profile") == 0)
 			href = "profile?seconds=30";
@@ -220,6 +224,16 @@ static enum MHD_Result serve_pprof(struct MHD_Connection *conn, const char *name
 	enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
 	MHD_destroy_response(r);
 	return ret;
+}
+
+static int serve_heap_inuse(struct trace_buf *out)
+{
+	return cprof_pprof_heap(0, out);
+}
+
+static int serve_heap_allocs(struct trace_buf *out)
+{
+	return cprof_pprof_heap(1, out);
 }
 
 /* ?debug=N: 0 (pprof, the default) up to max; -1 when malformed. */
@@ -397,6 +411,18 @@ static enum MHD_Result serve(struct MHD_Connection *conn, const char *path, cons
 		return serve_threadcreate(conn);
 	if (strcmp(path, "/goroutine") == 0)
 		return serve_goroutine(conn);
+	if (strcmp(path, "/heap") == 0 || strcmp(path, "/allocs") == 0) {
+		/* ?gc=1 is accepted (C has no collector: nothing to run first) */
+		int debug = debug_arg(conn, 2);
+		if (debug < 0)
+			return respond_error(conn, MHD_HTTP_BAD_REQUEST, "debug: want 0, 1 or 2");
+		if (debug) {
+			struct text t = {0};
+			cprof_heap_text(&t);
+			return respond_text(conn, &t, "text/plain; charset=utf-8");
+		}
+		return path[1] == 'h' ? serve_pprof(conn, "heap", serve_heap_inuse) : serve_pprof(conn, "allocs", serve_heap_allocs);
+	}
 	if (strcmp(path, "/block") == 0 || strcmp(path, "/mutex") == 0) {
 		if (debug_arg(conn, 0) < 0)
 			return respond_error(conn, MHD_HTTP_BAD_REQUEST, "debug: only 0 (pprof) is served; read it with go tool pprof -raw");

@@ -39,7 +39,11 @@ int cprof_pprof_block(struct trace_buf *out) CPROF_INTERNAL;
 int cprof_pprof_mutex(struct trace_buf *out) CPROF_INTERNAL;
 int cprof_pprof_goroutine(struct trace_buf *out) CPROF_INTERNAL;
 int cprof_pprof_threadcreate(struct trace_buf *out) CPROF_INTERNAL;
-/* The number of stacks in profile `name` (block, mutex), for the index. */
+/* heap (allocs 0: default type inuse_space) or allocs (1: alloc_space). */
+int cprof_pprof_heap(int allocs, struct trace_buf *out) CPROF_INTERNAL;
+/* The heap profile in Go's text form (?debug=1). */
+void cprof_heap_text(struct text *t) CPROF_INTERNAL;
+/* The number of stacks in profile `name` (block, mutex, heap, allocs), for the index. */
 uint64_t cprof_pprof_count(const char *name) CPROF_INTERNAL;
 
 #endif
