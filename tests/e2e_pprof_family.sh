@@ -25,7 +25,7 @@ if ! go version > /dev/null 2>&1; then
 fi
 pprof() { go tool pprof "$@" 2> "$dir/pprof.err" || fail "go tool pprof $*: $(cat "$dir/pprof.err")"; }
 
-LD_PRELOAD="$lib" CPROF_TRACE_ADDR=127.0.0.1:0 "$app" 6 > "$dir/app.out" 2> "$dir/app.err" &
+LD_PRELOAD="$lib" CPROF_TRACE_ADDR=127.0.0.1:0 "$app" 8 > "$dir/app.out" 2> "$dir/app.err" &
 pid=$!
 for _ in $(seq 200); do grep -q 'serving' "$dir/app.err" 2>/dev/null && break; sleep 0.05; done
 port=$(grep -o '127\.0\.0\.1:[0-9]*' "$dir/app.err" | head -1 | cut -d: -f2)
@@ -58,6 +58,20 @@ pprof -top "$base/goroutine" > "$dir/g.top"
 n=$(ls /proc/$pid/task | wc -l)
 grep -q 'Type: goroutine' "$dir/g.top" || fail "goroutine: $(cat "$dir/g.top")"
 echo "goroutine: $(grep -o 'of [0-9]* total' "$dir/g.top") ($n tasks now)"
+
+# Go's text forms
+curl -s "$base/block?debug=1" > "$dir/block.txt"
+head -1 "$dir/block.txt" | grep -q -- '--- contention:' || fail "block?debug=1: $(head -3 "$dir/block.txt")"
+grep -q 'wait_for_lock' "$dir/block.txt" || fail "block?debug=1 lacks wait_for_lock"
+curl -s "$base/mutex?debug=1" > "$dir/mutex.txt"
+head -1 "$dir/mutex.txt" | grep -q -- '--- mutex:' || fail "mutex?debug=1: $(head -3 "$dir/mutex.txt")"
+grep -q 'hold_long' "$dir/mutex.txt" || fail "mutex?debug=1 lacks hold_long"
+
+# under contention, every profile answers promptly (no lock shared with the program)
+for p in block mutex goroutine threadcreate heap allocs; do
+  t=$(curl -s -o /dev/null -m 10 -w '%{time_total}' "$base/$p")
+  awk -v t="$t" 'BEGIN { exit !(t < 2) }' || fail "$p took ${t}s under contention"
+done
 
 # every profile the index lists, with -top; -raw shows the mappings
 curl -s "$base/" > "$dir/index.html"

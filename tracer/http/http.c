@@ -424,8 +424,14 @@ static enum MHD_Result serve(struct MHD_Connection *conn, const char *path, cons
 		return path[1] == 'h' ? serve_pprof(conn, "heap", serve_heap_inuse) : serve_pprof(conn, "allocs", serve_heap_allocs);
 	}
 	if (strcmp(path, "/block") == 0 || strcmp(path, "/mutex") == 0) {
-		if (debug_arg(conn, 0) < 0)
-			return respond_error(conn, MHD_HTTP_BAD_REQUEST, "debug: only 0 (pprof) is served; read it with go tool pprof -raw");
+		int debug = debug_arg(conn, 2);
+		if (debug < 0)
+			return respond_error(conn, MHD_HTTP_BAD_REQUEST, "debug: want 0, 1 or 2");
+		if (debug) {
+			struct text t = {0};
+			cprof_contention_text(path[1] == 'm', &t);
+			return respond_text(conn, &t, "text/plain; charset=utf-8");
+		}
 		return path[1] == 'b' ? serve_pprof(conn, "block", cprof_pprof_block) : serve_pprof(conn, "mutex", cprof_pprof_mutex);
 	}
 	return respond_error(conn, MHD_HTTP_NOT_FOUND, "unknown profile: %.100s (see /debug/pprof/)", path);

@@ -43,6 +43,8 @@ int cprof_pprof_threadcreate(struct trace_buf *out) CPROF_INTERNAL;
 int cprof_pprof_heap(int allocs, struct trace_buf *out) CPROF_INTERNAL;
 /* The heap profile in Go's text form (?debug=1). */
 void cprof_heap_text(struct text *t) CPROF_INTERNAL;
+/* block (0) or mutex (1) in Go's text form (?debug=1). */
+void cprof_contention_text(int mutex, struct text *t) CPROF_INTERNAL;
 /* The number of stacks in profile `name` (block, mutex, heap, allocs), for the index. */
 uint64_t cprof_pprof_count(const char *name) CPROF_INTERNAL;
 

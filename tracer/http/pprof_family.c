@@ -60,6 +60,48 @@ static int contention_profile(const struct cprof_contention *t, struct trace_buf
 	return rc;
 }
 
+/* Go's text form of block and mutex (?debug=1): "--- contention:" or
+ * "--- mutex:", cycles/second (our clock's ticks), then per stack
+ * "cycles count @ pcs" and its frames. */
+static void frames_text(struct text *t, uint32_t id)
+{
+	uint32_t depth = 0;
+	const uintptr_t *pcs = id ? cprof_stack_get(id, &depth) : NULL;
+	text_add(t, " @");
+	for (uint32_t k = 0; pcs && k < depth; k++)
+		text_add(t, " %#lx", (unsigned long)pcs[k]);
+	text_add(t, "\n");
+	for (uint32_t k = 0; pcs && k < depth; k++) {
+		struct cprof_frame f;
+		cprof_symbolize(pcs[k], k == 0, &f);
+		uint32_t len;
+		const char *fn = cprof_string_get(f.function, &len), *file = cprof_string_get(f.file, &len);
+		text_add(t, "#\t%#lx\t%s", (unsigned long)pcs[k], fn ? fn : "?");
+		if (file)
+			text_add(t, "\t%s:%u\n", file, f.line);
+		else
+			text_add(t, "\n");
+	}
+	text_add(t, "\n");
+}
+
+void cprof_contention_text(int mutex, struct text *t)
+{
+	const struct cprof_contention *tab = mutex ? cprof_mutexprof_table() : cprof_blockprof_table();
+	uint64_t hz = cprof_clock_tsc ? cprof_clock_ticks_per_sec() : 1000000000u;
+	text_add(t, "--- %s:\ncycles/second=%llu\n", mutex ? "mutex" : "contention", (unsigned long long)hz);
+	if (mutex)
+		text_add(t, "sampling period=%u\n", cprof_mutexprof_fraction);
+	for (uint32_t id = 0; id <= CPROF_STACK_IDS; id++) {
+		uint64_t c = atomic_load_explicit(&tab[id].count, memory_order_relaxed);
+		if (!c)
+			continue;
+		text_add(t, "%llu %llu", (unsigned long long)atomic_load_explicit(&tab[id].ticks, memory_order_relaxed),
+			 (unsigned long long)c);
+		frames_text(t, id);
+	}
+}
+
 int cprof_pprof_block(struct trace_buf *out)
 {
 	return contention_profile(cprof_blockprof_table(), out);
@@ -281,25 +323,9 @@ void cprof_heap_text(struct text *t)
 	text_add(t, "heap profile: %lld: %lld [%lld: %lld] @ heap/%llu\n", (long long)tot[2], (long long)tot[3],
 		 (long long)tot[0], (long long)tot[1], (unsigned long long)cprof_heap_rate * 2);
 	for (uint32_t i = 0; i < n; i++) {
-		uint32_t depth = 0;
-		const uintptr_t *pcs = ids[i] ? cprof_stack_get(ids[i], &depth) : NULL;
-		text_add(t, "%lld: %lld [%lld: %lld] @", (long long)vals[4 * i + 2], (long long)vals[4 * i + 3],
+		text_add(t, "%lld: %lld [%lld: %lld]", (long long)vals[4 * i + 2], (long long)vals[4 * i + 3],
 			 (long long)vals[4 * i], (long long)vals[4 * i + 1]);
-		for (uint32_t k = 0; pcs && k < depth; k++)
-			text_add(t, " %#lx", (unsigned long)pcs[k]);
-		text_add(t, "\n");
-		for (uint32_t k = 0; pcs && k < depth; k++) {
-			struct cprof_frame f;
-			cprof_symbolize(pcs[k], k == 0, &f);
-			uint32_t len;
-			const char *fn = cprof_string_get(f.function, &len), *file = cprof_string_get(f.file, &len);
-			text_add(t, "#\t%#lx\t%s", (unsigned long)pcs[k], fn ? fn : "?");
-			if (file)
-				text_add(t, "\t%s:%u\n", file, f.line);
-			else
-				text_add(t, "\n");
-		}
-		text_add(t, "\n");
+		frames_text(t, ids[i]);
 	}
 	text_add(t, "\n# cprof-trace: MemProfileRate = %llu (CPROF_TRACE_MEM_RATE); samples lost (live table full): %llu\n",
 		 (unsigned long long)cprof_heap_rate, (unsigned long long)cprof_heap_lost());
