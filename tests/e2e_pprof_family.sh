@@ -25,7 +25,7 @@ if ! go version > /dev/null 2>&1; then
 fi
 pprof() { go tool pprof "$@" 2> "$dir/pprof.err" || fail "go tool pprof $*: $(cat "$dir/pprof.err")"; }
 
-LD_PRELOAD="$lib" CPROF_TRACE_ADDR=127.0.0.1:0 "$app" 8 > "$dir/app.out" 2> "$dir/app.err" &
+LD_PRELOAD="$lib" CPROF_TRACE_ADDR=127.0.0.1:0 "$app" 10 > "$dir/app.out" 2> "$dir/app.err" &
 pid=$!
 for _ in $(seq 200); do grep -q 'serving' "$dir/app.err" 2>/dev/null && break; sleep 0.05; done
 port=$(grep -o '127\.0\.0\.1:[0-9]*' "$dir/app.err" | head -1 | cut -d: -f2)
@@ -82,5 +82,9 @@ for p in $(grep -o 'href="[a-z]*"' "$dir/index.html" | sed 's/href="//; s/"//');
   grep -Eq 'contention_app [0-9a-f]{40}' "$dir/$p.raw" || fail "$p: no mapping with build id: $(sed -n '/Mappings/,$p' "$dir/$p.raw")"
   echo "index: $p read by go tool pprof -top and -raw (mappings with build ids)"
 done
+pprof -top "$base/profile?seconds=1" > "$dir/profile.any" # the index's profile link, shortened
+pprof -raw "$base/profile?seconds=1" > "$dir/profile.raw"
+grep -Eq 'contention_app [0-9a-f]{40}' "$dir/profile.raw" || fail "profile: no mapping with build id"
+echo "index: profile?seconds=1 read by go tool pprof -top and -raw"
 kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 echo "e2e_pprof_family: passed"
