@@ -9,6 +9,8 @@
 #  - the program allocates in a constructor, in a signal handler, from
 #    10,000 threads and in a forked child, and exits normally;
 #  - ?debug=1 is Go's text form, ?gc=1 is accepted; -raw shows mappings;
+#  - at CPROF_TRACE_MEM_RATE=1, exact object counts per site and none of the
+#    tracer's own allocations (profiles built meanwhile);
 #  - unmodified system programs (ls, sh, python3 when present) run under the
 #    preload with sampling at every byte (CPROF_TRACE_MEM_RATE=1).
 #   e2e_heap.sh BUILD
@@ -74,5 +76,22 @@ grep -Eq '^heap profile: [0-9]+: [0-9]+ \[[0-9]+: [0-9]+\] @ heap/[0-9]+$' "$dir
 grep -q 'keep_d' "$dir/heap.txt" || fail "heap?debug=1 lacks keep_d"
 pprof -raw "$base/heap" > "$dir/heap.raw"
 grep -Eq 'heap_app [0-9a-f]{40}' "$dir/heap.raw" || fail "heap: no mapping with build id"
+kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
+
+# every allocation sampled: exact counts, and none of the tracer's own
+# (profiles built meanwhile allocate on HTTP threads: not counted)
+LD_PRELOAD="$lib" CPROF_TRACE_MEM_RATE=1 CPROF_TRACE_ADDR=127.0.0.1:0 "$app" 30 10 > "$dir/app.out" 2> "$dir/app.err" &
+pid=$!
+for _ in $(seq 600); do grep -q 'ready' "$dir/app.out" 2>/dev/null && break; sleep 0.05; done
+port=$(grep -o '127\.0\.0\.1:[0-9]*' "$dir/app.err" | head -1 | cut -d: -f2)
+base="http://127.0.0.1:$port/debug/pprof"
+for p in heap goroutine block heap; do curl -s -o /dev/null "$base/$p"; done
+pprof -top -nodefraction=0 -sample_index=alloc_objects "$base/allocs" > "$dir/exact.top"
+for f in alloc_a alloc_b posix_memalign aligned_alloc realloc; do
+  n=$(awk -v f="$f" '$NF == f { print $4 }' "$dir/exact.top")
+  [ "$n" = 40000 ] || fail "rate 1: $f has ${n:-no} objects, want 40000: $(cat "$dir/exact.top")"
+done
+if grep -Eiq 'cprof|MHD_|dwfl|symbolize' "$dir/exact.top"; then fail "the tracer's own allocations are counted: $(cat "$dir/exact.top")"; fi
+echo "rate 1: exact object counts, no tracer allocations"
 kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 echo "e2e_heap: passed"
