@@ -9,10 +9,14 @@
 #    threadcreate's 5 threads come from main.
 #  - every profile the index links to is read by go tool pprof -top, and
 #    -raw lists the program's mapping with its build id.
-#   e2e_pprof_family.sh BUILD
+# With "linked", the same program linked to -lcproftrace instead (the
+# sanitizer builds run this form: an ASan library cannot be preloaded into
+# an uninstrumented program).
+#   e2e_pprof_family.sh BUILD [linked]
 set -euo pipefail
 build=$1
 lib="$build/tracer/libcproftrace.so" app="$build/tests/contention_app"
+if [ "${2:-}" = linked ]; then lib= app="$build/tests/contention_app_linked"; fi
 dir=$(mktemp -d)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$dir"; }
@@ -79,12 +83,12 @@ for p in $(grep -o 'href="[a-z]*"' "$dir/index.html" | sed 's/href="//; s/"//');
   [ "$p" = cmdline ] && continue
   pprof -top "$base/$p" > "$dir/$p.any"
   pprof -raw "$base/$p" > "$dir/$p.raw"
-  grep -Eq 'contention_app [0-9a-f]{40}' "$dir/$p.raw" || fail "$p: no mapping with build id: $(sed -n '/Mappings/,$p' "$dir/$p.raw")"
+  grep -Eq "$(basename "$app") [0-9a-f]{40}" "$dir/$p.raw" || fail "$p: no mapping with build id: $(sed -n '/Mappings/,$p' "$dir/$p.raw")"
   echo "index: $p read by go tool pprof -top and -raw (mappings with build ids)"
 done
 pprof -top "$base/profile?seconds=1" > "$dir/profile.any" # the index's profile link, shortened
 pprof -raw "$base/profile?seconds=1" > "$dir/profile.raw"
-grep -Eq 'contention_app [0-9a-f]{40}' "$dir/profile.raw" || fail "profile: no mapping with build id"
+grep -Eq "$(basename "$app") [0-9a-f]{40}" "$dir/profile.raw" || fail "profile: no mapping with build id"
 echo "index: profile?seconds=1 read by go tool pprof -top and -raw"
 kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 echo "e2e_pprof_family: passed"

@@ -221,7 +221,7 @@ __attribute__((constructor(101))) static void cprof_load(void)
 	cprof_clock_init();
 	cprof_stacks_init();
 	cprof_interpose_resolve_all();
-	cprof_heap_ready = cprof_interpose_on; /* malloc sampling from here on */
+	cprof_heap_ready = cprof_interpose_on ? 1 : -1; /* malloc sampling from here on */
 	cprof_interpose_thread_init();
 	cprof_rings_init_key();
 	if (atomic_load(&cprof_enabled))

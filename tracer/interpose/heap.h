@@ -23,7 +23,8 @@ struct cprof_heap_stack {        /* one per stack id (CPROF_STACK_IDS + 1) */
 };
 
 extern uint64_t cprof_heap_rate CPROF_INTERNAL; /* bytes, 0: off */
-/* 1 once the constructor has configured and initialised stacks. */
+/* 0 until the constructor has configured and initialised stacks; then 1,
+ * or -1 when interposition is off. */
 extern int cprof_heap_ready CPROF_INTERNAL;
 /* Sampled blocks still live, for free's fast path. */
 extern _Atomic uint64_t cprof_heap_live CPROF_INTERNAL;

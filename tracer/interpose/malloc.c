@@ -246,8 +246,10 @@ static __attribute__((noinline)) void sample_slow(void *p, size_t n)
 {
 	uint64_t rate = cprof_heap_rate;
 	struct cprof_thread *self = cprof_me();
-	if (!cprof_heap_ready || !rate) {
-		bytes_left = cprof_heap_ready ? INT64_MAX : 0; /* off for good, or not yet configured */
+	if (cprof_heap_ready <= 0 || !rate) {
+		/* not configured yet (before the constructor): look again next
+		 * time; off (rate 0, interposition off): never again */
+		bytes_left = cprof_heap_ready == 0 ? 0 : INT64_MAX;
 		return;
 	}
 	int first = rng == 0; /* the thread's first allocation only starts its interval */
