@@ -2,9 +2,9 @@
  * Block and mutex profile tables (contention.h).
  *
  * Workload: only contended sync calls get here (an uncontended lock never
- * does), so each entry costs one stack capture (frame walk, ~20 ns for 16
- * frames, plus the stack table's lookup) and two relaxed atomic adds to the
- * stack's counters. The tables are indexed by stack id, so two threads
+ * does), so each entry costs one stack capture (libunwind, the same
+ * capture a recorded blocking event pays, plus the stack table's lookup)
+ * and two relaxed atomic adds to the stack's counters. The tables are indexed by stack id, so two threads
  * adding to one stack share a cache line and nothing else; readers (HTTP
  * threads) read the counters without stopping anyone, a profile being a
  * sum of monotone counters read at slightly different instants.

@@ -59,7 +59,8 @@ static inline void cprof_mutexprof_release(uint64_t key)
 		cprof_mutexprof_release_slow(key);
 }
 
-/* Copies of the tables for a profile (HTTP threads). */
+/* The live tables (CPROF_STACK_IDS + 1 entries), read with relaxed loads
+ * by the profile builders on HTTP threads. */
 const struct cprof_contention *cprof_blockprof_table(void) CPROF_INTERNAL;
 const struct cprof_contention *cprof_mutexprof_table(void) CPROF_INTERNAL;
 
