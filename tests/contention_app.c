@@ -20,7 +20,8 @@ static pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t cm = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
 static sem_t sem;
-static volatile int stop, ready;
+static _Atomic int stop; /* main -> threads */
+static int ready;          /* under cm */
 
 static void nap(long ns)
 {
