@@ -13,10 +13,14 @@
 #    tracer's own allocations (profiles built meanwhile);
 #  - unmodified system programs (ls, sh, python3 when present) run under the
 #    preload with sampling at every byte (CPROF_TRACE_MEM_RATE=1).
-#   e2e_heap.sh BUILD
+# With "linked", the same program linked to -lcproftrace (no preload, no
+# system programs).
+#   e2e_heap.sh BUILD [linked]
 set -euo pipefail
 build=$1
 lib="$build/tracer/libcproftrace.so" app="$build/tests/heap_app"
+linked=0
+if [ "${2:-}" = linked ]; then linked=1 app="$build/tests/heap_app_linked"; fi
 dir=$(mktemp -d)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$dir"; }
@@ -30,14 +34,15 @@ fi
 pprof() { go tool pprof "$@" 2> "$dir/pprof.err" || fail "go tool pprof $*: $(cat "$dir/pprof.err")"; }
 
 # system programs, every allocation sampled
-for cmd in "ls -la /" "sh -c 'echo hi | cat'"; do
+[ $linked = 1 ] || for cmd in "ls -la /" "sh -c 'echo hi | cat'"; do
   eval "LD_PRELOAD=$lib CPROF_TRACE_MEM_RATE=1 $cmd" > /dev/null 2> "$dir/sys.err" || fail "$cmd under the preload: $(cat "$dir/sys.err")"
 done
-if command -v python3 > /dev/null; then
+if [ $linked = 0 ] && command -v python3 > /dev/null; then
   LD_PRELOAD=$lib CPROF_TRACE_MEM_RATE=1 python3 -c 'import json; print(len(json.dumps(list(range(100000)))))' > /dev/null 2> "$dir/sys.err" \
     || fail "python3 under the preload: $(cat "$dir/sys.err")"
 fi
 
+if [ $linked = 1 ]; then lib=; fi
 LD_PRELOAD="$lib" CPROF_TRACE_ADDR=127.0.0.1:0 "$app" 30 10000 > "$dir/app.out" 2> "$dir/app.err" &
 pid=$!
 for _ in $(seq 600); do grep -q 'ready' "$dir/app.out" 2>/dev/null && break; sleep 0.05; done
@@ -75,7 +80,7 @@ curl -s "$base/heap?debug=1" > "$dir/heap.txt"
 grep -Eq '^heap profile: [0-9]+: [0-9]+ \[[0-9]+: [0-9]+\] @ heap/[0-9]+$' "$dir/heap.txt" || fail "heap?debug=1: $(head -3 "$dir/heap.txt")"
 grep -q 'keep_d' "$dir/heap.txt" || fail "heap?debug=1 lacks keep_d"
 pprof -raw "$base/heap" > "$dir/heap.raw"
-grep -Eq 'heap_app [0-9a-f]{40}' "$dir/heap.raw" || fail "heap: no mapping with build id"
+grep -Eq "$(basename "$app") [0-9a-f]{40}" "$dir/heap.raw" || fail "heap: no mapping with build id"
 kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 
 # every allocation sampled: exact counts, and none of the tracer's own
