@@ -452,9 +452,15 @@ static void stat_round(void)
 			continue;
 		struct squeue *q = queue_get(r->tid);
 		uint64_t oncpu, runq;
+		uint64_t before = cprof_clock_now();
 		if (!q || stat_read(q, &oncpu, &runq))
 			continue;
 		uint64_t ts = cprof_clock_now();
+		/* The figures hold at some instant inside [before, ts]: a reading
+		 * the drainer was preempted in (over 50 us) would date them late
+		 * and stretch the interval they close; the next round reads again. */
+		if (stale_ticks && ts - before > stale_ticks / 20)
+			continue;
 		if (q->stat_seen && oncpu == q->stat_oncpu && runq == q->stat_runq)
 			continue; /* nothing happened: a sleeping thread costs nothing */
 		q->stat_seen = 1;
