@@ -99,6 +99,11 @@ void pprof_enc_period(struct pprof_enc *e, const char *type, const char *unit, i
 	put_uint(e, &e->out, 12, (uint64_t)period);
 }
 
+void pprof_enc_default_sample_type(struct pprof_enc *e, const char *type)
+{
+	put_uint(e, &e->out, 14, pprof_enc_string(e, type));
+}
+
 void pprof_enc_times(struct pprof_enc *e, int64_t time_nanos, int64_t duration_nanos)
 {
 	put_uint(e, &e->out, 9, (uint64_t)time_nanos);

@@ -37,6 +37,8 @@ uint64_t pprof_enc_string(struct pprof_enc *e, const char *s);
 /* sample_type (field 1) or period_type (11) entries. */
 void pprof_enc_sample_type(struct pprof_enc *e, const char *type, const char *unit);
 void pprof_enc_period(struct pprof_enc *e, const char *type, const char *unit, int64_t period);
+/* default_sample_type (field 14): the type pprof shows first. */
+void pprof_enc_default_sample_type(struct pprof_enc *e, const char *type);
 void pprof_enc_times(struct pprof_enc *e, int64_t time_nanos, int64_t duration_nanos);
 /* A mapping; returns its id. build_id may be NULL. */
 uint64_t pprof_enc_mapping(struct pprof_enc *e, uint64_t start, uint64_t limit, uint64_t offset, const char *file,

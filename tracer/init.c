@@ -40,6 +40,8 @@
 #include "capture/capture.h"
 #include "http/http.h"
 #include "core/internal.h"
+#include "interpose/contention.h"
+#include "interpose/heap.h"
 #include "interpose/interpose.h"
 #include "stacks/stack.h"
 #include "sched/sched.h"
@@ -128,6 +130,32 @@ static void configure(void)
 	}
 	int runq = !((s = getenv("CPROF_TRACE_RUNQ")) && strcmp(s, "0") == 0);
 	cprof_block_configure(min_block, runq);
+	uint64_t block_rate = 1, mutex_fraction = 1; /* the block and mutex profiles: on, every contention */
+	if ((s = getenv("CPROF_TRACE_BLOCK_RATE"))) {
+		char *end;
+		unsigned long long v = strtoull(s, &end, 10);
+		if (*s && !*end && v <= 100000000000ull)
+			block_rate = v;
+		else
+			fprintf(stderr, "cprof-trace: ignoring CPROF_TRACE_BLOCK_RATE=%s (want ns, 0: off)\n", s);
+	}
+	if ((s = getenv("CPROF_TRACE_MUTEX_FRACTION"))) {
+		char *end;
+		unsigned long long v = strtoull(s, &end, 10);
+		if (*s && !*end && v <= 1000000)
+			mutex_fraction = v;
+		else
+			fprintf(stderr, "cprof-trace: ignoring CPROF_TRACE_MUTEX_FRACTION=%s (want 0..1000000, 0: off)\n", s);
+	}
+	cprof_contention_configure(block_rate, (uint32_t)mutex_fraction);
+	if ((s = getenv("CPROF_TRACE_MEM_RATE"))) {
+		char *end;
+		unsigned long long v = strtoull(s, &end, 10);
+		if (*s && !*end && v <= (1ull << 40))
+			cprof_heap_configure(v);
+		else
+			fprintf(stderr, "cprof-trace: ignoring CPROF_TRACE_MEM_RATE=%s (want bytes, 0: off)\n", s);
+	}
 	if ((s = getenv("CPROF_TRACE_STACKS")) && strcmp(s, "0") == 0)
 		cprof_stacks_enabled = 0;
 	/* Separate debug files: on by default for one process (a server's
@@ -193,6 +221,7 @@ __attribute__((constructor(101))) static void cprof_load(void)
 	cprof_clock_init();
 	cprof_stacks_init();
 	cprof_interpose_resolve_all();
+	cprof_heap_ready = cprof_interpose_on ? 1 : -1; /* malloc sampling from here on */
 	cprof_interpose_thread_init();
 	cprof_rings_init_key();
 	if (atomic_load(&cprof_enabled))

@@ -180,6 +180,11 @@ static char *collect_stacks(int debug)
 	return buf;
 }
 
+char *cprof_threads_report(void)
+{
+	return collect_stacks(1);
+}
+
 /* The frames the helper reported for tid, or NULL. */
 static const char *stack_of(const char *report, int tid, size_t *len)
 {

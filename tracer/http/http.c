@@ -38,6 +38,7 @@
 #include "stacks/stack.h"
 #include "core/text.h"
 #include "interpose/interpose.h"
+#include "trace_writer.h"
 
 #define MAX_SECONDS_DEFAULT 60.0
 #define TOKEN_MAX 255 /* bytes */
@@ -188,24 +189,102 @@ static unsigned check_access(struct MHD_Connection *conn)
 
 static enum MHD_Result serve_index(struct MHD_Connection *conn)
 {
-	static const char page[] =
-		"<!DOCTYPE html><html><head><title>/debug/pprof/</title></head><body>\n"
-		"<h1>/debug/pprof/</h1>\n<p>Profiles and traces of this C program, served by cprof-trace "
-		CPROF_TRACE_VERSION_STRING " (libcproftrace.so." CPROF_STR(CPROF_TRACE_ABI) ").</p>\n"
-		"<table>\n"
-		"<tr><td><a href=\"cmdline\">cmdline</a></td><td>The command line of this program.</td></tr>\n"
-		"<tr><td><a href=\"goroutine?debug=1\">goroutine</a></td><td>Every live thread: name, state, "
-		"wait channel, without stopping any (debug=2: with stacks and file:line; stops each thread "
-		"briefly, epoll_wait may then return EINTR).</td></tr>\n"
-		"<tr><td><a href=\"threadcreate?debug=1\">threadcreate</a></td><td>Stack traces that led to the "
-		"creation of new threads.</td></tr>\n"
-		"<tr><td><a href=\"profile?seconds=30\">profile</a></td><td>CPU profile (gzip pprof) of the given "
-		"seconds, 30 by default; open it with <code>go tool pprof</code>.</td></tr>\n"
-		"<tr><td><a href=\"trace?seconds=1\">trace</a></td><td>A trace of execution of this program for "
-		"the given seconds (with the workers this process forked); open it with <code>cprof-trace FILE</code>. <code>?last=N</code>: the last N "
-		"seconds the flight recorder holds, at once.</td></tr>\n"
-		"</table></body></html>\n";
-	return respond(conn, MHD_HTTP_OK, "text/html; charset=utf-8", page, sizeof page - 1);
+	/* Like Go's index: count, name, one line each. */
+	uint32_t nthreads = 0, ids[1], counts[1], nc = 0;
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	while (d && (e = readdir(d)))
+		nthreads += atoi(e->d_name) > 0;
+	if (d)
+		closedir(d);
+	uint64_t created = cprof_threadcreate_counts(ids, counts, 0, &nc);
+	struct text t = {0};
+	text_add(&t, "<!DOCTYPE html><html><head><title>/debug/pprof/</title></head><body>\n"
+		     "<h1>/debug/pprof/</h1>\n<p>Profiles and traces of this C program, served by cprof-trace "
+		     CPROF_TRACE_VERSION_STRING " (libcproftrace.so." CPROF_STR(CPROF_TRACE_ABI) "). "
+		     "Open a profile with <code>go tool pprof URL</code>.</p>\n"
+		     "<table>\n<thead><tr><th>Count</th><th>Profile</th><th></th></tr></thead>\n");
+	static const char *const rows[][2] = {
+		{"allocs", "A sampling of all past memory allocations (malloc family; CPROF_TRACE_MEM_RATE)."},
+		{"block", "Stack traces that led to blocking on synchronization primitives (mutex, rwlock, condition "
+			  "variable, semaphore, barrier, join): contentions and delay."},
+		{"cmdline", "The command line of this program."},
+		{"goroutine", "Stack traces of every live thread (pprof; debug=1: text with name, state and wait "
+			      "channel, stopping no thread; debug=2: with stacks and file:line, stopping each thread "
+			      "briefly: epoll_wait may then return EINTR)."},
+		{"heap", "A sampling of memory allocations of live objects (?debug=1: text). allocs is the same "
+			 "profile with alloc_space first."},
+		{"mutex", "Stack traces of holders of contended mutexes and rwlocks, charged at the unlock with the "
+			  "delay they caused."},
+		{"profile", "CPU profile of the given seconds (30 by default)."},
+		{"threadcreate", "Stack traces that led to the creation of new threads."},
+		{"trace", "A trace of execution of this program for the given seconds (with the workers this process "
+			  "forked); open it with <code>cprof-trace FILE</code>. <code>?last=N</code>: the last N seconds "
+			  "the flight recorder holds, at once."},
+	};
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		const char *name = rows[i][0], *href = name;
+		char count[32] = "";
+		if (strcmp(name, "goroutine") == 0)
+			snprintf(count, sizeof count, "%u", nthreads);
+		else if (strcmp(name, "threadcreate") == 0)
+			snprintf(count, sizeof count, "%llu", (unsigned long long)created);
+		else if (strcmp(name, "block") == 0 || strcmp(name, "mutex") == 0 || strcmp(name, "heap") == 0 ||
+			 strcmp(name, "allocs") == 0)
+			snprintf(count, sizeof count, "%llu", (unsigned long long)cprof_pprof_count(name));
+		if (strcmp(name, "profile") == 0)
+			href = "profile?seconds=30";
+		else if (strcmp(name, "trace") == 0)
+			href = "trace?seconds=1";
+		text_add(&t, "<tr><td>%s</td><td><a href=\"%s\">%s</a></td><td>%s</td></tr>\n", count, href, name,
+			 rows[i][1]);
+	}
+	text_add(&t, "</table></body></html>\n");
+	return respond_text(conn, &t, "text/html; charset=utf-8");
+}
+
+/* A gzip pprof profile built by fn (pprof_family.c). */
+static enum MHD_Result serve_pprof(struct MHD_Connection *conn, const char *name, int (*fn)(struct trace_buf *))
+{
+	struct trace_buf b = {0};
+	if (fn(&b)) {
+		trace_buf_free(&b);
+		return respond_error(conn, MHD_HTTP_INTERNAL_SERVER_ERROR, "cannot build the %s profile: out of memory", name);
+	}
+	struct MHD_Response *r = MHD_create_response_from_buffer(b.len, b.p, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		trace_buf_free(&b);
+		return MHD_NO;
+	}
+	char disp[96];
+	snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", name);
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_DISPOSITION, disp);
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_OK, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static int serve_heap_inuse(struct trace_buf *out)
+{
+	return cprof_pprof_heap(0, out);
+}
+
+static int serve_heap_allocs(struct trace_buf *out)
+{
+	return cprof_pprof_heap(1, out);
+}
+
+/* ?debug=N: 0 (pprof, the default) up to max; -1 when malformed. */
+static int debug_arg(struct MHD_Connection *conn, int max)
+{
+	const char *d = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "debug");
+	if (!d)
+		return 0;
+	if (strlen(d) == 1 && d[0] >= '0' && d[0] <= '0' + max)
+		return d[0] - '0';
+	return -1;
 }
 
 static enum MHD_Result serve_cmdline(struct MHD_Connection *conn)
@@ -292,6 +371,11 @@ static void text_frame(struct text *t, uintptr_t pc, int leaf)
 
 static enum MHD_Result serve_threadcreate(struct MHD_Connection *conn)
 {
+	int debug = debug_arg(conn, 2);
+	if (debug < 0)
+		return respond_error(conn, MHD_HTTP_BAD_REQUEST, "debug: want 0, 1 or 2");
+	if (debug == 0)
+		return serve_pprof(conn, "threadcreate", cprof_pprof_threadcreate);
 	enum { CAP = 4096 };
 	uint32_t *ids = malloc(CAP * sizeof *ids), *counts = malloc(CAP * sizeof *counts), n = 0;
 	if (!ids || !counts) {
@@ -320,12 +404,11 @@ static enum MHD_Result serve_threadcreate(struct MHD_Connection *conn)
 
 static enum MHD_Result serve_goroutine(struct MHD_Connection *conn)
 {
-	const char *d = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "debug");
-	int debug = 1;
-	if (d && (strcmp(d, "1") == 0 || strcmp(d, "2") == 0))
-		debug = d[0] - '0';
-	else if (d)
-		return respond_error(conn, MHD_HTTP_BAD_REQUEST, "debug=%.20s: want 1 or 2", d);
+	int debug = debug_arg(conn, 2);
+	if (debug < 0)
+		return respond_error(conn, MHD_HTTP_BAD_REQUEST, "debug: want 0, 1 or 2");
+	if (debug == 0)
+		return serve_pprof(conn, "goroutine", cprof_pprof_goroutine);
 	struct text t = {0};
 	cprof_threads_dump(&t, debug);
 	return respond_text(conn, &t, "text/plain; charset=utf-8");
@@ -354,6 +437,29 @@ static enum MHD_Result serve(struct MHD_Connection *conn, const char *path, cons
 		return serve_threadcreate(conn);
 	if (strcmp(path, "/goroutine") == 0)
 		return serve_goroutine(conn);
+	if (strcmp(path, "/heap") == 0 || strcmp(path, "/allocs") == 0) {
+		/* ?gc=1 is accepted (C has no collector: nothing to run first) */
+		int debug = debug_arg(conn, 2);
+		if (debug < 0)
+			return respond_error(conn, MHD_HTTP_BAD_REQUEST, "debug: want 0, 1 or 2");
+		if (debug) {
+			struct text t = {0};
+			cprof_heap_text(&t);
+			return respond_text(conn, &t, "text/plain; charset=utf-8");
+		}
+		return path[1] == 'h' ? serve_pprof(conn, "heap", serve_heap_inuse) : serve_pprof(conn, "allocs", serve_heap_allocs);
+	}
+	if (strcmp(path, "/block") == 0 || strcmp(path, "/mutex") == 0) {
+		int debug = debug_arg(conn, 2);
+		if (debug < 0)
+			return respond_error(conn, MHD_HTTP_BAD_REQUEST, "debug: want 0, 1 or 2");
+		if (debug) {
+			struct text t = {0};
+			cprof_contention_text(path[1] == 'm', &t);
+			return respond_text(conn, &t, "text/plain; charset=utf-8");
+		}
+		return path[1] == 'b' ? serve_pprof(conn, "block", cprof_pprof_block) : serve_pprof(conn, "mutex", cprof_pprof_mutex);
+	}
 	return respond_error(conn, MHD_HTTP_NOT_FOUND, "unknown profile: %.100s (see /debug/pprof/)", path);
 }
 

@@ -33,4 +33,24 @@ void cprof_threads_dump(struct text *out, int debug) CPROF_INTERNAL;
 /* Finds the cprof-stacks helper (reads CPROF_TRACE_HELPER); at load. */
 void cprof_threads_dump_init(void) CPROF_INTERNAL;
 
+/* The ptrace helper's report of every thread's stack ("T tid" lines, frames
+ * with "pc=0x..."), malloc'd, or NULL; "E why" when stacks are unavailable
+ * (goroutine.c). */
+char *cprof_threads_report(void) CPROF_INTERNAL;
+
+/* pprof_family.c: gzip pprof profiles appended to out; 0 or -ENOMEM. */
+struct trace_buf;
+int cprof_pprof_block(struct trace_buf *out) CPROF_INTERNAL;
+int cprof_pprof_mutex(struct trace_buf *out) CPROF_INTERNAL;
+int cprof_pprof_goroutine(struct trace_buf *out) CPROF_INTERNAL;
+int cprof_pprof_threadcreate(struct trace_buf *out) CPROF_INTERNAL;
+/* heap (allocs 0: default type inuse_space) or allocs (1: alloc_space). */
+int cprof_pprof_heap(int allocs, struct trace_buf *out) CPROF_INTERNAL;
+/* The heap profile in Go's text form (?debug=1). */
+void cprof_heap_text(struct text *t) CPROF_INTERNAL;
+/* block (0) or mutex (1) in Go's text form (?debug=1). */
+void cprof_contention_text(int mutex, struct text *t) CPROF_INTERNAL;
+/* The number of stacks in profile `name` (block, mutex, heap, allocs), for the index. */
+uint64_t cprof_pprof_count(const char *name) CPROF_INTERNAL;
+
 #endif

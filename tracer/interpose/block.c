@@ -114,6 +114,7 @@ struct waiter {
 	_Atomic uint64_t key;   /* 0 free, else the object */
 	_Atomic uint32_t tid;
 	_Atomic uint64_t order; /* queue position: smaller waited longer */
+	_Atomic uint64_t since; /* ticks: its wait not yet charged to a releaser began here (mutex profile) */
 };
 
 static struct waiter waiters[WAIT_BUCKETS * WAIT_WAYS];
@@ -143,6 +144,7 @@ int cprof_waiter_enter(uint64_t key)
 							     memory_order_relaxed))
 			continue;
 		atomic_store_explicit(&w->tid, tid, memory_order_relaxed);
+		atomic_store_explicit(&w->since, cprof_clock_now(), memory_order_relaxed);
 		atomic_store_explicit(&w->order, atomic_fetch_add(&next_order, 1), memory_order_relaxed);
 		/* Release: a waker that counts us sees our slot complete. */
 		atomic_fetch_add_explicit(&cprof_nwaiting, 1, memory_order_release);
@@ -158,6 +160,30 @@ void cprof_waiter_leave(int slot)
 	atomic_store_explicit(&waiters[slot - 1].tid, 0, memory_order_relaxed);
 	atomic_store_explicit(&waiters[slot - 1].key, 0, memory_order_release);
 	atomic_fetch_sub_explicit(&cprof_nwaiting, 1, memory_order_relaxed);
+}
+
+/* The mutex profile's charge (interpose/contention.h): each waiter's
+ * `since` moves to now by exchange, so two releasers never charge the same
+ * interval twice. */
+uint64_t cprof_waiters_charge(uint64_t key, uint32_t *nwaiters)
+{
+	*nwaiters = 0;
+	if (!key)
+		return 0;
+	atomic_thread_fence(memory_order_acquire); /* pairs with waiter_enter's release */
+	uint32_t b = bucket_of(key);
+	uint64_t now = cprof_clock_now(), sum = 0;
+	for (uint32_t i = 0; i < WAIT_WAYS; i++) {
+		struct waiter *w = &waiters[b + i];
+		if (atomic_load_explicit(&w->key, memory_order_relaxed) != key)
+			continue;
+		uint64_t since = atomic_exchange_explicit(&w->since, now, memory_order_relaxed);
+		if (since && since < now) {
+			sum += now - since;
+			++*nwaiters;
+		}
+	}
+	return sum;
 }
 
 __attribute__((noinline)) void cprof_wake_plan_slow(uint64_t key, int all, struct wake_plan *plan)

@@ -99,6 +99,18 @@
 	X(int, close, (int), NULL)                                                              \
 	X(int, dup2, (int, int), NULL)                                                          \
 	X(int, dup3, (int, int, int), NULL)                                                     \
+	/* malloc.c: the allocator, sampled for the heap profile (never through REAL():   \
+	 * the loader and dlsym allocate while these resolve; see malloc.c) */               \
+	X(void *, malloc, (size_t), NULL)                                                       \
+	X(void *, calloc, (size_t, size_t), NULL)                                               \
+	X(void *, realloc, (void *, size_t), NULL)                                              \
+	X(void *, reallocarray, (void *, size_t, size_t), NULL)                                 \
+	X(void, free, (void *), NULL)                                                           \
+	X(int, posix_memalign, (void **, size_t, size_t), NULL)                                 \
+	X(void *, aligned_alloc, (size_t, size_t), NULL)                                        \
+	X(void *, memalign, (size_t, size_t), NULL)                                             \
+	X(void *, valloc, (size_t), NULL)                                                       \
+	X(void *, pvalloc, (size_t), NULL)                                                      \
 	/* thread.c */                                                                          \
 	X(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *), NULL) \
 	X(int, pthread_setname_np, (pthread_t, const char *), NULL)                             \

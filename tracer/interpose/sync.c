@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "interpose/contention.h"
 #include "interpose/interpose.h"
 
 #define KEY(p) ((uint64_t)(uintptr_t)(p))
@@ -32,6 +33,7 @@
 		int rc_ = (call);                                                        \
 		cprof_waiter_leave(slot_);                                               \
 		cprof_block_end(&site_##name, CPROF_BLOCK_SYNC, KEY(obj), t0_);          \
+		cprof_blockprof_wait(t0_);                                               \
 		rc_;                                                                     \
 	})
 
@@ -83,6 +85,7 @@ CPROF_API int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec 
 
 CPROF_API int pthread_mutex_unlock(pthread_mutex_t *m)
 {
+	cprof_mutexprof_release(KEY(m));
 	return RELEASE(m, WAKE_ONE, REAL(pthread_mutex_unlock)(m));
 }
 
@@ -112,6 +115,7 @@ RWLOCK_WRAP(pthread_rwlock_timedwrlock, pthread_rwlock_trywrlock, (l, t), pthrea
 
 CPROF_API int pthread_rwlock_unlock(pthread_rwlock_t *l)
 {
+	cprof_mutexprof_release(KEY(l));
 	return RELEASE(l, WAKE_ALL, REAL(pthread_rwlock_unlock)(l));
 }
 
@@ -185,6 +189,7 @@ CPROF_API int pthread_barrier_wait(pthread_barrier_t *b)
 	uint64_t t0 = cprof_call_begin(&site_pthread_barrier_wait, CPROF_BLOCK_SYNC, KEY(b));
 	int rc = REAL(pthread_barrier_wait)(b);
 	cprof_block_end(&site_pthread_barrier_wait, CPROF_BLOCK_SYNC, KEY(b), t0);
+	cprof_blockprof_wait(t0);
 	return rc;
 }
 
@@ -197,5 +202,6 @@ CPROF_API int pthread_spin_lock(pthread_spinlock_t *l)
 	uint64_t t0 = cprof_call_begin(&site_pthread_spin_lock, CPROF_BLOCK_SYNC, KEY(l));
 	rc = REAL(pthread_spin_lock)(l);
 	cprof_block_end(&site_pthread_spin_lock, CPROF_BLOCK_SYNC, KEY(l), t0);
+	cprof_blockprof_wait(t0);
 	return rc;
 }

@@ -179,7 +179,7 @@ static clockid_t thread_cpu_clock(uint32_t tid)
 {
 	/* The kernel's encoding of a thread's CPU-time clock (CPUCLOCK_SCHED,
 	 * per thread), what pthread_getcpuclockid returns for that thread. */
-	return (clockid_t)(~tid << 3 | 6u);
+	return (clockid_t)((~(uint32_t)tid << 3) | 6u); /* unsigned: a left shift of a negative int is UB */
 }
 
 /* Creates and arms a timer delivering to tid; returns its id or -1. */
