@@ -124,7 +124,10 @@ static inline const struct cprof_block_info *cprof_block_info(uint64_t category)
 	X(SCHED_SWITCH_IN, "sched_switch_in", 18, 1, 1, 0, 0, 0, "cpu")        \
 	/* The kernel's cumulative totals for the thread at ts, ns            \
 	 * (/proc/self/task/TID/schedstat fields 1 and 2). */                  \
-	X(SCHED_STAT, "sched_stat", 19, 0, 2, 0, 0, 0, "oncpu_ns runq_ns")
+	X(SCHED_STAT, "sched_stat", 19, 0, 2, 0, 0, 0, "oncpu_ns runq_ns")     \
+	/* A flight snapshot (?last=N) holds this thread's events only from    \
+	 * here: its older ones in the window were overwritten in its ring. */ \
+	X(FLIGHT_FROM, "flight_from", 20, 0, 0, 0, 0, 0, "")
 
 enum cprof_event_kind {
 #define CPROF_X_ENUM(e, name, val, head32, nargs, bytes, strs, stacks, argn) CPROF_EV_##e = val,

@@ -138,6 +138,20 @@ static void test_flight(void)
 	long first = -1, got = seq_run(&t, cprof_gettid(), &first);
 	CHECKF(got > 100 && got < n && first + got == n, "got %ld first %ld", got, first);
 	CHECK(t.lost == 0);
+	/* the ring wrapped inside the 60 s window: the trace says from when
+	 * it holds this thread (FLIGHT_FROM, at or before its first event) */
+	long marks = 0;
+	uint64_t mark_ts = 0, first_ts = UINT64_MAX;
+	for (size_t i = 0; i < t.n; i++) {
+		const struct trace_event *ev = &t.ev[i].ev;
+		if (ev->tid != cprof_gettid())
+			continue;
+		if (ev->kind == CPROF_EV_FLIGHT_FROM)
+			marks++, mark_ts = ev->ts;
+		else if (ev->ts < first_ts)
+			first_ts = ev->ts;
+	}
+	CHECKF(marks == 1 && mark_ts <= first_ts && mark_ts > t.r.header.start_ticks, "%ld marks", marks);
 	loaded_free(&t);
 	trace_buf_free(&out);
 

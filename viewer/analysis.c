@@ -112,6 +112,18 @@ cJSON *walk_summary_json(const struct walk *w)
 		cJSON_AddNumberToObject(e, "count", (double)t->lost);
 		cJSON_AddItemToArray(d, e);
 	}
+	/* flight snapshots: threads whose ring held only the window's end */
+	cJSON *fp = cJSON_AddArrayToObject(o, "flight_partial");
+	for (uint32_t i = 0; i < w->nthreads; i++) {
+		const struct walk_thread *t = &w->threads[i];
+		if (!t->flight_from)
+			continue;
+		cJSON *e = cJSON_CreateObject();
+		cJSON_AddNumberToObject(e, "tid", t->tid);
+		cJSON_AddStringToObject(e, "name", walk_thread_name(w, t->tid));
+		cJSON_AddNumberToObject(e, "from_ns", (double)t->flight_from);
+		cJSON_AddItemToArray(fp, e);
+	}
 	if (w->status)
 		cJSON_AddStringToObject(o, "warning", w->error);
 	if (w->regions_unkept)

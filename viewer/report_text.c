@@ -55,6 +55,10 @@ static void print_summary(FILE *out, const cJSON *doc)
 	cJSON_ArrayForEach(d, cJSON_GetObjectItem(t, "dropped"))
 		fprintf(out, "  thread %.0f %s dropped %.0f events: figures for it are lower bounds\n", num(d, "tid"),
 			str(d, "name"), num(d, "count"));
+	cJSON_ArrayForEach(d, cJSON_GetObjectItem(t, "flight_partial"))
+		fprintf(out, "  thread %.0f %s: the flight recorder held it only from %s on (its ring wrapped): "
+			     "its figures cover less than the window\n",
+			num(d, "tid"), str(d, "name"), DUR(num(d, "from_ns")));
 	if (*str(t, "warning"))
 		fprintf(out, "warning: %s (showing what was complete)\n", str(t, "warning"));
 	if (num(t, "regions_unkept") > 0)

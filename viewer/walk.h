@@ -108,6 +108,7 @@ struct walk_thread {
 	uint32_t block_what, block_stack;      /* string id, stack id */
 	int64_t wake_since_runq; /* ns of wake latency since the last RUNQ_DELAY */
 	int64_t win_begin, win_end; /* the thread's window, ns (final after the walk) */
+	int64_t flight_from; /* a flight snapshot holds it only from this ns on; 0: all of the window */
 	struct walk_states ks;   /* kernel states (walk_states.c) */
 };
 

@@ -237,6 +237,9 @@ void walk_on_event(struct walk_pass *p, const struct trace_event *ev)
 	case CPROF_EV_RUNQ_DELAY:
 		runq_delay(t, ev->args[0]);
 		break;
+	case CPROF_EV_FLIGHT_FROM:
+		t->flight_from = ns > 0 ? ns : 1;
+		break;
 	case CPROF_EV_CPU_SAMPLE: {
 		struct walk_sample s = {.thread = t, .ts = ns, .stack = ev_stack(ev)};
 		WALK_EMIT(p, sample, &s);

@@ -372,6 +372,7 @@ void states_on_event(struct walk *w, struct walk_thread *t, const struct trace_e
 	case CPROF_EV_BLOCK_END:
 	case CPROF_EV_CPU_SAMPLE:
 	case CPROF_EV_LOST:
+	case CPROF_EV_FLIGHT_FROM:
 		return;
 	default: /* the thread ran at ns, outside any call */
 		flush_other(w, t, ns);

@@ -242,3 +242,11 @@ void decode_call_in_progress(struct capture *c, struct ring *r, struct ring_drai
 	batch_add(c, r, d, CPROF_EV_BLOCK_BEGIN, begin, args, NULL, 0);
 	batch_add(c, r, d, CPROF_EV_BLOCK_END, now, NULL, NULL, 0);
 }
+
+/* A flight snapshot's ring that wrapped: d's thread is covered only from
+ * ts (ticks) on; said in the thread's stream (FLIGHT_FROM). */
+void decode_flight_from(struct capture *c, const struct ring *r, struct ring_drain *d, uint64_t ts)
+{
+	if (d->batch_gen)
+		batch_add(c, r, d, CPROF_EV_FLIGHT_FROM, ts, NULL, NULL, 0);
+}

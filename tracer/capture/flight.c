@@ -43,6 +43,12 @@ static void snapshot_ring(struct capture *c, struct ring *r, uint8_t *copy, uint
 		return;
 	d->batch_gen = 0;
 	decode_span(c, r, d, copy, lo * r->block, h1, min_ts, gen);
+	/* Wrapped: blocks before lo were overwritten. When the oldest kept
+	 * block is younger than the window, the thread's first part of the
+	 * window is gone, and the trace says from when it holds it. */
+	const uint64_t *first = (const uint64_t *)(copy + ((lo * r->block) & (r->size - 1)));
+	if (lo > 0 && ring_kind(first[0]) == CPROF_EV_BLOCK_START && first[1] > min_ts)
+		decode_flight_from(c, r, d, first[1]);
 	decode_flush(c, r, d);
 	d->batch_gen = 0;
 }

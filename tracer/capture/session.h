@@ -95,6 +95,8 @@ void decode_adopt(struct capture *c, const struct ring *r, struct ring_drain *d,
 /* At a capture's end: the call ring r's owner still waits in, as a block
  * until `now` (ticks). */
 void decode_call_in_progress(struct capture *c, struct ring *r, struct ring_drain *d, uint64_t now) CPROF_INTERNAL;
+/* A flight snapshot covers d's thread only from ts on (its ring wrapped). */
+void decode_flight_from(struct capture *c, const struct ring *r, struct ring_drain *d, uint64_t ts) CPROF_INTERNAL;
 /* Appends ring r's kernel records up to `upto` ticks (sched/) to its batch. */
 void decode_sched_upto(struct capture *c, const struct ring *r, struct ring_drain *d, uint64_t upto) CPROF_INTERNAL;
 

@@ -400,6 +400,7 @@ const pct = (part, total) => total > 0 ? ` <span class="muted">${(100 * part / t
 function droppedNote(doc) {
   const t = doc.trace;
   let s = `<p class="muted">${esc(t.file)}: ${t.events} events, ${fmtDur(t.duration_ns)}, ${t.threads} threads</p>`;
+  if (t.flight_partial && t.flight_partial.length) s += '<p><b>The flight recorder held some threads only for the end of the window</b> (their rings wrapped): ' + t.flight_partial.map((d) => `thread ${d.tid} ${esc(d.name)} from ${fmtDur(d.from_ns)}`).join(', ') + '.</p>';
   if (t.lost) s += `<p><b>${t.lost} events were dropped</b>: ` + t.dropped.map((d) => `thread ${d.tid} ${esc(d.name)}: ${d.count}`).join(', ') + ' — figures for those threads are lower bounds.</p>';
   return s;
 }
