@@ -20,10 +20,10 @@ case $T in
   trace)
     srcs=("$SRC/tests/fuzz_trace.c" "$SRC"/format/*.c)
     for f in "$SRC"/viewer/*.c; do
-      case $(basename "$f") in main.c|serve.c) ;; *) srcs+=("$f");; esac # the CLI and the HTTP server
+      case $(basename "$f") in main.c|serve.c|record.c|usage.c) ;; *) srcs+=("$f");; esac # the CLI, record and the HTTP server
     done
     # shellcheck disable=SC2207
-    "$CC" "${flags[@]}" -I"$SRC/format" -I"$SRC/viewer" $(pkg-config --cflags liblz4 libcjson zlib) "${srcs[@]}" \
+    "$CC" "${flags[@]}" -I"$SRC/format" -I"$SRC/viewer" -I"$SRC/tracer/include" $(pkg-config --cflags liblz4 libcjson zlib) "${srcs[@]}" \
       $(pkg-config --libs liblz4 libcjson zlib) -lm -o "$out" ;;
   query)
     "$CC" "${flags[@]}" -I"$SRC/tracer" "$SRC/tests/fuzz_query.c" "$SRC/tracer/http/query.c" -o "$out" ;;

@@ -37,13 +37,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (ftruncate(fd, 0) || pwrite(fd, data, size, 0) != (ssize_t)size)
 		return 0;
-	static const char *const reports[] = {"threads", "net", "sync", "syscall", "sched", "tasks", "regions"};
+	static const char *const reports[] = {"threads", "net", "sync", "syscall", "sched", "tasks", "regions", "cpu"};
 	for (size_t i = 0; i < sizeof reports / sizeof *reports; i++) {
-		viewer_report(path, reports[i], 0);
-		viewer_report(path, reports[i], 1);
+		viewer_report(path, reports[i], 0, NULL);
+		viewer_report(path, reports[i], 1, NULL);
 	}
-	viewer_report(path, "task:t", 0);
-	static const char *const profiles[] = {"net", "sync", "syscall", "sched"};
+	viewer_report(path, "task:t", 0, NULL);
+	viewer_report(path, "cpu", 0, "0:1000000");
+	static const char *const profiles[] = {"net", "sync", "syscall", "sched", "cpu"};
 	for (size_t i = 0; i < sizeof profiles / sizeof *profiles; i++)
 		viewer_pprof(path, profiles[i]);
 	viewer_json(path, "/dev/null");

@@ -84,6 +84,8 @@ int pprof_cpu_write(const char *path, FILE *out)
 			r.header.has_cpu_hz ? (hz ? "none taken" : "captured with CPROF_TRACE_CPU_HZ=0")
 					    : "recorded by a tracer without CPU sampling");
 	int64_t period = 1000000000 / (int64_t)(hz ? hz : 100);
+	if (period < 1) /* a hostile rate */
+		period = 1;
 	struct pprof_enc e;
 	pprof_enc_init(&e);
 	pprof_enc_sample_type(&e, "samples", "count");
@@ -143,12 +145,18 @@ int pprof_cpu_write(const char *path, FILE *out)
 		if (!n)
 			locs[n++] = pprof_enc_location(&e, UINT64_MAX, 0, 0, pprof_enc_function(&e, "(no stack recorded)", ""),
 						       0);
-		int64_t vals[2] = {(int64_t)counts[id], (int64_t)counts[id] * period};
+		uint64_t c = counts[id] > (uint64_t)INT64_MAX / (uint64_t)period ? (uint64_t)INT64_MAX / (uint64_t)period : counts[id];
+		int64_t vals[2] = {(int64_t)c, (int64_t)c * period};
 		pprof_enc_sample(&e, locs, n, vals, 2);
 	}
+	/* a hostile header's rate or times: the duration stays a finite, bounded ns count */
 	uint64_t tps = r.header.ticks_per_sec;
-	pprof_enc_times(&e, (int64_t)trace_start_realtime_ns(&r),
-			(int64_t)((double)(last_ts - r.header.start_ticks) * 1e9 / (double)tps));
+	double dur = tps && last_ts > r.header.start_ticks
+			     ? (double)(last_ts - r.header.start_ticks) * 1e9 / (double)tps
+			     : 0.0;
+	if (!(dur >= 0.0 && dur < 9e18))
+		dur = 0.0;
+	pprof_enc_times(&e, (int64_t)trace_start_realtime_ns(&r), (int64_t)dur);
 	pprof_enc_period(&e, "cpu", "nanoseconds", period);
 	struct trace_buf gz = {0};
 	if (pprof_enc_finish(&e, &gz) || fwrite(gz.p, 1, gz.len, out) != gz.len || fflush(out)) {
