@@ -334,7 +334,11 @@ static void check_view(const char *view_path, const char *meta_path)
 		int cls = cJSON_GetArrayItem(sp, 2)->valueint;
 		saw_running |= cls == running;
 		/* a partition: in time order, not overlapping, inside the trace */
-		ordered &= b >= last_end && e > b && b >= 0 && e <= dur + 1;
+		int ok = b >= last_end && e > b && b >= 0 && e <= dur + 1;
+		if (!ok && ordered)
+			fprintf(stderr, "view: state run [%.0f, %.0f) class %d after one ending at %.0f (trace %.0f ns)\n", b, e,
+				cls, last_end, dur);
+		ordered &= ok;
 		last_end = e;
 	}
 	printf("view: burner has %d state runs (running seen: %d), %d sample ticks\n", n_states, saw_running,

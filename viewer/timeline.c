@@ -329,7 +329,6 @@ static uint32_t pack_lanes(struct tl_span *s, uint32_t n, uint32_t max, uint32_t
 /* After the walk: sorts what arrived out of order, packs the task lanes. */
 static void on_finish(void *self, struct walk *w)
 {
-	(void)w;
 	struct timeline *t = self;
 	/* regions whose task name was read late arrive out of order */
 	for (uint32_t i = 0; i < t->nthreads; i++)
@@ -341,9 +340,20 @@ static void on_finish(void *self, struct walk *w)
 					break;
 				}
 		}
-	/* a blocked state is emitted once its cause is known: after later ones */
+	/* a blocked state is emitted once its cause is known: after later ones;
+	 * a thread's window may open at the capture's start, before the first
+	 * event the view counts from: states are cut to the view */
 	for (uint32_t i = 0; i < t->nthreads; i++) {
 		struct tl_thread *th = &t->threads[i];
+		uint32_t kept = 0;
+		for (uint32_t j = 0; j < th->states.n; j++) {
+			struct tl_span sp = th->states.s[j];
+			if (sp.begin < w->begin)
+				sp.begin = w->begin;
+			if (sp.end > sp.begin)
+				th->states.s[kept++] = sp;
+		}
+		th->states.n = kept;
 		sort_lane(&th->states);
 		if (th->nsamples)
 			qsort(th->samples, th->nsamples, sizeof *th->samples, i64_cmp);
