@@ -450,7 +450,15 @@ static void test_block_pairs(void)
 	 * its exit's WAKEUP for main, joining it, is not counted above unless
 	 * it was dropped. */
 	long expected = 2 * pairs_done + 2 * handled_n + 1;
+#if defined(__SANITIZE_THREAD__)
+	/* TSan defers signals to its own safe points, some into the thread's
+	 * exit, where a handler's region is neither recorded nor counted (a
+	 * known limit): a few may be missing, never extra */
+	long missing = expected - (events + (long)lost);
+	CHECKF(missing >= -1 && missing <= 8,
+#else
 	CHECKF(events + (long)lost == expected || events + (long)lost == expected + 1,
+#endif
 	       "%ld events + %llu lost != 2 x (%ld + %ld) + 1", events, (unsigned long long)lost, pairs_done, handled_n);
 	loaded_free(&l);
 }
