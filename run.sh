@@ -55,12 +55,12 @@ if [ -n "${BROWSER:-}" ] || [ -n "${DISPLAY:-}" ] || [ -n "${WAYLAND_DISPLAY:-}"
 fi
 echo "== no display: the analyses on stdout (open the UI with: build/viewer/cprof-trace dumps/trace)"
 V=build/viewer/cprof-trace
-$V -report=threads dumps/trace | head -n 14
+$V -report=threads dumps/trace | sed -n '1,14p' # reads it all: no SIGPIPE under pipefail
 echo
-$V -report=regions dumps/trace | grep -v '^      \[' | head -n 12
+$V -report=regions dumps/trace | grep -v '^      \[' | sed -n '1,12p' # reads it all: no SIGPIPE under pipefail
 echo
-$V -report=tasks dumps/trace | grep -v '^      \[' | head -n 6
+$V -report=tasks dumps/trace | grep -v '^      \[' | sed -n '1,6p' # reads it all: no SIGPIPE under pipefail
 echo
-$V -report=sync dumps/trace | head -n 16
+$V -report=sync dumps/trace | sed -n '1,16p' # reads it all: no SIGPIPE under pipefail
 echo
-$V -report=sched dumps/trace | head -n 12
+$V -report=sched dumps/trace | sed -n '1,12p' # reads it all: no SIGPIPE under pipefail
