@@ -84,7 +84,8 @@ int main(int argc, char **argv)
 	char role[32];
 	long tid;
 	unsigned long long wall, on, rq;
-	int compared = 0;
+	int compared = 0, contenders = 0;
+	double contender_sync = 0; /* the largest share of a contender's blocked time in lock waits */
 	printf("%-8s %-10s %8s | %7s %7s %7s | %7s %7s %7s | blocked in\n", "tid", "role", "wall ms",
 	       "k run%", "k rq%", "k blk%", "run%", "rq%", "blk%");
 	while (fscanf(f, " thread %ld %31s %llu %llu %llu", &tid, role, &wall, &on, &rq) == 5) {
@@ -111,11 +112,16 @@ int main(int argc, char **argv)
 		       k_rq);
 		CHECKF(blocked < 1 || explained >= 0.7 * blocked, "thread %ld (%s): %.1f%% blocked, %.1f%% in its calls' categories", tid,
 		       role, blocked, explained);
-		if (!strcmp(role, "contender"))
-			CHECKF(sync >= 0.1 * blocked, "thread %ld: lock waits %.1f%% of %.1f%% blocked", tid, sync, blocked);
+		contenders += !strcmp(role, "contender");
+		if (!strcmp(role, "contender") && blocked > 0 && sync / blocked > contender_sync)
+			contender_sync = sync / blocked;
 		compared++;
 	}
 	fclose(f);
+	/* glibc's lock is unfair: one contender may hold it nearly every time
+	 * and hardly wait, but then the other waits */
+	CHECKF(!contenders || contender_sync >= 0.1, "no contender's blocked time is 10%% lock waits (%.2f)",
+	       contender_sync);
 	CHECKF(compared == expect_threads, "%d threads compared", compared);
 	cJSON_Delete(doc);
 	free(json);
