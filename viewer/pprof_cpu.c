@@ -6,7 +6,7 @@
  * trace's function, file and line; one mapping per module (its load
  * address inferred from pc - module_offset), marked symbolized.
  *
- * One pass over the file; memory: a counter per stack id sampled.
+ * One pass over the file; memory: a counter per distinct stack sampled.
  */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -40,8 +40,12 @@ int pprof_cpu_write(const char *path, FILE *out)
 		trace_reader_close(&r);
 		return 1;
 	}
-	uint64_t *counts = NULL, nsamples = 0, last_ts = r.header.start_ticks;
-	size_t ncounts = 0;
+	/* Samples per stack id: memory follows the distinct stacks sampled,
+	 * never the size of an id (a hostile file may name any 64-bit id). */
+	struct u64map index = {0}; /* stack id -> slot + 1 */
+	struct sampled { uint64_t id, count; } *counts = NULL;
+	uint32_t ncounts = 0, cap = 0;
+	uint64_t nsamples = 0, last_ts = r.header.start_ticks;
 	struct trace_event ev;
 	int rc;
 	while ((rc = trace_reader_next(&r, &ev)) == 1) {
@@ -50,24 +54,35 @@ int pprof_cpu_write(const char *path, FILE *out)
 		if (ev.kind != CPROF_EV_CPU_SAMPLE)
 			continue;
 		uint64_t id = ev.args[0];
-		if (id >= ncounts) {
-			size_t n = ncounts ? ncounts : 1024;
-			while (n <= id)
-				n *= 2;
-			uint64_t *p = realloc(counts, n * sizeof *p);
-			if (!p) {
+		uint32_t slot = u64map_get(&index, id);
+		if (!slot) {
+			if (ncounts == cap) {
+				uint32_t n = cap ? cap * 2 : 1024;
+				struct sampled *p = n > cap ? realloc(counts, (size_t)n * sizeof *p) : NULL;
+				if (!p) {
+					fprintf(stderr, "cprof-trace: out of memory\n");
+					free(counts);
+					u64map_free(&index);
+					trace_reader_close(&r);
+					return 1;
+				}
+				counts = p;
+				cap = n;
+			}
+			if (u64map_put(&index, id, ncounts + 1)) {
 				fprintf(stderr, "cprof-trace: out of memory\n");
 				free(counts);
+				u64map_free(&index);
 				trace_reader_close(&r);
 				return 1;
 			}
-			memset(p + ncounts, 0, (n - ncounts) * sizeof *p);
-			counts = p;
-			ncounts = n;
+			counts[ncounts++] = (struct sampled){id, 0};
+			slot = ncounts;
 		}
-		counts[id]++;
+		counts[slot - 1].count++;
 		nsamples++;
 	}
+	u64map_free(&index);
 	int status = 0;
 	if (rc < 0) {
 		fprintf(stderr, "cprof-trace: %s%s\n", r.error, r.truncated ? " (the profile covers what was complete)" : "");
@@ -93,8 +108,8 @@ int pprof_cpu_write(const char *path, FILE *out)
 	/* Modules first: every frame's mapping range. */
 	struct module *mods = NULL;
 	uint32_t nmods = 0;
-	for (size_t id = 0; id < ncounts; id++) {
-		const struct trace_stack *s = counts[id] ? trace_reader_stack(&r, id) : NULL;
+	for (uint32_t i = 0; i < ncounts; i++) {
+		const struct trace_stack *s = trace_reader_stack(&r, counts[i].id);
 		for (uint32_t k = 0; s && k < s->nframes; k++) {
 			const struct cprof_frame *f = &s->frames[k];
 			if (!f->module || f->module_offset > f->pc)
@@ -118,10 +133,8 @@ int pprof_cpu_write(const char *path, FILE *out)
 	for (uint32_t m = 0; m < nmods; m++)
 		mods[m].id = pprof_enc_mapping(&e, mods[m].start, mods[m].limit, 0, trace_reader_string(&r, mods[m].name),
 					       NULL, 1);
-	for (size_t id = 0; id < ncounts; id++) {
-		if (!counts[id])
-			continue;
-		const struct trace_stack *s = trace_reader_stack(&r, id);
+	for (uint32_t i = 0; i < ncounts; i++) {
+		const struct trace_stack *s = trace_reader_stack(&r, counts[i].id);
 		uint64_t locs[CPROF_STACK_MAX_FRAMES];
 		size_t n = 0;
 		for (uint32_t k = 0; s && k < s->nframes && k < CPROF_STACK_MAX_FRAMES; k++) {
@@ -145,7 +158,9 @@ int pprof_cpu_write(const char *path, FILE *out)
 		if (!n)
 			locs[n++] = pprof_enc_location(&e, UINT64_MAX, 0, 0, pprof_enc_function(&e, "(no stack recorded)", ""),
 						       0);
-		uint64_t c = counts[id] > (uint64_t)INT64_MAX / (uint64_t)period ? (uint64_t)INT64_MAX / (uint64_t)period : counts[id];
+		uint64_t c = counts[i].count;
+		if (c > (uint64_t)INT64_MAX / (uint64_t)period)
+			c = (uint64_t)INT64_MAX / (uint64_t)period;
 		int64_t vals[2] = {(int64_t)c, (int64_t)c * period};
 		pprof_enc_sample(&e, locs, n, vals, 2);
 	}
