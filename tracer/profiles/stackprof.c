@@ -133,9 +133,10 @@ static uint32_t locations(struct pprof_enc *e, struct mapping *maps, uint32_t nm
 	return depth;
 }
 
-int cprof_stackprof_build(const struct cprof_value_type *types, uint32_t ntypes, const char *default_type,
-			  const struct cprof_value_type *period_type, int64_t period, const uint32_t *ids,
-			  const int64_t *vals, uint32_t n, struct trace_buf *out)
+int cprof_stackprof_build_window(const struct cprof_value_type *types, uint32_t ntypes, const char *default_type,
+				 const struct cprof_value_type *period_type, int64_t period, const uint32_t *ids,
+				 const int64_t *vals, uint32_t n, int64_t start_realtime_ns, int64_t duration_ns,
+				 struct trace_buf *out)
 {
 	struct pprof_enc e;
 	pprof_enc_init(&e);
@@ -161,12 +162,20 @@ int cprof_stackprof_build(const struct cprof_value_type *types, uint32_t ntypes,
 		pprof_enc_sample(&e, locs, depth, vals + (size_t)i * ntypes, ntypes);
 	}
 	free(maps);
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	pprof_enc_times(&e, (int64_t)now.tv_sec * 1000000000 + now.tv_nsec, 0);
+	pprof_enc_times(&e, start_realtime_ns, duration_ns);
 	if (period_type)
 		pprof_enc_period(&e, period_type->type, period_type->unit, period);
 	if (default_type)
 		pprof_enc_default_sample_type(&e, default_type);
 	return pprof_enc_finish(&e, out) ? -ENOMEM : 0;
+}
+
+int cprof_stackprof_build(const struct cprof_value_type *types, uint32_t ntypes, const char *default_type,
+			  const struct cprof_value_type *period_type, int64_t period, const uint32_t *ids,
+			  const int64_t *vals, uint32_t n, struct trace_buf *out)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	return cprof_stackprof_build_window(types, ntypes, default_type, period_type, period, ids, vals, n,
+					    (int64_t)now.tv_sec * 1000000000 + now.tv_nsec, 0, out);
 }

@@ -22,4 +22,11 @@ int cprof_stackprof_build(const struct cprof_value_type *types, uint32_t ntypes,
 			  const struct cprof_value_type *period_type, int64_t period, const uint32_t *ids,
 			  const int64_t *vals, uint32_t n, struct trace_buf *out) CPROF_INTERNAL;
 
+/* The same for a profile of a window: its wall-clock start and length
+ * (ns) instead of "now, 0". */
+int cprof_stackprof_build_window(const struct cprof_value_type *types, uint32_t ntypes, const char *default_type,
+				 const struct cprof_value_type *period_type, int64_t period, const uint32_t *ids,
+				 const int64_t *vals, uint32_t n, int64_t start_realtime_ns, int64_t duration_ns,
+				 struct trace_buf *out) CPROF_INTERNAL;
+
 #endif
