@@ -54,6 +54,23 @@ if command -v go > /dev/null && [ $blocking = 1 ]; then
   grep -q 'Type: delay' sync.top || fail "pprof sample type is not delay"
   HOME=$W go tool pprof -sample_index=contentions -top sync.pb.gz > sync.count
   grep -q 'Type: contentions' sync.count || fail "no contentions sample type"
+  # mappings: the program's own first (pprof's "File:"), then one per module
+  # with the locations' addresses inside them; go tool pprof's own reading
+  grep -q '^File: blocking_app_linked$' sync.top || fail "pprof -top names no main binary: $(head -3 sync.top)"
+  HOME=$W go tool pprof -raw sync.pb.gz > sync.raw
+  sed -n '/^Mappings/,$p' sync.raw > sync.maps
+  grep -q '^1: 0x[0-9a-f]*/0x[0-9a-f]*/0x0 blocking_app_linked ' sync.maps || fail "mapping 1 is not the program: $(cat sync.maps)"
+  grep -q ' libc\.so\.6 ' sync.maps || fail "no libc mapping: $(cat sync.maps)"
+  awk '/^Locations/{on=1;next} /^Mappings/{on=0} on && / M=0 /{bad++} on{n++} END{exit !(n>0 && bad==0)}' sync.raw ||
+    fail "locations without a mapping: $(sed -n '/^Locations/,/^Mappings/p' sync.raw)"
+  # every location's address lies inside its mapping (bash arithmetic: mawk has no hex)
+  declare -A lo hi
+  while read -r id range _; do
+    IFS=/ read -r a b _ <<< "$range"; lo[${id%:}]=$((a)); hi[${id%:}]=$((b))
+  done < <(grep '^[0-9]*: 0x' sync.maps)
+  while read -r _ addr m _; do
+    m=${m#M=}; (( addr >= lo[$m] && addr < hi[$m] )) || fail "location $addr is outside mapping $m: $(cat sync.maps)"
+  done < <(sed -n '/^Locations/,/^Mappings/p' sync.raw | grep ' M=')
 else
   echo "e2e_viewer: go not installed or no interposition: pprof read-back skipped" >&2
 fi

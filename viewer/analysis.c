@@ -4,6 +4,7 @@
  */
 #include "analysis.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,7 +79,11 @@ cJSON *stack_json(const struct walk *w, uint32_t stack)
 	for (uint32_t i = 0; s && i < s->nframes; i++) {
 		const struct cprof_frame *f = &s->frames[i];
 		cJSON *o = cJSON_CreateObject();
-		cJSON_AddStringToObject(o, "function", f->function ? walk_string(w, f->function) : "?");
+		char unknown[300]; /* no symbol: module + offset, a distinct name per frame */
+		if (!f->function)
+			snprintf(unknown, sizeof unknown, "%s+%#" PRIx64, f->module ? walk_string(w, f->module) : "?",
+				 f->module_offset);
+		cJSON_AddStringToObject(o, "function", f->function ? walk_string(w, f->function) : unknown);
 		cJSON_AddStringToObject(o, "file", f->file ? walk_string(w, f->file) : "");
 		cJSON_AddNumberToObject(o, "line", f->line);
 		cJSON_AddStringToObject(o, "module", f->module ? walk_string(w, f->module) : "");

@@ -60,6 +60,7 @@ int analysis_parse_range(struct analysis *a, const char *s)
 struct func {
 	uint32_t function, module; /* string ids (function 0: unsymbolized) */
 	uint32_t file;
+	uint64_t module_offset;    /* of an unsymbolized frame: its name */
 	uint64_t flat, cum;        /* samples */
 };
 
@@ -69,6 +70,17 @@ static int by_flat(const void *x, const void *y)
 	if (a->flat != b->flat)
 		return a->flat < b->flat ? 1 : -1;
 	return (a->cum < b->cum) - (a->cum > b->cum);
+}
+
+/* A function's key: its string id; an unsymbolized frame is its own
+ * function, module + offset, like go tool pprof names an address (bit 63
+ * set; module and offset folded into the rest: a collision would need
+ * 2^22 modules or offsets past 1 TiB). */
+static uint64_t frame_key(const struct cprof_frame *f)
+{
+	if (f->function)
+		return f->function;
+	return 1ull << 63 | (f->module_offset & ((1ull << 41) - 1)) << 22 | (f->module & ((1u << 22) - 1));
 }
 
 void analysis_cpu_json(const struct analysis *a, const struct walk *w, cJSON *doc)
@@ -88,7 +100,7 @@ void analysis_cpu_json(const struct analysis *a, const struct walk *w, cJSON *do
 	} else {
 		cJSON_AddNullToObject(doc, "range");
 	}
-	/* functions: key = function string id, or module | 1 << 32 unsymbolized */
+	/* functions: key = function string id, or frame_key() unsymbolized */
 	struct u64map idx = {0};
 	struct func *f = NULL;
 	uint32_t nf = 0, capf = 0;
@@ -98,17 +110,18 @@ void analysis_cpu_json(const struct analysis *a, const struct walk *w, cJSON *do
 		uint32_t n = s ? s->nframes : 0;
 		for (uint32_t k = 0; k < n; k++) {
 			const struct cprof_frame *fr = &s->frames[k];
-			uint64_t key = fr->function ? fr->function : (1ull << 32 | fr->module);
+			uint64_t key = frame_key(fr);
 			int seen = 0; /* recursion: cum counts a sample once */
 			for (uint32_t j = 0; j < k && !seen; j++) {
 				const struct cprof_frame *o = &s->frames[j];
-				seen = (o->function ? o->function : (1ull << 32 | o->module)) == key;
+				seen = frame_key(o) == key;
 			}
 			uint32_t at = (uint32_t)u64map_get(&idx, key);
 			if (!at) {
 				if (GROW(f, nf, capf, 64) || u64map_put(&idx, key, nf + 1))
 					break;
-				f[nf] = (struct func){.function = fr->function, .module = fr->module, .file = fr->file};
+				f[nf] = (struct func){.function = fr->function, .module = fr->module, .file = fr->file,
+						      .module_offset = fr->module_offset};
 				at = ++nf;
 			}
 			if (k == 0)
@@ -126,7 +139,8 @@ void analysis_cpu_json(const struct analysis *a, const struct walk *w, cJSON *do
 		if (f[i].function)
 			snprintf(name, sizeof name, "%s", walk_string(w, f[i].function));
 		else
-			snprintf(name, sizeof name, "%s+?", f[i].module ? walk_string(w, f[i].module) : "?");
+			snprintf(name, sizeof name, "%s+%#" PRIx64, f[i].module ? walk_string(w, f[i].module) : "?",
+				 f[i].module_offset);
 		cJSON_AddStringToObject(o, "function", name);
 		cJSON_AddStringToObject(o, "file", f[i].file ? walk_string(w, f[i].file) : "");
 		cJSON_AddNumberToObject(o, "flat", (double)f[i].flat);

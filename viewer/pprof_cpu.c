@@ -3,8 +3,8 @@
  * 1/cpu_hz s of a thread's CPU time) as a gzip pprof CPU profile, the same
  * shape as /debug/pprof/profile: sample types (samples, count) and (cpu,
  * nanoseconds), period 1e9/cpu_hz ns; one location per frame with the
- * trace's function, file and line; one mapping per module (its load
- * address inferred from pc - module_offset), marked symbolized.
+ * trace's function, file and line; mappings inferred per module
+ * (pprof_frames.h), marked symbolized.
  *
  * One pass over the file; memory: a counter per distinct stack sampled.
  */
@@ -14,14 +14,9 @@
 #include <unistd.h>
 
 #include "pprof_enc.h"
+#include "pprof_frames.h"
 #include "trace_reader.h"
 #include "viewer.h"
-
-struct module {
-	uint32_t name;      /* string id */
-	uint64_t start, limit;
-	uint64_t id;        /* pprof mapping id */
-};
 
 int viewer_pprof_cpu(const char *path)
 {
@@ -105,59 +100,14 @@ int pprof_cpu_write(const char *path, FILE *out)
 	pprof_enc_init(&e);
 	pprof_enc_sample_type(&e, "samples", "count");
 	pprof_enc_sample_type(&e, "cpu", "nanoseconds");
-	/* Modules first: every frame's mapping range. */
-	struct module *mods = NULL;
-	uint32_t nmods = 0;
+	struct pprof_frames frames;
+	pprof_frames_init(&frames, &e, &r);
+	for (uint32_t i = 0; i < ncounts; i++)
+		pprof_frames_note(&frames, trace_reader_stack(&r, counts[i].id));
+	pprof_frames_mappings(&frames);
 	for (uint32_t i = 0; i < ncounts; i++) {
-		const struct trace_stack *s = trace_reader_stack(&r, counts[i].id);
-		for (uint32_t k = 0; s && k < s->nframes; k++) {
-			const struct cprof_frame *f = &s->frames[k];
-			if (!f->module || f->module_offset > f->pc)
-				continue;
-			uint32_t m = 0;
-			while (m < nmods && mods[m].name != f->module)
-				m++;
-			if (m == nmods) {
-				struct module *p = realloc(mods, (nmods + 1) * sizeof *p);
-				if (!p)
-					break;
-				mods = p;
-				mods[nmods++] = (struct module){f->module, f->pc - f->module_offset, f->pc + 1, 0};
-			}
-			if (f->pc - f->module_offset < mods[m].start)
-				mods[m].start = f->pc - f->module_offset;
-			if (f->pc + 1 > mods[m].limit)
-				mods[m].limit = f->pc + 1;
-		}
-	}
-	for (uint32_t m = 0; m < nmods; m++)
-		mods[m].id = pprof_enc_mapping(&e, mods[m].start, mods[m].limit, 0, trace_reader_string(&r, mods[m].name),
-					       NULL, 1);
-	for (uint32_t i = 0; i < ncounts; i++) {
-		const struct trace_stack *s = trace_reader_stack(&r, counts[i].id);
 		uint64_t locs[CPROF_STACK_MAX_FRAMES];
-		size_t n = 0;
-		for (uint32_t k = 0; s && k < s->nframes && k < CPROF_STACK_MAX_FRAMES; k++) {
-			const struct cprof_frame *f = &s->frames[k];
-			uint64_t map = 0;
-			for (uint32_t m = 0; m < nmods; m++)
-				if (mods[m].name == f->module)
-					map = mods[m].id;
-			char unknown[300];
-			const char *fn = trace_reader_string(&r, f->function);
-			if (!fn) {
-				const char *mod = trace_reader_string(&r, f->module);
-				snprintf(unknown, sizeof unknown, "%s+%#" PRIx64, mod ? mod : "?", f->module_offset);
-				fn = unknown;
-			}
-			uint64_t func = pprof_enc_function(&e, fn, trace_reader_string(&r, f->file));
-			/* Non-leaf pcs are return addresses: the call is the byte before. */
-			uint64_t addr = k == 0 ? f->pc : f->pc - 1;
-			locs[n++] = pprof_enc_location(&e, addr << 1 | (k == 0), map, addr, func, f->line);
-		}
-		if (!n)
-			locs[n++] = pprof_enc_location(&e, UINT64_MAX, 0, 0, pprof_enc_function(&e, "(no stack recorded)", ""),
-						       0);
+		size_t n = pprof_frames_locations(&frames, trace_reader_stack(&r, counts[i].id), locs);
 		uint64_t c = counts[i].count;
 		if (c > (uint64_t)INT64_MAX / (uint64_t)period)
 			c = (uint64_t)INT64_MAX / (uint64_t)period;
@@ -179,7 +129,7 @@ int pprof_cpu_write(const char *path, FILE *out)
 		status = 1;
 	}
 	trace_buf_free(&gz);
-	free(mods);
+	pprof_frames_free(&frames);
 	free(counts);
 	trace_reader_close(&r);
 	return status;
