@@ -6,7 +6,9 @@
  * the waiters' (block profile: wait_for_lock), the delay is caused by the
  * holder (mutex profile: hold_long's unlock). A condition variable and a
  * semaphore wait add cond_waiter and sem_waiter to the block profile.
- *   contention_app SECONDS
+ * With WAITERS, that many threads run wait_for_lock (default 2): more than
+ * the 8 ways of one wake-up table bucket checks that every waiter is charged.
+ *   contention_app SECONDS [WAITERS]
  */
 #define _GNU_SOURCE
 #include <pthread.h>
@@ -94,12 +96,18 @@ int main(int argc, char **argv)
 {
 	double secs = argc > 1 ? atof(argv[1]) : 5;
 	sem_init(&sem, 0, 0);
-	pthread_t t[5];
+	int nwaiters = argc > 2 ? atoi(argv[2]) : 2;
+	if (nwaiters < 1 || nwaiters > 60) {
+		fprintf(stderr, "contention_app: WAITERS is 1..60\n");
+		return 2;
+	}
+	int nthreads = 3 + nwaiters;
+	pthread_t t[63];
 	pthread_create(&t[0], NULL, holder, NULL);
-	pthread_create(&t[1], NULL, waiter, NULL);
-	pthread_create(&t[2], NULL, waiter, NULL);
-	pthread_create(&t[3], NULL, cond_thread, NULL);
-	pthread_create(&t[4], NULL, sem_thread, NULL);
+	for (int i = 0; i < nwaiters; i++)
+		pthread_create(&t[1 + i], NULL, waiter, NULL);
+	pthread_create(&t[1 + nwaiters], NULL, cond_thread, NULL);
+	pthread_create(&t[2 + nwaiters], NULL, sem_thread, NULL);
 	printf("ready\n");
 	fflush(stdout);
 	for (long i = 0; i < (long)(secs * 100); i++) { /* every 10 ms: signal the cond, post the sem */
@@ -115,7 +123,7 @@ int main(int argc, char **argv)
 	pthread_cond_broadcast(&cv);
 	pthread_mutex_unlock(&cm);
 	sem_post(&sem);
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < nthreads; i++)
 		pthread_join(t[i], NULL);
 	return 0;
 }

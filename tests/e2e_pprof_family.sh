@@ -9,6 +9,8 @@
 #    threadcreate's 5 threads come from main.
 #  - every profile the index links to is read by go tool pprof -top, and
 #    -raw lists the program's mapping with its build id.
+#  - with 20 threads queued on one mutex, the mutex profile's total is the
+#    block profile's (every waiter charged, not one table bucket's 8).
 # With "linked", the same program linked to -lcproftrace instead (the
 # sanitizer builds run this form: an ASan library cannot be preloaded into
 # an uninstrumented program).
@@ -90,5 +92,25 @@ pprof -top "$base/profile?seconds=1" > "$dir/profile.any" # the index's profile 
 pprof -raw "$base/profile?seconds=1" > "$dir/profile.raw"
 grep -Eq "$(basename "$app") [0-9a-f]{40}" "$dir/profile.raw" || fail "profile: no mapping with build id"
 echo "index: profile?seconds=1 read by go tool pprof -top and -raw"
+kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
+
+# 20 threads queued on one mutex (more than one wake-up table bucket): the
+# mutex profile charges the holder every waiter's delay, so it matches the
+# block profile's total for the lock, read just before and just after.
+LD_PRELOAD="$lib" CPROF_TRACE_ADDR=127.0.0.1:0 "$app" 30 20 > "$dir/app.out" 2> "$dir/app.err" &
+pid=$!
+for _ in $(seq 200); do grep -q 'serving' "$dir/app.err" 2>/dev/null && break; sleep 0.05; done
+port=$(grep -o '127\.0\.0\.1:[0-9]*' "$dir/app.err" | head -1 | cut -d: -f2)
+[ -n "$port" ] || fail "no /debug/pprof address on stderr (20 waiters)"
+base="http://127.0.0.1:$port/debug/pprof"
+sleep 2
+pprof -top -cum "$base/block" > "$dir/block20a.top"
+pprof -top -cum "$base/mutex" > "$dir/mutex20.top"
+pprof -top -cum "$base/block" > "$dir/block20b.top"
+b1=$(cum wait_for_lock "$dir/block20a.top") b2=$(cum wait_for_lock "$dir/block20b.top")
+m=$(awk -v a="$(cum hold_long "$dir/mutex20.top")" -v b="$(cum wait_for_lock "$dir/mutex20.top")" 'BEGIN { print a + b }')
+echo "20 waiters: block ${b1}..${b2} ms, mutex ${m} ms"
+awk -v a="$b1" -v b="$b2" -v m="$m" 'BEGIN { exit !(a > 5000 && m >= 0.8 * a && m <= 1.05 * b) }' ||
+  fail "20 waiters: mutex ${m} ms against block ${b1}..${b2} ms: $(cat "$dir/mutex20.top")"
 kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 echo "e2e_pprof_family: passed"

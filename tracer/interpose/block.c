@@ -100,7 +100,13 @@ __attribute__((noinline)) void cprof_block_record(struct cprof_site *what, unsig
 /* ---- waiters ----
  *
  * A fixed table of WAIT_BUCKETS x WAIT_WAYS slots; a waiter takes a free
- * slot in its object's bucket (CAS on key), a waker scans that bucket.
+ * slot in its object's home bucket (CAS on key), a waker scans that bucket.
+ * A waiter that finds its home bucket full spills into the next
+ * WAIT_SPILL - 1 buckets and counts itself in its home bucket's `spilled`;
+ * wakers scan those buckets only while that count is nonzero. So one object
+ * keeps up to WAIT_WAYS x WAIT_SPILL waiters (more go without a wake-up edge
+ * or a mutex-profile charge, their block still recorded) at the cost of one
+ * bucket's scan when nobody spilled.
  * Waking one models the kernel's FIFO futex queue: the longest waiter
  * (smallest `order`) is woken and requeued at the tail, since an unfair
  * lock may let it lose the race and sleep again; its block's last wake-up
@@ -109,6 +115,8 @@ __attribute__((noinline)) void cprof_block_record(struct cprof_site *what, unsig
 
 #define WAIT_BUCKETS 256u
 #define WAIT_WAYS 8u
+#define WAIT_SPILL 8u /* buckets a waiter may use: its home and the next 7 */
+_Static_assert(WAIT_WAYS * WAIT_SPILL == CPROF_WAITERS_MAX, "a wake plan holds every waiter of an object");
 
 struct waiter {
 	_Atomic uint64_t key;   /* 0 free, else the object */
@@ -118,12 +126,28 @@ struct waiter {
 };
 
 static struct waiter waiters[WAIT_BUCKETS * WAIT_WAYS];
+static _Atomic uint32_t spilled[WAIT_BUCKETS]; /* waiters of this home bucket placed in later ones */
 static _Atomic uint64_t next_order = 1;
 _Atomic int cprof_nwaiting;
 
+/* The first slot of key's home bucket. */
 static uint32_t bucket_of(uint64_t key)
 {
 	return (uint32_t)((key * 0x9e3779b97f4a7c15ull) >> 56) % WAIT_BUCKETS * WAIT_WAYS;
+}
+
+/* The number of slots from key's home bucket's first a waker scans:
+ * WAIT_WAYS, or every spill bucket's while a waiter of that home spilled.
+ * Acquire: pairs with waiter_enter's release of the count. */
+static uint32_t scan_span(uint32_t home)
+{
+	return atomic_load_explicit(&spilled[home / WAIT_WAYS], memory_order_acquire) ? WAIT_WAYS * WAIT_SPILL
+										 : WAIT_WAYS;
+}
+
+static struct waiter *waiter_at(uint32_t home, uint32_t i)
+{
+	return &waiters[(home + i) % (WAIT_BUCKETS * WAIT_WAYS)];
 }
 
 int cprof_waiter_enter(uint64_t key)
@@ -135,8 +159,8 @@ int cprof_waiter_enter(uint64_t key)
 	if (!tid)
 		return 0; /* not attached yet: nobody could name it */
 	uint32_t b = bucket_of(key);
-	for (uint32_t i = 0; i < WAIT_WAYS; i++) {
-		struct waiter *w = &waiters[b + i];
+	for (uint32_t i = 0; i < WAIT_WAYS * WAIT_SPILL; i++) {
+		struct waiter *w = waiter_at(b, i);
 		uint64_t expect = 0;
 		if (atomic_load_explicit(&w->key, memory_order_relaxed) != 0)
 			continue;
@@ -146,19 +170,31 @@ int cprof_waiter_enter(uint64_t key)
 		atomic_store_explicit(&w->tid, tid, memory_order_relaxed);
 		atomic_store_explicit(&w->since, cprof_clock_now(), memory_order_relaxed);
 		atomic_store_explicit(&w->order, atomic_fetch_add(&next_order, 1), memory_order_relaxed);
+		if (i >= WAIT_WAYS) /* Release: a waker that sees the count sees our slot. */
+			atomic_fetch_add_explicit(&spilled[b / WAIT_WAYS], 1, memory_order_release);
 		/* Release: a waker that counts us sees our slot complete. */
 		atomic_fetch_add_explicit(&cprof_nwaiting, 1, memory_order_release);
-		return (int)(b + i) + 1;
+		return (int)((b + i) % (WAIT_BUCKETS * WAIT_WAYS)) + 1;
 	}
-	return 0; /* bucket full: this wait goes without a wake-up edge */
+	return 0; /* every spill bucket full: this wait goes without a wake-up edge */
 }
 
 void cprof_waiter_leave(int slot)
 {
 	if (!slot)
 		return;
-	atomic_store_explicit(&waiters[slot - 1].tid, 0, memory_order_relaxed);
-	atomic_store_explicit(&waiters[slot - 1].key, 0, memory_order_release);
+	struct waiter *w = &waiters[slot - 1];
+	uint32_t home = bucket_of(atomic_load_explicit(&w->key, memory_order_relaxed));
+	/* slots [home, home + WAIT_WAYS) are the home bucket's, cyclically */
+	int spill = ((uint32_t)(slot - 1) - home) % (WAIT_BUCKETS * WAIT_WAYS) >= WAIT_WAYS;
+	/* `since` is cleared before the slot is freed: a charger racing with
+	 * the next waiter's enter (key set, since not yet) must not charge the
+	 * time since this waiter's last charge to it. */
+	atomic_store_explicit(&w->since, 0, memory_order_relaxed);
+	atomic_store_explicit(&w->tid, 0, memory_order_relaxed);
+	atomic_store_explicit(&w->key, 0, memory_order_release);
+	if (spill)
+		atomic_fetch_sub_explicit(&spilled[home / WAIT_WAYS], 1, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&cprof_nwaiting, 1, memory_order_relaxed);
 }
 
@@ -171,14 +207,18 @@ uint64_t cprof_waiters_charge(uint64_t key, uint32_t *nwaiters)
 	if (!key)
 		return 0;
 	atomic_thread_fence(memory_order_acquire); /* pairs with waiter_enter's release */
-	uint32_t b = bucket_of(key);
+	uint32_t b = bucket_of(key), span = scan_span(b);
 	uint64_t now = cprof_clock_now(), sum = 0;
-	for (uint32_t i = 0; i < WAIT_WAYS; i++) {
-		struct waiter *w = &waiters[b + i];
+	for (uint32_t i = 0; i < span; i++) {
+		struct waiter *w = waiter_at(b, i);
 		if (atomic_load_explicit(&w->key, memory_order_relaxed) != key)
 			continue;
-		uint64_t since = atomic_exchange_explicit(&w->since, now, memory_order_relaxed);
-		if (since && since < now) {
+		/* Only forward in time, and only a registered wait's start (0:
+		 * the slot is between waiters). */
+		uint64_t since = atomic_load_explicit(&w->since, memory_order_relaxed);
+		if (since && since < now &&
+		    atomic_compare_exchange_strong_explicit(&w->since, &since, now, memory_order_relaxed,
+							    memory_order_relaxed)) {
 			sum += now - since;
 			++*nwaiters;
 		}
@@ -192,19 +232,21 @@ __attribute__((noinline)) void cprof_wake_plan_slow(uint64_t key, int all, struc
 	if (!key || self->busy || self->status >= THREAD_DEAD || !cprof_interpose_on)
 		return;
 	atomic_thread_fence(memory_order_acquire); /* pairs with waiter_enter's release */
-	uint32_t b = bucket_of(key), me = self->ring ? self->ring->tid : 0;
+	uint32_t b = bucket_of(key), me = self->ring ? self->ring->tid : 0, span = scan_span(b);
 	struct waiter *oldest = NULL;
 	uint64_t oldest_order = UINT64_MAX;
-	for (uint32_t i = 0; i < WAIT_WAYS; i++) {
-		struct waiter *w = &waiters[b + i];
+	for (uint32_t i = 0; i < span; i++) {
+		struct waiter *w = waiter_at(b, i);
 		if (atomic_load_explicit(&w->key, memory_order_relaxed) != key)
 			continue;
 		uint32_t tid = atomic_load_explicit(&w->tid, memory_order_relaxed);
 		uint64_t order = atomic_load_explicit(&w->order, memory_order_relaxed);
 		if (!tid || tid == me)
 			continue;
-		if (all)
-			plan->tids[plan->n++] = tid;
+		if (all) {
+			if (plan->n < CPROF_WAITERS_MAX)
+				plan->tids[plan->n++] = tid;
+		}
 		else if (order < oldest_order)
 			oldest = w, oldest_order = order, plan->tids[0] = tid, plan->n = 1;
 	}

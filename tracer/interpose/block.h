@@ -80,7 +80,10 @@ static inline void cprof_block_end(struct cprof_site *what, unsigned category, u
 }
 void cprof_block_configure(uint64_t min_block_ns, int runq) CPROF_INTERNAL;
 
-/* Waiters: returns a slot handle (0: not registered). */
+/* Waiters: returns a slot handle (0: not registered). One object keeps
+ * up to CPROF_WAITERS_MAX registered waiters (block.c: the table's ways
+ * times its spill buckets). */
+#define CPROF_WAITERS_MAX 64u
 int cprof_waiter_enter(uint64_t key) CPROF_INTERNAL;
 void cprof_waiter_leave(int slot) CPROF_INTERNAL;
 extern _Atomic int cprof_nwaiting CPROF_INTERNAL;
@@ -89,7 +92,7 @@ extern _Atomic int cprof_nwaiting CPROF_INTERNAL;
 struct wake_plan {
 	uint64_t ts;    /* when the release began, ticks */
 	uint32_t n;     /* targets, 0 when nobody waits on the object */
-	uint32_t tids[8];
+	uint32_t tids[CPROF_WAITERS_MAX];
 };
 #define WAKE_ONE 0
 #define WAKE_ALL 1
