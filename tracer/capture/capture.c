@@ -246,10 +246,12 @@ uint64_t cprof_capture_corrupt(void)
 void cprof_capture_before_fork(void)
 {
 	pthread_mutex_lock(&capture_lock);
+	drain_before_fork();
 }
 
 void cprof_capture_after_fork_parent(void)
 {
+	drain_after_fork_parent();
 	pthread_mutex_unlock(&capture_lock);
 }
 
@@ -262,5 +264,6 @@ void cprof_capture_after_fork_child(void)
 		close(cap.fd);
 	cap = (struct capture){.fd = -1};
 	pthread_mutex_init(&capture_lock, NULL);
+	drain_after_fork_child();
 	file_after_fork_child();
 }

@@ -35,9 +35,40 @@ static void retire_ring(struct capture *c, struct ring *r, struct ring_drain *d)
 	atomic_compare_exchange_strong(&r->state, &expect, RING_FREE);
 }
 
+/* Held through every drain pass (and a capture's last one) and by a
+ * forking thread from before to after the fork: no pass is mid-malloc in
+ * the child. Order: capture_lock, then pass_lock (the drainer never takes
+ * capture_lock). */
+static pthread_mutex_t pass_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void drain_before_fork(void)
+{
+	pthread_mutex_lock(&pass_lock);
+}
+
+void drain_after_fork_parent(void)
+{
+	pthread_mutex_unlock(&pass_lock);
+}
+
+void drain_after_fork_child(void)
+{
+	pthread_mutex_init(&pass_lock, NULL);
+}
+
+static int drain_pass_locked(struct capture *c);
+
 /* Drains every ring once. Returns the fullest ring's fill, in 1/1024ths of
  * its size, so the caller can pace itself. */
 int drain_pass(struct capture *c)
+{
+	pthread_mutex_lock(&pass_lock);
+	int fill = drain_pass_locked(c);
+	pthread_mutex_unlock(&pass_lock);
+	return fill;
+}
+
+static int drain_pass_locked(struct capture *c)
 {
 	int fullest = 0;
 	uint64_t now = capture_mono_ns();
@@ -102,7 +133,8 @@ int drain_pass(struct capture *c)
  * in, writers back to FLIGHT, the tail. */
 void drain_finish(struct capture *c)
 {
-	drain_pass(c);
+	pthread_mutex_lock(&pass_lock);
+	drain_pass_locked(c);
 	uint64_t now = cprof_clock_now();
 	for (struct ring *r = cprof_rings_first(); r; r = r->next) {
 		struct ring_drain *d;
@@ -114,6 +146,7 @@ void drain_finish(struct capture *c)
 	atomic_store(&cprof_ring_mode, RING_MODE_FLIGHT);
 	drain_write_tail(c);
 	c->finished = 1;
+	pthread_mutex_unlock(&pass_lock);
 	if (c->on_done)
 		c->on_done(c->done_ctx, c->w.error);
 }

@@ -108,6 +108,12 @@ void drain_wake(struct capture *c) CPROF_INTERNAL;
 void drain_finish(struct capture *c) CPROF_INTERNAL;
 void drain_write_header(struct capture *c) CPROF_INTERNAL;
 void drain_write_tail(struct capture *c) CPROF_INTERNAL;
+/* A fork waits out a drain pass in progress (pass_lock): a pass allocates,
+ * and an allocator without fork handlers (ASan's, GCC 12) would leave its
+ * lock held forever in the child if the fork came mid-malloc. */
+void drain_before_fork(void) CPROF_INTERNAL;
+void drain_after_fork_parent(void) CPROF_INTERNAL;
+void drain_after_fork_child(void) CPROF_INTERNAL;
 
 /* flight.c: writes a trace of the last last_ns ns the rings hold into c
  * (reset here); the caller holds capture_lock and releases c after. */
