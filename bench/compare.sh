@@ -23,10 +23,11 @@
 # REPS runs; the systems run interleaved within a rep.
 #
 # Then `go tool trace -pprof=sync` against `cprof-trace -pprof=sync` on traces
-# of the same workload and event count (2 threads, GO_ITERS calls each).
+# of the same workload and event count (2 threads, PPROF_ITERS calls each, the
+# last spin; our capture with 16 MiB rings so that it drops nothing).
 #
-#   bench/compare.sh [BUILD_DIR] [ITERS] [SPINS] [REPS] [GO_ITERS]
-#     defaults: build 1000000 "0 100" 3 ITERS/10
+#   bench/compare.sh [BUILD_DIR] [ITERS] [SPINS] [REPS] [GO_ITERS] [PPROF_ITERS]
+#     defaults: build 1000000 "0 100" 3 ITERS/10 ITERS/2
 #   SPINS: multiply-add steps in work(), one table each (0: a tight loop,
 #   ~2 ns of work; 100: ~200 ns). Go runs GO_ITERS calls (its tracer costs
 #   microseconds an event).
@@ -44,6 +45,7 @@ ITERS=${2:-1000000}
 SPINS=${3:-0 100}
 REPS=${4:-3}
 GO_ITERS=${5:-$((ITERS / 10))}
+PPROF_ITERS=${6:-$((ITERS / 2))}
 V=$B/viewer/cprof-trace
 [ -x "$V" ] && [ -e "$B/tracer/libcproftrace.so" ] || { echo "build $B first (cmake --build $B)" >&2; exit 2; }
 
@@ -250,7 +252,7 @@ med() {
 calc() { awk "BEGIN{printf \"$1\", $2}"; }
 echo
 echo "cprof-trace $(git -C "$ROOT" describe --always --dirty 2> /dev/null), $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "bench/compare.sh $B $ITERS \"$SPINS\" $REPS $GO_ITERS: medians of $REPS runs; ns from the worker threads' CPU time"
+echo "bench/compare.sh $B $ITERS \"$SPINS\" $REPS $GO_ITERS $PPROF_ITERS: medians of $REPS runs; ns from the worker threads' CPU time"
 for SPIN in $SPINS; do
   echo
   echo "work() with $SPIN multiply-add steps; $ITERS calls per thread (Go: $GO_ITERS), 2 events a call"
@@ -309,23 +311,27 @@ if [ -z "$HAVE_GO" ]; then
   exit 0
 fi
 SPIN=${SPINS##* }
-"$W/w_go" "$GO_ITERS" 2 "$SPIN" "$W/g.trace" > /dev/null
-"$W/w_cprof" "$GO_ITERS" 2 "$SPIN" > /dev/null # warm the page cache
-CPROF_TRACE_FILE=$W/c.trace "$W/w_cprof" "$GO_ITERS" 2 "$SPIN" > "$W/out"
+rm -f "$W/g.trace" "$W/c.trace"
+"$W/w_go" "$PPROF_ITERS" 2 "$SPIN" "$W/g.trace" > /dev/null
+CPROF_TRACE_BUFFER=16m CPROF_TRACE_FILE=$W/c.trace "$W/w_cprof" "$PPROF_ITERS" 2 "$SPIN" > "$W/out"
 ce=$("$V" -report=threads -format=json "$W/c.trace" | grep -m1 '"events"' | tr -dc 0-9)
 ge=$(go tool trace -d "$W/g.trace" 2> /dev/null | grep -c .)
 timeit() { # label file events cmd...
   local label=$1 f=$2 ev=$3 s=()
   shift 3
   for _ in $(seq 1 "$REPS"); do
-    /usr/bin/time -f '%e %M' -o "$W/time" "$@" > /dev/null 2>&1
-    s+=("$(cat "$W/time")")
+    local t0 t1
+    t0=$(date +%s.%N)
+    /usr/bin/time -f '%M' -o "$W/time" "$@" > /dev/null 2>&1
+    t1=$(date +%s.%N)
+    s+=("$(sub "$t1" "$t0") $(tail -1 "$W/time")")
   done
   printf '%s\n' "${s[@]}" | sort -g | awk -v n="$REPS" -v l="$label" -v ev="$ev" -v sz="$(stat -c %s "$f")" \
-    'NR == int((n + 1) / 2) {printf "| %s | %d | %.1f MB | %.2f s | %.2f M | %.0f MB (%.1fx the file) |\n",
-      l, ev, sz / 1e6, $1, ev / ($1 > 0 ? $1 : 0.01) / 1e6, $2 / 1000, $2 * 1024 / sz}'
+    'NR == int((n + 1) / 2) {printf "| %s | %d | %.1f MB | %.3f s | %.2f M | %.0f MB (%.1fx the file) |\n",
+      l, ev, sz / 1e6, $1, ev / $1 / 1e6, $2 / 1000, $2 * 1024 / sz}'
 }
-echo "-pprof=sync on the 2-thread traces of $GO_ITERS calls per thread, spin $SPIN (median of $REPS):"
+echo "-pprof=sync on the 2-thread traces of $PPROF_ITERS calls per thread, spin $SPIN (median of $REPS; events as"
+echo "\`go tool trace -d\` and \`cprof-trace -report=threads\` count them; our trace dropped $(kv dropped "$W/out")):"
 echo
 echo "| command | events | file | time | events/s | peak RSS |"
 echo "|---|---|---|---|---|---|"
