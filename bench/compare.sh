@@ -322,19 +322,19 @@ timeit() { # label file events cmd...
   for _ in $(seq 1 "$REPS"); do
     local t0 t1
     t0=$(date +%s.%N)
-    /usr/bin/time -f '%M' -o "$W/time" "$@" > /dev/null 2>&1
+    /usr/bin/time -f '%M %U %S' -o "$W/time" "$@" > /dev/null 2>&1
     t1=$(date +%s.%N)
     s+=("$(sub "$t1" "$t0") $(tail -1 "$W/time")")
   done
   printf '%s\n' "${s[@]}" | sort -g | awk -v n="$REPS" -v l="$label" -v ev="$ev" -v sz="$(stat -c %s "$f")" \
-    'NR == int((n + 1) / 2) {printf "| %s | %d | %.1f MB | %.3f s | %.2f M | %.0f MB (%.1fx the file) |\n",
-      l, ev, sz / 1e6, $1, ev / $1 / 1e6, $2 / 1000, $2 * 1024 / sz}'
+    'NR == int((n + 1) / 2) {printf "| %s | %d | %.1f MB | %.3f s | %.2f s | %.2f M | %.0f MB (%.1fx the file) |\n",
+      l, ev, sz / 1e6, $1, $3 + $4, ev / ($3 + $4 > 0 ? $3 + $4 : $1) / 1e6, $2 / 1000, $2 * 1024 / sz}'
 }
 echo "-pprof=sync on the 2-thread traces of $PPROF_ITERS calls per thread, spin $SPIN (median of $REPS; events as"
 echo "\`go tool trace -d\` and \`cprof-trace -report=threads\` count them; our trace dropped $(kv dropped "$W/out")):"
 echo
-echo "| command | events | file | time | events/s | peak RSS |"
-echo "|---|---|---|---|---|---|"
+echo "| command | events | file | wall | CPU | events per CPU-second | peak RSS |"
+echo "|---|---|---|---|---|---|---|"
 timeit '`go tool trace -pprof=sync`' "$W/g.trace" "$ge" go tool trace -pprof=sync "$W/g.trace"
 timeit '`cprof-trace -pprof=sync`' "$W/c.trace" "$ce" "$V" -pprof=sync "$W/c.trace"
 echo
