@@ -29,7 +29,7 @@
 #   bench/compare.sh [BUILD_DIR] [ITERS] [SPINS] [REPS] [GO_ITERS] [PPROF_ITERS]
 #     defaults: build 1000000 "0 100" 3 ITERS/10 ITERS/2
 #   SPINS: multiply-add steps in work(), one table each (0: a tight loop,
-#   ~2 ns of work; 100: ~200 ns). Go runs GO_ITERS calls (its tracer costs
+#   ~2 ns of work; 100: ~100 ns). Go runs GO_ITERS calls (its tracer costs
 #   microseconds an event).
 #
 # Installs what is missing (apt-get; sudo when not root). LTTng runs
