@@ -21,6 +21,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <poll.h>
@@ -38,6 +39,9 @@ static pthread_mutex_t queue_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t queue_cond = PTHREAD_COND_INITIALIZER;
 static int queued, done_producing;
 static int listen_fd, pipe_fds[2];
+/* net_reader -> net_writer: about to recv. The 50 ms count from here, so
+ * a reader descheduled after accept (a loaded machine) still waits them. */
+static _Atomic int reader_ready;
 static pthread_barrier_t ready;
 
 static void sleep_ms(int ms)
@@ -75,6 +79,7 @@ static NOINLINE void *net_reader(void *arg)
 	int fd = accept(listen_fd, NULL, NULL);
 	char buf[16];
 	printf("net_reader_tid %ld\n", tid());
+	reader_ready = 1;
 	ssize_t n = recv(fd, buf, sizeof buf, 0); /* blocks ~50 ms */
 	printf("net_reader_got %zd\n", n);
 	close(fd);
@@ -90,6 +95,8 @@ static NOINLINE void *net_writer(void *arg)
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
 		perror("connect");
+	while (!reader_ready)
+		sleep_ms(1);
 	sleep_ms(50);
 	if (send(fd, "ping", 4, 0) != 4)
 		perror("send");

@@ -35,6 +35,7 @@ grep -Eq '^ +[0-9.]+m?s +[0-9.]+% +[0-9.]+% +[0-9.]+m?s +[0-9.]+% +burn_a$' cli/
 if "$V" -report=threads -range=0:5 burn.trace > /dev/null 2> err.txt; then fail "-range with -report=threads accepted"; fi
 if "$V" -report=cpu -range=5:1 burn.trace > /dev/null 2> err.txt; then fail "-range=5:1 accepted"; fi
 
+: > serve.log # emptied before the server starts: a check must never read an earlier server's URL
 "$V" -no-browser burn.trace > serve.log 2>&1 &
 server=$!
 for _ in $(seq 1 100); do grep -q 'serving' serve.log && break; sleep 0.1; done

@@ -43,6 +43,7 @@ if [ $linked = 0 ] && command -v python3 > /dev/null; then
 fi
 
 if [ $linked = 1 ]; then lib=; fi
+: > "$dir/app.out"; : > "$dir/app.err" # emptied first: never read the previous run's port
 LD_PRELOAD="$lib" CPROF_TRACE_ADDR=127.0.0.1:0 "$app" 30 10000 > "$dir/app.out" 2> "$dir/app.err" &
 pid=$!
 for _ in $(seq 600); do grep -q 'ready' "$dir/app.out" 2>/dev/null && break; sleep 0.05; done
@@ -85,6 +86,7 @@ kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 
 # every allocation sampled: exact counts, and none of the tracer's own
 # (profiles built meanwhile allocate on HTTP threads: not counted)
+: > "$dir/app.out"; : > "$dir/app.err" # emptied first: never read the previous run's port
 LD_PRELOAD="$lib" CPROF_TRACE_MEM_RATE=1 CPROF_TRACE_ADDR=127.0.0.1:0 "$app" 30 10 > "$dir/app.out" 2> "$dir/app.err" &
 pid=$!
 for _ in $(seq 600); do grep -q 'ready' "$dir/app.out" 2>/dev/null && break; sleep 0.05; done

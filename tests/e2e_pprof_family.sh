@@ -31,6 +31,7 @@ if ! go version > /dev/null 2>&1; then
 fi
 pprof() { go tool pprof "$@" 2> "$dir/pprof.err" || fail "go tool pprof $*: $(cat "$dir/pprof.err")"; }
 
+: > "$dir/app.out"; : > "$dir/app.err" # emptied first: never read the previous run's port
 LD_PRELOAD="$lib" CPROF_TRACE_ADDR=127.0.0.1:0 "$app" 10 > "$dir/app.out" 2> "$dir/app.err" &
 pid=$!
 for _ in $(seq 200); do grep -q 'serving' "$dir/app.err" 2>/dev/null && break; sleep 0.05; done
@@ -97,6 +98,7 @@ kill "$pid"; wait "$pid" 2>/dev/null || true; pid=
 # 20 threads queued on one mutex (more than one wake-up table bucket): the
 # mutex profile charges the holder every waiter's delay, so it matches the
 # block profile's total for the lock, read just before and just after.
+: > "$dir/app.out"; : > "$dir/app.err" # emptied first: never read the previous run's port
 LD_PRELOAD="$lib" CPROF_TRACE_ADDR=127.0.0.1:0 "$app" 30 20 > "$dir/app.out" 2> "$dir/app.err" &
 pid=$!
 for _ in $(seq 200); do grep -q 'serving' "$dir/app.err" 2>/dev/null && break; sleep 0.05; done

@@ -104,6 +104,7 @@ expect_error "bad pprof type" "sync, net, syscall, sched" -pprof=tasks hello.tra
 
 # the web UI: a random loopback port, its API, and the pages in Chromium
 [ $blocking = 1 ] && T=blocking.trace || T=hello.trace
+: > serve.log # emptied before the server starts: a check must never read an earlier server's URL
 "$V" -no-browser $T > serve.log 2>&1 &
 server=$!
 for _ in $(seq 1 100); do grep -q 'serving' serve.log && break; sleep 0.1; done
@@ -146,13 +147,14 @@ if [ -n "$browser" ]; then
     "$CHECK" state dom-timeline.html timeline
   fi
   kill $server; wait $server 2>/dev/null || true
+  : > serve.log # emptied before the server starts: a check must never read an earlier server's URL
   "$V" -no-browser hello.trace > serve.log 2>&1 &
   server=$!
   for _ in $(seq 1 100); do grep -q 'serving' serve.log && break; sleep 0.1; done
-  url=$(grep -o 'http://127\.0\.0\.1:[0-9]*/' serve.log)
+  url=$(grep -o 'http://127\.0\.0\.1:[0-9]*/' serve.log) || fail "no URL printed: $(cat serve.log)"
   # zoomed on the first "parse" region (found with the UI's search), it is drawn by name
-  hit=$(curl -sf "${url}api/search?q=parse" | grep -o '"hits":\[\[[0-9]*,[0-9]*,[0-9]*,[0-9]*' | grep -o '[0-9]*,[0-9]*$')
-  [ -n "$hit" ] || fail "search found no parse region"
+  hit=$(curl -sf "${url}api/search?q=parse" | grep -o '"hits":\[\[[0-9]*,[0-9]*,[0-9]*,[0-9]*' | grep -o '[0-9]*,[0-9]*$') || true
+  [ -n "$hit" ] || fail "search found no parse region: $(curl -s "${url}api/search?q=parse" | head -c 300)"
   b=${hit%,*}; e=${hit#*,}
   page "timeline@$((b > 2000 ? b - 2000 : 0)),$((e + 2000))" dom-hello.html
   "$CHECK" state dom-hello.html timeline parse main $([ $groups = groups ] && echo worker)

@@ -82,6 +82,7 @@ fi
 
 # the UI's index and meta on the hostile files
 for f in "$SRC"/hostile/*.trace; do
+  : > serve.log # emptied before the server starts: a check must never read an earlier server's URL
   "$V" -no-browser -http=127.0.0.1:0 "$f" > serve.log 2>&1 &
   server=$!
   for _ in $(seq 1 300); do grep -q 'serving' serve.log && break; kill -0 $server 2>/dev/null || break; sleep 0.1; done
