@@ -74,7 +74,7 @@ static uint64_t runq_sample(struct cprof_thread *self, uint64_t now)
 }
 
 __attribute__((noinline)) void cprof_block_record(struct cprof_site *what, unsigned category, uint64_t object,
-						  uint64_t t0, uint64_t t1)
+						  uint64_t t0, uint64_t t1, int extra)
 {
 	struct cprof_thread *self = cprof_me();
 	if (self->busy)
@@ -84,7 +84,7 @@ __attribute__((noinline)) void cprof_block_record(struct cprof_site *what, unsig
 	if (category == CPROF_BLOCK_BY_FD)
 		category = cprof_fd_category((int)object);
 	/* skip 1: this function; the leaf frame is the interposed call */
-	uint64_t args[4] = {category, object, cprof_site_id(what), cprof_stack_here(1)};
+	uint64_t args[4] = {category, object, cprof_site_id(what), cprof_stack_here(1 + extra)};
 	self->busy = 0;
 	cprof_record_block(t0, args, t1); /* one reservation: the pair stays whole */
 	if (runq_enabled) {
@@ -214,14 +214,14 @@ __attribute__((noinline)) void cprof_wake_plan_slow(uint64_t key, int all, struc
 		plan->ts = cprof_clock_now();
 }
 
-__attribute__((noinline)) void cprof_wake_commit_slow(uint64_t key, const struct wake_plan *plan)
+__attribute__((noinline)) void cprof_wake_commit_slow(uint64_t key, const struct wake_plan *plan, int extra)
 {
 	struct cprof_thread *self = cprof_me();
 	if (self->busy)
 		return;
 	int saved = errno;
 	self->busy = 1;
-	uint64_t stack = cprof_stack_here(1); /* the leaf frame is the releasing call */
+	uint64_t stack = cprof_stack_here(1 + extra); /* the leaf frame is the releasing call */
 	self->busy = 0;
 	for (uint32_t i = 0; i < plan->n; i++) {
 		uint64_t args[3] = {plan->tids[i], key, stack};
