@@ -160,8 +160,11 @@ int cprof_stack_cache_enabled = 1;
 
 static inline uint32_t sc_slot(uintptr_t ra, uintptr_t cfa0, int skip)
 {
-	uint64_t h = (ra ^ (cfa0 * 0x9e3779b97f4a7c15ull) ^ (uint64_t)skip) * 0xff51afd7ed558ccdull;
-	return (uint32_t)(h >> 40) & (SC_ENTRIES - 1); /* a set: this and slot ^ 1 */
+	uint64_t h = ra * 0x9e3779b97f4a7c15ull + cfa0 * 0xc2b2ae3d27d4eb4full + (uint64_t)skip;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 29;
+	return (uint32_t)h & (SC_ENTRIES - 1); /* a set: this and slot ^ 1 */
 }
 
 /* Entry e's stack id when its key is (ra, cfa0, skip) and every return
@@ -549,22 +552,11 @@ static __attribute__((noinline)) void sc_fill(void *const *buf, int n, int skip,
 		}
 		ok = ok && offs[1] == -8;
 	}
-	/* the way holding another key (or nothing), else the one written
-	 * longer ago (fewer writes) */
+	/* an empty way, else the one written longer ago (fewer writes) */
 	uint32_t i = sc_slot(ra, cfa0, skip);
-	struct stack_cache_entry *e = NULL;
-	for (int w = 0; w < 2 && !e; w++) {
-		struct stack_cache_entry *x = &c[i ^ (uint32_t)w];
-		if (atomic_load_explicit(&x->ra, memory_order_relaxed) != ra ||
-		    atomic_load_explicit(&x->cfa0, memory_order_relaxed) != cfa0 ||
-		    atomic_load_explicit(&x->skip, memory_order_relaxed) != (uint32_t)skip)
-			e = x;
-	}
-	if (!e)
-		e = atomic_load_explicit(&c[i].seq, memory_order_relaxed) <=
-				    atomic_load_explicit(&c[i ^ 1].seq, memory_order_relaxed)
-			    ? &c[i]
-			    : &c[i ^ 1];
+	uint32_t s0 = atomic_load_explicit(&c[i].seq, memory_order_relaxed);
+	uint32_t s1 = atomic_load_explicit(&c[i ^ 1].seq, memory_order_relaxed);
+	struct stack_cache_entry *e = s0 <= s1 ? &c[i] : &c[i ^ 1];
 	uint32_t s = atomic_load_explicit(&e->seq, memory_order_relaxed);
 	if ((s & 1) || !atomic_compare_exchange_strong_explicit(&e->seq, &s, s + 1, memory_order_acquire,
 								memory_order_relaxed))
