@@ -110,13 +110,16 @@ __attribute__((noinline)) void cprof_block_record(struct cprof_site *what, unsig
 #define WAIT_BUCKETS 256u
 #define WAIT_WAYS 8u
 
+/* A bucket's keys share one cache line (wakers and the mutex profile scan
+ * them on every release while anyone waits anywhere); the rest of a slot
+ * is read only where the key matches. */
 struct waiter {
-	_Atomic uint64_t key;   /* 0 free, else the object */
 	_Atomic uint32_t tid;
 	_Atomic uint64_t order; /* queue position: smaller waited longer */
 	_Atomic uint64_t since; /* ticks: its wait not yet charged to a releaser began here (mutex profile) */
 };
 
+static _Atomic uint64_t waiter_keys[WAIT_BUCKETS * WAIT_WAYS] __attribute__((aligned(64))); /* 0 free, else the object */
 static struct waiter waiters[WAIT_BUCKETS * WAIT_WAYS];
 static _Atomic uint64_t next_order = 1;
 _Atomic int cprof_nwaiting;
@@ -138,9 +141,9 @@ int cprof_waiter_enter(uint64_t key)
 	for (uint32_t i = 0; i < WAIT_WAYS; i++) {
 		struct waiter *w = &waiters[b + i];
 		uint64_t expect = 0;
-		if (atomic_load_explicit(&w->key, memory_order_relaxed) != 0)
+		if (atomic_load_explicit(&waiter_keys[b + i], memory_order_relaxed) != 0)
 			continue;
-		if (!atomic_compare_exchange_strong_explicit(&w->key, &expect, key, memory_order_acquire,
+		if (!atomic_compare_exchange_strong_explicit(&waiter_keys[b + i], &expect, key, memory_order_acquire,
 							     memory_order_relaxed))
 			continue;
 		atomic_store_explicit(&w->tid, tid, memory_order_relaxed);
@@ -158,7 +161,7 @@ void cprof_waiter_leave(int slot)
 	if (!slot)
 		return;
 	atomic_store_explicit(&waiters[slot - 1].tid, 0, memory_order_relaxed);
-	atomic_store_explicit(&waiters[slot - 1].key, 0, memory_order_release);
+	atomic_store_explicit(&waiter_keys[slot - 1], 0, memory_order_release);
 	atomic_fetch_sub_explicit(&cprof_nwaiting, 1, memory_order_relaxed);
 }
 
@@ -175,7 +178,7 @@ uint64_t cprof_waiters_charge(uint64_t key, uint32_t *nwaiters)
 	uint64_t now = cprof_clock_now(), sum = 0;
 	for (uint32_t i = 0; i < WAIT_WAYS; i++) {
 		struct waiter *w = &waiters[b + i];
-		if (atomic_load_explicit(&w->key, memory_order_relaxed) != key)
+		if (atomic_load_explicit(&waiter_keys[b + i], memory_order_relaxed) != key)
 			continue;
 		uint64_t since = atomic_exchange_explicit(&w->since, now, memory_order_relaxed);
 		if (since && since < now) {
@@ -197,7 +200,7 @@ __attribute__((noinline)) void cprof_wake_plan_slow(uint64_t key, int all, struc
 	uint64_t oldest_order = UINT64_MAX;
 	for (uint32_t i = 0; i < WAIT_WAYS; i++) {
 		struct waiter *w = &waiters[b + i];
-		if (atomic_load_explicit(&w->key, memory_order_relaxed) != key)
+		if (atomic_load_explicit(&waiter_keys[b + i], memory_order_relaxed) != key)
 			continue;
 		uint32_t tid = atomic_load_explicit(&w->tid, memory_order_relaxed);
 		uint64_t order = atomic_load_explicit(&w->order, memory_order_relaxed);
