@@ -370,7 +370,7 @@ static void *pair_worker(void *arg)
 	*(uint32_t *)arg = cprof_gettid();
 	while (!atomic_load(&pairs_stop) && pairs_done < 300000) {
 		uint64_t t0 = cprof_clock_now();
-		cprof_block_record(&what, CPROF_BLOCK_SYNC, 42, t0, t0 + 100);
+		cprof_block_record(&what, CPROF_BLOCK_SYNC, 42, t0, t0 + 100, 0);
 		pairs_done++;
 	}
 	atomic_store(&pairs_ended, 1);

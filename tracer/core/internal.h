@@ -130,6 +130,8 @@ struct cprof_thread {
 	uint64_t start_args[3]; /* THREAD_START's creator, routine, stack */
 	uint64_t runq_last_ticks; /* when run-queue delay was last sampled */
 	uint64_t runq_last_ns;    /* schedstat wait time then, ns */
+	uintptr_t stack_lo, stack_hi; /* this thread's stack, as far as its own unwinds read it (stacks/stack.c) */
+	uint64_t stack_cache_hits;    /* stacks answered by the whole-stack cache (tests, benchmarks) */
 	uint32_t busy;   /* nonzero while recording: re-entry (signal) drops */
 	uint8_t status;  /* enum thread_status */
 	uint8_t start_pending; /* THREAD_START not yet recorded */

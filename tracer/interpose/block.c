@@ -74,7 +74,7 @@ static uint64_t runq_sample(struct cprof_thread *self, uint64_t now)
 }
 
 __attribute__((noinline)) void cprof_block_record(struct cprof_site *what, unsigned category, uint64_t object,
-						  uint64_t t0, uint64_t t1)
+						  uint64_t t0, uint64_t t1, int extra)
 {
 	struct cprof_thread *self = cprof_me();
 	if (self->busy)
@@ -84,7 +84,7 @@ __attribute__((noinline)) void cprof_block_record(struct cprof_site *what, unsig
 	if (category == CPROF_BLOCK_BY_FD)
 		category = cprof_fd_category((int)object);
 	/* skip 1: this function; the leaf frame is the interposed call */
-	uint64_t args[4] = {category, object, cprof_site_id(what), cprof_stack_here(1)};
+	uint64_t args[4] = {category, object, cprof_site_id(what), cprof_stack_here(1 + extra)};
 	self->busy = 0;
 	cprof_record_block(t0, args, t1); /* one reservation: the pair stays whole */
 	if (runq_enabled) {
@@ -118,13 +118,16 @@ __attribute__((noinline)) void cprof_block_record(struct cprof_site *what, unsig
 #define WAIT_SPILL 8u /* buckets a waiter may use: its home and the next 7 */
 _Static_assert(WAIT_WAYS * WAIT_SPILL == CPROF_WAITERS_MAX, "a wake plan holds every waiter of an object");
 
+/* A bucket's keys share one cache line (wakers and the mutex profile scan
+ * them on every release while anyone waits anywhere); the rest of a slot
+ * is read only where the key matches. */
 struct waiter {
-	_Atomic uint64_t key;   /* 0 free, else the object */
 	_Atomic uint32_t tid;
 	_Atomic uint64_t order; /* queue position: smaller waited longer */
 	_Atomic uint64_t since; /* ticks: its wait not yet charged to a releaser began here (mutex profile) */
 };
 
+static _Atomic uint64_t waiter_keys[WAIT_BUCKETS * WAIT_WAYS] __attribute__((aligned(64))); /* 0 free, else the object */
 static struct waiter waiters[WAIT_BUCKETS * WAIT_WAYS];
 static _Atomic uint32_t spilled[WAIT_BUCKETS]; /* waiters of this home bucket placed in later ones */
 static _Atomic uint64_t next_order = 1;
@@ -150,6 +153,11 @@ static struct waiter *waiter_at(uint32_t home, uint32_t i)
 	return &waiters[(home + i) % (WAIT_BUCKETS * WAIT_WAYS)];
 }
 
+static _Atomic uint64_t *key_at(uint32_t home, uint32_t i)
+{
+	return &waiter_keys[(home + i) % (WAIT_BUCKETS * WAIT_WAYS)];
+}
+
 int cprof_waiter_enter(uint64_t key)
 {
 	if (!key)
@@ -162,9 +170,9 @@ int cprof_waiter_enter(uint64_t key)
 	for (uint32_t i = 0; i < WAIT_WAYS * WAIT_SPILL; i++) {
 		struct waiter *w = waiter_at(b, i);
 		uint64_t expect = 0;
-		if (atomic_load_explicit(&w->key, memory_order_relaxed) != 0)
+		if (atomic_load_explicit(key_at(b, i), memory_order_relaxed) != 0)
 			continue;
-		if (!atomic_compare_exchange_strong_explicit(&w->key, &expect, key, memory_order_acquire,
+		if (!atomic_compare_exchange_strong_explicit(key_at(b, i), &expect, key, memory_order_acquire,
 							     memory_order_relaxed))
 			continue;
 		atomic_store_explicit(&w->tid, tid, memory_order_relaxed);
@@ -184,7 +192,7 @@ void cprof_waiter_leave(int slot)
 	if (!slot)
 		return;
 	struct waiter *w = &waiters[slot - 1];
-	uint32_t home = bucket_of(atomic_load_explicit(&w->key, memory_order_relaxed));
+	uint32_t home = bucket_of(atomic_load_explicit(&waiter_keys[slot - 1], memory_order_relaxed));
 	/* slots [home, home + WAIT_WAYS) are the home bucket's, cyclically */
 	int spill = ((uint32_t)(slot - 1) - home) % (WAIT_BUCKETS * WAIT_WAYS) >= WAIT_WAYS;
 	/* `since` is cleared before the slot is freed: a charger racing with
@@ -192,7 +200,7 @@ void cprof_waiter_leave(int slot)
 	 * time since this waiter's last charge to it. */
 	atomic_store_explicit(&w->since, 0, memory_order_relaxed);
 	atomic_store_explicit(&w->tid, 0, memory_order_relaxed);
-	atomic_store_explicit(&w->key, 0, memory_order_release);
+	atomic_store_explicit(&waiter_keys[slot - 1], 0, memory_order_release);
 	if (spill)
 		atomic_fetch_sub_explicit(&spilled[home / WAIT_WAYS], 1, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&cprof_nwaiting, 1, memory_order_relaxed);
@@ -211,7 +219,7 @@ uint64_t cprof_waiters_charge(uint64_t key, uint32_t *nwaiters)
 	uint64_t now = cprof_clock_now(), sum = 0;
 	for (uint32_t i = 0; i < span; i++) {
 		struct waiter *w = waiter_at(b, i);
-		if (atomic_load_explicit(&w->key, memory_order_relaxed) != key)
+		if (atomic_load_explicit(key_at(b, i), memory_order_relaxed) != key)
 			continue;
 		/* Only forward in time, and only a registered wait's start (0:
 		 * the slot is between waiters). */
@@ -237,7 +245,7 @@ __attribute__((noinline)) void cprof_wake_plan_slow(uint64_t key, int all, struc
 	uint64_t oldest_order = UINT64_MAX;
 	for (uint32_t i = 0; i < span; i++) {
 		struct waiter *w = waiter_at(b, i);
-		if (atomic_load_explicit(&w->key, memory_order_relaxed) != key)
+		if (atomic_load_explicit(key_at(b, i), memory_order_relaxed) != key)
 			continue;
 		uint32_t tid = atomic_load_explicit(&w->tid, memory_order_relaxed);
 		uint64_t order = atomic_load_explicit(&w->order, memory_order_relaxed);
@@ -256,14 +264,14 @@ __attribute__((noinline)) void cprof_wake_plan_slow(uint64_t key, int all, struc
 		plan->ts = cprof_clock_now();
 }
 
-__attribute__((noinline)) void cprof_wake_commit_slow(uint64_t key, const struct wake_plan *plan)
+__attribute__((noinline)) void cprof_wake_commit_slow(uint64_t key, const struct wake_plan *plan, int extra)
 {
 	struct cprof_thread *self = cprof_me();
 	if (self->busy)
 		return;
 	int saved = errno;
 	self->busy = 1;
-	uint64_t stack = cprof_stack_here(1); /* the leaf frame is the releasing call */
+	uint64_t stack = cprof_stack_here(1 + extra); /* the leaf frame is the releasing call */
 	self->busy = 0;
 	for (uint32_t i = 0; i < plan->n; i++) {
 		uint64_t args[3] = {plan->tids[i], key, stack};

@@ -33,8 +33,11 @@ static inline struct cprof_thread *cprof_observed(void)
 /* Category meaning "classify `object` as a file descriptor". */
 #define CPROF_BLOCK_BY_FD 0u
 
+/* extra: frames between the interposed call's own frame and the caller
+ * of cprof_block_end (0 but in out-of-line slow paths), so the stack's
+ * leaf stays the interposed call. */
 void cprof_block_record(struct cprof_site *what, unsigned category, uint64_t object, uint64_t t0,
-			uint64_t t1) CPROF_INTERNAL;
+			uint64_t t1, int extra) CPROF_INTERNAL;
 uint64_t cprof_block_threshold_slow(void) CPROF_INTERNAL;
 extern _Atomic uint64_t cprof_threshold_ticks CPROF_INTERNAL;
 
@@ -71,12 +74,17 @@ static inline void cprof_call_done(void)
 /* Ends a call that began at t0 (ticks, from cprof_call_begin): records it
  * when it lasted at least the threshold. what: the call's name site.
  * Preserves errno. The common case is a clock read and a compare. */
-static inline void cprof_block_end(struct cprof_site *what, unsigned category, uint64_t object, uint64_t t0)
+static inline void cprof_block_end_x(struct cprof_site *what, unsigned category, uint64_t object, uint64_t t0,
+				     int extra)
 {
 	cprof_call_done();
 	uint64_t t1 = cprof_clock_now();
 	if (unlikely(t1 - t0 >= cprof_block_threshold()))
-		cprof_block_record(what, category, object, t0, t1);
+		cprof_block_record(what, category, object, t0, t1, extra);
+}
+static inline void cprof_block_end(struct cprof_site *what, unsigned category, uint64_t object, uint64_t t0)
+{
+	cprof_block_end_x(what, category, object, t0, 0);
 }
 void cprof_block_configure(uint64_t min_block_ns, int runq) CPROF_INTERNAL;
 
@@ -98,7 +106,7 @@ struct wake_plan {
 #define WAKE_ALL 1
 
 void cprof_wake_plan_slow(uint64_t key, int all, struct wake_plan *plan) CPROF_INTERNAL;
-void cprof_wake_commit_slow(uint64_t key, const struct wake_plan *plan) CPROF_INTERNAL;
+void cprof_wake_commit_slow(uint64_t key, const struct wake_plan *plan, int extra) CPROF_INTERNAL;
 
 /* Chooses the waiters on key that the release will wake (the longest
  * waiter, or all). One load when nobody waits anywhere. */
@@ -110,10 +118,14 @@ static inline void cprof_wake_plan(uint64_t key, int all, struct wake_plan *plan
 }
 
 /* Records the planned wake-ups (after the release succeeded). Preserves errno. */
-static inline void cprof_wake_commit(uint64_t key, const struct wake_plan *plan)
+static inline void cprof_wake_commit_x(uint64_t key, const struct wake_plan *plan, int extra)
 {
 	if (unlikely(plan->n))
-		cprof_wake_commit_slow(key, plan);
+		cprof_wake_commit_slow(key, plan, extra);
+}
+static inline void cprof_wake_commit(uint64_t key, const struct wake_plan *plan)
+{
+	cprof_wake_commit_x(key, plan, 0);
 }
 
 /* File descriptors: cheap classification for the net/syscall split. */

@@ -46,14 +46,14 @@ uint64_t cprof_blockprof_rate_slow(void)
 	return t;
 }
 
-__attribute__((noinline)) void cprof_blockprof_record(uint64_t ticks)
+__attribute__((noinline)) void cprof_blockprof_record(uint64_t ticks, int extra)
 {
 	struct cprof_thread *self = cprof_me();
 	if (self->busy)
 		return;
 	int saved = errno;
 	self->busy = 1;
-	uint32_t id = cprof_stack_here(1); /* 0 when the stack table is full */
+	uint32_t id = cprof_stack_here(1 + extra); /* 0 when the stack table is full */
 	self->busy = 0;
 	/* Relaxed: counters, summed by readers; no ordering with anything. */
 	atomic_fetch_add_explicit(&block_table[id].count, 1, memory_order_relaxed);
@@ -61,7 +61,7 @@ __attribute__((noinline)) void cprof_blockprof_record(uint64_t ticks)
 	errno = saved;
 }
 
-__attribute__((noinline)) void cprof_mutexprof_release_slow(uint64_t key)
+__attribute__((noinline)) void cprof_mutexprof_release_slow(uint64_t key, int extra)
 {
 	struct cprof_thread *self = cprof_me();
 	if (self->busy || self->status >= THREAD_DEAD || !cprof_interpose_on)
@@ -78,7 +78,7 @@ __attribute__((noinline)) void cprof_mutexprof_release_slow(uint64_t key)
 	}
 	int saved = errno;
 	self->busy = 1;
-	uint32_t id = cprof_stack_here(1); /* the leaf is the releasing wrapper */
+	uint32_t id = cprof_stack_here(1 + extra); /* the leaf is the releasing wrapper */
 	self->busy = 0;
 	atomic_fetch_add_explicit(&mutex_table[id].count, f, memory_order_relaxed);
 	atomic_fetch_add_explicit(&mutex_table[id].ticks, ticks * f, memory_order_relaxed);

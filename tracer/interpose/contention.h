@@ -36,27 +36,37 @@ extern _Atomic int cprof_nwaiting CPROF_INTERNAL;
 void cprof_contention_configure(uint64_t block_rate_ns, uint32_t mutex_fraction) CPROF_INTERNAL;
 uint64_t cprof_blockprof_rate_slow(void) CPROF_INTERNAL;
 /* Adds a wait of `ticks` to the caller's caller's stack (the wrapper's). */
-void cprof_blockprof_record(uint64_t ticks) CPROF_INTERNAL;
-void cprof_mutexprof_release_slow(uint64_t key) CPROF_INTERNAL;
+/* extra: frames between the wrapper's and the caller's (see
+ * cprof_block_record) */
+void cprof_blockprof_record(uint64_t ticks, int extra) CPROF_INTERNAL;
+void cprof_mutexprof_release_slow(uint64_t key, int extra) CPROF_INTERNAL;
 
 /* A contended wait in a sync wrapper began at t0 (ticks) and just ended.
  * Preserves errno. Must be called from the wrapper itself (its stack). */
-static inline void cprof_blockprof_wait(uint64_t t0)
+static inline void cprof_blockprof_wait_x(uint64_t t0, int extra)
 {
 	if (!cprof_blockprof_rate_ns)
 		return;
 	uint64_t d = cprof_clock_now() - t0;
 	uint64_t r = atomic_load_explicit(&cprof_blockprof_rate_ticks, memory_order_relaxed);
 	if (d >= (likely(r) ? r : cprof_blockprof_rate_slow()))
-		cprof_blockprof_record(d);
+		cprof_blockprof_record(d, extra);
+}
+static inline void cprof_blockprof_wait(uint64_t t0)
+{
+	cprof_blockprof_wait_x(t0, 0);
 }
 
 /* The wrapper is about to release the mutex or rwlock `key`: charges its
  * stack for the waiters' delay. One load when nobody waits anywhere. */
-static inline void cprof_mutexprof_release(uint64_t key)
+static inline void cprof_mutexprof_release_x(uint64_t key, int extra)
 {
 	if (unlikely(atomic_load_explicit(&cprof_nwaiting, memory_order_relaxed) > 0) && cprof_mutexprof_fraction)
-		cprof_mutexprof_release_slow(key);
+		cprof_mutexprof_release_slow(key, extra);
+}
+static inline void cprof_mutexprof_release(uint64_t key)
+{
+	cprof_mutexprof_release_x(key, 0);
 }
 
 /* The live tables (CPROF_STACK_IDS + 1 entries), read with relaxed loads

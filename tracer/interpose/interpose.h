@@ -23,7 +23,7 @@ CPROF_INTERPOSED(CPROF_X_REAL_DECL)
  * missing (nothing to fall back on). */
 void cprof_interpose_resolve_all(void) CPROF_INTERNAL;
 /* Resolves the table entry `name` now and stores it in its pointer. */
-void *cprof_interpose_resolve_lazy(const char *name) CPROF_INTERNAL;
+void *cprof_interpose_resolve_lazy(const char *name) CPROF_INTERNAL __attribute__((cold));
 
 #define REAL(name)                                                                                 \
 	__extension__({                                                                            \

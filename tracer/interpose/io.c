@@ -100,7 +100,7 @@ PLAIN_WRAP(int, connect, CPROF_BLOCK_NET, fd, (fd, addr, len), int fd, const str
 		cprof_call_done();                                                            \
 		uint64_t t1_ = cprof_clock_now();                                             \
 		if (unlikely(t1_ - t0_ >= cprof_block_threshold()))                           \
-			cprof_block_record(&site_##name, CPROF_BLOCK_BY_FD, (uint64_t)(pick), t0_, t1_); \
+			cprof_block_record(&site_##name, CPROF_BLOCK_BY_FD, (uint64_t)(pick), t0_, t1_, 0); \
 	} while (0)
 
 /* The first watched socket, else the first watched fd (-1: none). */

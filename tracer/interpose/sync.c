@@ -63,30 +63,86 @@ static inline int mutex_looks_free(pthread_mutex_t *m)
 CALL_SITE(pthread_mutex_lock);
 CALL_SITE(pthread_mutex_timedlock);
 
-CPROF_API int pthread_mutex_lock(pthread_mutex_t *m)
+/* The mutex wrappers' fast paths are two loads, compares and a tail jump
+ * to the real call: no frame, no TLS access. The rest is out of line (GCC
+ * would otherwise save registers on the fast path too), called rather than
+ * jumped to so the wrapper's frame stays the stack's leaf: the slow paths
+ * pass extra = 1 (their own frame) to the stack captures. */
+#define SLOW_EXTRA 1
+
+#define WAIT_AS_WAITER_X(name, obj, call)                                                \
+	__extension__({                                                                  \
+		uint64_t t0_ = cprof_call_begin(&site_##name, CPROF_BLOCK_SYNC, KEY(obj)); \
+		int slot_ = cprof_waiter_enter(KEY(obj));                                \
+		int rc_ = (call);                                                        \
+		cprof_waiter_leave(slot_);                                               \
+		cprof_block_end_x(&site_##name, CPROF_BLOCK_SYNC, KEY(obj), t0_, SLOW_EXTRA); \
+		cprof_blockprof_wait_x(t0_, SLOW_EXTRA);                                 \
+		rc_;                                                                     \
+	})
+
+static __attribute__((noinline)) int mutex_lock_slow(pthread_mutex_t *m)
 {
-	if (likely(mutex_looks_free(m)) || !cprof_observed())
+	if (mutex_looks_free(m) || !cprof_observed())
 		return REAL(pthread_mutex_lock)(m);
 	int rc = REAL(pthread_mutex_trylock)(m);
 	if (rc != EBUSY)
 		return rc; /* acquired (or an error such as EOWNERDEAD the caller must see) */
-	return WAIT_AS_WAITER(pthread_mutex_lock, m, REAL(pthread_mutex_lock)(m));
+	return WAIT_AS_WAITER_X(pthread_mutex_lock, m, REAL(pthread_mutex_lock)(m));
 }
 
-CPROF_API int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abstime)
+CPROF_API int pthread_mutex_lock(pthread_mutex_t *m)
 {
-	if (likely(mutex_looks_free(m)) || !cprof_observed())
+	int (*f)(pthread_mutex_t *) = __atomic_load_n(&cprof_real_pthread_mutex_lock, __ATOMIC_RELAXED);
+	if (likely(mutex_looks_free(m) && f)) /* f is NULL only before the constructor */
+		return f(m);
+	int rc = mutex_lock_slow(m);
+	__asm__ volatile(""); /* a call, not a jump: this frame stays on the stack */
+	return rc;
+}
+
+static __attribute__((noinline)) int mutex_timedlock_slow(pthread_mutex_t *m, const struct timespec *abstime)
+{
+	if (mutex_looks_free(m) || !cprof_observed())
 		return REAL(pthread_mutex_timedlock)(m, abstime);
 	int rc = REAL(pthread_mutex_trylock)(m);
 	if (rc != EBUSY)
 		return rc;
-	return WAIT_AS_WAITER(pthread_mutex_timedlock, m, REAL(pthread_mutex_timedlock)(m, abstime));
+	return WAIT_AS_WAITER_X(pthread_mutex_timedlock, m, REAL(pthread_mutex_timedlock)(m, abstime));
 }
 
+CPROF_API int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abstime)
+{
+	int (*f)(pthread_mutex_t *, const struct timespec *) =
+		__atomic_load_n(&cprof_real_pthread_mutex_timedlock, __ATOMIC_RELAXED);
+	if (likely(mutex_looks_free(m) && f))
+		return f(m, abstime);
+	int rc = mutex_timedlock_slow(m, abstime);
+	__asm__ volatile("");
+	return rc;
+}
+
+static __attribute__((noinline)) int mutex_unlock_slow(pthread_mutex_t *m)
+{
+	cprof_mutexprof_release_x(KEY(m), SLOW_EXTRA);
+	struct wake_plan plan;
+	cprof_wake_plan(KEY(m), WAKE_ONE, &plan);
+	int rc = REAL(pthread_mutex_unlock)(m);
+	if (rc == 0)
+		cprof_wake_commit_x(KEY(m), &plan, SLOW_EXTRA);
+	return rc;
+}
+
+/* Nobody waits anywhere (one load): nothing to charge or to wake, the
+ * slow path's outcome, without its frame. */
 CPROF_API int pthread_mutex_unlock(pthread_mutex_t *m)
 {
-	cprof_mutexprof_release(KEY(m));
-	return RELEASE(m, WAKE_ONE, REAL(pthread_mutex_unlock)(m));
+	int (*f)(pthread_mutex_t *) = __atomic_load_n(&cprof_real_pthread_mutex_unlock, __ATOMIC_RELAXED);
+	if (likely(atomic_load_explicit(&cprof_nwaiting, memory_order_relaxed) <= 0 && f))
+		return f(m);
+	int rc = mutex_unlock_slow(m);
+	__asm__ volatile("");
+	return rc;
 }
 
 /* ---- rwlock ---- */
