@@ -1,7 +1,8 @@
 /*
  * The walk (see walk.h): drives the two passes over a trace, from a file
- * or a buffer. Pass 1 indexes wake-up edges (walk_wakes.c) and the last
- * batch that refers to each task (walk_tasks.c); pass 2 replays each
+ * or a buffer. Pass 1 indexes wake-up edges (walk_wakes.c: all of them on
+ * small traces, else where they are so pass 2 reads them again alongside)
+ * and the last batch that refers to each task (walk_tasks.c); pass 2 replays each
  * thread's state machine (walk_events.c) and feeds the consumers, whose
  * finish hooks run last. Also the lookups consumers use on a walk.
  */
@@ -94,15 +95,16 @@ struct walk_input {
 	const char *path;
 	const void *buf;
 	size_t len;
-	struct trace_mem_source mem;
+	struct trace_mem_source mem, mem_ahead; /* the main pass's, the wake-up reader's */
 };
 
-static int input_open(struct walk_input *in, struct trace_reader *r)
+static int input_open(struct walk_input *in, struct trace_reader *r, int ahead)
 {
 	if (in->path)
 		return trace_reader_open_file(r, in->path);
-	in->mem = (struct trace_mem_source){.p = in->buf, .len = in->len};
-	return trace_reader_open(r, trace_source_mem, &in->mem);
+	struct trace_mem_source *m = ahead ? &in->mem_ahead : &in->mem;
+	*m = (struct trace_mem_source){.p = in->buf, .len = in->len};
+	return trace_reader_open(r, trace_source_mem, m);
 }
 
 /* Pass 1's work for one event: 0, or -2 out of memory. */
@@ -111,7 +113,9 @@ static int index_event(struct walk *w, const struct trace_event *ev, uint64_t ba
 	int64_t ns = walk_ns(w, ev->ts);
 	if (ns < w->begin) /* final before pass 2 (walk.h) */
 		w->begin = ns;
-	if (ev->kind == CPROF_EV_WAKEUP && wakes_add(w->wakes, (uint32_t)ev->args[0], ev->tid, walk_ns(w, ev->ts)))
+	if (wakes_see(w->wakes, ev->tid, ns))
+		return -2;
+	if (ev->kind == CPROF_EV_WAKEUP && wakes_add(w->wakes, batch, (uint32_t)ev->args[0], ev->tid, ns))
 		return -2;
 	/* threads the kernel's records describe: their time is partitioned
 	 * from those records (walk_states.c) */
@@ -170,7 +174,7 @@ static int walk_run(struct walk *w, const char *name, struct walk_input *in, con
 
 	/* pass 1: wake-up edges, tasks' last batches */
 	struct trace_reader r1;
-	if (input_open(in, &r1)) {
+	if (input_open(in, &r1, 0)) {
 		fail(w, r1.error);
 		trace_reader_close(&r1);
 		return -1;
@@ -182,10 +186,21 @@ static int walk_run(struct walk *w, const char *name, struct walk_input *in, con
 	if (rc == -2)
 		return fail(w, "out of memory");
 	tasks_note_end(w->tasks);
-	wakes_sort(w->wakes);
+	rc = wakes_end_of_pass1(w->wakes);
+	if (rc < 0)
+		return fail(w, "out of memory");
+	if (rc) { /* too many edges to keep: read them again alongside */
+		struct trace_reader ra;
+		if (input_open(in, &ra, 1)) {
+			fail(w, ra.error);
+			trace_reader_close(&ra);
+			return -1;
+		}
+		wakes_start_ahead(w->wakes, &ra);
+	}
 
 	/* pass 2: the state machines */
-	if (input_open(in, &w->r))
+	if (input_open(in, &w->r, 0))
 		return fail(w, w->r.error);
 	struct walk_pass p = {.w = w, .c = c, .nc = nconsumers};
 	w->pass = &p;

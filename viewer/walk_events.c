@@ -123,7 +123,7 @@ static void block_end(struct walk_pass *p, struct walk_thread *t, int64_t ns)
 			       .begin = t->block_begin, .end = ns, .depth = t->depth, .task = t->task};
 	if (b.end < b.begin)
 		b.end = b.begin;
-	b.woke = wakes_first(p->w->wakes, t->tid, b.begin, b.end, &b.waker);
+	b.woke = wakes_first(p->w, t->tid, b.begin, b.end, &b.waker);
 	b.blocked = b.woke < 0 ? b.end - b.begin : b.woke - b.begin;
 	b.sched = b.woke < 0 ? 0 : b.end - b.woke;
 	if (t->ks.mode == WS_INTERPOSED) {
@@ -147,6 +147,18 @@ static void runq_delay(struct walk_thread *t, uint64_t delay_ns)
 	if (extra > 0)
 		t->wait[WC_SCHED] = walk_add(t->wait[WC_SCHED], extra);
 	t->wake_since_runq = 0;
+}
+
+int64_t walk_wake_floor(const struct walk *w, uint32_t tid)
+{
+	const struct walk_thread *t = walk_find_thread(w, tid);
+	if (!t || t->first == INT64_MIN)
+		return INT64_MIN; /* its window may open at the capture's start */
+	int64_t f = t->last;
+	if (t->in_block && t->block_begin < f)
+		f = t->block_begin;
+	int64_t s = states_wake_floor(t);
+	return s < f ? s : f;
 }
 
 /* The thread's and the walk's time span grow to ns. */
