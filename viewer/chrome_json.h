@@ -16,8 +16,19 @@
  * (it still has its async span). */
 #define CHROME_MAX_TASK_LANES 1024
 
+/* A stack's "stack" argument, as written (not NUL-terminated). */
+struct chrome_stack_text {
+	char *s;
+	size_t len; /* bytes */
+	const struct cprof_frame *frames; /* the reader's frames it was made from */
+	uint32_t nframes;
+};
+
 struct chrome_json {
 	FILE *out;
+	struct u64map stack_index;  /* stack id -> index + 1 into stack_text */
+	struct chrome_stack_text *stack_text;
+	uint32_t nstacks, stacks_cap;
 	int started;        /* an event was written: the next needs a comma */
 	uint64_t flows;     /* flow ids given */
 	int64_t *lane_end;  /* per task lane: the latest end of its slices (ns) */
