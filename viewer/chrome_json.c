@@ -180,7 +180,9 @@ static int stack_write(FILE *out, const struct walk *w, uint32_t id)
 	PUTS(out, ",\"stack\":[");
 	for (uint32_t i = 0; s && i < s->nframes; i++) {
 		const struct cprof_frame *f = &s->frames[i];
-		if (!trace_reader_string(&w->r, f->function) || (f->file && !trace_reader_string(&w->r, f->file)))
+		/* id 0 is "?" for good; an id not defined yet may be later */
+		if ((f->function && !trace_reader_string(&w->r, f->function)) ||
+		    (f->file && !trace_reader_string(&w->r, f->file)))
 			complete = 0;
 		char buf[600];
 		if (f->file)
