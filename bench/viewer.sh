@@ -16,8 +16,8 @@ server= demo=
 loads=()
 cleanup() {
   for p in "${loads[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -n "$demo" ] && kill "$demo" 2>/dev/null
-  [ -n "$server" ] && kill "$server" 2>/dev/null
+  if [ -n "$demo" ]; then kill "$demo" 2>/dev/null || true; fi
+  if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; fi
   rm -rf "$W"
 }
 trap cleanup EXIT
@@ -65,7 +65,7 @@ table() { # trace, title
   echo "  (-json wrote $(( $(stat -c %s "$W/out.json") / 1000000 )) MB)"
   rm -f "$W/out.json"
 }
-[ -s "$W/demo.trace" ] && table "$W/demo.trace" "real trace (pprof-demo under ab, ${secs} s)"
+if [ -s "$W/demo.trace" ]; then table "$W/demo.trace" "real trace (pprof-demo under ab, ${secs} s)"; fi
 table "$W/syn.trace" "synthetic trace"
 
 # the web UI: index, then a browser drawing the whole-trace view
