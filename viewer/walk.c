@@ -48,6 +48,10 @@ int64_t walk_ns(const struct walk *w, uint64_t ticks)
 	/* trace_ticks_to_ns and llround, inline: the walk converts every event
 	 * (three times). Same operations, so the same double and the same ns. */
 	int64_t d = (int64_t)(ticks - w->r.header.start_ticks);
+	/* ticks in ns (CLOCK_MONOTONIC captures): d * 1e9 / 1e9 in doubles is
+	 * within d * 2^-52 of d, under 1/8 for |d| <= 2^49, so it rounds to d */
+	if (w->r.header.ticks_per_sec == 1000000000u && d >= -((int64_t)1 << 49) && d <= (int64_t)1 << 49)
+		return d;
 	double ns = (double)d * 1e9 / (double)w->r.header.ticks_per_sec;
 	if (!(ns < (double)WALK_NS_LIMIT)) /* NaN too */
 		return ns < 0 ? -WALK_NS_LIMIT : WALK_NS_LIMIT;

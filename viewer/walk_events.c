@@ -186,9 +186,16 @@ void walk_on_event(struct walk_pass *p, const struct trace_event *ev)
 		p->batches = w->r.batches;
 		tasks_emit_due(p, 0);
 	}
-	struct walk_thread *t = walk_thread_get(w, ev->tid);
-	if (!t)
-		return;
+	/* a batch is one thread's: mostly the thread of the last event */
+	struct walk_thread *t;
+	if (p->last_index && w->threads[p->last_index - 1].tid == ev->tid) {
+		t = &w->threads[p->last_index - 1];
+	} else {
+		t = walk_thread_get(w, ev->tid);
+		if (!t)
+			return;
+		p->last_index = (uint32_t)(t - w->threads) + 1;
+	}
 	int64_t ns = walk_ns(w, ev->ts);
 	int fresh = t->first == INT64_MIN;
 	see_time(w, t, ns);

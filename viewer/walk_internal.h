@@ -15,6 +15,7 @@ struct walk_pass {
 	const struct walk_consumer *c;
 	int nc;
 	uint64_t batches; /* batches read when the last event was handled */
+	uint32_t last_index; /* index + 1 in w->threads of the last event's thread, 0 none */
 };
 
 /* Calls every consumer's hook that is set, in consumer order. */
