@@ -237,7 +237,8 @@ struct walk {
 	int status;              /* 0 complete, 1 truncated (what was complete is in), -1 error */
 	char error[300];         /* "PATH: offset N: cause" */
 	int progress;            /* print progress on stderr after 1 s */
-	int need_tasks;          /* a consumer takes tasks or regions */
+	int need_tasks;          /* a consumer takes tasks or regions; else the walk keeps no
+				  * tasks (tasks_incomplete stays 0) */
 };
 
 /* Runs both passes over the file at path, calling the consumers. Returns

@@ -69,7 +69,8 @@ static void switch_task(struct walk *w, struct walk_thread *t, uint64_t task, in
 		struct walk_time spent = {.total = ns > t->task_since ? ns - t->task_since : 0};
 		for (int i = 0; i < WC_COUNT; i++)
 			spent.wait[i] = t->wait[i] - t->task_wait_at[i];
-		tasks_add_time(w->tasks, t->task, &spent);
+		if (w->need_tasks) /* else no consumer takes tasks (walk.h) */
+			tasks_add_time(w->tasks, t->task, &spent);
 	}
 	t->task = task;
 	t->task_since = ns;
@@ -110,7 +111,8 @@ static void region_end(struct walk_pass *p, struct walk_thread *t, int64_t ns)
 	r.time.total = r.end - rf->begin;
 	for (int i = 0; i < WC_COUNT; i++)
 		r.time.wait[i] = t->wait[i] - rf->wait_at_begin[i];
-	tasks_emit_region(p, &r);
+	if (p->w->need_tasks) /* else no consumer takes regions */
+		tasks_emit_region(p, &r);
 }
 
 static void block_end(struct walk_pass *p, struct walk_thread *t, int64_t ns)
@@ -184,7 +186,8 @@ void walk_on_event(struct walk_pass *p, const struct trace_event *ev)
 	struct walk *w = p->w;
 	if (w->r.batches != p->batches) {
 		p->batches = w->r.batches;
-		tasks_emit_due(p, 0);
+		if (w->need_tasks)
+			tasks_emit_due(p, 0);
 	}
 	/* a batch is one thread's: mostly the thread of the last event */
 	struct walk_thread *t;
@@ -220,15 +223,18 @@ void walk_on_event(struct walk_pass *p, const struct trace_event *ev)
 		break;
 	case CPROF_EV_TASK_BEGIN:
 		switch_task(w, t, ev->args[1], ns);
-		tasks_begin(p, ev->args[1], ev_string(ev), ev->args[2], t->tid, ns);
+		if (w->need_tasks)
+			tasks_begin(p, ev->args[1], ev_string(ev), ev->args[2], t->tid, ns);
 		break;
 	case CPROF_EV_TASK_END:
 		if (t->task == ev->args[0])
 			switch_task(w, t, 0, ns);
-		tasks_end(p, ev->args[0], t->tid, ns);
+		if (w->need_tasks)
+			tasks_end(p, ev->args[0], t->tid, ns);
 		break;
 	case CPROF_EV_TASK_SET:
-		tasks_adopt(w->tasks, ev->args[0]);
+		if (w->need_tasks)
+			tasks_adopt(w->tasks, ev->args[0]);
 		switch_task(w, t, ev->args[0], ns);
 		break;
 	case CPROF_EV_LOG: {
@@ -285,7 +291,8 @@ void walk_on_end(struct walk_pass *p)
 			switch_task(w, t, 0, t->last);
 		w->regions_incomplete += t->depth;
 	}
-	w->tasks_incomplete += tasks_end_of_walk(p);
+	if (w->need_tasks)
+		w->tasks_incomplete += tasks_end_of_walk(p);
 	/* the LOST chunk is authoritative for per-thread drops */
 	if (w->r.nlost) {
 		for (uint32_t i = 0; i < w->nthreads; i++)
