@@ -175,9 +175,10 @@ static int fail(struct walk *w, const char *cause)
 static int walk_run(struct walk *w, const char *name, struct walk_input *in, const struct walk_consumer *c,
 		    int nconsumers)
 {
-	int progress = w->progress;
-	*w = (struct walk){.path = name, .begin = INT64_MAX, .end = INT64_MIN, .progress = progress};
-	w->wakes = wakes_create();
+	int progress = w->progress, keep_all = w->wakes_keep_all;
+	*w = (struct walk){.path = name, .begin = INT64_MAX, .end = INT64_MIN, .progress = progress,
+			   .wakes_keep_all = keep_all};
+	w->wakes = wakes_create(keep_all);
 	w->tasks = tasks_create();
 	struct progress g;
 	progress_begin(&g, in->path ? in->path : "", "");

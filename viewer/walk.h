@@ -237,6 +237,10 @@ struct walk {
 	int status;              /* 0 complete, 1 truncated (what was complete is in), -1 error */
 	char error[300];         /* "PATH: offset N: cause" */
 	int progress;            /* print progress on stderr after 1 s */
+	/* keep every wake-up edge from pass 1, however many (no reader ahead in
+	 * pass 2: faster, memory per WAKEUP): for callers whose own index grows
+	 * with the events anyway (the web UI's timeline) */
+	int wakes_keep_all;
 	int need_tasks;          /* a consumer takes tasks or regions; else the walk keeps no
 				  * tasks (tasks_incomplete stays 0) */
 };

@@ -50,7 +50,8 @@ void states_finish(struct walk *w, struct walk_thread *t);
 
 /* ---- walk_wakes.c: wake-up edges per target thread ---- */
 
-struct walk_wakes *wakes_create(void);
+/* keep_all: pass 1 keeps every edge (never the reader ahead). */
+struct walk_wakes *wakes_create(int keep_all);
 /* Pass 1: a WAKEUP of target by waker at ts ns, read in batch `batch`.
  * 0, or -1 out of memory. */
 int wakes_add(struct walk_wakes *k, uint64_t batch, uint32_t target, uint32_t waker, int64_t ts);

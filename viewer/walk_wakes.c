@@ -97,7 +97,7 @@ struct walk_wakes {
 	int in_query;
 };
 
-struct walk_wakes *wakes_create(void)
+struct walk_wakes *wakes_create(int keep_all)
 {
 	struct walk_wakes *k = calloc(1, sizeof(struct walk_wakes));
 	if (!k)
@@ -106,6 +106,8 @@ struct walk_wakes *wakes_create(void)
 	const char *s = getenv("CPROF_WALK_WAKES_MAX");
 	if (s && *s >= '0' && *s <= '9')
 		k->max = strtoull(s, NULL, 10);
+	if (keep_all)
+		k->max = UINT64_MAX;
 	return k;
 }
 
