@@ -35,11 +35,15 @@ struct chrome_json {
 	uint32_t nlanes, lanes_cap;
 	uint64_t unlaned;   /* tasks no lane could take */
 	int finished;       /* the document is closed (the finish hook ran) */
+	size_t len;         /* bytes in buf, not yet written to out */
+	char buf[1 << 16];
 };
 
 /* Writes the document's head to out; the consumer writes the events and,
  * in its finish hook, the names and the document's end. */
 struct walk_consumer chrome_json_consumer(struct chrome_json *j, FILE *out);
 void chrome_json_free(struct chrome_json *j);
+/* Writes what the consumer has buffered to its FILE (the finish hook does). */
+void chrome_json_flush(struct chrome_json *j);
 
 #endif
