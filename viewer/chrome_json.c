@@ -65,7 +65,7 @@ void chrome_json_flush(struct chrome_json *j)
 	j->len = 0;
 }
 
-static inline void jput(struct chrome_json *j, const void *p, size_t n)
+static inline __attribute__((always_inline)) void jput(struct chrome_json *j, const void *p, size_t n)
 {
 	if (j->len + n > sizeof j->buf) {
 		chrome_json_flush(j);
@@ -78,7 +78,7 @@ static inline void jput(struct chrome_json *j, const void *p, size_t n)
 	j->len += n;
 }
 
-static inline void jc(struct chrome_json *j, char c)
+static inline __attribute__((always_inline)) void jc(struct chrome_json *j, char c)
 {
 	if (j->len == sizeof j->buf)
 		chrome_json_flush(j);
