@@ -110,10 +110,22 @@ static void jescape(struct chrome_json *j, const char *s, size_t n)
 /* Unsigned decimal, without printf (this file writes ~100 bytes an event). */
 static void put_u64(struct chrome_json *out, uint64_t v)
 {
+	static const char two[201] = /* "00" .. "99" */
+		"0001020304050607080910111213141516171819202122232425262728293031323334353637383940414243444546474849"
+		"5051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
 	char buf[24], *p = buf + sizeof buf;
-	do
-		*--p = (char)('0' + v % 10);
-	while (v /= 10);
+	while (v >= 100) { /* two digits a step */
+		unsigned r = (unsigned)(v % 100);
+		v /= 100;
+		p -= 2;
+		memcpy(p, two + 2 * r, 2);
+	}
+	if (v >= 10) {
+		p -= 2;
+		memcpy(p, two + 2 * v, 2);
+	} else {
+		*--p = (char)('0' + v);
+	}
 	jput(out, p, (size_t)(buf + sizeof buf - p));
 }
 
