@@ -54,7 +54,8 @@ run() { # trace, label, args...
 table() { # trace, title
   local trace=$1
   size=$(stat -c %s "$trace")
-  events=$("$V" -report=threads -format=json "$trace" | grep -m1 '"events"' | tr -dc 0-9)
+  "$V" -report=threads -format=json "$trace" > "$W/threads.json" 2> /dev/null  # grep -m1 on a pipe: SIGPIPE, pipefail
+  events=$(grep -m1 '"events"' "$W/threads.json" | tr -dc 0-9)
   printf '%s: %d events, %.1f MB (%.2f bytes/event)\n' "$2" "$events" "$(echo "$size/1000000" | bc -l)" \
     "$(echo "$size/$events" | bc -l)"
   run "$trace" -report=regions -report=regions
