@@ -232,6 +232,8 @@ static int walk_run(struct walk *w, const char *name, struct walk_input *in, con
 		/* a cut capture still has every complete event */
 		w->status = w->r.truncated ? 1 : -1;
 	}
+	if (wakes_failed(w->wakes))
+		fail(w, "out of memory (wake-up edges)");
 	for (int i = 0; i < nconsumers; i++)
 		if (c[i].finish)
 			c[i].finish(c[i].self, w);

@@ -67,6 +67,8 @@ void wakes_start_ahead(struct walk_wakes *k, const struct trace_reader *r);
  * target come from its own events, so their begins do not go below
  * walk_wake_floor. */
 int64_t wakes_first(struct walk *w, uint32_t target, int64_t begin, int64_t end, uint32_t *waker);
+/* 1 when pass 2 ran out of memory for edges (its answers are not to be trusted). */
+int wakes_failed(const struct walk_wakes *k);
 void wakes_free(struct walk_wakes *k);
 /* walk_events.c: the earliest begin a later wakes_first of thread tid can
  * have, given its events so far in pass 2 and that its next events are no

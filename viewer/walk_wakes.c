@@ -95,6 +95,7 @@ struct walk_wakes {
 	uint32_t q_tid;             /* the query under way: its target ... */
 	int64_t q_begin;            /* ... and begin (its thread's floor may be past it) */
 	int in_query;
+	int oom;                    /* pass 2 could not keep an edge: answers may be wrong */
 };
 
 struct walk_wakes *wakes_create(int keep_all)
@@ -357,7 +358,7 @@ static void read_ahead(struct walk *w, struct walk_wakes *k, int64_t end)
 				continue;
 			if (ev.kind == CPROF_EV_WAKEUP &&
 			    insert(w, k, (uint32_t)ev.args[0], ev.tid, walk_ns(w, ev.ts))) {
-				k->ahead_eof = 1; /* out of memory: answers from what was read */
+				k->ahead_eof = k->oom = 1; /* the walk fails (wakes_failed) */
 				break;
 			}
 		}
@@ -380,8 +381,10 @@ int64_t wakes_first(struct walk *w, uint32_t target, int64_t begin, int64_t end,
 	if (!l)
 		return -1;
 	if (k->streaming) { /* this query's begin and later ones' floor */
-		if (settle(k, l))
-			return -1; /* out of memory: as if none (walk.h's -1) */
+		if (settle(k, l)) {
+			k->oom = 1; /* the walk fails (wakes_failed) */
+			return -1;
+		}
 		int64_t f = floor_of(w, k, target);
 		prune(k, l, begin < f ? begin : f, 0);
 	}
@@ -397,6 +400,11 @@ int64_t wakes_first(struct walk *w, uint32_t target, int64_t begin, int64_t end,
 		return -1;
 	*waker = l->e[lo].waker;
 	return l->e[lo].ts;
+}
+
+int wakes_failed(const struct walk_wakes *k)
+{
+	return k->oom;
 }
 
 void wakes_free(struct walk_wakes *k)
