@@ -1,34 +1,73 @@
 #!/usr/bin/env bash
-# Viewer throughput on a synthetic trace (bench/gen_trace.c): events/s and
-# peak RSS for -json, -pprof=sync and -report=regions, and the web UI's
-# index time and time until headless Chromium has drawn the timeline.
+# Viewer throughput: events/s and peak RSS for -report=threads/regions/sync,
+# -pprof=sync and -json, on a synthetic trace (bench/gen_trace.c) and on a
+# real program's (examples/pprof-demo under ab -k -c 8 on /fib and /concat,
+# captured over HTTP like ./run.sh: 37 threads, mutex + condition variable
+# blocking with stacks, wake-ups); then the web UI's index time and time
+# until headless Chromium has drawn the timeline of the synthetic trace.
 #   bench/viewer.sh [BUILD_DIR] [EVENTS]     (defaults: build-release, 10000000)
+# DEMO_SECONDS (default 4) sets the real capture's length, 0 skips it.
+# Figures are wall-clock (the machine is shared: compare ratios of one run).
 set -euo pipefail
 B=${1:-build-release}
 N=${2:-10000000}
 W=$(mktemp -d)
-server=
-trap '[ -n "$server" ] && kill $server 2>/dev/null; rm -rf "$W"' EXIT
+server= demo=
+loads=()
+cleanup() {
+  for p in "${loads[@]}"; do kill "$p" 2>/dev/null || true; done
+  if [ -n "$demo" ]; then kill "$demo" 2>/dev/null || true; fi
+  if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; fi
+  rm -rf "$W"
+}
+trap cleanup EXIT
 V=$B/viewer/cprof-trace
 "$B/bench/gen_trace" "$W/syn.trace" "$N" 8 > /dev/null
-size=$(stat -c %s "$W/syn.trace")
-events=$("$V" -report=threads -format=json "$W/syn.trace" | grep -m1 '"events"' | tr -dc 0-9)
-printf 'synthetic trace: %d events, %.1f MB (%.2f bytes/event)\n' "$events" "$(echo "$size/1000000" | bc -l)" \
-  "$(echo "$size/$events" | bc -l)"
+
+# a real program's trace: the demo server under load, captured over HTTP
+secs=${DEMO_SECONDS:-4}
+if [ "$secs" -gt 0 ] && [ -x "$B/examples/pprof-demo" ] && command -v ab > /dev/null; then
+  "$B/examples/pprof-demo" -addr 127.0.0.1:0 > "$W/demo.log" 2>&1 &
+  demo=$!
+  for _ in $(seq 1 50); do grep -q listening "$W/demo.log" && break; sleep 0.1; done
+  base=$(grep -o 'http://[^/]*/' "$W/demo.log" | head -1)
+  for path in "fib/?n=27&type=recursive" "fib/?n=90&type=iterative" "concat/?str=test&count=2000" \
+              "concat/?str=test&count=2000&version=v2"; do
+    ab -k -c 8 -t $((secs + 2)) -n 10000000 "${base}${path}" > /dev/null 2>&1 &
+    loads+=($!)
+  done
+  sleep 1
+  curl -s -o "$W/demo.trace" "${base}debug/pprof/trace?seconds=$secs"
+  for p in "${loads[@]}"; do wait "$p" 2>/dev/null || true; done
+  loads=()
+  kill "$demo"; wait "$demo" 2>/dev/null || true; demo=
+fi
+
 printf '%-18s %8s %12s %10s %14s\n' command seconds "M events/s" "peak MB" "peak / file"
-run() { # label, args...
-  local label=$1; shift
-  /usr/bin/time -f '%e %M' -o "$W/time" "$V" "$@" "$W/syn.trace" > "$W/out" 2> /dev/null
+run() { # trace, label, args...
+  local trace=$1 label=$2; shift 2
+  /usr/bin/time -f '%e %M' -o "$W/time" "$V" "$@" "$trace" > "$W/out" 2> /dev/null
   read -r secs kb < "$W/time"
   printf '%-18s %8.2f %12.1f %10.1f %13.2fx\n' "$label" "$secs" "$(echo "$events/$secs/1000000" | bc -l)" \
     "$(echo "$kb/1000" | bc -l)" "$(echo "$kb*1024/$size" | bc -l)"
 }
-run -report=regions -report=regions
-run -pprof=sync -pprof=sync
-run -report=threads -report=threads
-run -json -json=$W/out.json
-echo "  (-json wrote $(( $(stat -c %s "$W/out.json") / 1000000 )) MB)"
-rm -f "$W/out.json"
+table() { # trace, title
+  local trace=$1
+  size=$(stat -c %s "$trace")
+  "$V" -report=threads -format=json "$trace" > "$W/threads.json" 2> /dev/null  # grep -m1 on a pipe: SIGPIPE, pipefail
+  events=$(grep -m1 '"events"' "$W/threads.json" | tr -dc 0-9)
+  printf '%s: %d events, %.1f MB (%.2f bytes/event)\n' "$2" "$events" "$(echo "$size/1000000" | bc -l)" \
+    "$(echo "$size/$events" | bc -l)"
+  run "$trace" -report=regions -report=regions
+  run "$trace" -pprof=sync -pprof=sync
+  run "$trace" -report=threads -report=threads
+  run "$trace" -report=sync -report=sync
+  run "$trace" -json -json=$W/out.json
+  echo "  (-json wrote $(( $(stat -c %s "$W/out.json") / 1000000 )) MB)"
+  rm -f "$W/out.json"
+}
+if [ -s "$W/demo.trace" ]; then table "$W/demo.trace" "real trace (pprof-demo under ab, ${secs} s)"; fi
+table "$W/syn.trace" "synthetic trace"
 
 # the web UI: index, then a browser drawing the whole-trace view
 /usr/bin/time -f '%M' -o "$W/serve.time" "$V" -no-browser "$W/syn.trace" > "$W/serve.log" 2>&1 &

@@ -36,59 +36,148 @@
 
 void json_escape_to(FILE *out, const char *s, size_t n)
 {
+	static const char hex[] = "0123456789abcdef";
+	size_t run = 0; /* s[run .. i) needs no escape: written at once */
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (c == '"' || c == '\\')
-			fprintf(out, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(out, "\\u%04x", c);
-		else
-			fputc(c, out);
+		if (c != '"' && c != '\\' && c >= 0x20)
+			continue;
+		fwrite_unlocked(s + run, 1, i - run, out);
+		run = i + 1;
+		if (c == '"' || c == '\\') {
+			char e[2] = {'\\', (char)c};
+			fwrite_unlocked(e, 1, 2, out);
+		} else {
+			char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+			fwrite_unlocked(e, 1, 6, out);
+		}
 	}
+	fwrite_unlocked(s + run, 1, n - run, out);
+}
+
+
+/* The output buffer (struct chrome_json.buf): the writers below append to
+ * it inline; it goes to the FILE when full and at the end. */
+void chrome_json_flush(struct chrome_json *j)
+{
+	if (j->len)
+		fwrite_unlocked(j->buf, 1, j->len, j->out);
+	j->len = 0;
+}
+
+static inline __attribute__((always_inline)) void jput(struct chrome_json *j, const void *p, size_t n)
+{
+	if (j->len + n > sizeof j->buf) {
+		chrome_json_flush(j);
+		if (n > sizeof j->buf) {
+			fwrite_unlocked(p, 1, n, j->out);
+			return;
+		}
+	}
+	memcpy(j->buf + j->len, p, n);
+	j->len += n;
+}
+
+static inline __attribute__((always_inline)) void jc(struct chrome_json *j, char c)
+{
+	if (j->len == sizeof j->buf)
+		chrome_json_flush(j);
+	j->buf[j->len++] = c;
+}
+
+/* json_escape_to into the buffer. */
+static void jescape(struct chrome_json *j, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t run = 0; /* s[run .. i) needs no escape: copied at once */
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c != '"' && c != '\\' && c >= 0x20)
+			continue;
+		jput(j, s + run, i - run);
+		run = i + 1;
+		if (c == '"' || c == '\\') {
+			char e[2] = {'\\', (char)c};
+			jput(j, e, 2);
+		} else {
+			char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+			jput(j, e, 6);
+		}
+	}
+	jput(j, s + run, n - run);
 }
 
 /* Unsigned decimal, without printf (this file writes ~100 bytes an event). */
-static void put_u64(FILE *out, uint64_t v)
+static void put_u64(struct chrome_json *out, uint64_t v)
 {
+	static const char two[201] = /* "00" .. "99" */
+		"0001020304050607080910111213141516171819202122232425262728293031323334353637383940414243444546474849"
+		"5051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
 	char buf[24], *p = buf + sizeof buf;
-	do
-		*--p = (char)('0' + v % 10);
-	while (v /= 10);
-	fwrite_unlocked(p, 1, (size_t)(buf + sizeof buf - p), out);
+	while (v >= 100) { /* two digits a step */
+		unsigned r = (unsigned)(v % 100);
+		v /= 100;
+		p -= 2;
+		memcpy(p, two + 2 * r, 2);
+	}
+	if (v >= 10) {
+		p -= 2;
+		memcpy(p, two + 2 * v, 2);
+	} else {
+		*--p = (char)('0' + v);
+	}
+	jput(out, p, (size_t)(buf + sizeof buf - p));
 }
 
 /* ns as microseconds with three decimals ("12.345"). */
-static void put_us(FILE *out, int64_t ns)
+static void put_us(struct chrome_json *out, int64_t ns)
 {
 	uint64_t u = (uint64_t)ns;
 	if (ns < 0) {
-		putc_unlocked('-', out);
+		jc(out, '-');
 		u = -u; /* INT64_MIN too */
 	}
 	put_u64(out, u / 1000);
 	char frac[4] = {'.', (char)('0' + u / 100 % 10), (char)('0' + u / 10 % 10), (char)('0' + u % 10)};
-	fwrite_unlocked(frac, 1, 4, out);
+	jput(out, frac, 4);
 }
 
-#define PUTS(out, lit) fwrite_unlocked(lit, 1, sizeof lit - 1, out)
-
-static void jname(FILE *out, const char *s)
+/* "0x" and lower-case hex, like printf's 0x%" PRIx64 ". */
+static void put_hex(struct chrome_json *out, uint64_t v)
 {
-	fputc('"', out);
-	json_escape_to(out, s, strlen(s));
-	fputc('"', out);
+	char buf[20], *p = buf + sizeof buf;
+	do
+		*--p = "0123456789abcdef"[v & 15];
+	while (v >>= 4);
+	*--p = 'x';
+	*--p = '0';
+	jput(out, p, (size_t)(buf + sizeof buf - p));
+}
+
+#define PUTS(out, lit) jput(out, lit, sizeof lit - 1)
+
+static void put_str(struct chrome_json *out, const char *s)
+{
+	jput(out, s, strlen(s));
+}
+
+static void jname(struct chrome_json *out, const char *s)
+{
+	jc(out, '"');
+	jescape(out, s, strlen(s));
+	jc(out, '"');
 }
 
 /* {"ph":"X","pid":P,"tid":T,"ts":US -- the common head of an event; the
  * caller adds its fields and closes the object. */
 static void event_head(struct chrome_json *j, const struct walk *w, char ph, uint64_t tid, int64_t ns)
 {
-	FILE *out = j->out;
+	struct chrome_json *out = j;
 	if (j->started)
-		putc_unlocked(',', out);
+		jc(out, ',');
 	j->started = 1;
 	PUTS(out, "\n{\"ph\":\"");
-	putc_unlocked(ph, out);
+	jc(out, ph);
 	PUTS(out, "\",\"pid\":");
 	put_u64(out, w->r.header.pid);
 	PUTS(out, ",\"tid\":");
@@ -102,35 +191,121 @@ static void complete_head(struct chrome_json *j, const struct walk *w, uint32_t 
 			  const char *cat, const char *name)
 {
 	event_head(j, w, 'X', tid, begin);
-	PUTS(j->out, ",\"dur\":");
-	put_us(j->out, end - begin);
-	fprintf(j->out, ",\"cat\":\"%s\",\"name\":", cat);
-	jname(j->out, name);
+	PUTS(j, ",\"dur\":");
+	put_us(j, end - begin);
+	PUTS(j, ",\"cat\":\"");
+	put_str(j, cat);
+	PUTS(j, "\",\"name\":");
+	jname(j, name);
 }
 
-static void stack_arg(FILE *out, const struct walk *w, uint32_t id)
+/* Where a stack's text goes: the output (jput) or a string being built. */
+typedef void (*put_fn)(void *ctx, const void *p, size_t n);
+
+static void put_out(void *ctx, const void *p, size_t n)
 {
+	jput(ctx, p, n);
+}
+
+/* A string built on the heap; oom once an allocation failed. */
+struct sbuf {
+	char *p;
+	size_t n, cap; /* bytes */
+	int oom;
+};
+
+static void put_sbuf(void *ctx, const void *p, size_t n)
+{
+	struct sbuf *b = ctx;
+	if (b->oom)
+		return;
+	if (b->n + n > b->cap) {
+		size_t c = b->cap ? b->cap : 256;
+		while (c < b->n + n)
+			c *= 2;
+		char *q = realloc(b->p, c);
+		if (!q) {
+			b->oom = 1;
+			return;
+		}
+		b->p = q;
+		b->cap = c;
+	}
+	memcpy(b->p + b->n, p, n);
+	b->n += n;
+}
+
+/* Writes ,"stack":[...] of stack id through put; returns 1 when the stack
+ * and every string it names are known. */
+static int stack_write(put_fn put, void *ctx, const struct walk *w, uint32_t id)
+{
+	static const char hex[] = "0123456789abcdef";
+	int complete = 1;
 	const struct trace_stack *s = id ? trace_reader_stack(&w->r, id) : NULL;
-	PUTS(out, ",\"stack\":[");
+	put(ctx, ",\"stack\":[", 10);
 	for (uint32_t i = 0; s && i < s->nframes; i++) {
 		const struct cprof_frame *f = &s->frames[i];
+		/* id 0 is "?" for good; an id not defined yet may be later */
+		if ((f->function && !trace_reader_string(&w->r, f->function)) ||
+		    (f->file && !trace_reader_string(&w->r, f->file)))
+			complete = 0;
 		char buf[600];
 		if (f->file)
 			snprintf(buf, sizeof buf, "%s %s:%u", walk_string(w, f->function), walk_string(w, f->file), f->line);
 		else
 			snprintf(buf, sizeof buf, "%s", walk_string(w, f->function));
-		if (i)
-			fputc(',', out);
-		jname(out, buf);
+		put(ctx, i ? ",\"" : "\"", i ? 2 : 1);
+		size_t run = 0, n = strlen(buf);
+		for (size_t k = 0; k < n; k++) { /* json_escape_to's escapes */
+			unsigned char c = (unsigned char)buf[k];
+			if (c != '"' && c != '\\' && c >= 0x20)
+				continue;
+			put(ctx, buf + run, k - run);
+			run = k + 1;
+			char e[6] = {'\\', (char)c, 0, 0, 0, 0};
+			if (c < 0x20)
+				e[1] = 'u', e[2] = '0', e[3] = '0', e[4] = hex[c >> 4], e[5] = hex[c & 15];
+			put(ctx, e, c < 0x20 ? 6 : 2);
+		}
+		put(ctx, buf + run, n - run);
+		put(ctx, "\"", 1);
 	}
-	fputc(']', out);
+	put(ctx, "]", 1);
+	return complete && s;
+}
+
+/* Writes ,"stack":[...] of stack id, formatted once per stack (kept in
+ * j->stack_text once the stack and all its strings are known, and used
+ * while the reader still has the same frames for the id). */
+static void stack_arg(struct chrome_json *j, const struct walk *w, uint32_t id)
+{
+	uint32_t i = id ? u64map_get(&j->stack_index, id) : 0;
+	const struct trace_stack *st = id ? trace_reader_stack(&w->r, id) : NULL;
+	if (i && st && j->stack_text[i - 1].frames == st->frames && j->stack_text[i - 1].nframes == st->nframes) {
+		jput(j, j->stack_text[i - 1].s, j->stack_text[i - 1].len);
+		return;
+	}
+	if (i || !st) { /* changed (a hostile file), or not known yet */
+		stack_write(put_out, j, w, id);
+		return;
+	}
+	struct sbuf b = {0};
+	int complete = stack_write(put_sbuf, &b, w, id);
+	if (b.oom || !complete || GROW(j->stack_text, j->nstacks, j->stacks_cap, 16) ||
+	    u64map_put(&j->stack_index, id, j->nstacks + 1)) {
+		free(b.p);
+		stack_write(put_out, j, w, id);
+		return;
+	}
+	j->stack_text[j->nstacks++] = (struct chrome_stack_text){b.p, b.n, st->frames, st->nframes};
+	jput(j, b.p, b.n);
 }
 
 static void on_region(void *self, struct walk *w, const struct walk_region *r)
 {
 	struct chrome_json *j = self;
 	complete_head(j, w, r->thread->tid, r->begin, r->end, "region", walk_string(w, r->name));
-	putc_unlocked('}', j->out);
+	jc(j, '}');
 }
 
 /* A flow from the waker's edge to the end of the block it ended. */
@@ -138,22 +313,24 @@ static void wake_flow(struct chrome_json *j, const struct walk *w, const struct 
 {
 	uint64_t id = ++j->flows;
 	event_head(j, w, 's', b->waker, b->woke);
-	PUTS(j->out, ",\"cat\":\"wakeup\",\"name\":\"wakeup\",\"id\":");
-	put_u64(j->out, id);
-	putc_unlocked('}', j->out);
+	PUTS(j, ",\"cat\":\"wakeup\",\"name\":\"wakeup\",\"id\":");
+	put_u64(j, id);
+	jc(j, '}');
 	event_head(j, w, 'f', b->thread->tid, b->end);
-	PUTS(j->out, ",\"bp\":\"e\",\"cat\":\"wakeup\",\"name\":\"wakeup\",\"id\":");
-	put_u64(j->out, id);
-	putc_unlocked('}', j->out);
+	PUTS(j, ",\"bp\":\"e\",\"cat\":\"wakeup\",\"name\":\"wakeup\",\"id\":");
+	put_u64(j, id);
+	jc(j, '}');
 }
 
 static void on_block(void *self, struct walk *w, const struct walk_block *b)
 {
 	struct chrome_json *j = self;
 	complete_head(j, w, b->thread->tid, b->begin, b->end, walk_class_names[b->cls], walk_string(w, b->what));
-	fprintf(j->out, ",\"args\":{\"object\":\"0x%" PRIx64 "\"", b->object);
-	stack_arg(j->out, w, b->stack);
-	PUTS(j->out, "}}");
+	PUTS(j, ",\"args\":{\"object\":\"");
+	put_hex(j, b->object);
+	jc(j, '"');
+	stack_arg(j, w, b->stack);
+	PUTS(j, "}}");
 	if (b->woke >= 0)
 		wake_flow(j, w, b);
 }
@@ -163,17 +340,21 @@ static void task_edge(struct chrome_json *j, const struct walk *w, char ph, uint
 		      const struct walk_task *k)
 {
 	event_head(j, w, ph, tid, ns);
-	fprintf(j->out, ",\"cat\":\"task\",\"id\":\"0x%" PRIx64 "\",\"name\":", k->id);
-	jname(j->out, walk_string(w, k->name));
+	PUTS(j, ",\"cat\":\"task\",\"id\":\"");
+	put_hex(j, k->id);
+	PUTS(j, "\",\"name\":");
+	jname(j, walk_string(w, k->name));
 }
 
 static void on_task(void *self, struct walk *w, const struct walk_task *k)
 {
 	struct chrome_json *j = self;
 	task_edge(j, w, 'b', k->begin_tid, k->begin, k);
-	fprintf(j->out, ",\"args\":{\"parent\":\"0x%" PRIx64 "\"}}", k->parent);
+	PUTS(j, ",\"args\":{\"parent\":\"");
+	put_hex(j, k->parent);
+	PUTS(j, "\"}}");
 	task_edge(j, w, 'e', k->end_tid, k->end, k);
-	putc_unlocked('}', j->out);
+	jc(j, '}');
 	int64_t end = k->end < k->begin ? k->begin : k->end;
 	uint32_t l = 0;
 	while (l < j->nlanes && j->lane_end[l] > k->begin)
@@ -187,42 +368,45 @@ static void on_task(void *self, struct walk *w, const struct walk_task *k)
 	if (end > j->lane_end[l])
 		j->lane_end[l] = end;
 	complete_head(j, w, CHROME_TASK_TID0 + l, k->begin, end, "task", walk_string(w, k->name));
-	putc_unlocked('}', j->out);
+	jc(j, '}');
 }
 
 static void on_log(void *self, struct walk *w, const struct walk_log *l)
 {
 	struct chrome_json *j = self;
 	event_head(j, w, 'i', l->thread->tid, l->ts);
-	PUTS(j->out, ",\"s\":\"t\",\"cat\":\"log\",\"name\":");
-	jname(j->out, walk_string(w, l->category));
-	PUTS(j->out, ",\"args\":{\"message\":\"");
-	json_escape_to(j->out, l->message ? l->message : "", l->len);
-	PUTS(j->out, "\"}}");
+	PUTS(j, ",\"s\":\"t\",\"cat\":\"log\",\"name\":");
+	jname(j, walk_string(w, l->category));
+	PUTS(j, ",\"args\":{\"message\":\"");
+	jescape(j, l->message ? l->message : "", l->len);
+	PUTS(j, "\"}}");
 }
 
 static void on_lost(void *self, struct walk *w, const struct walk_lost *l)
 {
 	struct chrome_json *j = self;
 	event_head(j, w, 'i', l->thread->tid, l->ts);
-	fprintf(j->out, ",\"s\":\"t\",\"cat\":\"lost\",\"name\":\"events dropped\",\"args\":{\"count\":%" PRIu64 "}}",
-		l->count);
+	PUTS(j, ",\"s\":\"t\",\"cat\":\"lost\",\"name\":\"events dropped\",\"args\":{\"count\":");
+	put_u64(j, l->count);
+	PUTS(j, "}}");
 }
 
 static void name_meta(struct chrome_json *j, const struct walk *w, const char *what, uint64_t tid, const char *name)
 {
 	if (j->started)
-		putc_unlocked(',', j->out);
+		jc(j, ',');
 	j->started = 1;
-	PUTS(j->out, "\n{\"ph\":\"M\",\"pid\":");
-	put_u64(j->out, w->r.header.pid);
+	PUTS(j, "\n{\"ph\":\"M\",\"pid\":");
+	put_u64(j, w->r.header.pid);
 	if (tid != UINT64_MAX) {
-		PUTS(j->out, ",\"tid\":");
-		put_u64(j->out, tid);
+		PUTS(j, ",\"tid\":");
+		put_u64(j, tid);
 	}
-	fprintf(j->out, ",\"name\":\"%s\",\"args\":{\"name\":", what);
-	jname(j->out, name);
-	PUTS(j->out, "}}");
+	PUTS(j, ",\"name\":\"");
+	put_str(j, what);
+	PUTS(j, "\",\"args\":{\"name\":");
+	jname(j, name);
+	PUTS(j, "}}");
 }
 
 /* One name per thread (task lanes too) and the process's name. */
@@ -241,7 +425,8 @@ static void on_finish(void *self, struct walk *w)
 	}
 	const struct cprof_header *h = &w->r.header;
 	name_meta(j, w, "process_name", UINT64_MAX, h->cmdline_len && h->cmdline ? h->cmdline : "process");
-	PUTS(j->out, "\n]}\n");
+	PUTS(j, "\n]}\n");
+	chrome_json_flush(j);
 	j->finished = 1;
 }
 
@@ -256,6 +441,10 @@ struct walk_consumer chrome_json_consumer(struct chrome_json *j, FILE *out)
 void chrome_json_free(struct chrome_json *j)
 {
 	free(j->lane_end);
+	for (uint32_t i = 0; i < j->nstacks; i++)
+		free(j->stack_text[i].s);
+	free(j->stack_text);
+	u64map_free(&j->stack_index);
 	*j = (struct chrome_json){0};
 }
 
@@ -266,10 +455,12 @@ int viewer_json(const char *path, const char *out_path)
 		perror(out_path);
 		return 1;
 	}
+	setvbuf(out, NULL, _IOFBF, 1 << 18); /* ~100 bytes an event: fewer writes */
 	struct chrome_json j;
 	struct walk_consumer c = chrome_json_consumer(&j, out);
 	struct walk w = {.progress = 1};
 	int rc = walk_file(&w, path, &c, 1);
+	chrome_json_flush(&j);
 	if (!j.finished) /* not a trace: an empty document */
 		fprintf(out, "\n]}\n");
 	int status = rc != 0;

@@ -16,19 +16,34 @@
  * (it still has its async span). */
 #define CHROME_MAX_TASK_LANES 1024
 
+/* A stack's "stack" argument, as written (not NUL-terminated). */
+struct chrome_stack_text {
+	char *s;
+	size_t len; /* bytes */
+	const struct cprof_frame *frames; /* the reader's frames it was made from */
+	uint32_t nframes;
+};
+
 struct chrome_json {
 	FILE *out;
+	struct u64map stack_index;  /* stack id -> index + 1 into stack_text */
+	struct chrome_stack_text *stack_text;
+	uint32_t nstacks, stacks_cap;
 	int started;        /* an event was written: the next needs a comma */
 	uint64_t flows;     /* flow ids given */
 	int64_t *lane_end;  /* per task lane: the latest end of its slices (ns) */
 	uint32_t nlanes, lanes_cap;
 	uint64_t unlaned;   /* tasks no lane could take */
 	int finished;       /* the document is closed (the finish hook ran) */
+	size_t len;         /* bytes in buf, not yet written to out */
+	char buf[1 << 16];
 };
 
 /* Writes the document's head to out; the consumer writes the events and,
  * in its finish hook, the names and the document's end. */
 struct walk_consumer chrome_json_consumer(struct chrome_json *j, FILE *out);
 void chrome_json_free(struct chrome_json *j);
+/* Writes what the consumer has buffered to its FILE (the finish hook does). */
+void chrome_json_flush(struct chrome_json *j);
 
 #endif

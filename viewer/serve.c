@@ -727,6 +727,7 @@ int viewer_serve(const char *path, const char *addr, int open_browser)
 		c[k + 1] = analysis_consumer(&s.an[k]);
 	}
 	s.w.progress = 1;
+	s.w.wakes_keep_all = 1; /* the timeline keeps every wake-up anyway: one pass less */
 	int rc = walk_file(&s.w, path, c, AN_COUNT + 1);
 	if (rc < 0) {
 		fprintf(stderr, "cprof-trace: %s\n", s.w.error);

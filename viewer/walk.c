@@ -1,7 +1,8 @@
 /*
  * The walk (see walk.h): drives the two passes over a trace, from a file
- * or a buffer. Pass 1 indexes wake-up edges (walk_wakes.c) and the last
- * batch that refers to each task (walk_tasks.c); pass 2 replays each
+ * or a buffer. Pass 1 indexes wake-up edges (walk_wakes.c: all of them on
+ * small traces, else where they are so pass 2 reads them again alongside)
+ * and the last batch that refers to each task (walk_tasks.c); pass 2 replays each
  * thread's state machine (walk_events.c) and feeds the consumers, whose
  * finish hooks run last. Also the lookups consumers use on a walk.
  */
@@ -44,12 +45,27 @@ int walk_class_of_category(uint64_t category)
 
 int64_t walk_ns(const struct walk *w, uint64_t ticks)
 {
-	double ns = trace_ticks_to_ns(&w->r, ticks);
+	/* trace_ticks_to_ns and llround, inline: the walk converts every event
+	 * (three times). Same operations, so the same double and the same ns. */
+	int64_t d = (int64_t)(ticks - w->r.header.start_ticks);
+	/* ticks in ns (CLOCK_MONOTONIC captures): d * 1e9 / 1e9 in doubles is
+	 * within d * 2^-52 of d, under 1/8 for |d| <= 2^49, so it rounds to d */
+	if (w->r.header.ticks_per_sec == 1000000000u && d >= -((int64_t)1 << 49) && d <= (int64_t)1 << 49)
+		return d;
+	double ns = (double)d * 1e9 / (double)w->r.header.ticks_per_sec;
 	if (!(ns < (double)WALK_NS_LIMIT)) /* NaN too */
 		return ns < 0 ? -WALK_NS_LIMIT : WALK_NS_LIMIT;
 	if (ns < -(double)WALK_NS_LIMIT)
 		return -WALK_NS_LIMIT;
-	return llround(ns);
+	/* llround (half away from zero): exact below 2^52, where x - trunc(x)
+	 * is exact */
+	int64_t i = (int64_t)ns;
+	double frac = ns - (double)i;
+	if (frac >= 0.5)
+		i++;
+	else if (frac <= -0.5)
+		i--;
+	return i;
 }
 
 const char *walk_string(const struct walk *w, uint32_t id)
@@ -94,15 +110,16 @@ struct walk_input {
 	const char *path;
 	const void *buf;
 	size_t len;
-	struct trace_mem_source mem;
+	struct trace_mem_source mem, mem_ahead; /* the main pass's, the wake-up reader's */
 };
 
-static int input_open(struct walk_input *in, struct trace_reader *r)
+static int input_open(struct walk_input *in, struct trace_reader *r, int ahead)
 {
 	if (in->path)
 		return trace_reader_open_file(r, in->path);
-	in->mem = (struct trace_mem_source){.p = in->buf, .len = in->len};
-	return trace_reader_open(r, trace_source_mem, &in->mem);
+	struct trace_mem_source *m = ahead ? &in->mem_ahead : &in->mem;
+	*m = (struct trace_mem_source){.p = in->buf, .len = in->len};
+	return trace_reader_open(r, trace_source_mem, m);
 }
 
 /* Pass 1's work for one event: 0, or -2 out of memory. */
@@ -111,7 +128,9 @@ static int index_event(struct walk *w, const struct trace_event *ev, uint64_t ba
 	int64_t ns = walk_ns(w, ev->ts);
 	if (ns < w->begin) /* final before pass 2 (walk.h) */
 		w->begin = ns;
-	if (ev->kind == CPROF_EV_WAKEUP && wakes_add(w->wakes, (uint32_t)ev->args[0], ev->tid, walk_ns(w, ev->ts)))
+	if (wakes_see(w->wakes, ev->tid, ns))
+		return -2;
+	if (ev->kind == CPROF_EV_WAKEUP && wakes_add(w->wakes, batch, (uint32_t)ev->args[0], ev->tid, ns))
 		return -2;
 	/* threads the kernel's records describe: their time is partitioned
 	 * from those records (walk_states.c) */
@@ -156,9 +175,10 @@ static int fail(struct walk *w, const char *cause)
 static int walk_run(struct walk *w, const char *name, struct walk_input *in, const struct walk_consumer *c,
 		    int nconsumers)
 {
-	int progress = w->progress;
-	*w = (struct walk){.path = name, .begin = INT64_MAX, .end = INT64_MIN, .progress = progress};
-	w->wakes = wakes_create();
+	int progress = w->progress, keep_all = w->wakes_keep_all;
+	*w = (struct walk){.path = name, .begin = INT64_MAX, .end = INT64_MIN, .progress = progress,
+			   .wakes_keep_all = keep_all};
+	w->wakes = wakes_create(keep_all);
 	w->tasks = tasks_create();
 	struct progress g;
 	progress_begin(&g, in->path ? in->path : "", "");
@@ -170,7 +190,7 @@ static int walk_run(struct walk *w, const char *name, struct walk_input *in, con
 
 	/* pass 1: wake-up edges, tasks' last batches */
 	struct trace_reader r1;
-	if (input_open(in, &r1)) {
+	if (input_open(in, &r1, 0)) {
 		fail(w, r1.error);
 		trace_reader_close(&r1);
 		return -1;
@@ -182,10 +202,21 @@ static int walk_run(struct walk *w, const char *name, struct walk_input *in, con
 	if (rc == -2)
 		return fail(w, "out of memory");
 	tasks_note_end(w->tasks);
-	wakes_sort(w->wakes);
+	rc = wakes_end_of_pass1(w->wakes);
+	if (rc < 0)
+		return fail(w, "out of memory");
+	if (rc) { /* too many edges to keep: read them again alongside */
+		struct trace_reader ra;
+		if (input_open(in, &ra, 1)) {
+			fail(w, ra.error);
+			trace_reader_close(&ra);
+			return -1;
+		}
+		wakes_start_ahead(w->wakes, &ra);
+	}
 
 	/* pass 2: the state machines */
-	if (input_open(in, &w->r))
+	if (input_open(in, &w->r, 0))
 		return fail(w, w->r.error);
 	struct walk_pass p = {.w = w, .c = c, .nc = nconsumers};
 	w->pass = &p;
@@ -201,6 +232,8 @@ static int walk_run(struct walk *w, const char *name, struct walk_input *in, con
 		/* a cut capture still has every complete event */
 		w->status = w->r.truncated ? 1 : -1;
 	}
+	if (wakes_failed(w->wakes))
+		fail(w, "out of memory (wake-up edges)");
 	for (int i = 0; i < nconsumers; i++)
 		if (c[i].finish)
 			c[i].finish(c[i].self, w);

@@ -2,9 +2,11 @@
  * The walk: the one interpretation of a trace's event stream that every
  * analysis, the timeline index and the reports share.
  *
- * A walk makes two passes over the file. The first collects the wake-up
+ * A walk makes two passes over the file. The first indexes the wake-up
  * edges per target thread (threads' batches interleave in the file, so a
- * waker's WAKEUP may be read after the woken thread's block). The second
+ * waker's WAKEUP may be read after the woken thread's block; on large
+ * traces only where they are, and pass 2 reads them with a second reader
+ * ahead of its own, keeping those it may still need: walk_wakes.c). The second
  * replays every thread's state machine (open regions, current task, the
  * open block, time counters) and hands finished intervals to consumers:
  * blocks, regions, tasks, logs, wake-ups, CPU samples and (with perf
@@ -211,7 +213,7 @@ struct walk_consumer {
 	void (*finish)(void *self, struct walk *w);
 };
 
-struct walk_wakes; /* per target thread: sorted wake-up times */
+struct walk_wakes; /* per target thread: wake-up times (walk_wakes.c) */
 struct walk_pass;  /* pass 2's consumers (walk_internal.h) */
 struct walk_tasks; /* live tasks */
 
@@ -235,7 +237,12 @@ struct walk {
 	int status;              /* 0 complete, 1 truncated (what was complete is in), -1 error */
 	char error[300];         /* "PATH: offset N: cause" */
 	int progress;            /* print progress on stderr after 1 s */
-	int need_tasks;          /* a consumer takes tasks or regions */
+	/* keep every wake-up edge from pass 1, however many (no reader ahead in
+	 * pass 2: faster, memory per WAKEUP): for callers whose own index grows
+	 * with the events anyway (the web UI's timeline) */
+	int wakes_keep_all;
+	int need_tasks;          /* a consumer takes tasks or regions; else the walk keeps no
+				  * tasks (tasks_incomplete stays 0) */
 };
 
 /* Runs both passes over the file at path, calling the consumers. Returns

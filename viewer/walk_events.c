@@ -69,7 +69,8 @@ static void switch_task(struct walk *w, struct walk_thread *t, uint64_t task, in
 		struct walk_time spent = {.total = ns > t->task_since ? ns - t->task_since : 0};
 		for (int i = 0; i < WC_COUNT; i++)
 			spent.wait[i] = t->wait[i] - t->task_wait_at[i];
-		tasks_add_time(w->tasks, t->task, &spent);
+		if (w->need_tasks) /* else no consumer takes tasks (walk.h) */
+			tasks_add_time(w->tasks, t->task, &spent);
 	}
 	t->task = task;
 	t->task_since = ns;
@@ -110,7 +111,8 @@ static void region_end(struct walk_pass *p, struct walk_thread *t, int64_t ns)
 	r.time.total = r.end - rf->begin;
 	for (int i = 0; i < WC_COUNT; i++)
 		r.time.wait[i] = t->wait[i] - rf->wait_at_begin[i];
-	tasks_emit_region(p, &r);
+	if (p->w->need_tasks) /* else no consumer takes regions */
+		tasks_emit_region(p, &r);
 }
 
 static void block_end(struct walk_pass *p, struct walk_thread *t, int64_t ns)
@@ -123,7 +125,7 @@ static void block_end(struct walk_pass *p, struct walk_thread *t, int64_t ns)
 			       .begin = t->block_begin, .end = ns, .depth = t->depth, .task = t->task};
 	if (b.end < b.begin)
 		b.end = b.begin;
-	b.woke = wakes_first(p->w->wakes, t->tid, b.begin, b.end, &b.waker);
+	b.woke = wakes_first(p->w, t->tid, b.begin, b.end, &b.waker);
 	b.blocked = b.woke < 0 ? b.end - b.begin : b.woke - b.begin;
 	b.sched = b.woke < 0 ? 0 : b.end - b.woke;
 	if (t->ks.mode == WS_INTERPOSED) {
@@ -149,6 +151,18 @@ static void runq_delay(struct walk_thread *t, uint64_t delay_ns)
 	t->wake_since_runq = 0;
 }
 
+int64_t walk_wake_floor(const struct walk *w, uint32_t tid)
+{
+	const struct walk_thread *t = walk_find_thread(w, tid);
+	if (!t || t->first == INT64_MIN)
+		return INT64_MIN; /* its window may open at the capture's start */
+	int64_t f = t->last;
+	if (t->in_block && t->block_begin < f)
+		f = t->block_begin;
+	int64_t s = states_wake_floor(t);
+	return s < f ? s : f;
+}
+
 /* The thread's and the walk's time span grow to ns. */
 static void see_time(struct walk *w, struct walk_thread *t, int64_t ns)
 {
@@ -172,11 +186,19 @@ void walk_on_event(struct walk_pass *p, const struct trace_event *ev)
 	struct walk *w = p->w;
 	if (w->r.batches != p->batches) {
 		p->batches = w->r.batches;
-		tasks_emit_due(p, 0);
+		if (w->need_tasks)
+			tasks_emit_due(p, 0);
 	}
-	struct walk_thread *t = walk_thread_get(w, ev->tid);
-	if (!t)
-		return;
+	/* a batch is one thread's: mostly the thread of the last event */
+	struct walk_thread *t;
+	if (p->last_index && w->threads[p->last_index - 1].tid == ev->tid) {
+		t = &w->threads[p->last_index - 1];
+	} else {
+		t = walk_thread_get(w, ev->tid);
+		if (!t)
+			return;
+		p->last_index = (uint32_t)(t - w->threads) + 1;
+	}
 	int64_t ns = walk_ns(w, ev->ts);
 	int fresh = t->first == INT64_MIN;
 	see_time(w, t, ns);
@@ -201,15 +223,18 @@ void walk_on_event(struct walk_pass *p, const struct trace_event *ev)
 		break;
 	case CPROF_EV_TASK_BEGIN:
 		switch_task(w, t, ev->args[1], ns);
-		tasks_begin(p, ev->args[1], ev_string(ev), ev->args[2], t->tid, ns);
+		if (w->need_tasks)
+			tasks_begin(p, ev->args[1], ev_string(ev), ev->args[2], t->tid, ns);
 		break;
 	case CPROF_EV_TASK_END:
 		if (t->task == ev->args[0])
 			switch_task(w, t, 0, ns);
-		tasks_end(p, ev->args[0], t->tid, ns);
+		if (w->need_tasks)
+			tasks_end(p, ev->args[0], t->tid, ns);
 		break;
 	case CPROF_EV_TASK_SET:
-		tasks_adopt(w->tasks, ev->args[0]);
+		if (w->need_tasks)
+			tasks_adopt(w->tasks, ev->args[0]);
 		switch_task(w, t, ev->args[0], ns);
 		break;
 	case CPROF_EV_LOG: {
@@ -266,7 +291,8 @@ void walk_on_end(struct walk_pass *p)
 			switch_task(w, t, 0, t->last);
 		w->regions_incomplete += t->depth;
 	}
-	w->tasks_incomplete += tasks_end_of_walk(p);
+	if (w->need_tasks)
+		w->tasks_incomplete += tasks_end_of_walk(p);
 	/* the LOST chunk is authoritative for per-thread drops */
 	if (w->r.nlost) {
 		for (uint32_t i = 0; i < w->nthreads; i++)

@@ -15,6 +15,7 @@ struct walk_pass {
 	const struct walk_consumer *c;
 	int nc;
 	uint64_t batches; /* batches read when the last event was handled */
+	uint32_t last_index; /* index + 1 in w->threads of the last event's thread, 0 none */
 };
 
 /* Calls every consumer's hook that is set, in consumer order. */
@@ -47,17 +48,35 @@ void states_block_end(struct walk *w, struct walk_thread *t, int cls, int64_t be
 /* After the last event, once t->win_end is set: closes the open state. */
 void states_finish(struct walk *w, struct walk_thread *t);
 
-/* ---- walk_wakes.c: wake-up edges per target thread (pass 1) ---- */
+/* ---- walk_wakes.c: wake-up edges per target thread ---- */
 
-struct walk_wakes *wakes_create(void);
-/* 0, or -1 out of memory. */
-int wakes_add(struct walk_wakes *k, uint32_t target, uint32_t waker, int64_t ts);
-/* After pass 1: sorts each target's edges by time. */
-void wakes_sort(struct walk_wakes *k);
-/* The first wake-up of target in [begin, end] (ns): its time, and its waker
- * in *waker; -1 (and *waker 0) when there is none. */
-int64_t wakes_first(const struct walk_wakes *k, uint32_t target, int64_t begin, int64_t end, uint32_t *waker);
+/* keep_all: pass 1 keeps every edge (never the reader ahead). */
+struct walk_wakes *wakes_create(int keep_all);
+/* Pass 1: a WAKEUP of target by waker at ts ns, read in batch `batch`.
+ * 0, or -1 out of memory. */
+int wakes_add(struct walk_wakes *k, uint64_t batch, uint32_t target, uint32_t waker, int64_t ts);
+/* Pass 1: every event's thread and ns. 0, or -1 out of memory. */
+int wakes_see(struct walk_wakes *k, uint32_t tid, int64_t ns);
+/* After pass 1: 1 when pass 2 must read ahead (wakes_start_ahead), else 0. */
+int wakes_end_of_pass1(struct walk_wakes *k);
+/* Before pass 2: the reader ahead, opened on the same input; k owns it
+ * (a copy of *r: r is not to be used or closed after). */
+void wakes_start_ahead(struct walk_wakes *k, const struct trace_reader *r);
+/* Pass 2: the first wake-up of target in [begin, end] (ns): its time, and
+ * its waker in *waker; -1 (and *waker 0) when there is none. Queries of a
+ * target come from its own events, so their begins do not go below
+ * walk_wake_floor. */
+int64_t wakes_first(struct walk *w, uint32_t target, int64_t begin, int64_t end, uint32_t *waker);
+/* 1 when pass 2 ran out of memory for edges (its answers are not to be trusted). */
+int wakes_failed(const struct walk_wakes *k);
 void wakes_free(struct walk_wakes *k);
+/* walk_events.c: the earliest begin a later wakes_first of thread tid can
+ * have, given its events so far in pass 2 and that its next events are no
+ * earlier than its last (INT64_MIN before its first event). */
+int64_t walk_wake_floor(const struct walk *w, uint32_t tid);
+/* walk_states.c: the same for the thread's kernel states (INT64_MAX: no
+ * bound from them). */
+int64_t states_wake_floor(const struct walk_thread *t);
 
 /* ---- walk_tasks.c: live tasks ---- */
 

@@ -195,7 +195,7 @@ static void sleep_span(struct walk *w, struct walk_thread *t, int64_t s, int64_t
 	if (e < s)
 		e = s;
 	uint32_t waker;
-	int64_t woke = wakes_first(w->wakes, t->tid, s, e, &waker);
+	int64_t woke = wakes_first(w, t->tid, s, e, &waker);
 	if (woke >= 0) {
 		add_wait(t, WC_SCHED, span(woke, e));
 		emit_state(w, t, WC_SCHED, woke, e);
@@ -334,6 +334,18 @@ static void stat_sample(struct walk_thread *t, uint64_t on, uint64_t rq, int64_t
 }
 
 /* ---- the walk's hooks ---- */
+
+int64_t states_wake_floor(const struct walk_thread *t)
+{
+	const struct walk_states *k = &t->ks;
+	if (k->mode != WS_PERF)
+		return INT64_MAX; /* sleep_span runs on perf records only */
+	if (k->state == KS_SLEEPING)
+		return k->since;
+	if (k->state == KS_UNKNOWN)
+		return k->win_begin;
+	return INT64_MAX; /* a later sleep begins at a later switch-out */
+}
 
 void states_thread_begin(struct walk *w, struct walk_thread *t, int born, int64_t ns)
 {
