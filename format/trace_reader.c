@@ -119,6 +119,7 @@ static int reader_start(struct trace_reader *r, cprof_source_fn source, void *ct
 	 * are skipped; a cut entry ends the list (later versions may pad). */
 	const uint8_t *ext = (const uint8_t *)r->cmdline + h->cmdline_len;
 	uint32_t extlen = hlen - CPROF_HEADER_FIXED - h->cmdline_len;
+	r->stats.header_bytes = hlen;
 	for (uint32_t i = 0; i + 2 <= extlen;) {
 		uint8_t tag = ext[i], len = ext[i + 1];
 		if (i + 2u + len > extlen)
@@ -744,6 +745,11 @@ static int start_batch(struct trace_reader *r, struct cursor *c)
 				 "corrupt compressed events of thread %u (batch %u)", tid, seq);
 	r->raw_len = raw_len;
 	r->raw_pos = 0;
+	/* the whole chunk as stored (its header too) is shared among its events */
+	uint64_t stored = (uint64_t)(c->end - c->start) + CPROF_CHUNK_HEADER;
+	r->stats.events_raw += raw_len;
+	r->stats.events_lz4 += (uint64_t)(c->end - c->p);
+	r->stats.batch_ratio = raw_len ? (double)stored / raw_len : 0;
 	r->batch_tid = tid;
 	r->batch_seq = seq;
 	r->batch_left = nevents;
@@ -810,6 +816,10 @@ static int decode_event(struct trace_reader *r, struct trace_event *ev)
 		tree_map_event(r, ev);
 	if (r->parts)
 		r->parts[r->cur_part].events++;
+	size_t used = (size_t)(c.p - r->raw) - r->raw_pos;
+	r->stats.kind_count[kind]++;
+	r->stats.kind_raw[kind] += used;
+	r->stats.kind_stored[kind] += (double)used * r->stats.batch_ratio;
 	r->raw_pos = (size_t)(c.p - r->raw);
 	r->batch_ts = ev->ts;
 	r->batch_left--;
@@ -929,6 +939,20 @@ int trace_reader_next(struct trace_reader *r, struct trace_event *ev)
 		if ((uint32_t)n < len)
 			return set_error(r, 1, at, "truncated chunk (type %u, %ld of %u bytes)", hdr[0], n, len);
 		r->chunk_offset = at;
+		if (hdr[0] < TRACE_STATS_CHUNK_TYPES) {
+			unsigned t = hdr[0];
+			uint64_t inner = len;
+			if (r->tree && t == CPROF_CHUNK_PART && len >= CPROF_PART_HEADER + CPROF_CHUNK_HEADER &&
+			    r->chunk[CPROF_PART_HEADER] < TRACE_STATS_CHUNK_TYPES) {
+				/* a PART: its wrapper counts as PART, the inner chunk as its type */
+				t = r->chunk[CPROF_PART_HEADER];
+				inner = len - CPROF_PART_HEADER - CPROF_CHUNK_HEADER;
+				r->stats.chunks[CPROF_CHUNK_PART]++;
+				r->stats.chunk_bytes[CPROF_CHUNK_PART] += CPROF_CHUNK_HEADER + CPROF_PART_HEADER;
+			}
+			r->stats.chunks[t]++;
+			r->stats.chunk_bytes[t] += inner + CPROF_CHUNK_HEADER;
+		}
 		struct cursor c = {r->chunk, r->chunk + len, r->chunk, at + CPROF_CHUNK_HEADER};
 		int rc = 0;
 		unsigned type = hdr[0];

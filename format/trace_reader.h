@@ -72,6 +72,22 @@ struct trace_part {
 	uint32_t *pending, npending, pending_cap; /* (stream id, reader id) pairs of stacks whose frames still name stream strings */
 };
 
+/* Where a file's bytes go (cprof-trace -dump -stats): every chunk by
+ * type as stored (headers included; a tree's PART wrappers under
+ * CPROF_CHUNK_PART), and the events by kind: count and bytes of their
+ * decoded encoding; an EVENTS chunk's stored bytes are shared among its
+ * events' kinds in proportion to their decoded bytes. */
+#define TRACE_STATS_CHUNK_TYPES 9
+struct trace_stats {
+	uint64_t chunks[TRACE_STATS_CHUNK_TYPES], chunk_bytes[TRACE_STATS_CHUNK_TYPES];
+	uint64_t header_bytes;
+	uint64_t events_raw, events_lz4;   /* EVENTS: decoded and compressed bytes of the events */
+	uint64_t kind_count[CPROF_EV_COUNT];
+	uint64_t kind_raw[CPROF_EV_COUNT];
+	double kind_stored[CPROF_EV_COUNT];
+	double batch_ratio;                /* the current batch's stored / decoded bytes */
+};
+
 struct trace_reader {
 	cprof_source_fn source;
 	void *source_ctx;
@@ -123,6 +139,8 @@ struct trace_reader {
 	uint64_t chunk_offset;
 	uint32_t batch_tid, batch_seq, batch_left;
 	uint64_t batch_ts;
+
+	struct trace_stats stats;
 };
 
 /* Opens a reader on a source and reads the header. Returns 0, or -1 with
