@@ -88,8 +88,12 @@ int drain_pass(struct capture *c)
 		}
 		if (st == RING_EXITED)
 			retire_ring(c, r, d);
-		else if (flush_all ||
-			 (c->header_written && d->batch.nevents && now - d->batch_start_ns >= BATCH_FLUSH_NS))
+		else if (flush_all || (c->header_written && d->batch.nevents &&
+				       now >= d->batch_start_ns + BATCH_FLUSH_NS))
+			/* (not now - batch_start_ns: a batch begun in this pass
+			 * started after `now`, and the difference wrapped, so
+			 * every such batch was written at once, a few events
+			 * each) */
 			decode_flush(c, r, d);
 	}
 	cprof_sched_pass_end(pass_ticks);
