@@ -89,22 +89,7 @@ int trace_batch_add(struct trace_batch *b, unsigned kind, uint64_t ts, const uin
 	int rc = trace_buf_reserve(&b->raw, need);
 	if (rc)
 		return rc;
-	uint8_t *p = b->raw.p + b->raw.len;
-	uint8_t *start = p;
-	*p++ = (uint8_t)kind;
-	/* Signed delta: a thread that migrates between cores may read a TSC a
-	 * few ticks behind its previous read. */
-	p += varint_put(p, zigzag_encode((int64_t)(ts - b->last_ticks)));
-	for (unsigned i = 0; i < info->nargs; i++)
-		p += varint_put(p, args[i]);
-	if (info->bytes) {
-		p += varint_put(p, nbytes);
-		memcpy(p, bytes, nbytes);
-		p += nbytes;
-	}
-	b->raw.len += (size_t)(p - start);
-	b->last_ticks = ts;
-	b->nevents++;
+	trace_batch_put(b, info, kind, ts, args, bytes, nbytes);
 	return 0;
 }
 
