@@ -81,7 +81,8 @@ struct trace_part {
 struct trace_stats {
 	uint64_t chunks[TRACE_STATS_CHUNK_TYPES], chunk_bytes[TRACE_STATS_CHUNK_TYPES];
 	uint64_t header_bytes;
-	uint64_t events_raw, events_lz4;   /* EVENTS: decoded and compressed bytes of the events */
+	uint64_t events_raw, events_lz4;   /* EVENTS: decoded bytes of the events, compressed bytes */
+	uint64_t events_time;              /* of events_raw, the timestamp streams (format 3, stored as is) */
 	uint64_t kind_count[CPROF_EV_COUNT];
 	uint64_t kind_raw[CPROF_EV_COUNT];
 	double kind_stored[CPROF_EV_COUNT];
@@ -136,6 +137,8 @@ struct trace_reader {
 	size_t chunk_cap;
 	uint8_t *raw;
 	size_t raw_cap, raw_len, raw_pos;
+	/* format 3: the batch's timestamp stream, [time_pos, time_len) of chunk */
+	size_t time_pos, time_len;
 	uint64_t chunk_offset;
 	uint32_t batch_tid, batch_seq, batch_left;
 	uint64_t batch_ts;

@@ -41,7 +41,8 @@ struct trace_batch {
 	uint32_t nevents;
 	uint8_t name_len;    /* bytes of name */
 	char name[CPROF_THREAD_NAME_MAX];
-	struct trace_buf raw; /* encoded events */
+	struct trace_buf raw; /* encoded events: kinds, arguments, byte strings */
+	struct trace_buf ts;  /* their timestamp deltas (format 3: a stream of its own) */
 };
 
 void trace_batch_reset(struct trace_batch *b, uint32_t tid, uint32_t seq, uint64_t base_ticks,
@@ -60,8 +61,14 @@ void trace_batch_free(struct trace_batch *b);
  * the buffer has room, and the batch stays within CPROF_BATCH_MAX_RAW. */
 static inline int trace_batch_room(const struct trace_batch *b)
 {
-	return b->raw.cap - b->raw.len >= TRACE_BATCH_EVENT_MAX &&
-	       b->raw.len + TRACE_BATCH_EVENT_MAX <= CPROF_BATCH_MAX_RAW;
+	return b->raw.cap - b->raw.len >= TRACE_BATCH_EVENT_MAX && b->ts.cap - b->ts.len >= CPROF_VARINT_MAX &&
+	       b->raw.len + b->ts.len + TRACE_BATCH_EVENT_MAX + CPROF_VARINT_MAX <= CPROF_BATCH_MAX_RAW;
+}
+
+/* Bytes of the batch's two streams, decoded. */
+static inline size_t trace_batch_bytes(const struct trace_batch *b)
+{
+	return b->raw.len + b->ts.len;
 }
 
 /* trace_batch_add's encoding for hot loops (the drainer): the caller has
@@ -75,7 +82,7 @@ static inline void trace_batch_put(struct trace_batch *b, const struct cprof_eve
 	*p++ = (uint8_t)kind;
 	/* Signed delta: a thread that migrates between cores may read a TSC a
 	 * few ticks behind its previous read. */
-	p += varint_put(p, zigzag_encode((int64_t)(ts - b->last_ticks)));
+	b->ts.len += varint_put(b->ts.p + b->ts.len, zigzag_encode((int64_t)(ts - b->last_ticks)));
 	for (unsigned i = 0; i < info->nargs; i++)
 		p += varint_put(p, args[i]);
 	if (info->bytes) {

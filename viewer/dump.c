@@ -131,8 +131,10 @@ int viewer_dump_stats(const char *path, FILE *out)
 			fprintf(out, "%-16s %10" PRIu64 " %12" PRIu64 " %7.1f%% %12.3f\n", chunk_names[t], s->chunks[t],
 				s->chunk_bytes[t], 100.0 * s->chunk_bytes[t] / (total ? total : 1),
 				s->chunk_bytes[t] / ev_n);
-	fprintf(out, "EVENTS payload: %" PRIu64 " bytes decoded, %" PRIu64 " compressed (%.2fx)\n", s->events_raw,
-		s->events_lz4, s->events_lz4 ? (double)s->events_raw / s->events_lz4 : 0);
+	uint64_t rest = s->events_raw - s->events_time;
+	fprintf(out, "EVENTS payload: %" PRIu64 " bytes decoded: timestamps %" PRIu64 " (stored as is in format 3), "
+		     "the rest %" PRIu64 ", LZ4 to %" PRIu64 " (%.2fx)\n",
+		s->events_raw, s->events_time, rest, s->events_lz4, s->events_lz4 ? (double)rest / s->events_lz4 : 0);
 	fprintf(out, "\n%-18s %10s %14s %14s %14s\n", "event kind", "count", "decoded B/ev", "stored B/ev",
 		"stored share");
 	for (unsigned k = 0; k < CPROF_EV_COUNT; k++) {

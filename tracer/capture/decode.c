@@ -76,7 +76,7 @@ static void batch_put(struct capture *c, const struct ring *r, struct ring_drain
 	}
 	/* Before the header can be written, batches grow (up to
 	 * CPROF_BATCH_MAX_RAW, then -ENOSPC above writes the header anyway). */
-	if (d->batch.raw.len >= BATCH_FLUSH_BYTES && c->header_written)
+	if (trace_batch_bytes(&d->batch) >= BATCH_FLUSH_BYTES && c->header_written)
 		decode_flush(c, r, d);
 }
 
@@ -136,7 +136,7 @@ static inline void batch_add_fast(struct capture *c, const struct ring *r, struc
 	}
 	trace_batch_put(b, info, kind, ts, args, bytes, nbytes);
 	c->events_seen++;
-	if (unlikely(b->raw.len >= BATCH_FLUSH_BYTES) && c->header_written)
+	if (unlikely(trace_batch_bytes(b) >= BATCH_FLUSH_BYTES) && c->header_written)
 		decode_flush(c, r, d);
 }
 
@@ -176,14 +176,14 @@ __attribute__((no_sanitize("thread"))) void decode_span(struct capture *c, struc
 			if (likely(ts >= min_ts && ts < c->sched_next && d->seen && b->nevents && trace_batch_room(b))) {
 				uint8_t *q = b->raw.p + b->raw.len, *q0 = q;
 				*q++ = (uint8_t)kind;
-				q += varint_put(q, zigzag_encode((int64_t)(ts - b->last_ticks)));
 				q += varint_put(q, ring_arg0(h));
 				b->raw.len += (size_t)(q - q0);
+				b->ts.len += varint_put(b->ts.p + b->ts.len, zigzag_encode((int64_t)(ts - b->last_ticks)));
 				b->last_ticks = ts;
 				b->nevents++;
 				c->events_seen++;
 				pos += 16;
-				if (unlikely(b->raw.len >= BATCH_FLUSH_BYTES) && c->header_written)
+				if (unlikely(trace_batch_bytes(b) >= BATCH_FLUSH_BYTES) && c->header_written)
 					decode_flush(c, r, d);
 				continue;
 			}
