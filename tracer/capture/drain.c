@@ -96,6 +96,14 @@ int drain_pass(struct capture *c)
 			 * each) */
 			decode_flush(c, r, d);
 	}
+	/* New stacks are symbolized and written at once, not with the batch
+	 * that uses them (up to BATCH_FLUSH_NS later): symbolizing may be slow
+	 * (debug info loaded on first use), and a capture's end must not wait
+	 * for it (a remote tree's master waits at most 2 s for its workers). */
+	if (c->header_written && c->npending) {
+		tables_send_stacks(c);
+		tables_send_strings(c);
+	}
 	cprof_sched_pass_end(pass_ticks);
 	if (flush_all)
 		c->last_flush_ns = now;
