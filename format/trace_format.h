@@ -10,7 +10,7 @@
 
 #define CPROF_MAGIC "CPROFTRC"
 #define CPROF_MAGIC_LEN 8
-#define CPROF_FORMAT_VERSION 2     /* written; readers also read version 1 */
+#define CPROF_FORMAT_VERSION 3     /* written; readers also read versions 1 and 2 */
 #define CPROF_FORMAT_VERSION_MIN 1
 /* Header flags. */
 #define CPROF_FLAG_TREE 1u /* a process tree: per-process chunks come in PART chunks */
@@ -23,7 +23,7 @@
 #define CPROF_CHUNK_HEADER 8u
 /* Bounds a reader enforces (a writer never exceeds them). */
 #define CPROF_CHUNK_MAX_PAYLOAD (16u << 20)  /* bytes */
-#define CPROF_BATCH_MAX_RAW (8u << 20)       /* bytes of decoded events */
+#define CPROF_BATCH_MAX_RAW (8u << 20)       /* bytes of decoded events (v3: both streams together) */
 #define CPROF_THREAD_NAME_MAX 64u            /* bytes */
 #define CPROF_STRING_MAX 4096u               /* bytes per interned string */
 #define CPROF_STRING_ID_MAX (1u << 24)

@@ -119,6 +119,7 @@ static int reader_start(struct trace_reader *r, cprof_source_fn source, void *ct
 	 * are skipped; a cut entry ends the list (later versions may pad). */
 	const uint8_t *ext = (const uint8_t *)r->cmdline + h->cmdline_len;
 	uint32_t extlen = hlen - CPROF_HEADER_FIXED - h->cmdline_len;
+	r->stats.header_bytes = hlen;
 	for (uint32_t i = 0; i + 2 <= extlen;) {
 		uint8_t tag = ext[i], len = ext[i + 1];
 		if (i + 2u + len > extlen)
@@ -711,26 +712,37 @@ static void note_thread(struct trace_reader *r, uint32_t tid, uint32_t pid, cons
 
 static int start_batch(struct trace_reader *r, struct cursor *c)
 {
-	if (c->end - c->p < 25)
+	/* Format 3 adds the timestamp stream's length (u32 at 24), and the
+	 * stream itself after the name; before it, deltas are in the events. */
+	int v3 = r->header.version >= 3;
+	uint32_t fixed = v3 ? 29 : 25;
+	if (c->end - c->p < (long)fixed)
 		return set_error(r, 0, c->base, "events chunk shorter than its header");
 	const uint8_t *p = c->p;
 	uint32_t tid = le_get32(p), seq = le_get32(p + 4), nevents = le_get32(p + 16);
 	uint64_t base = le_get64(p + 8);
 	uint32_t raw_len = le_get32(p + 20);
-	uint32_t name_len = p[24];
-	c->p += 25;
+	uint32_t time_len = v3 ? le_get32(p + 24) : 0;
+	uint32_t name_len = p[fixed - 1];
+	c->p += fixed;
 	if (name_len > CPROF_THREAD_NAME_MAX || name_len > (size_t)(c->end - c->p))
-		return set_error(r, 0, c->base + 24, "thread name length %u invalid", name_len);
-	if (raw_len > CPROF_BATCH_MAX_RAW)
-		return set_error(r, 0, c->base + 20, "batch of %u bytes exceeds %u", raw_len,
+		return set_error(r, 0, c->base + fixed - 1, "thread name length %u invalid", name_len);
+	if (raw_len > CPROF_BATCH_MAX_RAW || time_len > CPROF_BATCH_MAX_RAW - raw_len)
+		return set_error(r, 0, c->base + 20, "batch of %u + %u bytes exceeds %u", raw_len, time_len,
 				 CPROF_BATCH_MAX_RAW);
-	if (nevents > raw_len / 2)
-		return set_error(r, 0, c->base + 16, "batch claims %u events in %u bytes", nevents, raw_len);
+	if (v3 ? nevents > raw_len || nevents > time_len : nevents > raw_len / 2)
+		return set_error(r, 0, c->base + 16, "batch claims %u events in %u + %u bytes", nevents, raw_len,
+				 time_len);
 	uint32_t pid = r->parts ? r->parts[r->cur_part].pid : r->header.pid;
 	if (r->tree)
 		tid = tree_tid(r, pid, tid);
 	note_thread(r, tid, pid, c->p, name_len);
 	c->p += name_len;
+	if (time_len > (size_t)(c->end - c->p))
+		return set_error(r, 0, c->base + 24, "timestamp stream of %u bytes overruns the chunk", time_len);
+	r->time_pos = (size_t)(c->p - r->chunk);
+	r->time_len = r->time_pos + time_len;
+	c->p += time_len;
 	if (r->raw_cap < raw_len || !r->raw) { /* never NULL, even for 0 bytes */
 		void *q = realloc(r->raw, raw_len ? raw_len : 1);
 		if (!q)
@@ -744,6 +756,12 @@ static int start_batch(struct trace_reader *r, struct cursor *c)
 				 "corrupt compressed events of thread %u (batch %u)", tid, seq);
 	r->raw_len = raw_len;
 	r->raw_pos = 0;
+	/* the whole chunk as stored (its header too) is shared among its events */
+	uint64_t stored = (uint64_t)(c->end - c->start) + CPROF_CHUNK_HEADER;
+	r->stats.events_raw += raw_len + time_len;
+	r->stats.events_time += time_len;
+	r->stats.events_lz4 += (uint64_t)(c->end - c->p);
+	r->stats.batch_ratio = raw_len + time_len ? (double)stored / (raw_len + time_len) : 0;
 	r->batch_tid = tid;
 	r->batch_seq = seq;
 	r->batch_left = nevents;
@@ -779,10 +797,15 @@ static int decode_event(struct trace_reader *r, struct trace_event *ev)
 	if (!info || kind == CPROF_EV_PAD || kind == CPROF_EV_BLOCK_START)
 		return BATCH_ERR("unknown event kind %u", kind);
 	uint64_t delta;
-	size_t n = varint_get(c.p, c.end, &delta);
-	if (!n)
-		return BATCH_ERR("cut timestamp");
-	c.p += n;
+	size_t n, time_used = 0;
+	if (r->header.version >= 3) { /* the timestamp stream */
+		if (!(time_used = varint_get(r->chunk + r->time_pos, r->chunk + r->time_len, &delta)))
+			return BATCH_ERR("cut timestamp (timestamp stream byte %zu)", r->time_pos);
+	} else {
+		if (!(n = varint_get(c.p, c.end, &delta)))
+			return BATCH_ERR("cut timestamp");
+		c.p += n;
+	}
 	memset(ev, 0, sizeof *ev);
 	ev->kind = (uint8_t)kind;
 	ev->tid = r->batch_tid;
@@ -810,6 +833,11 @@ static int decode_event(struct trace_reader *r, struct trace_event *ev)
 		tree_map_event(r, ev);
 	if (r->parts)
 		r->parts[r->cur_part].events++;
+	r->time_pos += time_used;
+	size_t used = (size_t)(c.p - r->raw) - r->raw_pos + time_used;
+	r->stats.kind_count[kind]++;
+	r->stats.kind_raw[kind] += used;
+	r->stats.kind_stored[kind] += (double)used * r->stats.batch_ratio;
 	r->raw_pos = (size_t)(c.p - r->raw);
 	r->batch_ts = ev->ts;
 	r->batch_left--;
@@ -929,6 +957,20 @@ int trace_reader_next(struct trace_reader *r, struct trace_event *ev)
 		if ((uint32_t)n < len)
 			return set_error(r, 1, at, "truncated chunk (type %u, %ld of %u bytes)", hdr[0], n, len);
 		r->chunk_offset = at;
+		if (hdr[0] < TRACE_STATS_CHUNK_TYPES) {
+			unsigned t = hdr[0];
+			uint64_t inner = len;
+			if (r->tree && t == CPROF_CHUNK_PART && len >= CPROF_PART_HEADER + CPROF_CHUNK_HEADER &&
+			    r->chunk[CPROF_PART_HEADER] < TRACE_STATS_CHUNK_TYPES) {
+				/* a PART: its wrapper counts as PART, the inner chunk as its type */
+				t = r->chunk[CPROF_PART_HEADER];
+				inner = len - CPROF_PART_HEADER - CPROF_CHUNK_HEADER;
+				r->stats.chunks[CPROF_CHUNK_PART]++;
+				r->stats.chunk_bytes[CPROF_CHUNK_PART] += CPROF_CHUNK_HEADER + CPROF_PART_HEADER;
+			}
+			r->stats.chunks[t]++;
+			r->stats.chunk_bytes[t] += inner + CPROF_CHUNK_HEADER;
+		}
 		struct cursor c = {r->chunk, r->chunk + len, r->chunk, at + CPROF_CHUNK_HEADER};
 		int rc = 0;
 		unsigned type = hdr[0];

@@ -72,6 +72,23 @@ struct trace_part {
 	uint32_t *pending, npending, pending_cap; /* (stream id, reader id) pairs of stacks whose frames still name stream strings */
 };
 
+/* Where a file's bytes go (cprof-trace -dump -stats): every chunk by
+ * type as stored (headers included; a tree's PART wrappers under
+ * CPROF_CHUNK_PART), and the events by kind: count and bytes of their
+ * decoded encoding; an EVENTS chunk's stored bytes are shared among its
+ * events' kinds in proportion to their decoded bytes. */
+#define TRACE_STATS_CHUNK_TYPES 9
+struct trace_stats {
+	uint64_t chunks[TRACE_STATS_CHUNK_TYPES], chunk_bytes[TRACE_STATS_CHUNK_TYPES];
+	uint64_t header_bytes;
+	uint64_t events_raw, events_lz4;   /* EVENTS: decoded bytes of the events, compressed bytes */
+	uint64_t events_time;              /* of events_raw, the timestamp streams (format 3, stored as is) */
+	uint64_t kind_count[CPROF_EV_COUNT];
+	uint64_t kind_raw[CPROF_EV_COUNT];
+	double kind_stored[CPROF_EV_COUNT];
+	double batch_ratio;                /* the current batch's stored / decoded bytes */
+};
+
 struct trace_reader {
 	cprof_source_fn source;
 	void *source_ctx;
@@ -120,9 +137,13 @@ struct trace_reader {
 	size_t chunk_cap;
 	uint8_t *raw;
 	size_t raw_cap, raw_len, raw_pos;
+	/* format 3: the batch's timestamp stream, [time_pos, time_len) of chunk */
+	size_t time_pos, time_len;
 	uint64_t chunk_offset;
 	uint32_t batch_tid, batch_seq, batch_left;
 	uint64_t batch_ts;
+
+	struct trace_stats stats;
 };
 
 /* Opens a reader on a source and reads the header. Returns 0, or -1 with

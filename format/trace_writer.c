@@ -71,6 +71,7 @@ void trace_batch_reset(struct trace_batch *b, uint32_t tid, uint32_t seq, uint64
 	memcpy(b->name, name ? name : "", n);
 	b->name_len = (uint8_t)n;
 	b->raw.len = 0;
+	b->ts.len = 0;
 }
 
 int trace_batch_add(struct trace_batch *b, unsigned kind, uint64_t ts, const uint64_t *args,
@@ -83,34 +84,22 @@ int trace_batch_add(struct trace_batch *b, unsigned kind, uint64_t ts, const uin
 		nbytes = 0;
 	if (nbytes > CPROF_EVENT_MAX_BYTES)
 		nbytes = CPROF_EVENT_MAX_BYTES;
-	size_t need = 1 + CPROF_VARINT_MAX * (2u + info->nargs) + nbytes;
-	if (b->raw.len + need > CPROF_BATCH_MAX_RAW)
+	size_t need = 1 + CPROF_VARINT_MAX * (1u + info->nargs) + nbytes;
+	if (b->raw.len + b->ts.len + need + CPROF_VARINT_MAX > CPROF_BATCH_MAX_RAW)
 		return -ENOSPC;
 	int rc = trace_buf_reserve(&b->raw, need);
+	if (!rc)
+		rc = trace_buf_reserve(&b->ts, CPROF_VARINT_MAX);
 	if (rc)
 		return rc;
-	uint8_t *p = b->raw.p + b->raw.len;
-	uint8_t *start = p;
-	*p++ = (uint8_t)kind;
-	/* Signed delta: a thread that migrates between cores may read a TSC a
-	 * few ticks behind its previous read. */
-	p += varint_put(p, zigzag_encode((int64_t)(ts - b->last_ticks)));
-	for (unsigned i = 0; i < info->nargs; i++)
-		p += varint_put(p, args[i]);
-	if (info->bytes) {
-		p += varint_put(p, nbytes);
-		memcpy(p, bytes, nbytes);
-		p += nbytes;
-	}
-	b->raw.len += (size_t)(p - start);
-	b->last_ticks = ts;
-	b->nevents++;
+	trace_batch_put(b, info, kind, ts, args, bytes, nbytes);
 	return 0;
 }
 
 void trace_batch_free(struct trace_batch *b)
 {
 	trace_buf_free(&b->raw);
+	trace_buf_free(&b->ts);
 }
 
 void trace_writer_init(struct trace_writer *w, cprof_sink_fn sink, void *ctx)
@@ -237,16 +226,21 @@ int trace_writer_batch(struct trace_writer *w, const struct trace_batch *b)
 	int rc = chunk_start(w, CPROF_CHUNK_EVENTS);
 	if (rc)
 		return rc;
-	uint8_t fixed[25];
+	/* Format 3: the timestamp deltas stored as they are (they hardly
+	 * compress), the rest (kinds, arguments, byte strings: repetitive)
+	 * as one LZ4 block, which then compresses well and fast. */
+	uint8_t fixed[29];
 	le_put32(fixed, b->tid);
 	le_put32(fixed + 4, b->seq);
 	le_put64(fixed + 8, b->base_ticks);
 	le_put32(fixed + 16, b->nevents);
 	le_put32(fixed + 20, (uint32_t)b->raw.len);
-	fixed[24] = b->name_len;
+	le_put32(fixed + 24, (uint32_t)b->ts.len);
+	fixed[28] = b->name_len;
 	int bound = LZ4_compressBound((int)b->raw.len);
 	if ((rc = trace_buf_put(&w->chunk, fixed, sizeof fixed)) ||
 	    (rc = trace_buf_put(&w->chunk, b->name, b->name_len)) ||
+	    (rc = trace_buf_put(&w->chunk, b->ts.p, b->ts.len)) ||
 	    (rc = trace_buf_reserve(&w->chunk, (size_t)bound)))
 		return w->open_type = 0, fail(w, rc);
 	int n = LZ4_compress_default((const char *)b->raw.p, (char *)w->chunk.p + w->chunk.len,

@@ -14,6 +14,8 @@
 
 #include "trace_events.h"
 #include "trace_format.h"
+#include "varint.h"
+#include <string.h>
 
 /* Writes all of buf; returns 0 or a negative errno. */
 typedef int (*cprof_sink_fn)(void *ctx, const void *buf, size_t len);
@@ -39,7 +41,8 @@ struct trace_batch {
 	uint32_t nevents;
 	uint8_t name_len;    /* bytes of name */
 	char name[CPROF_THREAD_NAME_MAX];
-	struct trace_buf raw; /* encoded events */
+	struct trace_buf raw; /* encoded events: kinds, arguments, byte strings */
+	struct trace_buf ts;  /* their timestamp deltas (format 3: a stream of its own) */
 };
 
 void trace_batch_reset(struct trace_batch *b, uint32_t tid, uint32_t seq, uint64_t base_ticks,
@@ -50,6 +53,47 @@ void trace_batch_reset(struct trace_batch *b, uint32_t tid, uint32_t seq, uint64
 int trace_batch_add(struct trace_batch *b, unsigned kind, uint64_t ts, const uint64_t *args,
 		    const void *bytes, size_t nbytes);
 void trace_batch_free(struct trace_batch *b);
+
+/* The most bytes one event's encoding takes. */
+#define TRACE_BATCH_EVENT_MAX (1u + CPROF_VARINT_MAX * (2u + CPROF_EVENT_MAX_ARGS) + CPROF_EVENT_MAX_BYTES)
+
+/* Nonzero when trace_batch_put may append one more event of any kind:
+ * the buffer has room, and the batch stays within CPROF_BATCH_MAX_RAW. */
+static inline int trace_batch_room(const struct trace_batch *b)
+{
+	return b->raw.cap - b->raw.len >= TRACE_BATCH_EVENT_MAX && b->ts.cap - b->ts.len >= CPROF_VARINT_MAX &&
+	       b->raw.len + b->ts.len + TRACE_BATCH_EVENT_MAX + CPROF_VARINT_MAX <= CPROF_BATCH_MAX_RAW;
+}
+
+/* Bytes of the batch's two streams, decoded. */
+static inline size_t trace_batch_bytes(const struct trace_batch *b)
+{
+	return b->raw.len + b->ts.len;
+}
+
+/* trace_batch_add's encoding for hot loops (the drainer): the caller has
+ * checked trace_batch_room, kind is a real event kind (not PAD or
+ * BLOCK_START), info is its table entry, and nbytes is 0 for a kind
+ * without bytes and at most CPROF_EVENT_MAX_BYTES. */
+static inline void trace_batch_put(struct trace_batch *b, const struct cprof_event_info *info, unsigned kind,
+				   uint64_t ts, const uint64_t *args, const void *bytes, size_t nbytes)
+{
+	uint8_t *p = b->raw.p + b->raw.len, *start = p;
+	*p++ = (uint8_t)kind;
+	/* Signed delta: a thread that migrates between cores may read a TSC a
+	 * few ticks behind its previous read. */
+	b->ts.len += varint_put(b->ts.p + b->ts.len, zigzag_encode((int64_t)(ts - b->last_ticks)));
+	for (unsigned i = 0; i < info->nargs; i++)
+		p += varint_put(p, args[i]);
+	if (info->bytes) {
+		p += varint_put(p, nbytes);
+		memcpy(p, bytes, nbytes);
+		p += nbytes;
+	}
+	b->raw.len += (size_t)(p - start);
+	b->last_ticks = ts;
+	b->nevents++;
+}
 
 struct trace_writer {
 	cprof_sink_fn sink;

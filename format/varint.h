@@ -15,6 +15,16 @@
 
 static inline size_t varint_put(uint8_t *p, uint64_t v)
 {
+	/* one and two bytes first: timestamp deltas, kinds and ids mostly */
+	if (v < 0x80) {
+		p[0] = (uint8_t)v;
+		return 1;
+	}
+	if (v < 0x4000) {
+		p[0] = (uint8_t)(v | 0x80);
+		p[1] = (uint8_t)(v >> 7);
+		return 2;
+	}
 	size_t n = 0;
 	while (v >= 0x80) {
 		p[n++] = (uint8_t)(v | 0x80);

@@ -49,6 +49,8 @@ done
 # item 1: 3000 nested regions are all reported, none lost
 "$V" -report=regions -format=json "$SRC/hostile/deep_regions.trace" | tr -d ' \t\n' > deep.json
 grep -q '"count":3000' deep.json || fail "deep regions: $(head -c 600 deep.json)"
+"$V" -report=regions -format=json "$SRC/hostile/v2_deep_regions.trace" | tr -d ' \t\n' > deep2.json
+grep -q '"count":3000' deep2.json || fail "deep regions, format 2: $(head -c 600 deep2.json)"
 # item 2: an empty thread name is empty, not garbage
 "$V" -dump "$SRC/hostile/empty_thread_name.trace" > empty.txt
 if LC_ALL=C grep -q '[^[:print:][:space:]]' empty.txt; then fail "garbage in thread names"; fi

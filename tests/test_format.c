@@ -332,8 +332,10 @@ int main(void)
 
 	/* a future version is refused by name */
 	memcpy(copy, file.p, file.len);
-	copy[8] = 3;
-	CHECK(read_all(copy, file.len, &n, &r) == -1 && strstr(r.error, "unsupported format version 3"));
+	copy[8] = CPROF_FORMAT_VERSION + 1;
+	char future[64];
+	snprintf(future, sizeof future, "unsupported format version %u", CPROF_FORMAT_VERSION + 1);
+	CHECK(read_all(copy, file.len, &n, &r) == -1 && strstr(r.error, future));
 	trace_reader_close(&r);
 	/* not a trace at all */
 	CHECK(read_all((const uint8_t *)"hello world, not a trace file at all................................",

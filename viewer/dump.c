@@ -95,3 +95,61 @@ int viewer_dump(const char *path, FILE *out)
 	trace_reader_close(&r);
 	return status;
 }
+
+/* `cprof-trace -dump -stats FILE`: where the file's bytes go, by chunk type
+ * and by event kind (count, decoded bytes, stored bytes: each EVENTS
+ * chunk's stored size shared among its events by decoded size). */
+int viewer_dump_stats(const char *path, FILE *out)
+{
+	struct trace_reader r;
+	if (trace_reader_open_file(&r, path)) {
+		fprintf(stderr, "cprof-trace: %s: %s\n", path, r.error);
+		trace_reader_close(&r);
+		return 1;
+	}
+	struct trace_event ev;
+	int rc;
+	while ((rc = trace_reader_next(&r, &ev)) == 1)
+		;
+	const struct trace_stats *s = &r.stats;
+	uint64_t total = s->header_bytes, lost = 0;
+	for (unsigned t = 0; t < TRACE_STATS_CHUNK_TYPES; t++)
+		total += s->chunk_bytes[t];
+	for (uint32_t i = 0; i < r.nlost; i++)
+		lost += r.lost[i].dropped;
+	double ev_n = r.events ? (double)r.events : 1;
+	fprintf(out, "# cprof-trace format v%u: %" PRIu64 " bytes, %" PRIu64 " events, %.2f bytes/event\n",
+		r.header.version, total, r.events, total / ev_n);
+	fprintf(out, "events %" PRIu64 "\nlost %" PRIu64 "\nbytes %" PRIu64 "\n", r.events, lost, total);
+	static const char *const chunk_names[TRACE_STATS_CHUNK_TYPES] = {
+		"(unknown)", "EVENTS", "STRINGS", "STACKS", "LOST", "END", "SCHED", "PROCESS", "PART (wrappers)"};
+	fprintf(out, "\n%-16s %10s %12s %8s %12s\n", "chunk", "count", "bytes", "share", "bytes/event");
+	fprintf(out, "%-16s %10u %12" PRIu64 " %7.1f%% %12.3f\n", "header", 1u, s->header_bytes,
+		100.0 * s->header_bytes / (total ? total : 1), s->header_bytes / ev_n);
+	for (unsigned t = 0; t < TRACE_STATS_CHUNK_TYPES; t++)
+		if (s->chunk_bytes[t])
+			fprintf(out, "%-16s %10" PRIu64 " %12" PRIu64 " %7.1f%% %12.3f\n", chunk_names[t], s->chunks[t],
+				s->chunk_bytes[t], 100.0 * s->chunk_bytes[t] / (total ? total : 1),
+				s->chunk_bytes[t] / ev_n);
+	uint64_t rest = s->events_raw - s->events_time;
+	fprintf(out, "EVENTS payload: %" PRIu64 " bytes decoded: timestamps %" PRIu64 " (stored as is in format 3), "
+		     "the rest %" PRIu64 ", LZ4 to %" PRIu64 " (%.2fx)\n",
+		s->events_raw, s->events_time, rest, s->events_lz4, s->events_lz4 ? (double)rest / s->events_lz4 : 0);
+	fprintf(out, "\n%-18s %10s %14s %14s %14s\n", "event kind", "count", "decoded B/ev", "stored B/ev",
+		"stored share");
+	for (unsigned k = 0; k < CPROF_EV_COUNT; k++) {
+		if (!s->kind_count[k])
+			continue;
+		double n = (double)s->kind_count[k];
+		fprintf(out, "%-18s %10" PRIu64 " %14.2f %14.2f %13.1f%%\n", cprof_event_info(k)->name, s->kind_count[k],
+			s->kind_raw[k] / n, s->kind_stored[k] / n, 100.0 * s->kind_stored[k] / (total ? total : 1));
+	}
+	int status = 0;
+	if (rc < 0) {
+		fprintf(stderr, "cprof-trace: %s: %s%s\n", path, r.error,
+			r.truncated ? " (counting what was complete)" : "");
+		status = r.truncated && r.events ? 2 : 1;
+	}
+	trace_reader_close(&r);
+	return status;
+}

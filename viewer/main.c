@@ -57,7 +57,7 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "record") == 0)
 		return viewer_record(argc - 1, argv + 1);
-	int dump = 0, json_format = 0, open_browser = 1;
+	int dump = 0, stats = 0, json_format = 0, open_browser = 1;
 	const char *file = NULL, *json = NULL, *report = NULL, *pprof = NULL, *http = NULL, *range = NULL;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -97,6 +97,8 @@ int main(int argc, char **argv)
 		}
 		if (strcmp(f->name, "dump") == 0) {
 			dump = 1;
+		} else if (strcmp(f->name, "stats") == 0) {
+			stats = 1;
 		} else if (strcmp(f->name, "json") == 0) {
 			json = val;
 		} else if (strcmp(f->name, "report") == 0) {
@@ -139,6 +141,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "cprof-trace: -dump, -json, -report and -pprof are exclusive\n");
 		return 2;
 	}
+	if (stats && !dump) {
+		fprintf(stderr, "cprof-trace: -stats goes with -dump\n");
+		return 2;
+	}
 	char spooled[64];
 	if (!dump && !(file = seekable(file, spooled, sizeof spooled)))
 		return 1;
@@ -153,6 +159,6 @@ int main(int argc, char **argv)
 	if (pprof)
 		return viewer_pprof(file, pprof);
 	if (dump)
-		return viewer_dump(file, stdout);
+		return stats ? viewer_dump_stats(file, stdout) : viewer_dump(file, stdout);
 	return viewer_serve(file, http, open_browser);
 }

@@ -22,6 +22,7 @@ const struct cli_flag cli_view_flags[] = {
 	{"json", "OUT", "write Chrome trace-event JSON (Perfetto UI, chrome://tracing) to OUT (- : stdout)", 0, 0},
 	{"pid", "PID", "a process tree's trace: only this process (reports, pprof, web UI)", 0, 0},
 	{"dump", NULL, "print the trace event by event (like go tool trace -d); also -d", 0, 0},
+	{"stats", NULL, "with -dump: where the file's bytes go, by chunk type and event kind", 0, 0},
 	{"version", NULL, "print the version and the trace format version", 0, 0},
 	{"h", NULL, "this help (also -help)", 0, 0},
 	{NULL, NULL, NULL, 0, 0},

@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 int viewer_dump(const char *path, FILE *out);
+int viewer_dump_stats(const char *path, FILE *out);
 /* Chrome trace-event JSON of path into out_path ("-": stdout). */
 int viewer_json(const char *path, const char *out_path);
 /* -report=NAME: text, or JSON when json is set; range "START:END" (ns

@@ -76,7 +76,7 @@ static void batch_put(struct capture *c, const struct ring *r, struct ring_drain
 	}
 	/* Before the header can be written, batches grow (up to
 	 * CPROF_BATCH_MAX_RAW, then -ENOSPC above writes the header anyway). */
-	if (d->batch.raw.len >= BATCH_FLUSH_BYTES && c->header_written)
+	if (trace_batch_bytes(&d->batch) >= BATCH_FLUSH_BYTES && c->header_written)
 		decode_flush(c, r, d);
 }
 
@@ -123,6 +123,23 @@ static void batch_add(struct capture *c, const struct ring *r, struct ring_drain
 	batch_put(c, r, d, kind, ts, args, bytes, nbytes);
 }
 
+/* batch_add for decode_span's loop: the encoding inline while the open
+ * batch has room, else batch_add's way. */
+static inline void batch_add_fast(struct capture *c, const struct ring *r, struct ring_drain *d,
+				  const struct cprof_event_info *info, unsigned kind, uint64_t ts,
+				  const uint64_t *args, const void *bytes, size_t nbytes)
+{
+	struct trace_batch *b = &d->batch;
+	if (unlikely(ts >= c->sched_next) || unlikely(!b->nevents) || unlikely(!trace_batch_room(b))) {
+		batch_add(c, r, d, kind, ts, args, bytes, nbytes);
+		return;
+	}
+	trace_batch_put(b, info, kind, ts, args, bytes, nbytes);
+	c->events_seen++;
+	if (unlikely(trace_batch_bytes(b) >= BATCH_FLUSH_BYTES) && c->header_written)
+		decode_flush(c, r, d);
+}
+
 /* Whether a record's header agrees with the event table and its block. */
 static int record_valid(const struct cprof_event_info *info, uint64_t h, uint64_t pos, uint64_t bend, uint64_t to)
 {
@@ -150,6 +167,27 @@ __attribute__((no_sanitize("thread"))) void decode_span(struct capture *c, struc
 		const uint64_t *p = (const uint64_t *)(mem + (pos & mask));
 		uint64_t h = p[0];
 		unsigned kind = ring_kind(h);
+		/* The commonest records, region begin and end (two words, the
+		 * name in the header), straight into an open batch with room. */
+		if ((kind == CPROF_EV_REGION_BEGIN || kind == CPROF_EV_REGION_END) && (h & 0xffffff00u) == 2u << 8 &&
+		    pos + 16 <= to && pos + 16 <= bend) {
+			uint64_t ts = p[1];
+			struct trace_batch *b = &d->batch;
+			if (likely(ts >= min_ts && ts < c->sched_next && d->seen && b->nevents && trace_batch_room(b))) {
+				uint8_t *q = b->raw.p + b->raw.len, *q0 = q;
+				*q++ = (uint8_t)kind;
+				q += varint_put(q, ring_arg0(h));
+				b->raw.len += (size_t)(q - q0);
+				b->ts.len += varint_put(b->ts.p + b->ts.len, zigzag_encode((int64_t)(ts - b->last_ticks)));
+				b->last_ticks = ts;
+				b->nevents++;
+				c->events_seen++;
+				pos += 16;
+				if (unlikely(trace_batch_bytes(b) >= BATCH_FLUSH_BYTES) && c->header_written)
+					decode_flush(c, r, d);
+				continue;
+			}
+		}
 		if (kind == CPROF_EV_PAD) {
 			pos = bend;
 			continue;
@@ -209,7 +247,7 @@ __attribute__((no_sanitize("thread"))) void decode_span(struct capture *c, struc
 		int stack = cprof_event_stack_arg(kind); /* the event table says where */
 		if (stack >= 0)
 			tables_stack_need(c, args[stack]);
-		batch_add(c, r, d, kind, ts, args, bytes, nbytes);
+		batch_add_fast(c, r, d, info, kind, ts, args, bytes, nbytes);
 	}
 }
 

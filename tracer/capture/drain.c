@@ -119,9 +119,21 @@ static int drain_pass_locked(struct capture *c)
 		}
 		if (st == RING_EXITED)
 			retire_ring(c, r, d);
-		else if (flush_all ||
-			 (c->header_written && d->batch.nevents && now - d->batch_start_ns >= BATCH_FLUSH_NS))
+		else if (flush_all || (c->header_written && d->batch.nevents &&
+				       now >= d->batch_start_ns + BATCH_FLUSH_NS))
+			/* (not now - batch_start_ns: a batch begun in this pass
+			 * started after `now`, and the difference wrapped, so
+			 * every such batch was written at once, a few events
+			 * each) */
 			decode_flush(c, r, d);
+	}
+	/* New stacks are symbolized and written at once, not with the batch
+	 * that uses them (up to BATCH_FLUSH_NS later): symbolizing may be slow
+	 * (debug info loaded on first use), and a capture's end must not wait
+	 * for it (a remote tree's master waits at most 2 s for its workers). */
+	if (c->header_written && c->npending) {
+		tables_send_stacks(c);
+		tables_send_strings(c);
 	}
 	cprof_sched_pass_end(pass_ticks);
 	if (flush_all)

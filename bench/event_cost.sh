@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Whole CPU cost of an event: recording + draining + encoding + compressing
+# + writing. Runs bench/event_cost (2 threads: tasks, nested regions, logs,
+# a contended lock; `mixed`: also short sleeps, i.e. more blocking events
+# with stacks) with CPROF_TRACE=0 and with CPROF_TRACE_FILE, ROUNDS times
+# interleaved, and prints the process's CPU time (user + sys, all threads,
+# from wait4 via /usr/bin/time), the medians, and
+#   whole ns/event = (median CPU traced - median CPU untraced) / events written
+# split into recording (the flight recorder alone: the same events recorded
+# into the same rings, nothing drained) and the rest (draining, encoding,
+# compressing, writing), with the file's bytes per event.
+#   bench/event_cost.sh [BUILD_DIR] [ROUNDS] [ITERS] [mixed]
+#   (defaults: build, 5, 680000 per thread: ~10 M events)
+set -euo pipefail
+B=${1:-build}
+R=${2:-5}
+N=${3:-680000}
+MODE=${4:-}
+W=$(mktemp -d)
+trap 'rm -rf "$W"' EXIT
+P=$B/bench/event_cost
+V=$B/viewer/cprof-trace
+# a ring large enough that nothing is dropped: drops would make the drainer's work look cheaper
+BUF=${CPROF_TRACE_BUFFER:-64m}
+cpu() { # env... -> prints user+sys seconds
+  env "$@" /usr/bin/time -f '%U %S' -o "$W/t" "$P" "$N" $MODE > /dev/null
+  awk '{printf "%.3f\n", $1 + $2}' "$W/t"
+}
+off=() on=() rec=()
+for i in $(seq 1 "$R"); do
+  off+=("$(cpu CPROF_TRACE=0)")
+  rec+=("$(cpu CPROF_TRACE_BUFFER=$BUF)")
+  rm -f "$W/x.trace"
+  on+=("$(cpu CPROF_TRACE_BUFFER=$BUF CPROF_TRACE_FILE=$W/x.trace)")
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
+moff=$(median "${off[@]}")
+mon=$(median "${on[@]}")
+mrec=$(median "${rec[@]}")
+"$V" -dump -stats "$W/x.trace" > "$W/stats"
+events=$(awk '/^events /{print $2; exit}' "$W/stats")
+lost=$(awk '/^lost /{print $2; exit}' "$W/stats")
+size=$(stat -c %s "$W/x.trace")
+echo "CPU s, CPROF_TRACE=0: ${off[*]}  (median $moff)"
+echo "CPU s, flight recorder only: ${rec[*]}  (median $mrec)"
+echo "CPU s, CPROF_TRACE_FILE: ${on[*]}  (median $mon)"
+printf 'events %d (lost %d), file %.2f MB, %.2f bytes/event\n' "$events" "$lost" "$(echo "$size/1000000" | bc -l)" \
+  "$(echo "$size/$events" | bc -l)"
+ns() { echo "($1 - $2) * 1000000000 / $events" | bc -l; }
+printf 'whole cost: %.1f ns/event = recording %.1f + draining, encoding, compressing, writing %.1f\n' \
+  "$(ns "$mon" "$moff")" "$(ns "$mrec" "$moff")" "$(ns "$mon" "$mrec")"
+if [ -n "${STATS:-}" ]; then cat "$W/stats"; fi
