@@ -92,25 +92,52 @@ remote_capture() { # name, command...: starts it with an endpoint, loads it, cap
   taddr=$(grep -o '127.0.0.1:[0-9]*' "$dir/$name.err" | head -1)
   [ -n "$taddr" ] || fail "$name: no endpoint: $(cat "$dir/$name.err")"
 }
-remote_capture fsr "$build/tests/forking_server" 2
+# The master also has an exec'd descendant from before the capture (`sh -c
+# "forking_server sleeper; true"`), and on SIGUSR1, sent during the capture,
+# forks a child (5 usleep naps) and starts `sh -c ./app`: all are in it.
+remote_capture fsr "$build/tests/forking_server" 2 "$app"
 for _ in $(seq 100); do [ -s "$dir/fsr.out" ] && break; sleep 0.05; done
 port=$(awk '{print $2}' "$dir/fsr.out")
 ab -q -t 4 -n 1000000 -c 4 "http://127.0.0.1:$port/" > "$dir/fsr.ab" 2>&1 &
 load=$!
 sleep 0.3
-wget -q -O "$dir/remote.trace" "http://$taddr/debug/pprof/trace?seconds=1" || fail "wget ?seconds=1 on the master"
+wget -q -O "$dir/remote.trace" "http://$taddr/debug/pprof/trace?seconds=1.5" &
+cap=$!
+sleep 0.4
+kill -USR1 $rpid
+wait $cap || fail "wget ?seconds=1.5 on the master"
 wait $load || true
 kill -TERM $rpid
 wait $rpid || fail "forking_server (remote) did not stop cleanly"
 "$view" -dump "$dir/remote.trace" > "$dir/remote.txt" || fail "the remote tree trace is not complete"
+rprocs() { grep '^# process' "$dir/remote.txt"; }
 grep -q "^# process $rpid " "$dir/remote.txt" || fail "remote: the master is not in the trace"
-ws=$(grep "^# process [0-9]* (parent $rpid) [1-9][0-9]* events" "$dir/remote.txt" | awk '{print $3}' || true)
-[ "$(echo "$ws" | wc -w)" = 2 ] || fail "remote: expected 2 workers: $(grep '^# process' "$dir/remote.txt")"
+# the workers: forked before the capture, serving
+ws=""
+for p in $(grep "^# process [0-9]* (parent $rpid) [1-9][0-9]* events: .*forking_server 2 " "$dir/remote.txt" | awk '{print $3}'); do
+  blocked_in "$dir/remote.txt" "$p" epoll_wait && ws="$ws $p"
+done
+[ "$(echo $ws | wc -w)" = 2 ] || fail "remote: expected 2 workers: $(rprocs)"
 for w in $ws; do
   for call in epoll_wait accept4 writev; do
     blocked_in "$dir/remote.txt" "$w" "$call" || fail "remote: worker $w: no $call"
   done
 done
+# exec'd before the capture: the shell and the sleeper it runs
+sh1=$(sed -n "s/^# process \([0-9]*\) (parent $rpid) [0-9]* events: sh -c .* sleeper; true\$/\1/p" "$dir/remote.txt")
+[ -n "$sh1" ] || fail "remote: the exec'd shell is not in the trace: $(rprocs)"
+slp=$(sed -n "s/^# process \([0-9]*\) (parent $sh1) [1-9][0-9]* events: .*forking_server sleeper\$/\1/p" "$dir/remote.txt")
+[ -n "$slp" ] && blocked_in "$dir/remote.txt" "$slp" usleep || fail "remote: the exec'd sleeper has no naps: $(rprocs)"
+# started during the capture: the forked child (naps, no epoll) and ./app under sh -c
+kid=""
+for p in $(grep "^# process [0-9]* (parent $rpid) [1-9][0-9]* events: .*forking_server 2 " "$dir/remote.txt" | awk '{print $3}'); do
+  blocked_in "$dir/remote.txt" "$p" epoll_wait || kid="$kid $p"
+done
+[ "$(echo $kid | wc -w)" = 1 ] && blocked_in "$dir/remote.txt" $kid usleep ||
+  fail "remote: the child forked during the capture is not in it: $(rprocs)"
+apid=$(sed -n "s/^# process \([0-9]*\) (parent [0-9]*) [1-9][0-9]* events: ${app//\//\\/}\$/\1/p" "$dir/remote.txt")
+[ -n "$apid" ] || fail "remote: sh -c ./app started during the capture is not in it: $(rprocs)"
+"$view" -report=threads -pid="$apid" "$dir/remote.trace" | grep -c "^pid $apid " > /dev/null || fail "remote: threads report has no ./app group"
 ok
 
 # ---- make -j2 on a small generated C project ----

@@ -188,6 +188,8 @@ static void after_fork_parent(void)
 {
 	cprof_strings_unlock();
 	cprof_capture_after_fork_parent();
+	struct cprof_thread *self = cprof_me();
+	cprof_remote_after_fork_parent(self->busy || self->status == THREAD_INTERNAL);
 }
 
 void cprof_exec_init(void) CPROF_INTERNAL; /* exec.c */
@@ -242,6 +244,8 @@ __attribute__((constructor(101))) static void cprof_load(void)
 	}
 	if (getenv("CPROF_TRACE_ADDR") && *getenv("CPROF_TRACE_ADDR"))
 		cprof_remote_init(); /* before any fork: workers share it */
+	else if (atomic_load(&cprof_enabled))
+		cprof_remote_load(); /* an exec'd descendant of a remote tree's coordinator */
 	cprof_http_autostart();
 }
 
@@ -262,6 +266,7 @@ static void finish_file_capture(void)
 __attribute__((destructor)) static void cprof_unload(void)
 {
 	finish_file_capture();
+	cprof_remote_finish_at_exit(); /* this image's part of a remote tree capture */
 	cprof_http_finish_at_exit(); /* a remote capture ends complete too */
 }
 
@@ -270,6 +275,7 @@ __attribute__((destructor)) static void cprof_unload(void)
 CPROF_API void _exit(int status)
 {
 	finish_file_capture();
+	cprof_remote_finish_at_exit();
 	cprof_http_finish_at_exit();
 	REAL(_exit)(status);
 	__builtin_unreachable();
@@ -278,6 +284,7 @@ CPROF_API void _exit(int status)
 CPROF_API void _Exit(int status)
 {
 	finish_file_capture();
+	cprof_remote_finish_at_exit();
 	cprof_http_finish_at_exit();
 	REAL(_Exit)(status);
 	__builtin_unreachable();
