@@ -43,6 +43,7 @@
 #include "interpose/contention.h"
 #include "interpose/heap.h"
 #include "interpose/interpose.h"
+#include "stacks/lines.h"
 #include "stacks/stack.h"
 #include "sched/sched.h"
 #include "profiles/cpu.h"
@@ -165,6 +166,7 @@ static void configure(void)
 	if ((s = getenv("CPROF_TRACE_DEBUGINFO")))
 		debuginfo = strcmp(s, "0") != 0;
 	cprof_symbolize_configure(debuginfo);
+	cprof_lines_configure(getenv("CPROF_TRACE_LINES_CACHE"));
 	if ((s = getenv("CPROF_TRACE_INTERPOSE")) && strcmp(s, "0") == 0)
 		cprof_interpose_on = 0;
 	cprof_rings_configure(cprof_config.ring_bytes);
