@@ -20,15 +20,22 @@
  * is this user and its sizes add up, and every index read from it is
  * bounds-checked, so a damaged file gives no line, never a crash.
  *
- * Table (little-endian): "CPLINES1", u32 nrows, u32 nfiles, u64 strings
- * bytes, u32 addr[nrows] (module file vaddr, ascending), then per row u32
- * file (UINT32_MAX: end of a sequence, no line) and u32 line, u32
- * file_offset[nfiles], NUL-terminated file names.
+ * The table also keeps the debug file's function symbols (.symtab): a
+ * stripped library's own .dynsym lacks its static functions (libc's
+ * start_thread, __libc_start_call_main).
+ *
+ * Table (little-endian): "CPLINES2", u32 nrows, u32 nfiles, u64 strings
+ * bytes, u32 nfuncs, u32 0; u32 addr[nrows] (module file vaddr,
+ * ascending), then per row u32 file (UINT32_MAX: end of a sequence, no
+ * line) and u32 line; u32 file_offset[nfiles]; u32 func_addr[nfuncs]
+ * (ascending), u32 func_size[nfuncs], u32 func_name_offset[nfuncs];
+ * NUL-terminated strings (file names, then function names).
  *
  * Runs under symbolize.c's lock (tracer threads only).
  */
 #define _GNU_SOURCE
 #include <elfutils/libdw.h>
+#include <gelf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
@@ -42,8 +49,8 @@
 
 #include "stacks/lines.h"
 
-#define MAGIC "CPLINES1"
-#define HDR 24
+#define MAGIC "CPLINES2"
+#define HDR 32
 #define NO_FILE UINT32_MAX
 
 static char cache_dir[1024]; /* "" : off */
@@ -53,7 +60,7 @@ struct table {
 	int state;            /* 0 unknown, 1 mapped, -1 none */
 	const uint8_t *map;
 	size_t size;
-	uint32_t nrows, nfiles;
+	uint32_t nrows, nfiles, nfuncs;
 	uint64_t nstr;
 };
 static struct table tables[64];
@@ -182,6 +189,70 @@ static uint32_t name_id(struct names *t, const char *s)
 	return t->n++;
 }
 
+struct func {
+	uint64_t addr, size;
+	uint32_t name; /* index in the names table */
+	int global;
+};
+
+static int func_cmp(const void *a, const void *b)
+{
+	const struct func *x = a, *y = b;
+	if (x->addr != y->addr)
+		return x->addr < y->addr ? -1 : 1;
+	return y->global - x->global; /* global names first */
+}
+
+/* The function symbols of the debug file's .symtab (names into fnames). */
+static struct func *read_funcs(Dwarf *dw, struct names *fnames, size_t *out_n)
+{
+	Elf *elf = dwarf_getelf(dw);
+	Elf_Scn *scn = NULL;
+	struct func *v = NULL;
+	size_t n = 0, cap = 0;
+	while (elf && (scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_SYMTAB || !sh.sh_entsize)
+			continue;
+		Elf_Data *d = elf_getdata(scn, NULL);
+		size_t count = sh.sh_size / sh.sh_entsize;
+		for (size_t i = 0; d && i < count; i++) {
+			GElf_Sym sym;
+			if (!gelf_getsym(d, (int)i, &sym) || sym.st_shndx == SHN_UNDEF || !sym.st_value ||
+			    sym.st_value > UINT32_MAX || sym.st_size > UINT32_MAX)
+				continue;
+			int t = GELF_ST_TYPE(sym.st_info);
+			if (t != STT_FUNC && t != STT_GNU_IFUNC)
+				continue;
+			const char *name = elf_strptr(elf, sh.sh_link, sym.st_name);
+			if (!name || !*name)
+				continue;
+			if (n == cap) {
+				size_t nc = cap ? cap * 2 : 4096;
+				struct func *nv = realloc(v, nc * sizeof *nv);
+				if (!nv)
+					break;
+				v = nv;
+				cap = nc;
+			}
+			uint32_t id = name_id(fnames, name);
+			if (id == NO_FILE)
+				continue;
+			v[n++] = (struct func){sym.st_value, sym.st_size, id, GELF_ST_BIND(sym.st_info) != STB_LOCAL};
+		}
+		break;
+	}
+	if (v)
+		qsort(v, n, sizeof *v, func_cmp);
+	/* One symbol per address: the first (a global name over a local alias). */
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!k || v[k - 1].addr != v[i].addr)
+			v[k++] = v[i];
+	*out_n = k;
+	return v;
+}
+
 static int write_all(int fd, const void *p, size_t n)
 {
 	for (const char *c = p; n;) {
@@ -241,6 +312,9 @@ static int extract(const char *debug, int out)
 		}
 		off = next;
 	}
+	struct names fnames = {0};
+	size_t nfuncs = 0;
+	struct func *funcs = !rc ? read_funcs(dw, &fnames, &nfuncs) : NULL;
 	if (dw)
 		dwarf_end(dw);
 	close(fd);
@@ -258,18 +332,23 @@ static int extract(const char *debug, int out)
 			rows[k++] = rows[i];
 		}
 	}
-	uint64_t nstr = 0;
+	uint64_t nstr = 0, nfstr = 0;
 	for (uint32_t i = 0; i < names.n; i++)
 		nstr += strlen(names.v[i]) + 1;
-	if (!rc && (k > UINT32_MAX / 16 || nstr > UINT32_MAX))
+	for (uint32_t i = 0; i < fnames.n; i++)
+		nfstr += strlen(fnames.v[i]) + 1;
+	if (!rc && (k > UINT32_MAX / 16 || nfuncs > UINT32_MAX / 16 || nstr + nfstr > UINT32_MAX))
 		rc = -1;
 	if (!rc) {
 		uint8_t h[HDR];
-		uint32_t nr = (uint32_t)k, nf = names.n;
+		uint32_t nr = (uint32_t)k, nf = names.n, nfn = (uint32_t)nfuncs, zero = 0;
+		uint64_t all = nstr + nfstr;
 		memcpy(h, MAGIC, 8);
 		memcpy(h + 8, &nr, 4);
 		memcpy(h + 12, &nf, 4);
-		memcpy(h + 16, &nstr, 8);
+		memcpy(h + 16, &all, 8);
+		memcpy(h + 24, &nfn, 4);
+		memcpy(h + 28, &zero, 4);
 		rc = write_all(out, h, HDR);
 		uint32_t buf[2048];
 		size_t b = 0;
@@ -292,12 +371,34 @@ static int extract(const char *debug, int out)
 			PUT(at);
 			at += (uint32_t)strlen(names.v[i]) + 1;
 		}
+		/* function names follow the file names in the strings */
+		uint32_t *foff = calloc(fnames.n + 1, sizeof *foff);
+		for (uint32_t i = 0; foff && i < fnames.n; i++) {
+			foff[i] = at;
+			at += (uint32_t)strlen(fnames.v[i]) + 1;
+		}
+		if (!foff)
+			rc = -1;
+		for (size_t i = 0; i < nfuncs && foff; i++)
+			PUT((uint32_t)funcs[i].addr);
+		for (size_t i = 0; i < nfuncs && foff; i++)
+			PUT((uint32_t)funcs[i].size);
+		for (size_t i = 0; i < nfuncs && foff; i++)
+			PUT(foff[funcs[i].name]);
+		free(foff);
 #undef PUT
 		if (!rc && b)
 			rc = write_all(out, buf, b * 4);
 		for (uint32_t i = 0; i < nf && !rc; i++)
 			rc = write_all(out, names.v[i], strlen(names.v[i]) + 1);
+		for (uint32_t i = 0; i < fnames.n && !rc; i++)
+			rc = write_all(out, fnames.v[i], strlen(fnames.v[i]) + 1);
 	}
+	for (uint32_t i = 0; i < fnames.n; i++)
+		free(fnames.v[i]);
+	free(fnames.v);
+	free(fnames.slot);
+	free(funcs);
 	for (uint32_t i = 0; i < names.n; i++)
 		free(names.v[i]);
 	free(names.v);
@@ -334,11 +435,14 @@ static int map_table(const char *path, struct table *t)
 	close(fd);
 	if (m == MAP_FAILED)
 		return -1;
+	/* A lookup touches a few scattered pages: no read-around (each fault
+	 * would map 64 KiB of the table into this process's RSS). */
+	madvise(m, (size_t)st.st_size, MADV_RANDOM);
 	const uint8_t *p = m;
 	uint64_t nstr;
 	memcpy(&nstr, p + 16, 8);
-	uint64_t nr = get32(p + 8), nf = get32(p + 12);
-	uint64_t need = HDR + nr * 12 + nf * 4 + nstr;
+	uint64_t nr = get32(p + 8), nf = get32(p + 12), nfn = get32(p + 24);
+	uint64_t need = HDR + nr * 12 + nf * 4 + nfn * 12 + nstr;
 	if (memcmp(p, MAGIC, 8) != 0 || nstr > (1ull << 32) || need != (uint64_t)st.st_size ||
 	    (nstr && p[st.st_size - 1] != 0)) {
 		munmap(m, (size_t)st.st_size);
@@ -348,6 +452,7 @@ static int map_table(const char *path, struct table *t)
 	t->size = (size_t)st.st_size;
 	t->nrows = (uint32_t)nr;
 	t->nfiles = (uint32_t)nf;
+	t->nfuncs = (uint32_t)nfn;
 	t->nstr = nstr;
 	return 0;
 }
@@ -395,8 +500,23 @@ static void open_table(struct table *t, int may_build)
 	close(lk);
 }
 
-int cprof_lines_lookup(uintptr_t at, uintptr_t base, int may_build, const char **file, uint32_t *line)
+/* The last of n ascending u32 values at v that is <= a: its index + 1, or 0. */
+static uint32_t last_at_or_below(const uint8_t *v, uint32_t n, uint64_t a)
 {
+	uint32_t lo = 0, hi = n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (get32(v + 4 * (size_t)mid) <= a)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int cprof_lines_lookup(uintptr_t at, uintptr_t base, int may_build, struct cprof_line *out)
+{
+	memset(out, 0, sizeof *out);
 	struct table *t = NULL;
 	for (unsigned i = 0; i < ntables && !t; i++)
 		if (tables[i].base == base)
@@ -408,32 +528,30 @@ int cprof_lines_lookup(uintptr_t at, uintptr_t base, int may_build, const char *
 		*t = (struct table){.base = base};
 		open_table(t, may_build);
 	}
-	if (t->state != 1 || !t->nrows)
-		return 0;
 	uint64_t a = at - base;
-	if (a > UINT32_MAX)
+	if (t->state != 1 || a > UINT32_MAX)
 		return 0;
 	const uint8_t *addr = t->map + HDR;
-	/* The last row at or below a. */
-	uint32_t lo = 0, hi = t->nrows;
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		if (get32(addr + 4 * (size_t)mid) <= a)
-			lo = mid + 1;
-		else
-			hi = mid;
+	const uint8_t *info = addr + 4 * (size_t)t->nrows;
+	const uint8_t *offs = info + 8 * (size_t)t->nrows;
+	const uint8_t *fa = offs + 4 * (size_t)t->nfiles;
+	const uint8_t *fs = fa + 4 * (size_t)t->nfuncs, *fn = fs + 4 * (size_t)t->nfuncs;
+	const char *str = (const char *)(fn + 4 * (size_t)t->nfuncs);
+	uint32_t i = last_at_or_below(addr, t->nrows, a);
+	if (i) {
+		uint32_t fi = get32(info + 8 * (size_t)(i - 1)), ln = get32(info + 8 * (size_t)(i - 1) + 4);
+		uint32_t so = fi < t->nfiles ? get32(offs + 4 * (size_t)fi) : UINT32_MAX;
+		if (so < t->nstr) {
+			out->file = str + so;
+			out->line = ln;
+		}
 	}
-	if (!lo)
-		return 0;
-	const uint8_t *info = addr + 4 * (size_t)t->nrows + 8 * (size_t)(lo - 1);
-	uint32_t fi = get32(info), ln = get32(info + 4);
-	if (fi == NO_FILE || fi >= t->nfiles)
-		return 0;
-	const uint8_t *offs = addr + 12 * (size_t)t->nrows;
-	uint32_t so = get32(offs + 4 * (size_t)fi);
-	if (so >= t->nstr)
-		return 0;
-	*file = (const char *)(offs + 4 * (size_t)t->nfiles + so);
-	*line = ln;
-	return 1;
+	i = last_at_or_below(fa, t->nfuncs, a);
+	if (i) {
+		uint64_t start = get32(fa + 4 * (size_t)(i - 1)), size = get32(fs + 4 * (size_t)(i - 1));
+		uint32_t so = get32(fn + 4 * (size_t)(i - 1));
+		if ((a < start + size || (!size && a == start)) && so < t->nstr)
+			out->function = str + so;
+	}
+	return out->file || out->function;
 }

@@ -12,11 +12,15 @@
 /* The cache directory (NULL: the default under $XDG_CACHE_HOME or $HOME;
  * "0": off). At load, before any lookup. */
 void cprof_lines_configure(const char *dir) CPROF_INTERNAL;
-/* The line of address `at` in the module loaded at bias `base`: returns 1
- * and sets *file (valid for the life of the process) and *line, or 0.
+struct cprof_line {
+	const char *function; /* NULL: unknown (valid for the life of the process) */
+	const char *file;     /* NULL: unknown */
+	uint32_t line;
+};
+/* The function and line of address `at` in the module loaded at bias
+ * `base`, from its separate debug file: returns 1 when *out has either.
  * may_build: a missing table may be extracted now (libdw, ~100-200 ms and
  * ~20 MB once per module; not under memory pressure). */
-int cprof_lines_lookup(uintptr_t at, uintptr_t base, int may_build, const char **file, uint32_t *line)
-	CPROF_INTERNAL;
+int cprof_lines_lookup(uintptr_t at, uintptr_t base, int may_build, struct cprof_line *out) CPROF_INTERNAL;
 
 #endif

@@ -133,11 +133,12 @@ static void lookup_cheap(uintptr_t pc, uintptr_t at, struct cprof_frame *f, int 
 	if (self_base && hit.base == self_base)
 		return;
 	if (!hit.has_dwarf) { /* a separate debug file: its cached line table (lines.c) */
-		const char *file;
-		uint32_t line;
-		if (cprof_lines_lookup(at, hit.base, !low, &file, &line)) {
-			f->file = intern_str(file);
-			f->line = line;
+		struct cprof_line l;
+		if (cprof_lines_lookup(at, hit.base, !low, &l)) {
+			f->file = intern_str(l.file);
+			f->line = l.file ? l.line : 0;
+			if (!f->function)
+				f->function = intern_str(l.function);
 		}
 		return;
 	}
