@@ -61,6 +61,27 @@ n_one=$("$view" -report=threads -format=json -pid="$tpid" "$dir/timeout.trace" |
 [ "$n_one" -ge 7 ] && [ "$n_one" -lt "$n_all" ] || fail "-pid=$tpid: $n_one threads of $n_all"
 ok
 
+# ---- file:line for libc frames from its separate debug file (libc6-dbg) ----
+# extracted once into the line cache by the first process, mapped by the next
+libc=$(ldd "$app" | awk '/libc\.so/ {print $3}')
+bid=$(readelf -n "$libc" 2>/dev/null | awk '/Build ID/ {print $3}')
+if [ -n "$bid" ] && [ -r "/usr/lib/debug/.build-id/${bid:0:2}/${bid:2}.debug" ]; then
+  for run in 1 2; do
+    CPROF_TRACE_LINES_CACHE="$dir/lines" LD_PRELOAD="$lib" CPROF_TRACE_FILE="$dir/lines$run.trace" "$app" > /dev/null
+    [ -s "$dir/lines/$bid.lines" ] || fail "no line table for libc in the cache"
+    "$view" -report=sync -format=json "$dir/lines$run.trace" | tr -d ' \t\n' > "$dir/lines$run.json"
+    grep -q '"function":"start_thread","file":"[^"]*pthread_create\.c","line":[1-9][0-9]*,"module":"libc\.so\.6"' "$dir/lines$run.json" ||
+      fail "run $run: libc's start_thread frame has no file:line: $(grep -o '"function":"[^"]*","file":"[^"]*","line":[0-9]*,"module":"libc[^"]*"' "$dir/lines$run.json" | sort -u | head -5)"
+  done
+  # off: no cache, no lines for libc (its own symbols still)
+  CPROF_TRACE_LINES_CACHE=0 LD_PRELOAD="$lib" CPROF_TRACE_FILE="$dir/nolines.trace" "$app" > /dev/null
+  "$view" -report=sync -format=json "$dir/nolines.trace" | tr -d ' \t\n' |
+    grep -q '"file":"[^"]*pthread_create\.c"' && fail "CPROF_TRACE_LINES_CACHE=0 still gave libc lines"
+  ok
+else
+  echo "e2e_tree: no separate debug file for libc (libc6-dbg), skipping the line-table check"
+fi
+
 # ---- a forking server of ours: master + 2 workers forked without exec ----
 CPROF_TRACE_MIN_BLOCK_NS=0 LD_PRELOAD="$lib" CPROF_TRACE_FILE="$dir/fs.trace" \
   "$build/tests/forking_server" 2 > "$dir/fs.port" &
@@ -109,7 +130,7 @@ wait $cap || fail "wget ?seconds=1.5 on the master"
 wait $load || true
 kill -TERM $rpid
 wait $rpid || fail "forking_server (remote) did not stop cleanly"
-"$view" -dump "$dir/remote.trace" > "$dir/remote.txt" || fail "the remote tree trace is not complete"
+"$view" -dump "$dir/remote.trace" > "$dir/remote.txt" 2> "$dir/remote.dumperr" || fail "the remote tree trace is not complete: $(tail -3 "$dir/remote.dumperr"); $(grep "^# process" "$dir/remote.txt")"
 rprocs() { grep '^# process' "$dir/remote.txt"; }
 grep -q "^# process $rpid " "$dir/remote.txt" || fail "remote: the master is not in the trace"
 # the workers: forked before the capture, serving
@@ -213,7 +234,7 @@ EOF
   kill -QUIT "$master"
   for _ in $(seq 100); do kill -0 "$master" 2>/dev/null || break; sleep 0.05; done
   rm -f "$dir/nginx.pid"
-  "$view" -dump "$dir/nginx-remote.trace" > "$dir/nginx-remote.txt" || fail "nginx's remote trace is not complete"
+  "$view" -dump "$dir/nginx-remote.trace" > "$dir/nginx-remote.txt" 2> "$dir/ngxr.dumperr" || fail "nginx's remote trace is not complete: $(tail -3 "$dir/ngxr.dumperr"); $(grep "^# process" "$dir/nginx-remote.txt")"
   grep -q "^# process $master " "$dir/nginx-remote.txt" || fail "remote: nginx master not in the trace"
   ws=$(grep "^# process [0-9]* (parent $master) [1-9][0-9]* events: nginx: worker process" "$dir/nginx-remote.txt" | awk '{print $3}' | sort -u || true)
   [ "$(echo "$ws" | wc -w)" = 2 ] || fail "remote: expected 2 nginx workers: $(grep '^# process' "$dir/nginx-remote.txt")"

@@ -243,7 +243,7 @@ static void participate(void)
 	pthread_attr_t a;
 	pthread_attr_init(&a);
 	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&a, 64 << 10);
+	pthread_attr_setstacksize(&a, 1 << 20); /* ends parts: drain tail, symbolization, libdw (sanitizers need more) */
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old); /* the watcher takes no signals */
