@@ -75,7 +75,7 @@ static pthread_mutex_t part_lock = PTHREAD_MUTEX_INITIALIZER;
 static cprof_capture_handle part_h; /* 0: none */
 static uint32_t part_gen;           /* the capture it belongs to */
 static uint64_t part_end;           /* its end, CLOCK_MONOTONIC ns */
-static pid_t part_owner;            /* a vfork child shares this memory */
+static _Atomic pid_t part_owner;    /* a vfork child shares this memory */
 static _Atomic uint32_t watch_seen; /* the last capture number this image handled */
 
 /* An unlinked read/write file in $TMPDIR, mode 0600. */
@@ -192,6 +192,8 @@ static void part_start(uint32_t g)
 /* Ends this image's part, if it has one; returns 1 when it did. */
 static int part_stop(int unless_empty)
 {
+	if (part_owner != getpid())
+		return 0; /* no part here; or a vfork child, sharing the parent's memory: not its part */
 	pthread_mutex_lock(&part_lock);
 	int ended = 0;
 	if (part_h && part_owner == getpid()) {
