@@ -244,10 +244,12 @@ __attribute__((constructor(101))) static void cprof_load(void)
 		else
 			file_capture = 1, file_capture_pid = getpid();
 	}
+	cprof_me()->busy++; /* setenv's realloc, the watcher: the tracer's own */
 	if (getenv("CPROF_TRACE_ADDR") && *getenv("CPROF_TRACE_ADDR"))
 		cprof_remote_init(); /* before any fork: workers share it */
 	else if (atomic_load(&cprof_enabled))
 		cprof_remote_load(); /* an exec'd descendant of a remote tree's coordinator */
+	cprof_me()->busy--;
 	cprof_http_autostart();
 }
 
