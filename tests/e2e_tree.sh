@@ -61,6 +61,27 @@ n_one=$("$view" -report=threads -format=json -pid="$tpid" "$dir/timeout.trace" |
 [ "$n_one" -ge 7 ] && [ "$n_one" -lt "$n_all" ] || fail "-pid=$tpid: $n_one threads of $n_all"
 ok
 
+# ---- file:line for libc frames from its separate debug file (libc6-dbg) ----
+# extracted once into the line cache by the first process, mapped by the next
+libc=$(ldd "$app" | awk '/libc\.so/ {print $3}')
+bid=$(readelf -n "$libc" 2>/dev/null | awk '/Build ID/ {print $3}')
+if [ -n "$bid" ] && [ -r "/usr/lib/debug/.build-id/${bid:0:2}/${bid:2}.debug" ]; then
+  for run in 1 2; do
+    CPROF_TRACE_LINES_CACHE="$dir/lines" LD_PRELOAD="$lib" CPROF_TRACE_FILE="$dir/lines$run.trace" "$app" > /dev/null
+    [ -s "$dir/lines/$bid.lines" ] || fail "no line table for libc in the cache"
+    "$view" -report=sync -format=json "$dir/lines$run.trace" | tr -d ' \t\n' > "$dir/lines$run.json"
+    grep -q '"function":"start_thread","file":"[^"]*pthread_create\.c","line":[1-9][0-9]*,"module":"libc\.so\.6"' "$dir/lines$run.json" ||
+      fail "run $run: libc's start_thread frame has no file:line: $(grep -o '"function":"[^"]*","file":"[^"]*","line":[0-9]*,"module":"libc[^"]*"' "$dir/lines$run.json" | sort -u | head -5)"
+  done
+  # off: no cache, no lines for libc (its own symbols still)
+  CPROF_TRACE_LINES_CACHE=0 LD_PRELOAD="$lib" CPROF_TRACE_FILE="$dir/nolines.trace" "$app" > /dev/null
+  "$view" -report=sync -format=json "$dir/nolines.trace" | tr -d ' \t\n' |
+    grep -q '"file":"[^"]*pthread_create\.c"' && fail "CPROF_TRACE_LINES_CACHE=0 still gave libc lines"
+  ok
+else
+  echo "e2e_tree: no separate debug file for libc (libc6-dbg), skipping the line-table check"
+fi
+
 # ---- a forking server of ours: master + 2 workers forked without exec ----
 CPROF_TRACE_MIN_BLOCK_NS=0 LD_PRELOAD="$lib" CPROF_TRACE_FILE="$dir/fs.trace" \
   "$build/tests/forking_server" 2 > "$dir/fs.port" &
@@ -92,25 +113,52 @@ remote_capture() { # name, command...: starts it with an endpoint, loads it, cap
   taddr=$(grep -o '127.0.0.1:[0-9]*' "$dir/$name.err" | head -1)
   [ -n "$taddr" ] || fail "$name: no endpoint: $(cat "$dir/$name.err")"
 }
-remote_capture fsr "$build/tests/forking_server" 2
+# The master also has an exec'd descendant from before the capture (`sh -c
+# "forking_server sleeper; true"`), and on SIGUSR1, sent during the capture,
+# forks a child (5 usleep naps) and starts `sh -c ./app`: all are in it.
+remote_capture fsr "$build/tests/forking_server" 2 "$app"
 for _ in $(seq 100); do [ -s "$dir/fsr.out" ] && break; sleep 0.05; done
 port=$(awk '{print $2}' "$dir/fsr.out")
 ab -q -t 4 -n 1000000 -c 4 "http://127.0.0.1:$port/" > "$dir/fsr.ab" 2>&1 &
 load=$!
 sleep 0.3
-wget -q -O "$dir/remote.trace" "http://$taddr/debug/pprof/trace?seconds=1" || fail "wget ?seconds=1 on the master"
+wget -q -O "$dir/remote.trace" "http://$taddr/debug/pprof/trace?seconds=1.5" &
+cap=$!
+sleep 0.4
+kill -USR1 $rpid
+wait $cap || fail "wget ?seconds=1.5 on the master"
 wait $load || true
 kill -TERM $rpid
 wait $rpid || fail "forking_server (remote) did not stop cleanly"
-"$view" -dump "$dir/remote.trace" > "$dir/remote.txt" || fail "the remote tree trace is not complete"
+"$view" -dump "$dir/remote.trace" > "$dir/remote.txt" 2> "$dir/remote.dumperr" || fail "the remote tree trace is not complete: $(tail -3 "$dir/remote.dumperr"); $(grep "^# process" "$dir/remote.txt")"
+rprocs() { grep '^# process' "$dir/remote.txt"; }
 grep -q "^# process $rpid " "$dir/remote.txt" || fail "remote: the master is not in the trace"
-ws=$(grep "^# process [0-9]* (parent $rpid) [1-9][0-9]* events" "$dir/remote.txt" | awk '{print $3}' || true)
-[ "$(echo "$ws" | wc -w)" = 2 ] || fail "remote: expected 2 workers: $(grep '^# process' "$dir/remote.txt")"
+# the workers: forked before the capture, serving
+ws=""
+for p in $(grep "^# process [0-9]* (parent $rpid) [1-9][0-9]* events: .*forking_server 2 " "$dir/remote.txt" | awk '{print $3}'); do
+  blocked_in "$dir/remote.txt" "$p" epoll_wait && ws="$ws $p"
+done
+[ "$(echo $ws | wc -w)" = 2 ] || fail "remote: expected 2 workers: $(rprocs)"
 for w in $ws; do
   for call in epoll_wait accept4 writev; do
     blocked_in "$dir/remote.txt" "$w" "$call" || fail "remote: worker $w: no $call"
   done
 done
+# exec'd before the capture: the shell and the sleeper it runs
+sh1=$(sed -n "s/^# process \([0-9]*\) (parent $rpid) [0-9]* events: sh -c .* sleeper; true\$/\1/p" "$dir/remote.txt")
+[ -n "$sh1" ] || fail "remote: the exec'd shell is not in the trace: $(rprocs)"
+slp=$(sed -n "s/^# process \([0-9]*\) (parent $sh1) [1-9][0-9]* events: .*forking_server sleeper\$/\1/p" "$dir/remote.txt")
+[ -n "$slp" ] && blocked_in "$dir/remote.txt" "$slp" usleep || fail "remote: the exec'd sleeper has no naps: $(rprocs)"
+# started during the capture: the forked child (naps, no epoll) and ./app under sh -c
+kid=""
+for p in $(grep "^# process [0-9]* (parent $rpid) [1-9][0-9]* events: .*forking_server 2 " "$dir/remote.txt" | awk '{print $3}'); do
+  blocked_in "$dir/remote.txt" "$p" epoll_wait || kid="$kid $p"
+done
+[ "$(echo $kid | wc -w)" = 1 ] && blocked_in "$dir/remote.txt" $kid usleep ||
+  fail "remote: the child forked during the capture is not in it: $(rprocs)"
+apid=$(sed -n "s/^# process \([0-9]*\) (parent [0-9]*) [1-9][0-9]* events: ${app//\//\\/}\$/\1/p" "$dir/remote.txt")
+[ -n "$apid" ] || fail "remote: sh -c ./app started during the capture is not in it: $(rprocs)"
+"$view" -report=threads -pid="$apid" "$dir/remote.trace" | grep -c "^pid $apid " > /dev/null || fail "remote: threads report has no ./app group"
 ok
 
 # ---- make -j2 on a small generated C project ----
@@ -186,7 +234,7 @@ EOF
   kill -QUIT "$master"
   for _ in $(seq 100); do kill -0 "$master" 2>/dev/null || break; sleep 0.05; done
   rm -f "$dir/nginx.pid"
-  "$view" -dump "$dir/nginx-remote.trace" > "$dir/nginx-remote.txt" || fail "nginx's remote trace is not complete"
+  "$view" -dump "$dir/nginx-remote.trace" > "$dir/nginx-remote.txt" 2> "$dir/ngxr.dumperr" || fail "nginx's remote trace is not complete: $(tail -3 "$dir/ngxr.dumperr"); $(grep "^# process" "$dir/nginx-remote.txt")"
   grep -q "^# process $master " "$dir/nginx-remote.txt" || fail "remote: nginx master not in the trace"
   ws=$(grep "^# process [0-9]* (parent $master) [1-9][0-9]* events: nginx: worker process" "$dir/nginx-remote.txt" | awk '{print $3}' | sort -u || true)
   [ "$(echo "$ws" | wc -w)" = 2 ] || fail "remote: expected 2 nginx workers: $(grep '^# process' "$dir/nginx-remote.txt")"

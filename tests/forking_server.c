@@ -6,7 +6,14 @@
  * as "port N" on stdout. SIGTERM to the master stops the workers and then
  * the master, which exits 0 once both have exited cleanly.
  *
- *   forking_server [workers]     (default 2)
+ *   forking_server [workers [app]]     (default 2 workers)
+ *
+ * With app, the master also starts, before it prints the port, an exec'd
+ * descendant that lives until the master ends: `sh -c "<self> sleeper;
+ * true"` (a shell, and this program again sleeping in 20 ms naps); and on
+ * each SIGUSR1 it forks a child that naps 5 x 40 ms and exits, and starts
+ * `sh -c app` (fork + exec). For remote captures of a tree: descendants
+ * exec'd before a capture and processes started during one.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -21,7 +28,24 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t stop;
+static volatile sig_atomic_t stop, spawn;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+	spawn = 1;
+}
+
+/* `sh -c cmd` in a child; returns its pid. */
+static pid_t shell(const char *cmd)
+{
+	pid_t p = fork();
+	if (p == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	return p;
+}
 
 static void on_term(int sig)
 {
@@ -60,7 +84,14 @@ static void serve(int lfd)
 
 int main(int argc, char **argv)
 {
+	if (argc > 1 && strcmp(argv[1], "sleeper") == 0) { /* until its shell ends */
+		pid_t parent = getppid();
+		while (getppid() == parent)
+			usleep(20000);
+		return 0;
+	}
 	int workers = argc > 1 ? atoi(argv[1]) : 2;
+	const char *app = argc > 2 ? argv[2] : NULL;
 	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	int one = 1;
 	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -82,10 +113,32 @@ int main(int argc, char **argv)
 			exit(0);
 		}
 	}
+	pid_t sleeper = -1;
+	if (app) {
+		char cmd[4200];
+		snprintf(cmd, sizeof cmd, "'%s' sleeper; true", argv[0]);
+		sleeper = shell(cmd);
+		struct sigaction su = {.sa_handler = on_usr1};
+		sigaction(SIGUSR1, &su, NULL);
+	}
 	printf("port %d\n", ntohs(a.sin_port));
 	fflush(stdout);
-	while (!stop)
+	while (!stop) {
 		pause();
+		if (spawn && app) {
+			spawn = 0;
+			if (fork() == 0) {
+				for (int i = 0; i < 5; i++)
+					usleep(40000);
+				exit(0);
+			}
+			shell(app);
+		}
+		while (waitpid(-1, NULL, WNOHANG) > 0) /* the spawned ones: workers end only after the loop */
+			;
+	}
+	if (sleeper > 0)
+		kill(sleeper, SIGTERM);
 	int ok = 1;
 	for (int i = 0; i < workers; i++)
 		kill(kids[i], SIGTERM);

@@ -18,7 +18,9 @@
  * whatever wrappers stand between; the array is built on the stack, no
  * allocation (an exec may run in a vfork child). During a tree capture,
  * LD_PRELOAD is added the same way when the program dropped it and this
- * library was preloaded.
+ * library was preloaded. The same for CPROF_TRACE_REMOTE (a remote tree
+ * capture's coordinator, capture/remote.c): exec'd images join its
+ * captures, and one in progress ends its part before the exec.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -63,18 +65,18 @@ static size_t env_count(char *const envp[])
 	return n;
 }
 
-/* Fills out (room for env_count(envp) + 4) with envp plus what the tree
+/* Fills out (room for env_count(envp) + 5) with envp plus what the tree
  * needs; returns out, or envp itself when nothing is missing. */
 static char *const *tree_envp(char *const envp[], char **out)
 {
 	/* LD_PRELOAD only for a tree capture: otherwise a program that drops it
 	 * for its children means it. */
-	const char *add[3] = {cprof_tree_env(0), cprof_tree_env(1),
-			      env_preload[0] && cprof_tree_env(0) ? env_preload : NULL};
+	const char *add[4] = {cprof_tree_env(0), cprof_tree_env(1), cprof_remote_env(),
+			      env_preload[0] && (cprof_tree_env(0) || cprof_remote_env()) ? env_preload : NULL};
 	size_t n = env_count(envp), k = 0;
 	for (size_t i = 0; i < n; i++)
 		out[k++] = envp[i];
-	for (int a = 0; a < 3; a++)
+	for (int a = 0; a < 4; a++)
 		if (add[a] && !has_var(envp, add[a]))
 			out[k++] = (char *)add[a];
 	out[k] = NULL;
@@ -85,45 +87,48 @@ static char *const *tree_envp(char *const envp[], char **out)
 #define EXEC_WITH_TREE(call)                             \
 	do {                                             \
 		int ended_ = cprof_tree_before_exec();   \
+		int remote_ = cprof_remote_before_exec();\
 		int rc_ = call;                          \
 		int err_ = errno;                        \
 		if (ended_)                              \
 			cprof_tree_after_failed_exec();  \
+		if (remote_)                             \
+			cprof_remote_after_failed_exec();\
 		errno = err_;                            \
 		return rc_;                              \
 	} while (0)
 
 CPROF_API int execve(const char *path, char *const argv[], char *const envp[])
 {
-	char *env[env_count(envp) + 4];
+	char *env[env_count(envp) + 5];
 	char *const *e = tree_envp(envp, env);
 	EXEC_WITH_TREE(REAL(execve)(path, argv, e));
 }
 
 CPROF_API int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	char *env[env_count(envp) + 4];
+	char *env[env_count(envp) + 5];
 	char *const *e = tree_envp(envp, env);
 	EXEC_WITH_TREE(REAL(execvpe)(file, argv, e));
 }
 
 CPROF_API int fexecve(int fd, char *const argv[], char *const envp[])
 {
-	char *env[env_count(envp) + 4];
+	char *env[env_count(envp) + 5];
 	char *const *e = tree_envp(envp, env);
 	EXEC_WITH_TREE(REAL(fexecve)(fd, argv, e));
 }
 
 CPROF_API int execv(const char *path, char *const argv[])
 {
-	char *env[env_count(environ) + 4];
+	char *env[env_count(environ) + 5];
 	char *const *e = tree_envp(environ, env);
 	EXEC_WITH_TREE(e == environ ? REAL(execv)(path, argv) : REAL(execve)(path, argv, e));
 }
 
 CPROF_API int execvp(const char *file, char *const argv[])
 {
-	char *env[env_count(environ) + 4];
+	char *env[env_count(environ) + 5];
 	char *const *e = tree_envp(environ, env);
 	EXEC_WITH_TREE(e == environ ? REAL(execvp)(file, argv) : REAL(execvpe)(file, argv, e));
 }

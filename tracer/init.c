@@ -43,6 +43,7 @@
 #include "interpose/contention.h"
 #include "interpose/heap.h"
 #include "interpose/interpose.h"
+#include "stacks/lines.h"
 #include "stacks/stack.h"
 #include "sched/sched.h"
 #include "profiles/cpu.h"
@@ -165,6 +166,7 @@ static void configure(void)
 	if ((s = getenv("CPROF_TRACE_DEBUGINFO")))
 		debuginfo = strcmp(s, "0") != 0;
 	cprof_symbolize_configure(debuginfo);
+	cprof_lines_configure(getenv("CPROF_TRACE_LINES_CACHE"));
 	if ((s = getenv("CPROF_TRACE_INTERPOSE")) && strcmp(s, "0") == 0)
 		cprof_interpose_on = 0;
 	cprof_rings_configure(cprof_config.ring_bytes);
@@ -188,6 +190,8 @@ static void after_fork_parent(void)
 {
 	cprof_strings_unlock();
 	cprof_capture_after_fork_parent();
+	struct cprof_thread *self = cprof_me();
+	cprof_remote_after_fork_parent(self->busy || self->status == THREAD_INTERNAL);
 }
 
 void cprof_exec_init(void) CPROF_INTERNAL; /* exec.c */
@@ -240,8 +244,12 @@ __attribute__((constructor(101))) static void cprof_load(void)
 		else
 			file_capture = 1, file_capture_pid = getpid();
 	}
+	cprof_me()->busy++; /* setenv's realloc, the watcher: the tracer's own */
 	if (getenv("CPROF_TRACE_ADDR") && *getenv("CPROF_TRACE_ADDR"))
 		cprof_remote_init(); /* before any fork: workers share it */
+	else if (atomic_load(&cprof_enabled))
+		cprof_remote_load(); /* an exec'd descendant of a remote tree's coordinator */
+	cprof_me()->busy--;
 	cprof_http_autostart();
 }
 
@@ -262,6 +270,7 @@ static void finish_file_capture(void)
 __attribute__((destructor)) static void cprof_unload(void)
 {
 	finish_file_capture();
+	cprof_remote_finish_at_exit(); /* this image's part of a remote tree capture */
 	cprof_http_finish_at_exit(); /* a remote capture ends complete too */
 }
 
@@ -270,6 +279,7 @@ __attribute__((destructor)) static void cprof_unload(void)
 CPROF_API void _exit(int status)
 {
 	finish_file_capture();
+	cprof_remote_finish_at_exit();
 	cprof_http_finish_at_exit();
 	REAL(_exit)(status);
 	__builtin_unreachable();
@@ -278,6 +288,7 @@ CPROF_API void _exit(int status)
 CPROF_API void _Exit(int status)
 {
 	finish_file_capture();
+	cprof_remote_finish_at_exit();
 	cprof_http_finish_at_exit();
 	REAL(_Exit)(status);
 	__builtin_unreachable();

@@ -80,11 +80,24 @@ int cprof_tree_after_fork_child(int tracer_fork) CPROF_INTERNAL;
 
 /* Remote captures of a tree (remote.c). cprof_remote_init() maps the
  * control page (the process serving the endpoint, at load, before it
- * forks); forked children start a watcher in the fork handler. */
+ * forks); cprof_remote_load() joins a coordinator named by
+ * CPROF_TRACE_REMOTE (exec'd images, at load); forked children start a
+ * watcher in the fork handler. */
 void cprof_remote_init(void) CPROF_INTERNAL;
+void cprof_remote_load(void) CPROF_INTERNAL;
+void cprof_remote_after_fork_parent(int tracer_fork) CPROF_INTERNAL;
 void cprof_remote_after_fork_child(int tracer_fork) CPROF_INTERNAL;
-/* Whether any forked descendant ever watched (then ?seconds=N is a tree). */
-int cprof_remote_has_watchers(void) CPROF_INTERNAL;
+/* Before an exec / at exit: ends this image's part of a remote capture in
+ * progress (counted done). Returns 1 when it ended one, which the caller
+ * rejoins with cprof_remote_after_failed_exec() if the exec fails. */
+int cprof_remote_before_exec(void) CPROF_INTERNAL;
+void cprof_remote_after_failed_exec(void) CPROF_INTERNAL;
+void cprof_remote_finish_at_exit(void) CPROF_INTERNAL;
+/* "CPROF_TRACE_REMOTE=..." for an exec'd image's environment, or NULL. */
+const char *cprof_remote_env(void) CPROF_INTERNAL;
+/* Whether ?seconds=N here is a tree capture: this process coordinates and
+ * has started a child or has a watching descendant. */
+int cprof_remote_is_tree(void) CPROF_INTERNAL;
 /* Records duration_ns of this process and its watching descendants into
  * an unlinked tree file; returns 0 and its descriptor (read/write, the
  * caller's), -EBUSY when a capture runs here, or -errno. Blocks for the

@@ -227,7 +227,7 @@ void drain_write_header(struct capture *c)
 		/* the tree's header states the sources; this process's kernel
 		 * records still need the clock anchors, its samples the rate */
 		struct cprof_header anchors = {0};
-		cprof_clock_header(&anchors);
+		cprof_clock_header_now(&anchors, 50000); /* no 20 ms calibration wait at a short process's exit */
 		cprof_sched_header(&anchors);
 		cprof_cpu_header(&anchors);
 		return;

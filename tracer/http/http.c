@@ -314,7 +314,7 @@ static enum MHD_Result serve_trace(struct MHD_Connection *conn)
 				     secs ? secs : last, why, CPROF_SECONDS_MIN, max_seconds);
 	struct MHD_Response *r = NULL;
 	int rc = last ? cprof_http_trace_last(ns, &r)
-		 : cprof_remote_has_watchers() ? cprof_http_trace_tree(ns, &r) /* workers too */
+		 : cprof_remote_is_tree() ? cprof_http_trace_tree(ns, &r) /* descendants too */
 		      : cprof_http_trace_stream(ns, &r);
 	if (rc == -EBUSY)
 		return respond_error(conn, MHD_HTTP_CONFLICT, "a trace is already being collected");

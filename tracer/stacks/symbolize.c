@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "core/internal.h"
+#include "stacks/lines.h"
 #include "stacks/stack.h"
 
 struct pc_entry {
@@ -129,8 +130,20 @@ static void lookup_cheap(uintptr_t pc, uintptr_t at, struct cprof_frame *f, int 
 		Dl_info me;
 		self_base = dladdr((void *)lookup_cheap, &me) ? (uintptr_t)me.dli_fbase : 0;
 	}
-	if (low || !hit.has_dwarf || (self_base && hit.base == self_base))
-		return; /* low: no address space to spare for libdw */
+	if (self_base && hit.base == self_base)
+		return;
+	if (!hit.has_dwarf) { /* a separate debug file: its cached line table (lines.c) */
+		struct cprof_line l;
+		if (cprof_lines_lookup(at, hit.base, !low, &l)) {
+			f->file = intern_str(l.file);
+			f->line = l.file ? l.line : 0;
+			if (!f->function)
+				f->function = intern_str(l.function);
+		}
+		return;
+	}
+	if (low)
+		return; /* no address space to spare for libdw */
 	/* Only this module, offline: reporting the whole process
 	 * (dwfl_linux_proc_report) costs a short process ~100 ms. */
 	static const Dwfl_Callbacks offline = {
