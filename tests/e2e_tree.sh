@@ -60,6 +60,17 @@ tpid=$(procs "$dir/timeout.trace" | grep " events: $app\$" | awk '{print $3}')
 n_one=$("$view" -report=threads -format=json -pid="$tpid" "$dir/timeout.trace" | grep -c '"tid":' || true)
 [ "$n_one" -ge 7 ] && [ "$n_one" -lt "$n_all" ] || fail "-pid=$tpid: $n_one threads of $n_all"
 ok
+# a process that dies before the trace ends: its thread's time ends with it
+# (the oracle is sleep's own argument), not at the end of the whole trace:
+# the forked subshell lives as long as its sleep 0.3, the trace 1.2 s
+LD_PRELOAD="$lib" CPROF_TRACE_FILE="$dir/life.trace" sh -c '( sleep 0.3; : ) & sleep 1.2; wait'
+"$view" -report=threads "$dir/life.trace" > "$dir/life.txt"
+row_ms() { awk -v re="$1" '$0 ~ re { getline; v = $3; if (v ~ /ms$/) v = v + 0; else if (v ~ /us$/) v = v / 1000; else if (v ~ /s$/) v = v * 1000; print v; exit }' "$dir/life.txt"; }
+sub=$(row_ms '^pid [0-9]* sh -c [(] sleep 0[.]3') s12=$(row_ms '^pid [0-9]* sleep 1[.]2')
+echo "lifetimes: the subshell of sleep 0.3 lived ${sub:-?} ms, sleep 1.2 ${s12:-?} ms in the threads report"
+awk -v a="${sub:-0}" -v b="${s12:-0}" 'BEGIN { exit !(a >= 290 && a < 700 && b >= 1190 && b < 1700) }' ||
+  fail "threads report lifetimes: subshell ${sub:-?} ms, sleep 1.2 ${s12:-?} ms: $(cat "$dir/life.txt")"
+ok
 
 # ---- file:line for libc frames from its separate debug file (libc6-dbg) ----
 # extracted once into the line cache by the first process, mapped by the next

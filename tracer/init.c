@@ -269,6 +269,7 @@ static void finish_file_capture(void)
 
 __attribute__((destructor)) static void cprof_unload(void)
 {
+	cprof_capture_process_exiting();
 	finish_file_capture();
 	cprof_remote_finish_at_exit(); /* this image's part of a remote tree capture */
 	cprof_http_finish_at_exit(); /* a remote capture ends complete too */
@@ -278,6 +279,7 @@ __attribute__((destructor)) static void cprof_unload(void)
 
 CPROF_API void _exit(int status)
 {
+	cprof_capture_process_exiting();
 	finish_file_capture();
 	cprof_remote_finish_at_exit();
 	cprof_http_finish_at_exit();
@@ -287,6 +289,7 @@ CPROF_API void _exit(int status)
 
 CPROF_API void _Exit(int status)
 {
+	cprof_capture_process_exiting();
 	finish_file_capture();
 	cprof_remote_finish_at_exit();
 	cprof_http_finish_at_exit();

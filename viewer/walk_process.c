@@ -48,8 +48,8 @@ void walk_process_label(const struct walk *w, uint32_t pid, char *buf, size_t ca
 		size_t len = p->cmdline_len - skip;
 		size_t n = len < sizeof cmd - 1 ? len : sizeof cmd - 1;
 		memcpy(cmd, c + skip, n);
-		for (size_t i = 0; i < n; i++)
-			if (!cmd[i])
+		for (size_t i = 0; i < n; i++) /* arguments apart, one line: `python3 -c "...\n..."` */
+			if ((unsigned char)cmd[i] < 0x20 || cmd[i] == 0x7f)
 				cmd[i] = ' ';
 		cmd[n] = 0;
 	}

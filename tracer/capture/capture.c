@@ -25,6 +25,7 @@
 static pthread_mutex_t capture_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct capture cap = {.fd = -1};
 static cprof_capture_handle last_handle; /* under capture_lock; handles are never reused */
+_Atomic int capture_process_exiting; /* the pid that is exiting, once: drain_finish records its threads' exits */
 
 uint64_t capture_mono_ns(void)
 {
@@ -241,6 +242,12 @@ int cprof_capture_flight(cprof_sink_fn sink, void *ctx, uint64_t last_ns)
 uint64_t cprof_capture_corrupt(void)
 {
 	return cap.corrupt;
+}
+
+void cprof_capture_process_exiting(void)
+{
+	/* the pid, not a flag: a vfork child's _exit writes the parent's memory */
+	atomic_store_explicit(&capture_process_exiting, (int)getpid(), memory_order_relaxed);
 }
 
 void cprof_capture_before_fork(void)

@@ -104,6 +104,11 @@ int cprof_remote_is_tree(void) CPROF_INTERNAL;
  * duration. */
 int cprof_remote_capture(uint64_t duration_ns, int *out_fd) CPROF_INTERNAL;
 
+/* The process is ending (exit, _exit, _Exit): a capture that ends from now
+ * on records every live thread's exit at its end, so a process that dies
+ * before the trace ends has its threads' time end with it. Not at exec
+ * (the image's main thread lives on in the next part). */
+void cprof_capture_process_exiting(void) CPROF_INTERNAL;
 void cprof_capture_before_fork(void) CPROF_INTERNAL;
 void cprof_capture_after_fork_parent(void) CPROF_INTERNAL;
 void cprof_capture_after_fork_child(void) CPROF_INTERNAL;

@@ -281,6 +281,14 @@ void decode_call_in_progress(struct capture *c, struct ring *r, struct ring_drai
 	batch_add(c, r, d, CPROF_EV_BLOCK_END, now, NULL, NULL, 0);
 }
 
+void decode_exit_at_end(struct capture *c, struct ring *r, struct ring_drain *d, uint64_t now)
+{
+	uint32_t gen = atomic_load_explicit(&r->generation, memory_order_relaxed);
+	if (gen != d->batch_gen)
+		decode_adopt(c, r, d, gen, atomic_load_explicit(&r->task, memory_order_relaxed));
+	batch_add(c, r, d, CPROF_EV_THREAD_EXIT, now, NULL, NULL, 0);
+}
+
 /* A flight snapshot's ring that wrapped: d's thread is covered only from
  * ts (ticks) on; said in the thread's stream (FLIGHT_FROM). */
 void decode_flight_from(struct capture *c, const struct ring *r, struct ring_drain *d, uint64_t ts)

@@ -150,8 +150,11 @@ void drain_finish(struct capture *c)
 	uint64_t now = cprof_clock_now();
 	for (struct ring *r = cprof_rings_first(); r; r = r->next) {
 		struct ring_drain *d;
-		if (atomic_load_explicit(&r->state, memory_order_acquire) == RING_LIVE && (d = capture_drain_of(c, r)))
+		if (atomic_load_explicit(&r->state, memory_order_acquire) == RING_LIVE && (d = capture_drain_of(c, r))) {
 			decode_call_in_progress(c, r, d, now);
+			if (atomic_load_explicit(&capture_process_exiting, memory_order_relaxed) == (int)getpid())
+				decode_exit_at_end(c, r, d, now);
+		}
 	}
 	cprof_sched_capture_end();
 	cprof_cpu_capture_end();

@@ -95,10 +95,16 @@ void decode_adopt(struct capture *c, const struct ring *r, struct ring_drain *d,
 /* At a capture's end: the call ring r's owner still waits in, as a block
  * until `now` (ticks). */
 void decode_call_in_progress(struct capture *c, struct ring *r, struct ring_drain *d, uint64_t now) CPROF_INTERNAL;
+/* At a capture's end in an exiting process: ring r's thread dies at `now`. */
+void decode_exit_at_end(struct capture *c, struct ring *r, struct ring_drain *d, uint64_t now) CPROF_INTERNAL;
 /* A flight snapshot covers d's thread only from ts on (its ring wrapped). */
 void decode_flight_from(struct capture *c, const struct ring *r, struct ring_drain *d, uint64_t ts) CPROF_INTERNAL;
 /* Appends ring r's kernel records up to `upto` ticks (sched/) to its batch. */
 void decode_sched_upto(struct capture *c, const struct ring *r, struct ring_drain *d, uint64_t upto) CPROF_INTERNAL;
+
+/* capture.c: the pid of this process once it is exiting
+ * (cprof_capture_process_exiting), else 0 or another pid (a vfork child's). */
+extern _Atomic int capture_process_exiting CPROF_INTERNAL;
 
 /* drain.c: drain passes, the drainer thread, the header and the tail. */
 int drain_pass(struct capture *c) CPROF_INTERNAL;
