@@ -29,6 +29,8 @@
 #define CPROF_STRING_ID_MAX (1u << 24)
 #define CPROF_STACK_ID_MAX (1u << 24)
 #define CPROF_STACK_MAX_FRAMES 128u
+#define CPROF_BUILD_ID_MAX 64u               /* bytes of a module's build id */
+#define CPROF_MODULES_MAX 65536u             /* build ids a reader keeps */
 
 enum cprof_chunk_type {
 	CPROF_CHUNK_EVENTS = 1,  /* one thread's batch of events */
@@ -39,6 +41,7 @@ enum cprof_chunk_type {
 	CPROF_CHUNK_SCHED = 6,   /* kernel scheduling records lost (sched-cpu) */
 	CPROF_CHUNK_PROCESS = 7, /* in a PART: the process image the part's chunks come from */
 	CPROF_CHUNK_PART = 8,    /* one process's chunk, wrapped: pid, stream, inner chunk */
+	CPROF_CHUNK_MODULES = 9, /* module (string id) -> its build id */
 };
 
 /* Where a capture's kernel scheduling records come from (header extension

@@ -17,6 +17,8 @@
 
 #include "varint.h"
 
+_Static_assert(TRACE_STATS_CHUNK_TYPES == CPROF_CHUNK_MODULES + 1, "-dump -stats counts every chunk type");
+
 static int set_error(struct trace_reader *r, int truncated, uint64_t off, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
@@ -187,6 +189,10 @@ void trace_reader_close(struct trace_reader *r)
 	free(r->threads);
 	u64map_free(&r->string_index);
 	u64map_free(&r->stack_index);
+	for (uint32_t i = 0; i < r->nbuild_ids; i++)
+		free(r->build_ids[i]);
+	free(r->build_ids);
+	u64map_free(&r->build_id_index);
 	u64map_free(&r->thread_index);
 	free(r->chunk);
 	free(r->raw);
@@ -257,6 +263,12 @@ const struct trace_stack *trace_reader_stack(const struct trace_reader *r, uint6
 {
 	uint32_t i = id <= UINT32_MAX ? u64map_get(&r->stack_index, (uint32_t)id) : 0;
 	return i ? &r->stacks[i - 1] : NULL;
+}
+
+const char *trace_reader_build_id(const struct trace_reader *r, uint32_t module)
+{
+	uint32_t i = module ? u64map_get(&r->build_id_index, module) : 0;
+	return i ? r->build_ids[i - 1] : NULL;
 }
 
 uint32_t trace_reader_thread_pid(const struct trace_reader *r, uint32_t tid)
@@ -670,6 +682,47 @@ static int read_stacks(struct trace_reader *r, struct cursor *c)
 	return 0;
 }
 
+/* MODULES: (module string id, build id length, bytes)*. The module's
+ * string comes before (a tree part's ids are mapped by then); an entry
+ * naming no defined string, or past CPROF_MODULES_MAX, is skipped. */
+static int read_modules(struct trace_reader *r, struct cursor *c)
+{
+	while (c->p < c->end) {
+		uint64_t module, len;
+		uint64_t at = c->base + (uint64_t)(c->p - c->start);
+		if (cur_varint(r, c, &module, "module id") || cur_varint(r, c, &len, "build id length"))
+			return -1;
+		if (module == 0 || module >= CPROF_STRING_ID_MAX || len == 0 || len > CPROF_BUILD_ID_MAX ||
+		    len > (uint64_t)(c->end - c->p))
+			return set_error(r, 0, at, "module %llu: build id of %llu bytes out of range",
+					 (unsigned long long)module, (unsigned long long)len);
+		const uint8_t *id = c->p;
+		c->p += len;
+		if (r->tree)
+			module = map_get(r->parts[r->cur_part].smap, r->parts[r->cur_part].smap_cap, module);
+		if (!module || !trace_reader_string(r, module) || u64map_get(&r->build_id_index, module) ||
+		    r->nbuild_ids >= CPROF_MODULES_MAX)
+			continue;
+		if (r->nbuild_ids == r->build_ids_cap) {
+			uint32_t cap = r->build_ids_cap ? r->build_ids_cap * 2 : 16;
+			char **p = realloc(r->build_ids, (size_t)cap * sizeof *p);
+			if (!p)
+				return set_error(r, 0, at, "out of memory");
+			r->build_ids = p;
+			r->build_ids_cap = cap;
+		}
+		char *hex = malloc(2 * len + 1);
+		if (!hex || u64map_put(&r->build_id_index, module, r->nbuild_ids + 1)) {
+			free(hex);
+			return set_error(r, 0, at, "out of memory");
+		}
+		for (uint64_t i = 0; i < len; i++)
+			snprintf(hex + 2 * i, 3, "%02x", id[i]);
+		r->build_ids[r->nbuild_ids++] = hex;
+	}
+	return 0;
+}
+
 static int read_lost(struct trace_reader *r, struct cursor *c)
 {
 	while (c->p < c->end) {
@@ -1007,6 +1060,7 @@ int trace_reader_next(struct trace_reader *r, struct trace_event *ev)
 			break;
 		case CPROF_CHUNK_STACKS: rc = read_stacks(r, &c); break;
 		case CPROF_CHUNK_LOST: rc = read_lost(r, &c); break;
+		case CPROF_CHUNK_MODULES: rc = read_modules(r, &c); break;
 		case CPROF_CHUNK_SCHED: {
 			uint64_t n = 0;
 			if (cur_varint(r, &c, &n, "sched lost count"))

@@ -77,7 +77,7 @@ struct trace_part {
  * CPROF_CHUNK_PART), and the events by kind: count and bytes of their
  * decoded encoding; an EVENTS chunk's stored bytes are shared among its
  * events' kinds in proportion to their decoded bytes. */
-#define TRACE_STATS_CHUNK_TYPES 9
+#define TRACE_STATS_CHUNK_TYPES 10 /* chunk types 0..CPROF_CHUNK_MODULES */
 struct trace_stats {
 	uint64_t chunks[TRACE_STATS_CHUNK_TYPES], chunk_bytes[TRACE_STATS_CHUNK_TYPES];
 	uint64_t header_bytes;
@@ -108,6 +108,9 @@ struct trace_reader {
 	struct trace_stack *stacks;   /* defined stacks, in the order first defined */
 	uint32_t nstacks, stacks_cap;
 	struct u64map stack_index;
+	char **build_ids;             /* hex build ids (MODULES), at most CPROF_MODULES_MAX */
+	uint32_t nbuild_ids, build_ids_cap;
+	struct u64map build_id_index; /* module string id -> index + 1 */
 	struct cprof_lost *lost;      /* one entry per LOST record */
 	uint32_t nlost;
 	struct trace_thread *threads; /* last name seen per tid */
@@ -164,6 +167,9 @@ void trace_reader_close(struct trace_reader *r);
 /* Lookups of what has been read so far; NULL when unknown. */
 const char *trace_reader_string(const struct trace_reader *r, uint64_t id);
 const struct trace_stack *trace_reader_stack(const struct trace_reader *r, uint64_t id);
+/* The build id of module (a string id, as frames name it) in hex, or NULL
+ * when the file does not say (files before MODULES chunks, or unknown). */
+const char *trace_reader_build_id(const struct trace_reader *r, uint32_t module);
 const char *trace_reader_thread_name(const struct trace_reader *r, uint32_t tid);
 /* The pid of thread tid (as yielded), 0 if unknown. */
 uint32_t trace_reader_thread_pid(const struct trace_reader *r, uint32_t tid);

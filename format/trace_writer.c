@@ -257,7 +257,7 @@ int trace_writer_batch(struct trace_writer *w, const struct trace_batch *b)
 int trace_writer_open(struct trace_writer *w, enum cprof_chunk_type type)
 {
 	if (type != CPROF_CHUNK_STRINGS && type != CPROF_CHUNK_STACKS && type != CPROF_CHUNK_LOST &&
-	    type != CPROF_CHUNK_SCHED)
+	    type != CPROF_CHUNK_SCHED && type != CPROF_CHUNK_MODULES)
 		return fail(w, -EINVAL);
 	return chunk_start(w, type);
 }
@@ -283,6 +283,20 @@ int trace_writer_string(struct trace_writer *w, uint32_t id, const char *s, size
 	uint64_t v[2] = {id, len};
 	int rc = put_varints(w, v, 2);
 	if (!rc && (rc = trace_buf_put(&w->chunk, s, len)))
+		fail(w, rc);
+	return rc;
+}
+
+int trace_writer_module(struct trace_writer *w, uint32_t module, const uint8_t *build_id, size_t len)
+{
+	if (w->error)
+		return w->error;
+	if (w->open_type != CPROF_CHUNK_MODULES || module == 0 || module >= CPROF_STRING_ID_MAX || !len ||
+	    len > CPROF_BUILD_ID_MAX)
+		return fail(w, -EINVAL);
+	uint64_t v[2] = {module, len};
+	int rc = put_varints(w, v, 2);
+	if (!rc && (rc = trace_buf_put(&w->chunk, build_id, len)))
 		fail(w, rc);
 	return rc;
 }

@@ -128,6 +128,9 @@ int trace_writer_batch(struct trace_writer *w, const struct trace_batch *b);
  * entries, close it. Adding to a chunk of another type is -EINVAL. */
 int trace_writer_open(struct trace_writer *w, enum cprof_chunk_type type);
 int trace_writer_string(struct trace_writer *w, uint32_t id, const char *s, size_t len);
+/* In a MODULES chunk: module (a string id already written) has this
+ * build id (1..CPROF_BUILD_ID_MAX bytes). */
+int trace_writer_module(struct trace_writer *w, uint32_t module, const uint8_t *build_id, size_t len);
 int trace_writer_stack(struct trace_writer *w, uint32_t id, const struct cprof_frame *frames,
 		       uint32_t nframes);
 int trace_writer_lost(struct trace_writer *w, const struct cprof_lost *lost);

@@ -61,6 +61,11 @@ if command -v go > /dev/null && [ $blocking = 1 ]; then
   sed -n '/^Mappings/,$p' sync.raw > sync.maps
   grep -q '^1: 0x[0-9a-f]*/0x[0-9a-f]*/0x0 blocking_app_linked ' sync.maps || fail "mapping 1 is not the program: $(cat sync.maps)"
   grep -q ' libc\.so\.6 ' sync.maps || fail "no libc mapping: $(cat sync.maps)"
+  # each with the module's build id as binutils reads it from the file
+  for f in "$B/tests/blocking_app_linked" "$(ldd "$B/tests/blocking_app_linked" | awk '/libc\.so/ {print $3}')"; do
+    id=$(readelf -n "$f" | awk '/Build ID:/ {print $3}')
+    grep -q " $(basename "$f") $id " sync.maps || fail "mapping of $(basename "$f") lacks build id $id: $(cat sync.maps)"
+  done
   awk '/^Locations/{on=1;next} /^Mappings/{on=0} on && / M=0 /{bad++} on{n++} END{exit !(n>0 && bad==0)}' sync.raw ||
     fail "locations without a mapping: $(sed -n '/^Locations/,/^Mappings/p' sync.raw)"
   # every location's address lies inside its mapping (bash arithmetic: mawk has no hex)

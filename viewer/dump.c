@@ -122,7 +122,7 @@ int viewer_dump_stats(const char *path, FILE *out)
 		r.header.version, total, r.events, total / ev_n);
 	fprintf(out, "events %" PRIu64 "\nlost %" PRIu64 "\nbytes %" PRIu64 "\n", r.events, lost, total);
 	static const char *const chunk_names[TRACE_STATS_CHUNK_TYPES] = {
-		"(unknown)", "EVENTS", "STRINGS", "STACKS", "LOST", "END", "SCHED", "PROCESS", "PART (wrappers)"};
+		"(unknown)", "EVENTS", "STRINGS", "STACKS", "LOST", "END", "SCHED", "PROCESS", "PART (wrappers)", "MODULES"};
 	fprintf(out, "\n%-16s %10s %12s %8s %12s\n", "chunk", "count", "bytes", "share", "bytes/event");
 	fprintf(out, "%-16s %10u %12" PRIu64 " %7.1f%% %12.3f\n", "header", 1u, s->header_bytes,
 		100.0 * s->header_bytes / (total ? total : 1), s->header_bytes / ev_n);

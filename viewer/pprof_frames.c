@@ -67,14 +67,31 @@ void pprof_frames_note(struct pprof_frames *pf, const struct trace_stack *s)
 	}
 }
 
-/* The first token of the first process's command line, as a module base name. */
-static const char *main_program(const struct trace_reader *r)
+/* argv[0]'s base name of a command line (NUL-separated), or NULL. */
+static const char *program_of(const char *cmd)
 {
-	const char *cmd = r->tree && r->nparts && r->parts[0].cmdline ? r->parts[0].cmdline : r->cmdline;
 	if (!cmd || !*cmd)
 		return NULL;
 	const char *slash = strrchr(cmd, '/');
 	return slash ? slash + 1 : cmd;
+}
+
+/* The slot + 1 of the first module named like a traced program: the
+ * root process's, else the first part's in file order whose program the
+ * stacks name (a tree's root is often a shell or make), or 0. */
+static uint32_t main_module(const struct pprof_frames *pf)
+{
+	const struct trace_reader *r = pf->r;
+	uint32_t nprog = r->tree ? r->nparts : 1;
+	for (uint32_t p = 0; p < nprog; p++) {
+		const char *prog = program_of(r->tree ? r->parts[p].cmdline : r->cmdline);
+		for (uint32_t i = 0; prog && i < pf->nmods; i++) {
+			const char *name = trace_reader_string(r, pf->mods[i].name);
+			if (name && strcmp(name, prog) == 0)
+				return i + 1;
+		}
+	}
+	return 0;
 }
 
 static void write_mapping(struct pprof_frames *pf, struct pprof_module *m)
@@ -83,19 +100,17 @@ static void write_mapping(struct pprof_frames *pf, struct pprof_module *m)
 		return;
 	/* File offset 0 sits at the load address: pprof's file address of a
 	 * pc, pc - start + offset, is then the frame's module_offset. */
-	m->mapping = pprof_enc_mapping(pf->e, m->start, m->limit, 0, trace_reader_string(pf->r, m->name), NULL, 1);
+	m->mapping = pprof_enc_mapping(pf->e, m->start, m->limit, 0, trace_reader_string(pf->r, m->name),
+				       trace_reader_build_id(pf->r, m->name), 1);
 }
 
 void pprof_frames_mappings(struct pprof_frames *pf)
 {
 	assert(!pf->written);
 	pf->written = 1;
-	const char *main_name = main_program(pf->r);
-	for (uint32_t i = 0; main_name && i < pf->nmods; i++) {
-		const char *name = trace_reader_string(pf->r, pf->mods[i].name);
-		if (name && strcmp(name, main_name) == 0)
-			write_mapping(pf, &pf->mods[i]);
-	}
+	uint32_t main = main_module(pf);
+	if (main)
+		write_mapping(pf, &pf->mods[main - 1]);
 	for (uint32_t i = 0; i < pf->nmods; i++)
 		write_mapping(pf, &pf->mods[i]);
 }

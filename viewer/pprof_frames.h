@@ -9,7 +9,8 @@
  * address to past the highest pc the profile's stacks use. A tree trace
  * may load one library at a different address in each process: those are
  * distinct mappings. The main program's mapping comes first (go tool pprof
- * takes mapping 1 for the binary it names in "File:").
+ * takes mapping 1 for the binary it names in "File:"). Each carries the
+ * module's build id when the trace has it (MODULES chunks).
  *
  * Usage: pprof_frames_note() every stack the profile will use, then
  * pprof_frames_mappings() once, then pprof_frames_locations() per sample.

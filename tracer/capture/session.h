@@ -18,6 +18,7 @@
 #include "stacks/stack.h"
 #include "sched/sched.h"
 #include "profiles/cpu.h"
+#include "u64map.h"
 
 #define BATCH_FLUSH_BYTES (64u << 10)
 #define BATCH_FLUSH_NS 500000000u /* a batch older than this is written */
@@ -64,6 +65,9 @@ struct capture {
 	uint8_t stack_sent[CPROF_STACK_IDS / 8 + 1]; /* bit per stack id in the stream */
 	uint32_t *stack_pending;  /* ids referenced, not yet written */
 	uint32_t npending, pending_cap;
+	struct u64map modules_seen;  /* module string ids whose build id is sent or pending */
+	uint32_t *modules_pending;   /* module string ids to send in the next MODULES chunk */
+	uint32_t nmodules_pending, modules_pending_cap;
 	/* The ring being decoded gets its queued kernel records (sched/)
 	 * merged before its first own event at or after sched_next (ticks;
 	 * UINT64_MAX: none, also outside drain passes). */

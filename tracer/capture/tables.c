@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "capture/session.h"
+#include "stacks/buildid.h"
 
 void tables_lost_add(struct capture *c, uint32_t tid, uint64_t n, uint64_t first, uint64_t last)
 {
@@ -35,12 +36,55 @@ void tables_lost_add(struct capture *c, uint32_t tid, uint64_t n, uint64_t first
 		e->last_ticks = last;
 }
 
-/* Writes the strings interned since the last call. */
+/* Notes the modules of frames whose build id the stream has not had. */
+static void modules_note(struct capture *c, const struct cprof_frame *frames, uint32_t n)
+{
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t m = frames[k].module;
+		if (!m || u64map_get(&c->modules_seen, m))
+			continue;
+		if (c->nmodules_pending == c->modules_pending_cap) {
+			uint32_t ncap = c->modules_pending_cap ? c->modules_pending_cap * 2 : 16;
+			void *p = realloc(c->modules_pending, ncap * sizeof *c->modules_pending);
+			if (!p)
+				return; /* the module goes without its build id */
+			c->modules_pending = p;
+			c->modules_pending_cap = ncap;
+		}
+		if (u64map_put(&c->modules_seen, m, 1))
+			return;
+		c->modules_pending[c->nmodules_pending++] = m;
+	}
+}
+
+/* Writes the build ids of the modules noted since the last call (their
+ * names are in the stream by now: strings go first). */
+static void send_modules(struct capture *c)
+{
+	if (!c->nmodules_pending)
+		return;
+	trace_writer_open(&c->w, CPROF_CHUNK_MODULES);
+	for (uint32_t i = 0; i < c->nmodules_pending; i++) {
+		uint32_t len;
+		const char *name = cprof_string_get(c->modules_pending[i], &len);
+		uint8_t id[CPROF_BUILD_ID_MAX];
+		size_t n = name ? cprof_build_id_of(name, id, sizeof id) : 0;
+		if (n)
+			trace_writer_module(&c->w, c->modules_pending[i], id, n);
+	}
+	trace_writer_close(&c->w);
+	c->nmodules_pending = 0;
+}
+
+/* Writes the strings interned since the last call, then the build ids of
+ * the modules they name. */
 void tables_send_strings(struct capture *c)
 {
 	uint32_t n = cprof_strings_count();
-	if (n <= c->strings_sent)
+	if (n <= c->strings_sent) {
+		send_modules(c);
 		return;
+	}
 	trace_writer_open(&c->w, CPROF_CHUNK_STRINGS);
 	for (uint32_t id = c->strings_sent; id < n; id++) {
 		uint32_t len;
@@ -54,6 +98,7 @@ void tables_send_strings(struct capture *c)
 	}
 	trace_writer_close(&c->w);
 	c->strings_sent = n;
+	send_modules(c);
 }
 
 static int stack_sent(const struct capture *c, uint64_t id)
@@ -94,6 +139,7 @@ void tables_send_stacks(struct capture *c)
 		for (uint32_t k = 0; k < depth; k++)
 			cprof_symbolize(pcs[k], k == 0, &frames[k]);
 		trace_writer_stack(&c->w, c->stack_pending[i], frames, depth);
+		modules_note(c, frames, depth);
 		if (c->w.chunk.len > BATCH_FLUSH_BYTES) {
 			trace_writer_close(&c->w);
 			trace_writer_open(&c->w, CPROF_CHUNK_STACKS);
@@ -107,7 +153,11 @@ void tables_free(struct capture *c)
 {
 	free(c->lost);
 	free(c->stack_pending);
+	free(c->modules_pending);
+	u64map_free(&c->modules_seen);
 	c->lost = NULL;
 	c->stack_pending = NULL;
+	c->modules_pending = NULL;
+	c->nmodules_pending = c->modules_pending_cap = 0;
 	c->nlost = c->lost_cap = c->npending = c->pending_cap = 0;
 }
