@@ -161,6 +161,47 @@ static void test_header_extension(void)
 	trace_buf_free(&out);
 }
 
+/* MODULES: a module's build id reads back as hex; an entry naming no
+ * defined string is skipped; a build id past 64 bytes is an error. */
+static void test_modules(void)
+{
+	struct trace_buf out = {0};
+	struct trace_writer w;
+	trace_writer_init(&w, sink_mem, &out);
+	struct cprof_header h = {.ticks_per_sec = 1000, .pid = 7};
+	CHECK(trace_writer_header(&w, &h) == 0);
+	CHECK(trace_writer_open(&w, CPROF_CHUNK_STRINGS) == 0);
+	CHECK(trace_writer_string(&w, 1, "libx.so", 7) == 0);
+	CHECK(trace_writer_close(&w) == 0);
+	const uint8_t id[4] = {0xde, 0xad, 0x01, 0x0f};
+	CHECK(trace_writer_open(&w, CPROF_CHUNK_MODULES) == 0);
+	CHECK(trace_writer_module(&w, 1, id, sizeof id) == 0);
+	CHECK(trace_writer_module(&w, 5, id, sizeof id) == 0); /* string 5 is never defined */
+	CHECK(trace_writer_close(&w) == 0);
+	size_t before_end = out.len;
+	CHECK(trace_writer_end(&w) == 0);
+	trace_writer_destroy(&w);
+	struct trace_reader r;
+	int n;
+	CHECK(read_all(out.p, out.len, &n, &r) == 0);
+	CHECK(trace_reader_build_id(&r, 1) && strcmp(trace_reader_build_id(&r, 1), "dead010f") == 0);
+	CHECK(trace_reader_build_id(&r, 5) == NULL && trace_reader_build_id(&r, 2) == NULL);
+	trace_reader_close(&r);
+	/* a hand-made MODULES chunk claiming a 65-byte build id */
+	struct trace_buf bad = {0};
+	trace_buf_put(&bad, out.p, before_end);
+	uint8_t chunk[CPROF_CHUNK_HEADER + 2 + 65] = {CPROF_CHUNK_MODULES};
+	le_put32(chunk + 4, 2 + 65);
+	chunk[CPROF_CHUNK_HEADER] = 1;
+	chunk[CPROF_CHUNK_HEADER + 1] = 65;
+	trace_buf_put(&bad, chunk, sizeof chunk);
+	trace_buf_put(&bad, out.p + before_end, out.len - before_end);
+	CHECK(read_all(bad.p, bad.len, &n, &r) != 0 && strstr(r.error, "build id of 65 bytes out of range"));
+	trace_reader_close(&r);
+	trace_buf_free(&bad);
+	trace_buf_free(&out);
+}
+
 /* One process image's part of a tree file: strings "main"/"fib" under
  * stream ids 1/2 in pid 100 and swapped in pid 200; the same stack
  * (function "main") under different stream ids; tid 7 in both pids (pid
@@ -270,6 +311,7 @@ static void test_tree(void)
 int main(void)
 {
 	test_header_extension();
+	test_modules();
 	test_tree();
 	struct trace_buf file = {0};
 	build(&file);
