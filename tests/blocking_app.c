@@ -41,7 +41,7 @@ static int queued, done_producing;
 static int listen_fd, pipe_fds[2];
 /* net_reader -> net_writer: about to recv. The 50 ms count from here, so
  * a reader descheduled after accept (a loaded machine) still waits them. */
-static _Atomic int reader_ready;
+static _Atomic int reader_ready, pipe_reader_ready;
 static pthread_barrier_t ready;
 
 static void sleep_ms(int ms)
@@ -153,6 +153,7 @@ static NOINLINE void *pipe_reader(void *arg)
 {
 	(void)arg;
 	printf("pipe_reader_tid %ld\n", tid());
+	pipe_reader_ready = 1;
 	char c;
 	if (read(pipe_fds[0], &c, 1) != 1) /* blocks ~20 ms */
 		perror("read");
@@ -163,6 +164,8 @@ static NOINLINE void *pipe_writer(void *arg)
 {
 	(void)arg;
 	printf("pipe_writer_tid %ld\n", tid());
+	while (!pipe_reader_ready) /* the 20 ms count from the reader's read */
+		sleep_ms(1);
 	sleep_ms(20);
 	if (write(pipe_fds[1], "x", 1) != 1)
 		perror("write");

@@ -201,9 +201,17 @@ int main(int argc, char **argv)
 	uint32_t idler = (uint32_t)facts_get(facts, "idler_tid", 0);
 	uint64_t idle_cond = (uint64_t)facts_get(facts, "idle_cond", 0);
 	uint64_t last_ts = 0;
-	for (size_t i = 0; i < L.n; i++)
+	/* the program's own last event: the kernel's records and samples,
+	 * flushed after the capture's end, may come a loaded machine's
+	 * milliseconds later */
+	for (size_t i = 0; i < L.n; i++) {
+		unsigned k = L.ev[i].ev.kind;
+		if (k == CPROF_EV_SCHED_SWITCH_OUT || k == CPROF_EV_SCHED_SWITCH_IN || k == CPROF_EV_SCHED_STAT ||
+		    k == CPROF_EV_CPU_SAMPLE || k == CPROF_EV_RUNQ_DELAY)
+			continue;
 		if (L.ev[i].ev.ts > last_ts)
 			last_ts = L.ev[i].ev.ts;
+	}
 	int idle_blocks = 0, idle_to_end = 0;
 	for (size_t i = 0; i < nblocks; i++) {
 		if (blocks[i].tid != idler)
