@@ -232,13 +232,15 @@ static void merged_flush(FILE *f, int *comma, struct merged *m, int64_t base)
 
 /* The spans of lane l overlapping [t0, t1), those narrower than px merged
  * with neighbours closer than px. Absolute ns in, relative ns out. */
-static void lane_out(FILE *f, const struct tl_lane *l, int64_t t0, int64_t t1, int64_t px, int64_t base)
+static void lane_out(FILE *f, const struct tl_clane *l, int64_t t0, int64_t t1, int64_t px, int64_t base)
 {
 	int comma = 0;
 	struct merged m = {0};
+	struct tl_cur cur;
+	struct tl_span span;
+	const struct tl_span *sp = &span;
 	fputc('[', f);
-	for (uint32_t i = tl_lane_seek(l, t0); i < l->n && l->s[i].begin < t1; i++) {
-		const struct tl_span *sp = &l->s[i];
+	for (tl_cur_at(&cur, l, tl_clane_seek(l, t0)); tl_cur_next(&cur, &span) && sp->begin < t1;) {
 		if (sp->end - sp->begin >= px) {
 			merged_flush(f, &comma, &m, base);
 			span_out(f, &comma, sp, base, 1, TL_KIND(sp->meta));
@@ -455,16 +457,16 @@ static enum MHD_Result api_span(struct server *s, struct MHD_Connection *c)
 	if (arg_int(c, "th", 0, (int64_t)s->tl.nthreads + 1, &th) || arg_int(c, "lane", -1, 255, &lane) ||
 	    arg_int(c, "b", INT64_MIN / 2, INT64_MAX / 2, &b))
 		return respond_error(c, 400, "span needs th, lane and b");
-	const struct tl_lane *l = NULL;
+	const struct tl_clane *l = NULL;
 	if (lane < 0 && th < s->tl.ntask_lanes)
 		l = &s->tl.task_lanes[th];
 	else if (lane >= 0 && th < s->tl.nthreads && lane < s->tl.threads[th].nlanes)
 		l = &s->tl.threads[th].lanes[lane];
 	b += s->w.begin;
-	uint32_t i = l ? tl_lane_seek(l, b) : 0;
-	if (!l || i >= l->n || l->s[i].begin != b)
+	struct tl_span span;
+	if (!l || !tl_clane_get(l, tl_clane_seek(l, b), &span) || span.begin != b)
 		return respond_error(c, 404, "no span starts there");
-	const struct tl_span *sp = &l->s[i];
+	const struct tl_span *sp = &span;
 	unsigned kind = TL_KIND(sp->meta);
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "kind", tl_kind_name(kind));
@@ -505,13 +507,14 @@ static enum MHD_Result api_search(struct server *s, struct MHD_Connection *c)
 	fprintf(f, "{\"hits\":[");
 	for (uint32_t t = 0; t < s->tl.nthreads; t++)
 		for (uint32_t l = 0; l < s->tl.threads[t].nlanes; l++) {
-			const struct tl_lane *ln = &s->tl.threads[t].lanes[l];
-			for (uint32_t i = 0; i < ln->n; i++) {
-				if (!u64map_get(&match, ln->s[i].name))
+			struct tl_cur cur;
+			struct tl_span sp;
+			for (tl_cur_at(&cur, &s->tl.threads[t].lanes[l], 0); tl_cur_next(&cur, &sp);) {
+				if (!u64map_get(&match, sp.name))
 					continue;
 				if (shown < MAX_SEARCH_HITS) {
 					fprintf(f, "%s[%u,%u,%" PRId64 ",%" PRId64 ",%u]", shown ? "," : "", t, l,
-						ln->s[i].begin - s->w.begin, ln->s[i].end - s->w.begin, ln->s[i].name);
+						sp.begin - s->w.begin, sp.end - s->w.begin, sp.name);
 					shown++;
 				}
 				total++;

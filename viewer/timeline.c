@@ -1,7 +1,8 @@
 /*
  * The timeline index (timeline.h): a walk consumer appending spans to
  * per-thread, per-depth lanes; its finish sorts and packs. Workload: every
- * region and block of the trace, 24 bytes each, appended in file order.
+ * region and block of the trace, varint-coded (6-10 bytes each), appended
+ * in file order.
  */
 #include "timeline.h"
 
@@ -39,6 +40,189 @@ static void lane_push(struct timeline *t, struct tl_lane *l, const struct tl_spa
 	t->spans++;
 }
 
+/* ---- compact lanes ---- */
+
+static inline uint64_t zz(uint64_t v) { return v << 1 ^ (uint64_t)((int64_t)v >> 63); }
+static inline uint64_t unzz(uint64_t v) { return v >> 1 ^ (uint64_t)-(int64_t)(v & 1); }
+
+static inline uint8_t *put_varint(uint8_t *p, uint64_t v)
+{
+	while (v >= 0x80) {
+		*p++ = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (uint8_t)v;
+	return p;
+}
+
+static inline const uint8_t *get_varint(const uint8_t *p, uint64_t *v)
+{
+	uint64_t x = 0;
+	for (unsigned sh = 0;; sh += 7) {
+		uint8_t b = *p++;
+		x |= (uint64_t)(b & 0x7f) << sh;
+		if (!(b & 0x80) || sh >= 63)
+			break;
+	}
+	*v = x;
+	return p;
+}
+
+/* Appends s to l; 0, or -1 out of memory (l unchanged). */
+static int clane_push(struct tl_clane *l, const struct tl_span *s)
+{
+	if (l->n == UINT32_MAX)
+		return -1;
+	if (l->len + 4 * 10 > l->cap) {
+		uint64_t c = l->cap ? l->cap + l->cap / 2 : 256;
+		void *q = realloc(l->buf, c);
+		if (!q)
+			return -1;
+		l->buf = q;
+		l->cap = c;
+	}
+	if (l->n % TL_BLK == 0) {
+		if (l->nblk == l->blk_cap) {
+			uint32_t c = l->blk_cap ? l->blk_cap * 2 : 4;
+			void *q = c > l->blk_cap ? realloc(l->blk, (size_t)c * sizeof *l->blk) : NULL;
+			if (!q)
+				return -1;
+			l->blk = q;
+			l->blk_cap = c;
+		}
+		l->blk[l->nblk++] = (struct tl_blk){l->len, l->prev_end};
+	}
+	uint8_t *p = l->buf + l->len;
+	p = put_varint(p, zz((uint64_t)s->begin - (uint64_t)l->prev_end));
+	p = put_varint(p, zz((uint64_t)s->end - (uint64_t)s->begin));
+	p = put_varint(p, s->name);
+	p = put_varint(p, (uint64_t)TL_ID(s->meta) << 3 | TL_KIND(s->meta));
+	l->len = (uint64_t)(p - l->buf);
+	if (l->n && s->begin < l->last_begin)
+		l->unsorted = 1;
+	l->last_begin = s->begin;
+	l->prev_end = s->end;
+	l->n++;
+	return 0;
+}
+
+static void clane_free(struct tl_clane *l)
+{
+	free(l->buf);
+	free(l->blk);
+	*l = (struct tl_clane){0};
+}
+
+/* Gives back the buffers' unused room once a lane is complete. */
+static void clane_shrink(struct tl_clane *l)
+{
+	if (l->cap > l->len && l->len) {
+		void *q = realloc(l->buf, l->len);
+		if (q) {
+			l->buf = q;
+			l->cap = l->len;
+		}
+	}
+	if (l->blk_cap > l->nblk && l->nblk) {
+		void *q = realloc(l->blk, (size_t)l->nblk * sizeof *l->blk);
+		if (q) {
+			l->blk = q;
+			l->blk_cap = l->nblk;
+		}
+	}
+}
+
+void tl_cur_at(struct tl_cur *c, const struct tl_clane *l, uint32_t i)
+{
+	*c = (struct tl_cur){.l = l};
+	if (i >= l->n) {
+		c->i = l->n;
+		return;
+	}
+	const struct tl_blk *b = &l->blk[i / TL_BLK];
+	c->i = i / TL_BLK * TL_BLK;
+	c->off = b->off;
+	c->prev_end = b->prev_end;
+	struct tl_span skip;
+	while (c->i < i)
+		tl_cur_next(c, &skip);
+}
+
+int tl_cur_next(struct tl_cur *c, struct tl_span *out)
+{
+	if (c->i >= c->l->n)
+		return 0;
+	const uint8_t *p = c->l->buf + c->off;
+	uint64_t d, len, name, meta;
+	p = get_varint(p, &d);
+	p = get_varint(p, &len);
+	p = get_varint(p, &name);
+	p = get_varint(p, &meta);
+	out->begin = (int64_t)((uint64_t)c->prev_end + unzz(d));
+	out->end = (int64_t)((uint64_t)out->begin + unzz(len));
+	out->name = (uint32_t)name;
+	out->meta = TL_META(meta & 7, meta >> 3);
+	c->off = (uint64_t)(p - c->l->buf);
+	c->prev_end = out->end;
+	c->i++;
+	return 1;
+}
+
+int tl_clane_get(const struct tl_clane *l, uint32_t i, struct tl_span *out)
+{
+	if (i >= l->n)
+		return 0;
+	struct tl_cur c;
+	tl_cur_at(&c, l, i);
+	return tl_cur_next(&c, out);
+}
+
+/* The same bisection as tl_lane_seek, on ends read through a one-block
+ * cache: the same answer on any lane, sorted or not. */
+uint32_t tl_clane_seek(const struct tl_clane *l, int64_t ns)
+{
+	int64_t ends[TL_BLK];
+	uint32_t cached = UINT32_MAX;
+	uint32_t lo = 0, hi = l->n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (mid / TL_BLK != cached) {
+			cached = mid / TL_BLK;
+			struct tl_cur c;
+			struct tl_span sp;
+			tl_cur_at(&c, l, cached * TL_BLK);
+			for (uint32_t k = 0; k < TL_BLK && tl_cur_next(&c, &sp); k++)
+				ends[k] = sp.end;
+		}
+		if (ends[mid % TL_BLK] <= ns)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The lane's spans as an array (malloc'd; NULL out of memory or empty). */
+static struct tl_span *clane_decode(const struct tl_clane *l)
+{
+	struct tl_span *a = l->n ? malloc((size_t)l->n * sizeof *a) : NULL;
+	if (!a)
+		return NULL;
+	struct tl_cur c;
+	tl_cur_at(&c, l, 0);
+	for (uint32_t i = 0; tl_cur_next(&c, &a[i]); i++)
+		;
+	return a;
+}
+
+static void cpush(struct timeline *t, struct tl_clane *l, const struct tl_span *s)
+{
+	if (clane_push(l, s))
+		t->oom = 1;
+	else
+		t->spans++;
+}
+
 static uint32_t thread_index(struct timeline *t, uint32_t tid)
 {
 	uint32_t i = u64map_get(&t->thread_index, tid);
@@ -55,7 +239,7 @@ static uint32_t thread_index(struct timeline *t, uint32_t tid)
 	return t->nthreads++;
 }
 
-static struct tl_lane *thread_lane(struct timeline *t, uint32_t tid, uint32_t depth)
+static struct tl_clane *thread_lane(struct timeline *t, uint32_t tid, uint32_t depth)
 {
 	uint32_t i = thread_index(t, tid);
 	if (i == UINT32_MAX || depth > 255)
@@ -78,10 +262,10 @@ static void on_region(void *self, struct walk *w, const struct walk_region *r)
 {
 	(void)w;
 	struct timeline *t = self;
-	struct tl_lane *l = thread_lane(t, r->thread->tid, r->depth);
+	struct tl_clane *l = thread_lane(t, r->thread->tid, r->depth);
 	if (l) {
 		struct tl_span s = {r->begin, r->end, r->name, TL_META(TL_REGION, r->task_name)};
-		lane_push(t, l, &s);
+		cpush(t, l, &s);
 	}
 }
 
@@ -89,10 +273,10 @@ static void on_block(void *self, struct walk *w, const struct walk_block *b)
 {
 	(void)w;
 	struct timeline *t = self;
-	struct tl_lane *l = thread_lane(t, b->thread->tid, b->depth);
+	struct tl_clane *l = thread_lane(t, b->thread->tid, b->depth);
 	if (l) {
 		struct tl_span s = {b->begin, b->end, b->what, TL_META(TL_BLOCK0 + b->cls, b->stack)};
-		lane_push(t, l, &s);
+		cpush(t, l, &s);
 	}
 }
 
@@ -143,7 +327,7 @@ static void on_task(void *self, struct walk *w, const struct walk_task *k)
 	}
 	/* collected in the spare lane, packed in on_finish */
 	struct tl_span s = {k->begin, k->end, k->name, TL_META(TL_TASK, k->id)};
-	lane_push(t, &t->task_lanes[MAX_TASK_LANES], &s);
+	cpush(t, &t->task_lanes[MAX_TASK_LANES], &s);
 }
 
 static void on_log(void *self, struct walk *w, const struct walk_log *l)
@@ -326,6 +510,27 @@ static uint32_t pack_lanes(struct tl_span *s, uint32_t n, uint32_t max, uint32_t
 	return used;
 }
 
+/* Sorts a lane by begin as qsort sorted the array of its spans in the
+ * order they arrived (the same array in, the same order out). */
+static void clane_sort(struct timeline *t, struct tl_clane *l)
+{
+	struct tl_span *a = clane_decode(l);
+	if (!a) {
+		t->oom = 1; /* left as it came */
+		return;
+	}
+	uint32_t n = l->n;
+	qsort(a, n, sizeof *a, span_by_begin);
+	clane_free(l);
+	for (uint32_t i = 0; i < n; i++)
+		if (clane_push(l, &a[i])) {
+			t->oom = 1;
+			t->spans -= n - i;
+			break;
+		}
+	free(a);
+}
+
 /* After the walk: sorts what arrived out of order, packs the task lanes. */
 static void on_finish(void *self, struct walk *w)
 {
@@ -333,12 +538,10 @@ static void on_finish(void *self, struct walk *w)
 	/* regions whose task name was read late arrive out of order */
 	for (uint32_t i = 0; i < t->nthreads; i++)
 		for (uint32_t l = 0; l < t->threads[i].nlanes; l++) {
-			struct tl_lane *ln = &t->threads[i].lanes[l];
-			for (uint32_t j = 1; j < ln->n; j++)
-				if (ln->s[j].begin < ln->s[j - 1].begin) {
-					qsort(ln->s, ln->n, sizeof *ln->s, span_by_begin);
-					break;
-				}
+			struct tl_clane *ln = &t->threads[i].lanes[l];
+			if (ln->unsorted)
+				clane_sort(t, ln);
+			clane_shrink(ln);
 		}
 	/* a blocked state is emitted once its cause is known: after later ones;
 	 * a thread's window may open at the capture's start, before the first
@@ -367,16 +570,21 @@ static void on_finish(void *self, struct walk *w)
 		return;
 	/* each task to the first lane free at its begin; tasks beyond
 	 * MAX_TASK_LANES overlapping ones are not drawn */
-	struct tl_lane all = t->task_lanes[MAX_TASK_LANES];
-	t->task_lanes[MAX_TASK_LANES] = (struct tl_lane){0};
-	t->spans -= all.n;
+	struct tl_clane *spare = &t->task_lanes[MAX_TASK_LANES];
+	struct tl_lane all = {clane_decode(spare), spare->n, spare->n};
+	if (spare->n && !all.s)
+		t->oom = 1, all.n = 0;
+	t->spans -= spare->n;
+	clane_free(spare);
 	uint32_t *lane = all.n ? malloc(all.n * sizeof *lane) : NULL;
 	if (all.n && !lane)
 		t->oom = 1;
 	t->ntask_lanes = lane ? pack_lanes(all.s, all.n, MAX_TASK_LANES, lane) : 0;
 	for (uint32_t i = 0; lane && i < all.n; i++)
 		if (lane[i] != UINT32_MAX)
-			lane_push(t, &t->task_lanes[lane[i]], &all.s[i]);
+			cpush(t, &t->task_lanes[lane[i]], &all.s[i]);
+	for (uint32_t l = 0; l < t->ntask_lanes; l++)
+		clane_shrink(&t->task_lanes[l]);
 	free(lane);
 	free(all.s);
 }
@@ -420,7 +628,7 @@ void timeline_free(struct timeline *t)
 {
 	for (uint32_t i = 0; i < t->nthreads; i++) {
 		for (uint32_t l = 0; l < t->threads[i].nlanes; l++)
-			free(t->threads[i].lanes[l].s);
+			clane_free(&t->threads[i].lanes[l]);
 		free(t->threads[i].lanes);
 		free(t->threads[i].states.s);
 		free(t->threads[i].samples);
@@ -431,7 +639,7 @@ void timeline_free(struct timeline *t)
 	free(t->counts);
 	free(t->threads);
 	for (uint32_t l = 0; t->task_lanes && l <= MAX_TASK_LANES; l++)
-		free(t->task_lanes[l].s);
+		clane_free(&t->task_lanes[l]);
 	free(t->task_lanes);
 	free(t->logs);
 	free(t->msgs);

@@ -34,7 +34,9 @@ enum tl_kind {
 const char *tl_kind_name(unsigned kind);
 
 /* 24 bytes: begin and end in ns; meta = kind << 29 | a 29-bit id (the
- * stack of a block, the enclosing task's name of a region, a task's id). */
+ * stack of a block, the enclosing task's name of a region, a task's id).
+ * Region, block and task lanes keep them coded (struct tl_clane); kernel
+ * state and CPU lanes as they are. */
 struct tl_span {
 	int64_t begin, end;
 	uint32_t name; /* string id */
@@ -43,7 +45,6 @@ struct tl_span {
 #define TL_META(kind, id) ((uint32_t)(kind) << 29 | ((id) & 0x1fffffffu))
 #define TL_KIND(meta) ((meta) >> 29)
 #define TL_ID(meta) ((meta) & 0x1fffffffu)
-/* The index keeps 24 bytes per span (README's memory figures). */
 _Static_assert(sizeof(struct tl_span) == 24, "struct tl_span is 24 bytes");
 /* Kinds fit the meta's 3 bits, ids its 29: string and stack ids, and the
  * walk's "task begun before the capture" name. */
@@ -57,6 +58,40 @@ struct tl_lane {
 	uint32_t n, cap;
 };
 
+/* A compact lane: the spans of a thread's depth or of a task lane, in
+ * order, varint-coded against the span before (zigzag begin - previous
+ * end, zigzag end - begin, name, id << 3 | kind), 6-10 bytes a span
+ * instead of 24, with a block entry every TL_BLK spans for seeking. Read
+ * through tl_cur / tl_clane_get / tl_clane_seek, which give back the
+ * struct tl_span that was pushed (any int64 values round-trip). */
+#define TL_BLK 64
+struct tl_blk {
+	uint64_t off;     /* byte offset of the block's first span */
+	int64_t prev_end; /* the end of the span before it (0 for the first) */
+};
+struct tl_clane {
+	uint8_t *buf;
+	uint64_t len, cap;
+	struct tl_blk *blk;
+	uint32_t n, nblk, blk_cap;
+	int64_t prev_end, last_begin; /* the encoder's state */
+	int unsorted;                 /* a span was pushed before an earlier one's begin */
+};
+/* A reader of a compact lane: tl_cur_at puts it on span i; tl_cur_next
+ * gives that span and moves on (0 at the end). */
+struct tl_cur {
+	const struct tl_clane *l;
+	uint32_t i;
+	uint64_t off;
+	int64_t prev_end;
+};
+void tl_cur_at(struct tl_cur *c, const struct tl_clane *l, uint32_t i);
+int tl_cur_next(struct tl_cur *c, struct tl_span *out);
+/* Span i of l; 0 when i >= l->n. */
+int tl_clane_get(const struct tl_clane *l, uint32_t i, struct tl_span *out);
+/* Index of the first span of l whose end is after ns (as tl_lane_seek). */
+uint32_t tl_clane_seek(const struct tl_clane *l, int64_t ns);
+
 /* A thread's states lane holds spans whose name is the state (walk.h:
  * WALK_RUNNING, WC_SCHED runnable, a block class, WC_OTHER) and whose meta
  * is the CPU + 1 of a running state (0 otherwise); sorted by begin and not
@@ -64,7 +99,7 @@ struct tl_lane {
  * index in threads. */
 struct tl_thread {
 	uint32_t tid;
-	struct tl_lane *lanes;
+	struct tl_clane *lanes; /* one per depth */
 	uint32_t nlanes;
 	struct tl_lane states;
 	int64_t *samples;        /* ns of its CPU samples, sorted after the walk */
@@ -98,7 +133,7 @@ struct timeline {
 	struct tl_thread *threads;
 	uint32_t nthreads, threads_cap;
 	struct u64map thread_index; /* tid -> index + 1 */
-	struct tl_lane *task_lanes;
+	struct tl_clane *task_lanes;
 	uint32_t ntask_lanes;
 	struct tl_log *logs;
 	uint64_t nlogs, logs_cap;
