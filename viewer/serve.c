@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <signal.h>
@@ -410,36 +411,46 @@ static enum MHD_Result api_view(struct server *s, struct MHD_Connection *c)
 		lane_out(f, &s->tl.task_lanes[l], t0, t1, px, base);
 	}
 	/* logs: every one when few, else one per thread per 2 pixels */
-	uint64_t lo = tl_seek_ts(s->tl.logs, s->tl.nlogs, sizeof *s->tl.logs, t0);
+	const struct tl_rstream *logs = &s->tl.logs, *wakes = &s->tl.wakes;
+	uint64_t lo = tl_rs_seek(logs, t0);
 	uint64_t end = lo;
-	while (end < s->tl.nlogs && s->tl.logs[end].ts < t1 && end - lo <= MAX_VIEW_LOGS)
+	struct tl_rcur cur;
+	struct tl_rec g;
+	for (tl_rcur_at(&cur, logs, lo); end - lo <= MAX_VIEW_LOGS && tl_rcur_next(&cur, &g) && g.ts < t1;)
 		end++;
 	int thin = end - lo > MAX_VIEW_LOGS;
 	int64_t *last = thin ? calloc(s->tl.nthreads + 1, sizeof *last) : NULL;
 	fprintf(f, "],\"logs\":[");
 	int comma = 0, shown = 0;
-	for (uint64_t i = lo; i < s->tl.nlogs && s->tl.logs[i].ts < t1 && shown < 4 * MAX_VIEW_LOGS; i++) {
-		const struct tl_log *g = &s->tl.logs[i];
-		if (thin && last && g->ts - last[g->thread] < 2 * px && last[g->thread])
+	for (tl_rcur_at(&cur, logs, lo); shown < 4 * MAX_VIEW_LOGS && tl_rcur_next(&cur, &g) && g.ts < t1;) {
+		uint64_t th = g.f[TL_LOG_THREAD], len = g.f[TL_LOG_LEN];
+		if (thin && last && g.ts - last[th] < 2 * px && last[th])
 			continue;
 		if (last)
-			last[g->thread] = g->ts;
-		fprintf(f, "%s[%" PRId64 ",%u,%u,\"", comma ? "," : "", g->ts - base, g->thread, g->category);
-		json_escape_to(f, s->tl.msgs + g->msg, g->len < 200 ? g->len : 200);
+			last[th] = g.ts;
+		fprintf(f, "%s[%" PRId64 ",%u,%u,\"", comma ? "," : "", g.ts - base, (uint32_t)th,
+			(uint32_t)g.f[TL_LOG_CATEGORY]);
+		json_escape_to(f, s->tl.msgs + g.f[TL_LOG_MSG], len < 200 ? len : 200);
 		fputs("\"]", f);
 		comma = 1;
 		shown++;
 	}
 	free(last);
 	/* wake-ups: every one when few, else a regular sample */
-	lo = tl_seek_ts(s->tl.wakes, s->tl.nwakes, sizeof *s->tl.wakes, t0);
-	end = tl_seek_ts(s->tl.wakes, s->tl.nwakes, sizeof *s->tl.wakes, t1);
+	lo = tl_rs_seek(wakes, t0);
+	end = tl_rs_seek(wakes, t1);
 	uint64_t stride = (end - lo) / MAX_VIEW_WAKES + 1;
 	fprintf(f, "],\"wakes\":[");
 	comma = 0;
 	for (uint64_t i = lo; i < end; i += stride) {
-		const struct tl_wake *k = &s->tl.wakes[i];
-		fprintf(f, "%s[%" PRId64 ",%u,%u]", comma ? "," : "", k->ts - base, k->waker, k->target);
+		if (i == lo || stride > TL_BLK)
+			tl_rcur_at(&cur, wakes, i);
+		else
+			for (uint64_t k = 1; k < stride; k++)
+				tl_rcur_next(&cur, &g);
+		tl_rcur_next(&cur, &g);
+		fprintf(f, "%s[%" PRId64 ",%u,%u]", comma ? "," : "", g.ts - base, (uint32_t)g.f[TL_WAKE_WAKER],
+			(uint32_t)g.f[TL_WAKE_TARGET]);
 		comma = 1;
 	}
 	fprintf(f, "],\"wakes_total\":%" PRIu64 ",\"px_ns\":%" PRId64, end - lo, px);
@@ -721,6 +732,10 @@ int viewer_serve(const char *path, const char *addr, int open_browser)
 {
 	static struct server s; /* lives until exit */
 	s.path = path;
+	/* a fixed threshold: the index's large buffers are mappings of their
+	 * own, grown by mremap and given back when freed, not heap holes that
+	 * the RSS keeps (glibc's adaptive threshold rises past them) */
+	mallopt(M_MMAP_THRESHOLD, 256 << 10);
 	struct timespec a, b;
 	clock_gettime(CLOCK_MONOTONIC, &a);
 	struct walk_consumer c[AN_COUNT + 1];

@@ -4,12 +4,16 @@
  * region and block of the trace, varint-coded (6-10 bytes each), appended
  * in file order.
  */
+#define _GNU_SOURCE /* qsort_r */
 #include "timeline.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_TASK_LANES 64
+#define MSG_KEPT 16384 /* distinct log messages remembered for sharing */
+#define TASK_RUN 65536 /* tasks sorted at once while the walk runs */
 
 static int grow(void **p, uint64_t *cap, uint64_t need, size_t elem)
 {
@@ -215,6 +219,241 @@ static struct tl_span *clane_decode(const struct tl_clane *l)
 	return a;
 }
 
+/* ---- record streams (logs, wake-ups) ---- */
+
+static int rs_push(struct tl_rstream *r, const struct tl_rec *x)
+{
+	if (r->len + (1 + TL_RF) * 10 > r->cap) {
+		uint64_t c = r->cap ? r->cap + r->cap / 2 : 256;
+		void *q = realloc(r->buf, c);
+		if (!q)
+			return -1;
+		r->buf = q;
+		r->cap = c;
+	}
+	if (r->n % TL_BLK == 0) {
+		if (r->nblk == r->blk_cap) {
+			uint64_t c = r->blk_cap ? r->blk_cap * 2 : 4;
+			void *q = realloc(r->blk, c * sizeof *r->blk);
+			if (!q)
+				return -1;
+			r->blk = q;
+			r->blk_cap = c;
+		}
+		r->blk[r->nblk++] = (struct tl_rblk){r->len, r->last};
+	}
+	uint8_t *p = r->buf + r->len;
+	p = put_varint(p, zz((uint64_t)x->ts - (uint64_t)r->last.ts));
+	for (unsigned k = 0; k < r->nf; k++)
+		p = put_varint(p, zz(x->f[k] - r->last.f[k]));
+	r->len = (uint64_t)(p - r->buf);
+	if (r->n && x->ts < r->last.ts)
+		r->unsorted = 1;
+	r->last = *x;
+	r->n++;
+	return 0;
+}
+
+static void rs_free(struct tl_rstream *r)
+{
+	free(r->buf);
+	free(r->blk);
+	unsigned nf = r->nf;
+	*r = (struct tl_rstream){.nf = nf};
+}
+
+static void rs_shrink(struct tl_rstream *r)
+{
+	if (r->cap > r->len && r->len) {
+		void *q = realloc(r->buf, r->len);
+		if (q) {
+			r->buf = q;
+			r->cap = r->len;
+		}
+	}
+	if (r->blk_cap > r->nblk && r->nblk) {
+		void *q = realloc(r->blk, r->nblk * sizeof *r->blk);
+		if (q) {
+			r->blk = q;
+			r->blk_cap = r->nblk;
+		}
+	}
+}
+
+void tl_rcur_at(struct tl_rcur *c, const struct tl_rstream *r, uint64_t i)
+{
+	*c = (struct tl_rcur){.r = r};
+	if (i >= r->n) {
+		c->i = r->n;
+		return;
+	}
+	const struct tl_rblk *b = &r->blk[i / TL_BLK];
+	c->i = i / TL_BLK * TL_BLK;
+	c->off = b->off;
+	c->prev = b->prev;
+	struct tl_rec skip;
+	while (c->i < i)
+		tl_rcur_next(c, &skip);
+}
+
+int tl_rcur_next(struct tl_rcur *c, struct tl_rec *out)
+{
+	if (c->i >= c->r->n)
+		return 0;
+	const uint8_t *p = c->r->buf + c->off;
+	uint64_t v;
+	p = get_varint(p, &v);
+	*out = (struct tl_rec){0};
+	out->ts = (int64_t)((uint64_t)c->prev.ts + unzz(v));
+	for (unsigned k = 0; k < c->r->nf; k++) {
+		p = get_varint(p, &v);
+		out->f[k] = c->prev.f[k] + unzz(v);
+	}
+	c->off = (uint64_t)(p - c->r->buf);
+	c->prev = *out;
+	c->i++;
+	return 1;
+}
+
+/* The bisection of tl_seek_ts through a one-block cache. */
+uint64_t tl_rs_seek(const struct tl_rstream *r, int64_t ns)
+{
+	int64_t ts[TL_BLK];
+	uint64_t cached = UINT64_MAX;
+	uint64_t lo = 0, hi = r->n;
+	while (lo < hi) {
+		uint64_t mid = lo + (hi - lo) / 2;
+		if (mid / TL_BLK != cached) {
+			cached = mid / TL_BLK;
+			struct tl_rcur c;
+			struct tl_rec x;
+			tl_rcur_at(&c, r, cached * TL_BLK);
+			for (unsigned k = 0; k < TL_BLK && tl_rcur_next(&c, &x); k++)
+				ts[k] = x.ts;
+		}
+		if (ts[mid % TL_BLK] < ns)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int rec_by_ts_arrival(const void *a, const void *b, void *nf)
+{
+	const struct tl_rec *x = a, *y = b;
+	unsigned k = *(const unsigned *)nf; /* the arrival number's field */
+	if (x->ts != y->ts)
+		return x->ts < y->ts ? -1 : 1;
+	return (x->f[k] > y->f[k]) - (x->f[k] < y->f[k]);
+}
+
+/* Sorts a thread's stream by (time, arrival): decoded, sorted, re-coded. */
+static int rs_sort(struct tl_rstream *r)
+{
+	struct tl_rec *a = malloc(r->n * sizeof *a);
+	if (!a)
+		return -1;
+	struct tl_rcur c;
+	tl_rcur_at(&c, r, 0);
+	for (uint64_t i = 0; tl_rcur_next(&c, &a[i]); i++)
+		;
+	uint64_t n = r->n;
+	unsigned seq = r->nf - 1;
+	qsort_r(a, n, sizeof *a, rec_by_ts_arrival, &seq);
+	rs_free(r);
+	int rc = 0;
+	for (uint64_t i = 0; i < n && !rc; i++)
+		rc = rs_push(r, &a[i]);
+	free(a);
+	return rc;
+}
+
+/* Merges streams sorted by (time, arrival number: field seq) into out
+ * (whose nf the caller sets: the fields kept), freeing each as it ends.
+ * A binary heap of the streams' heads. Returns -1 out of memory. */
+struct rs_head {
+	struct tl_rec x;
+	struct tl_rcur c;
+};
+
+static int head_less(const struct rs_head *a, const struct rs_head *b, unsigned seq)
+{
+	return a->x.ts != b->x.ts ? a->x.ts < b->x.ts : a->x.f[seq] < b->x.f[seq];
+}
+
+static void heap_down(struct rs_head *h, uint32_t n, uint32_t i, unsigned seq)
+{
+	for (;;) {
+		uint32_t l = 2 * i + 1, m = i;
+		if (l < n && head_less(&h[l], &h[m], seq))
+			m = l;
+		if (l + 1 < n && head_less(&h[l + 1], &h[m], seq))
+			m = l + 1;
+		if (m == i)
+			return;
+		struct rs_head tmp = h[i];
+		h[i] = h[m];
+		h[m] = tmp;
+		i = m;
+	}
+}
+
+static int rs_merge_v(struct tl_rstream **v, uint32_t nv, unsigned seq, struct tl_rstream *out)
+{
+	int rc = 0;
+	struct rs_head *h = malloc(((size_t)nv + 1) * sizeof *h);
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < nv; i++) {
+		if (v[i]->unsorted && rs_sort(v[i]))
+			rc = -1;
+		rs_shrink(v[i]);
+		if (!h)
+			continue;
+		tl_rcur_at(&h[n].c, v[i], 0);
+		if (tl_rcur_next(&h[n].c, &h[n].x))
+			n++;
+	}
+	if (!h)
+		n = 0, rc = -1;
+	for (uint32_t i = n; i-- > 0;)
+		heap_down(h, n, i, seq);
+	while (n) {
+		if (rs_push(out, &h[0].x)) {
+			rc = -1;
+			break;
+		}
+		if (!tl_rcur_next(&h[0].c, &h[0].x)) {
+			rs_free((struct tl_rstream *)h[0].c.r);
+			h[0] = h[--n];
+		}
+		heap_down(h, n, 0, seq);
+	}
+	for (uint32_t i = 0; i < nv; i++)
+		rs_free(v[i]);
+	free(h);
+	rs_shrink(out);
+	return rc;
+}
+
+/* The threads' streams at offset `field` of struct tl_thread (nf fields,
+ * then the arrival number) merged into out. */
+static void rs_merge(struct timeline *t, size_t field, struct tl_rstream *out, unsigned nf)
+{
+	*out = (struct tl_rstream){.nf = nf};
+	struct tl_rstream **v = malloc(((size_t)t->nthreads + 1) * sizeof *v);
+	for (uint32_t i = 0; i < t->nthreads; i++) {
+		struct tl_rstream *r = (struct tl_rstream *)((char *)&t->threads[i] + field);
+		if (v)
+			v[i] = r;
+		else
+			rs_free(r);
+	}
+	if (!v || rs_merge_v(v, t->nthreads, nf, out))
+		t->oom = 1;
+	free(v);
+}
+
 static void cpush(struct timeline *t, struct tl_clane *l, const struct tl_span *s)
 {
 	if (clane_push(l, s))
@@ -235,7 +474,8 @@ static uint32_t thread_index(struct timeline *t, uint32_t tid)
 		return UINT32_MAX;
 	}
 	t->threads_cap = (uint32_t)cap;
-	t->threads[t->nthreads] = (struct tl_thread){.tid = tid};
+	t->threads[t->nthreads] = (struct tl_thread){
+		.tid = tid, .logs = {.nf = TL_LOG_FIELDS + 1}, .wakes = {.nf = TL_WAKE_FIELDS + 1}};
 	return t->nthreads++;
 }
 
@@ -325,9 +565,29 @@ static void on_task(void *self, struct walk *w, const struct walk_task *k)
 			return;
 		}
 	}
-	/* collected in the spare lane, packed in on_finish */
-	struct tl_span s = {k->begin, k->end, k->name, TL_META(TL_TASK, k->id)};
-	cpush(t, &t->task_lanes[MAX_TASK_LANES], &s);
+	/* collected in runs of TASK_RUN, each sorted by (begin, arrival) when
+	 * full, merged and packed in on_finish */
+	if (!t->ntask_runs || t->task_runs[t->ntask_runs - 1].n == TASK_RUN) {
+		if (t->ntask_runs && t->task_runs[t->ntask_runs - 1].unsorted &&
+		    rs_sort(&t->task_runs[t->ntask_runs - 1])) {
+			t->oom = 1;
+			return;
+		}
+		if (t->ntask_runs)
+			rs_shrink(&t->task_runs[t->ntask_runs - 1]);
+		void *q = realloc(t->task_runs, (t->ntask_runs + 1) * sizeof *t->task_runs);
+		if (!q) {
+			t->oom = 1;
+			return;
+		}
+		t->task_runs = q;
+		t->task_runs[t->ntask_runs++] = (struct tl_rstream){.nf = TL_TASK_FIELDS + 1};
+	}
+	struct tl_rec x = {k->begin, {(uint64_t)k->end, k->name, TL_META(TL_TASK, k->id), t->ntasks}};
+	if (rs_push(&t->task_runs[t->ntask_runs - 1], &x))
+		t->oom = 1;
+	else
+		t->ntasks++;
 }
 
 static void on_log(void *self, struct walk *w, const struct walk_log *l)
@@ -335,14 +595,37 @@ static void on_log(void *self, struct walk *w, const struct walk_log *l)
 	(void)w;
 	struct timeline *t = self;
 	uint32_t th = thread_index(t, l->thread->tid);
-	if (th == UINT32_MAX || grow((void **)&t->logs, &t->logs_cap, t->nlogs + 1, sizeof *t->logs) ||
-	    grow((void **)&t->msgs, &t->msgs_cap, t->msgs_len + l->len + 1, 1)) {
+	const char *msg = l->message ? l->message : "";
+	/* a message seen before is kept once (the first MSG_KEPT distinct
+	 * ones are remembered by hash) */
+	uint64_t h = 0xcbf29ce484222325ull ^ l->len;
+	for (uint32_t i = 0; i < l->len; i++)
+		h = (h ^ (uint8_t)msg[i]) * 0x100000001b3ull;
+	uint32_t seen = u64map_get(&t->msg_map, h);
+	uint64_t off = seen ? t->msg_offs[seen - 1] : 0;
+	if (th == UINT32_MAX) {
 		t->oom = 1;
 		return;
 	}
-	memcpy(t->msgs + t->msgs_len, l->message ? l->message : "", l->len);
-	t->logs[t->nlogs++] = (struct tl_log){l->ts, th, l->category, t->msgs_len, l->len};
-	t->msgs_len += l->len;
+	if (!seen || off + l->len > t->msgs_len || memcmp(t->msgs + off, msg, l->len)) {
+		if (grow((void **)&t->msgs, &t->msgs_cap, t->msgs_len + l->len + 1, 1)) {
+			t->oom = 1;
+			return;
+		}
+		off = t->msgs_len;
+		memcpy(t->msgs + off, msg, l->len);
+		t->msgs_len += l->len;
+		if (!seen && t->msg_map.n < MSG_KEPT &&
+		    !grow((void **)&t->msg_offs, &t->msg_offs_cap, (uint64_t)t->msg_map.n + 1, sizeof *t->msg_offs) &&
+		    !u64map_put(&t->msg_map, h, t->msg_map.n + 1))
+			t->msg_offs[t->msg_map.n - 1] = off;
+	}
+	struct tl_rec x = {l->ts, {th, l->category, l->len, off, t->arrivals}};
+	if (rs_push(&t->threads[th].logs, &x)) {
+		t->oom = 1;
+		return;
+	}
+	t->arrivals++;
 }
 
 static void on_wake(void *self, struct walk *w, const struct walk_wake *k)
@@ -350,23 +633,18 @@ static void on_wake(void *self, struct walk *w, const struct walk_wake *k)
 	(void)w;
 	struct timeline *t = self;
 	uint32_t a = thread_index(t, k->waker), b = thread_index(t, k->target);
-	if (a == UINT32_MAX || b == UINT32_MAX || grow((void **)&t->wakes, &t->wakes_cap, t->nwakes + 1, sizeof *t->wakes)) {
+	struct tl_rec x = {k->ts, {a, b, t->arrivals}};
+	if (a == UINT32_MAX || b == UINT32_MAX || rs_push(&t->threads[a].wakes, &x)) {
 		t->oom = 1;
 		return;
 	}
-	t->wakes[t->nwakes++] = (struct tl_wake){k->ts, a, b};
+	t->arrivals++;
 }
 
 static int span_by_begin(const void *a, const void *b)
 {
 	const struct tl_span *x = a, *y = b;
 	return (x->begin > y->begin) - (x->begin < y->begin);
-}
-
-static int log_by_ts(const void *a, const void *b)
-{
-	const struct tl_log *x = a, *y = b;
-	return (x->ts > y->ts) - (x->ts < y->ts);
 }
 
 static int i64_cmp(const void *a, const void *b)
@@ -459,55 +737,11 @@ static void build_cpus_and_counts(struct timeline *t)
 	t->ncounts = out;
 }
 
-static int wake_by_ts(const void *a, const void *b)
-{
-	const struct tl_wake *x = a, *y = b;
-	return (x->ts > y->ts) - (x->ts < y->ts);
-}
-
 const char *tl_kind_name(unsigned kind)
 {
 	if (kind >= TL_BLOCK0 && kind < TL_TASK)
 		return walk_class_names[kind - TL_BLOCK0];
 	return kind == TL_REGION ? "region" : kind == TL_TASK ? "task" : "merged";
-}
-
-/* Greedy interval packing: sorts s[0..n) by begin, then gives each span
- * the first of at most max lanes free at its begin: lane[i] for s[i], or
- * UINT32_MAX when all max lanes are busy. Returns the lanes used (0, every
- * lane[i] UINT32_MAX, when out of memory). */
-static uint32_t pack_lanes(struct tl_span *s, uint32_t n, uint32_t max, uint32_t *lane)
-{
-	if (n)
-		qsort(s, n, sizeof *s, span_by_begin);
-	int64_t *free_at = NULL; /* per lane: the end of its last span (ns) */
-	uint32_t used = 0, cap = 0;
-	for (uint32_t i = 0; i < n; i++) {
-		uint32_t l = 0;
-		while (l < used && free_at[l] > s[i].begin)
-			l++;
-		lane[i] = UINT32_MAX;
-		if (l == max)
-			continue; /* more than max spans at once */
-		if (l == used) {
-			if (used == cap) {
-				cap = cap ? cap * 2 : 16;
-				void *q = realloc(free_at, cap * sizeof *free_at);
-				if (!q) {
-					free(free_at);
-					for (uint32_t j = 0; j < n; j++)
-						lane[j] = UINT32_MAX;
-					return 0;
-				}
-				free_at = q;
-			}
-			used++;
-		}
-		free_at[l] = s[i].end;
-		lane[i] = l;
-	}
-	free(free_at);
-	return used;
 }
 
 /* Sorts a lane by begin as qsort sorted the array of its spans in the
@@ -562,31 +796,56 @@ static void on_finish(void *self, struct walk *w)
 			qsort(th->samples, th->nsamples, sizeof *th->samples, i64_cmp);
 	}
 	build_cpus_and_counts(t);
-	if (t->nlogs) /* qsort's base may not be NULL, even for 0 elements */
-		qsort(t->logs, t->nlogs, sizeof *t->logs, log_by_ts);
-	if (t->nwakes)
-		qsort(t->wakes, t->nwakes, sizeof *t->wakes, wake_by_ts);
+	u64map_free(&t->msg_map);
+	free(t->msg_offs);
+	t->msg_offs = NULL;
+	t->msg_offs_cap = 0;
+	rs_merge(t, offsetof(struct tl_thread, logs), &t->logs, TL_LOG_FIELDS);
+	rs_merge(t, offsetof(struct tl_thread, wakes), &t->wakes, TL_WAKE_FIELDS);
+	if (t->msgs_cap > t->msgs_len + 1) {
+		void *q = realloc(t->msgs, t->msgs_len + 1);
+		if (q) {
+			t->msgs = q;
+			t->msgs_cap = t->msgs_len + 1;
+		}
+	}
 	if (!t->task_lanes)
 		return;
-	/* each task to the first lane free at its begin; tasks beyond
-	 * MAX_TASK_LANES overlapping ones are not drawn */
-	struct tl_clane *spare = &t->task_lanes[MAX_TASK_LANES];
-	struct tl_lane all = {clane_decode(spare), spare->n, spare->n};
-	if (spare->n && !all.s)
-		t->oom = 1, all.n = 0;
-	t->spans -= spare->n;
-	clane_free(spare);
-	uint32_t *lane = all.n ? malloc(all.n * sizeof *lane) : NULL;
-	if (all.n && !lane)
+	/* each task, by begin, to the first lane free at its begin; tasks
+	 * beyond MAX_TASK_LANES overlapping ones are not drawn */
+	struct tl_rstream **v = malloc(((size_t)t->ntask_runs + 1) * sizeof *v);
+	struct tl_rstream all = {.nf = TL_TASK_FIELDS};
+	for (uint32_t i = 0; v && i < t->ntask_runs; i++)
+		v[i] = &t->task_runs[i];
+	if (!v || rs_merge_v(v, t->ntask_runs, TL_TASK_FIELDS, &all))
 		t->oom = 1;
-	t->ntask_lanes = lane ? pack_lanes(all.s, all.n, MAX_TASK_LANES, lane) : 0;
-	for (uint32_t i = 0; lane && i < all.n; i++)
-		if (lane[i] != UINT32_MAX)
-			cpush(t, &t->task_lanes[lane[i]], &all.s[i]);
-	for (uint32_t l = 0; l < t->ntask_lanes; l++)
+	free(v);
+	for (uint32_t i = 0; i < t->ntask_runs; i++)
+		rs_free(&t->task_runs[i]);
+	free(t->task_runs);
+	t->task_runs = NULL;
+	t->ntask_runs = 0;
+	int64_t free_at[MAX_TASK_LANES]; /* per lane: the end of its last span (ns) */
+	uint32_t used = 0;
+	struct tl_rcur c;
+	struct tl_rec x;
+	for (tl_rcur_at(&c, &all, 0); tl_rcur_next(&c, &x);) {
+		uint32_t l = 0;
+		while (l < used && free_at[l] > x.ts)
+			l++;
+		if (l == MAX_TASK_LANES)
+			continue; /* more than MAX_TASK_LANES tasks at once */
+		if (l == used)
+			used++;
+		free_at[l] = (int64_t)x.f[TL_TASK_END];
+		struct tl_span sp = {x.ts, (int64_t)x.f[TL_TASK_END], (uint32_t)x.f[TL_TASK_NAME],
+				     (uint32_t)x.f[TL_TASK_META]};
+		cpush(t, &t->task_lanes[l], &sp);
+	}
+	rs_free(&all);
+	t->ntask_lanes = used;
+	for (uint32_t l = 0; l < used; l++)
 		clane_shrink(&t->task_lanes[l]);
-	free(lane);
-	free(all.s);
 }
 
 struct walk_consumer timeline_consumer(struct timeline *t)
@@ -632,6 +891,8 @@ void timeline_free(struct timeline *t)
 		free(t->threads[i].lanes);
 		free(t->threads[i].states.s);
 		free(t->threads[i].samples);
+		rs_free(&t->threads[i].logs);
+		rs_free(&t->threads[i].wakes);
 	}
 	for (uint32_t c = 0; c < t->ncpus; c++)
 		free(t->cpus[c].s);
@@ -641,9 +902,14 @@ void timeline_free(struct timeline *t)
 	for (uint32_t l = 0; t->task_lanes && l <= MAX_TASK_LANES; l++)
 		clane_free(&t->task_lanes[l]);
 	free(t->task_lanes);
-	free(t->logs);
+	rs_free(&t->logs);
 	free(t->msgs);
-	free(t->wakes);
+	rs_free(&t->wakes);
+	for (uint32_t i = 0; i < t->ntask_runs; i++)
+		rs_free(&t->task_runs[i]);
+	free(t->task_runs);
 	u64map_free(&t->thread_index);
+	u64map_free(&t->msg_map);
+	free(t->msg_offs);
 	*t = (struct timeline){0};
 }

@@ -92,6 +92,46 @@ int tl_clane_get(const struct tl_clane *l, uint32_t i, struct tl_span *out);
 /* Index of the first span of l whose end is after ns (as tl_lane_seek). */
 uint32_t tl_clane_seek(const struct tl_clane *l, int64_t ns);
 
+/* Logs and wake-ups: records of a time and up to TL_RF fields, kept in a
+ * compact stream sorted by time (struct tl_rstream), varint-coded against
+ * the record before (zigzag deltas of the time and of each field), with a
+ * block entry every TL_BLK records. While the walk runs each thread
+ * appends to its own stream with an arrival number as one more field;
+ * the finish merges them by (time, arrival): the order a stable sort of
+ * all of them by time in arrival order gives.
+ * A log: f = {thread index, category, len, offset into msgs}; a wake-up:
+ * f = {waker index, target index}. */
+#define TL_RF 5
+struct tl_rec {
+	int64_t ts;
+	uint64_t f[TL_RF];
+};
+enum { TL_LOG_THREAD, TL_LOG_CATEGORY, TL_LOG_LEN, TL_LOG_MSG, TL_LOG_FIELDS };
+enum { TL_WAKE_WAKER, TL_WAKE_TARGET, TL_WAKE_FIELDS };
+enum { TL_TASK_END, TL_TASK_NAME, TL_TASK_META, TL_TASK_FIELDS }; /* a task: ts = its begin */
+struct tl_rblk {
+	uint64_t off;
+	struct tl_rec prev; /* the record before the block's first */
+};
+struct tl_rstream {
+	uint8_t *buf;
+	uint64_t len, cap;
+	struct tl_rblk *blk;
+	uint64_t n, nblk, blk_cap;
+	struct tl_rec last; /* the encoder's state */
+	unsigned nf;        /* fields per record */
+	int unsorted;       /* a record's time before the one before it */
+};
+struct tl_rcur {
+	const struct tl_rstream *r;
+	uint64_t i, off;
+	struct tl_rec prev;
+};
+void tl_rcur_at(struct tl_rcur *c, const struct tl_rstream *r, uint64_t i);
+int tl_rcur_next(struct tl_rcur *c, struct tl_rec *out);
+/* Index of the first record whose ts is at or after ns (as tl_seek_ts). */
+uint64_t tl_rs_seek(const struct tl_rstream *r, int64_t ns);
+
 /* A thread's states lane holds spans whose name is the state (walk.h:
  * WALK_RUNNING, WC_SCHED runnable, a block class, WC_OTHER) and whose meta
  * is the CPU + 1 of a running state (0 otherwise); sorted by begin and not
@@ -104,6 +144,7 @@ struct tl_thread {
 	struct tl_lane states;
 	int64_t *samples;        /* ns of its CPU samples, sorted after the walk */
 	uint32_t nsamples, samples_cap;
+	struct tl_rstream logs, wakes; /* during the walk: its logs, the wake-ups it made */
 };
 
 /* The number of threads running and runnable from ts on (ns). */
@@ -112,35 +153,25 @@ struct tl_count {
 	int32_t running, runnable;
 };
 
-struct tl_log {
-	int64_t ts;
-	uint32_t thread; /* index into threads */
-	uint32_t category;
-	uint64_t msg;    /* offset into msgs */
-	uint32_t len;
-};
-
-struct tl_wake {
-	int64_t ts;
-	uint32_t waker, target; /* indexes into threads */
-};
 /* tl_seek_ts reads records that start with their int64_t ts */
-_Static_assert(offsetof(struct tl_log, ts) == 0 && offsetof(struct tl_wake, ts) == 0 &&
-		       offsetof(struct tl_count, ts) == 0,
-	       "ts leads the record");
+_Static_assert(offsetof(struct tl_count, ts) == 0, "ts leads the record");
 
 struct timeline {
 	struct tl_thread *threads;
 	uint32_t nthreads, threads_cap;
 	struct u64map thread_index; /* tid -> index + 1 */
 	struct tl_clane *task_lanes;
+	struct tl_rstream *task_runs; /* during the walk: tasks by (begin, arrival) in runs */
+	uint32_t ntask_runs;
+	uint64_t ntasks;
 	uint32_t ntask_lanes;
-	struct tl_log *logs;
-	uint64_t nlogs, logs_cap;
-	char *msgs;
+	struct tl_rstream logs; /* by time, after the walk */
+	char *msgs;             /* log messages, in file order, repeats kept once */
 	uint64_t msgs_len, msgs_cap;
-	struct tl_wake *wakes;
-	uint64_t nwakes, wakes_cap;
+	struct u64map msg_map;  /* during the walk: a message's hash -> index in msg_offs + 1 */
+	uint64_t *msg_offs, msg_offs_cap;
+	struct tl_rstream wakes; /* by time, after the walk */
+	uint64_t arrivals;       /* logs and wake-ups so far (their arrival numbers) */
 	struct tl_lane *cpus;   /* per CPU: who ran there (after the walk) */
 	uint32_t ncpus;
 	struct tl_count *counts; /* sorted by ts, one per change */
