@@ -26,6 +26,7 @@
 #include <malloc.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -58,6 +59,13 @@ struct server {
 	char *docs[AN_COUNT]; /* report documents, printed once */
 	char host_ok[3][80];  /* accepted Host headers (DNS-rebinding guard) */
 	double index_seconds;
+	struct timespec start;
+	/* the index is built by its own thread while the page is served: API
+	 * requests wait for it (the same answers, later), the page's files
+	 * do not; read-only once ready */
+	pthread_mutex_t lock;
+	pthread_cond_t built;
+	int ready;
 };
 
 /* ---- responses ---- */
@@ -655,6 +663,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 								 : "text/html; charset=utf-8";
 			return respond(c, 200, type, (char *)a->data, a->len, 0);
 		}
+	if (strncmp(url, "/api/", 5) == 0) {
+		pthread_mutex_lock(&s->lock);
+		while (!s->ready)
+			pthread_cond_wait(&s->built, &s->lock);
+		pthread_mutex_unlock(&s->lock);
+	}
 	if (strcmp(url, "/api/meta") == 0)
 		return api_meta(s, c);
 	if (strcmp(url, "/api/view") == 0)
@@ -728,6 +742,61 @@ static void open_browser_at(const char *url)
 	posix_spawn_file_actions_destroy(&fa);
 }
 
+/* The index: the timeline and every analysis in one walk, then the
+ * analyses' documents. Returns the walk's code (< 0: nothing to show). */
+static int build_index(struct server *s)
+{
+	struct walk_consumer c[AN_COUNT + 1];
+	c[0] = timeline_consumer(&s->tl);
+	for (int k = 0; k < AN_COUNT; k++) {
+		analysis_init(&s->an[k], k);
+		c[k + 1] = analysis_consumer(&s->an[k]);
+	}
+	s->w.progress = 1;
+	s->w.wakes_keep_all = 1; /* the timeline keeps every wake-up anyway: one pass less */
+	int rc = walk_file(&s->w, s->path, c, AN_COUNT + 1);
+	if (rc < 0) {
+		fprintf(stderr, "cprof-trace: %s\n", s->w.error);
+		return rc;
+	}
+	if (rc == 1)
+		fprintf(stderr, "cprof-trace: warning: %s: showing what was complete\n", s->w.error);
+	if (s->tl.oom)
+		fprintf(stderr, "cprof-trace: warning: out of memory indexing the timeline; it is partial\n");
+	for (int k = 0; k < AN_COUNT; k++) {
+		cJSON *doc = analysis_json(&s->an[k], &s->w);
+		s->docs[k] = doc ? cJSON_PrintUnformatted(doc) : NULL;
+		cJSON_Delete(doc);
+	}
+	struct timespec b;
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	s->index_seconds = (double)(b.tv_sec - s->start.tv_sec) + (double)(b.tv_nsec - s->start.tv_nsec) / 1e9;
+	return rc;
+}
+
+static void index_done(struct server *s)
+{
+	printf("cprof-trace: %s: %" PRIu64 " events, %u threads, indexed in %.2f s\n", s->path, s->w.events,
+	       s->w.nthreads, s->index_seconds);
+	fflush(stdout);
+	pthread_mutex_lock(&s->lock);
+	s->ready = 1;
+	pthread_cond_broadcast(&s->built);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void *index_thread(void *arg)
+{
+	struct server *s = arg;
+	if (build_index(s) < 0) {
+		fflush(stdout);
+		fflush(stderr);
+		_exit(1); /* nothing to serve: as if it had failed before serving */
+	}
+	index_done(s);
+	return NULL;
+}
+
 int viewer_serve(const char *path, const char *addr, int open_browser)
 {
 	static struct server s; /* lives until exit */
@@ -736,32 +805,16 @@ int viewer_serve(const char *path, const char *addr, int open_browser)
 	 * own, grown by mremap and given back when freed, not heap holes that
 	 * the RSS keeps (glibc's adaptive threshold rises past them) */
 	mallopt(M_MMAP_THRESHOLD, 256 << 10);
-	struct timespec a, b;
-	clock_gettime(CLOCK_MONOTONIC, &a);
-	struct walk_consumer c[AN_COUNT + 1];
-	c[0] = timeline_consumer(&s.tl);
-	for (int k = 0; k < AN_COUNT; k++) {
-		analysis_init(&s.an[k], k);
-		c[k + 1] = analysis_consumer(&s.an[k]);
-	}
-	s.w.progress = 1;
-	s.w.wakes_keep_all = 1; /* the timeline keeps every wake-up anyway: one pass less */
-	int rc = walk_file(&s.w, path, c, AN_COUNT + 1);
-	if (rc < 0) {
-		fprintf(stderr, "cprof-trace: %s\n", s.w.error);
+	pthread_mutex_init(&s.lock, NULL);
+	pthread_cond_init(&s.built, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &s.start);
+	/* a file whose header cannot be read is indexed (and fails) before
+	 * serving, the rest while serving */
+	struct trace_reader hr;
+	int tfd = trace_reader_open_file(&hr, path);
+	trace_reader_close(&hr);
+	if (tfd < 0 && build_index(&s) < 0)
 		return 1;
-	}
-	if (rc == 1)
-		fprintf(stderr, "cprof-trace: warning: %s: showing what was complete\n", s.w.error);
-	if (s.tl.oom)
-		fprintf(stderr, "cprof-trace: warning: out of memory indexing the timeline; it is partial\n");
-	for (int k = 0; k < AN_COUNT; k++) {
-		cJSON *doc = analysis_json(&s.an[k], &s.w);
-		s.docs[k] = doc ? cJSON_PrintUnformatted(doc) : NULL;
-		cJSON_Delete(doc);
-	}
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	s.index_seconds = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
 
 	struct sockaddr_storage ss;
 	socklen_t sslen;
@@ -809,15 +862,30 @@ int viewer_serve(const char *path, const char *addr, int open_browser)
 	}
 	char url[160];
 	snprintf(url, sizeof url, "http://%s/", s.host_ok[0]);
-	printf("cprof-trace: %s: %" PRIu64 " events, %u threads, indexed in %.2f s\n", path, s.w.events,
-	       s.w.nthreads, s.index_seconds);
 	printf("cprof-trace: serving the trace at %s (Ctrl-C to stop)\n", url);
 	fflush(stdout);
+	pthread_t indexer;
+	int indexing = 0;
+	if (tfd < 0)
+		index_done(&s);
+	else if (pthread_create(&indexer, NULL, index_thread, &s) == 0)
+		indexing = 1;
+	else if (build_index(&s) < 0)
+		return 1;
+	else
+		index_done(&s);
 	if (open_browser)
 		open_browser_at(url);
 	signal(SIGCHLD, SIG_IGN); /* the browser launcher reaps itself */
 	int sig;
 	sigwait(&set, &sig);
+	pthread_mutex_lock(&s.lock);
+	int ready = s.ready;
+	pthread_mutex_unlock(&s.lock);
+	if (!ready) /* stopped while indexing: requests wait on it, nothing to free in order */
+		_exit(0);
+	if (indexing)
+		pthread_join(indexer, NULL);
 	MHD_stop_daemon(d);
 	for (int k = 0; k < AN_COUNT; k++) {
 		free(s.docs[k]);
