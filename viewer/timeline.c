@@ -47,7 +47,6 @@ static void lane_push(struct timeline *t, struct tl_lane *l, const struct tl_spa
 /* ---- compact lanes ---- */
 
 static inline uint64_t zz(uint64_t v) { return v << 1 ^ (uint64_t)((int64_t)v >> 63); }
-static inline uint64_t unzz(uint64_t v) { return v >> 1 ^ (uint64_t)-(int64_t)(v & 1); }
 
 static inline uint8_t *put_varint(uint8_t *p, uint64_t v)
 {
@@ -56,19 +55,6 @@ static inline uint8_t *put_varint(uint8_t *p, uint64_t v)
 		v >>= 7;
 	}
 	*p++ = (uint8_t)v;
-	return p;
-}
-
-static inline const uint8_t *get_varint(const uint8_t *p, uint64_t *v)
-{
-	uint64_t x = 0;
-	for (unsigned sh = 0;; sh += 7) {
-		uint8_t b = *p++;
-		x |= (uint64_t)(b & 0x7f) << sh;
-		if (!(b & 0x80) || sh >= 63)
-			break;
-	}
-	*v = x;
 	return p;
 }
 
@@ -150,26 +136,6 @@ void tl_cur_at(struct tl_cur *c, const struct tl_clane *l, uint32_t i)
 	struct tl_span skip;
 	while (c->i < i)
 		tl_cur_next(c, &skip);
-}
-
-int tl_cur_next(struct tl_cur *c, struct tl_span *out)
-{
-	if (c->i >= c->l->n)
-		return 0;
-	const uint8_t *p = c->l->buf + c->off;
-	uint64_t d, len, name, meta;
-	p = get_varint(p, &d);
-	p = get_varint(p, &len);
-	p = get_varint(p, &name);
-	p = get_varint(p, &meta);
-	out->begin = (int64_t)((uint64_t)c->prev_end + unzz(d));
-	out->end = (int64_t)((uint64_t)out->begin + unzz(len));
-	out->name = (uint32_t)name;
-	out->meta = TL_META(meta & 7, meta >> 3);
-	c->off = (uint64_t)(p - c->l->buf);
-	c->prev_end = out->end;
-	c->i++;
-	return 1;
 }
 
 int tl_clane_get(const struct tl_clane *l, uint32_t i, struct tl_span *out)
@@ -302,12 +268,12 @@ int tl_rcur_next(struct tl_rcur *c, struct tl_rec *out)
 		return 0;
 	const uint8_t *p = c->r->buf + c->off;
 	uint64_t v;
-	p = get_varint(p, &v);
+	p = tl_get_varint(p, &v);
 	*out = (struct tl_rec){0};
-	out->ts = (int64_t)((uint64_t)c->prev.ts + unzz(v));
+	out->ts = (int64_t)((uint64_t)c->prev.ts + tl_unzz(v));
 	for (unsigned k = 0; k < c->r->nf; k++) {
-		p = get_varint(p, &v);
-		out->f[k] = c->prev.f[k] + unzz(v);
+		p = tl_get_varint(p, &v);
+		out->f[k] = c->prev.f[k] + tl_unzz(v);
 	}
 	c->off = (uint64_t)(p - c->r->buf);
 	c->prev = *out;
@@ -464,9 +430,14 @@ static void cpush(struct timeline *t, struct tl_clane *l, const struct tl_span *
 
 static uint32_t thread_index(struct timeline *t, uint32_t tid)
 {
+	if (t->last_index && t->last_tid == tid) /* events come in batches of one thread */
+		return t->last_index - 1;
 	uint32_t i = u64map_get(&t->thread_index, tid);
-	if (i)
+	if (i) {
+		t->last_tid = tid;
+		t->last_index = i;
 		return i - 1;
+	}
 	uint64_t cap = t->threads_cap;
 	if (grow((void **)&t->threads, &cap, (uint64_t)t->nthreads + 1, sizeof *t->threads) ||
 	    u64map_put(&t->thread_index, tid, t->nthreads + 1)) {

@@ -86,7 +86,44 @@ struct tl_cur {
 	int64_t prev_end;
 };
 void tl_cur_at(struct tl_cur *c, const struct tl_clane *l, uint32_t i);
-int tl_cur_next(struct tl_cur *c, struct tl_span *out);
+
+static inline uint64_t tl_unzz(uint64_t v) { return v >> 1 ^ (uint64_t)-(int64_t)(v & 1); }
+
+static inline const uint8_t *tl_get_varint(const uint8_t *p, uint64_t *v)
+{
+	uint64_t x = *p++;
+	if (x & 0x80) {
+		x &= 0x7f;
+		for (unsigned sh = 7;; sh += 7) {
+			uint8_t b = *p++;
+			x |= (uint64_t)(b & 0x7f) << sh;
+			if (!(b & 0x80) || sh >= 63)
+				break;
+		}
+	}
+	*v = x;
+	return p;
+}
+
+static inline int tl_cur_next(struct tl_cur *c, struct tl_span *out)
+{
+	if (c->i >= c->l->n)
+		return 0;
+	const uint8_t *p = c->l->buf + c->off;
+	uint64_t d, len, name, meta;
+	p = tl_get_varint(p, &d);
+	p = tl_get_varint(p, &len);
+	p = tl_get_varint(p, &name);
+	p = tl_get_varint(p, &meta);
+	out->begin = (int64_t)((uint64_t)c->prev_end + tl_unzz(d));
+	out->end = (int64_t)((uint64_t)out->begin + tl_unzz(len));
+	out->name = (uint32_t)name;
+	out->meta = TL_META(meta & 7, meta >> 3);
+	c->off = (uint64_t)(p - c->l->buf);
+	c->prev_end = out->end;
+	c->i++;
+	return 1;
+}
 /* Span i of l; 0 when i >= l->n. */
 int tl_clane_get(const struct tl_clane *l, uint32_t i, struct tl_span *out);
 /* Index of the first span of l whose end is after ns (as tl_lane_seek). */
@@ -160,6 +197,7 @@ struct timeline {
 	struct tl_thread *threads;
 	uint32_t nthreads, threads_cap;
 	struct u64map thread_index; /* tid -> index + 1 */
+	uint32_t last_tid, last_index; /* the last thread_index lookup (index + 1) */
 	struct tl_clane *task_lanes;
 	struct tl_rstream *task_runs; /* during the walk: tasks by (begin, arrival) in runs */
 	uint32_t ntask_runs;
