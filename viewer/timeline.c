@@ -13,7 +13,6 @@
 
 #define MAX_TASK_LANES 64
 #define MSG_KEPT 16384 /* distinct log messages remembered for sharing */
-#define TASK_RUN 65536 /* tasks sorted at once while the walk runs */
 
 static int grow(void **p, uint64_t *cap, uint64_t need, size_t elem)
 {
@@ -64,7 +63,9 @@ static int clane_push(struct tl_clane *l, const struct tl_span *s)
 	if (l->n == UINT32_MAX)
 		return -1;
 	if (l->len + 4 * 10 > l->cap) {
-		uint64_t c = l->cap ? l->cap + l->cap / 2 : 256;
+		uint64_t c = l->cap ? l->cap + l->cap / 2 : 64;
+		if (c < l->len + 4 * 10)
+			c = l->len + 4 * 10;
 		void *q = realloc(l->buf, c);
 		if (!q)
 			return -1;
@@ -73,7 +74,7 @@ static int clane_push(struct tl_clane *l, const struct tl_span *s)
 	}
 	if (l->n % TL_BLK == 0) {
 		if (l->nblk == l->blk_cap) {
-			uint32_t c = l->blk_cap ? l->blk_cap * 2 : 4;
+			uint32_t c = l->blk_cap ? l->blk_cap * 2 : 1;
 			void *q = c > l->blk_cap ? realloc(l->blk, (size_t)c * sizeof *l->blk) : NULL;
 			if (!q)
 				return -1;
@@ -190,7 +191,9 @@ static struct tl_span *clane_decode(const struct tl_clane *l)
 static int rs_push(struct tl_rstream *r, const struct tl_rec *x)
 {
 	if (r->len + (1 + TL_RF) * 10 > r->cap) {
-		uint64_t c = r->cap ? r->cap + r->cap / 2 : 256;
+		uint64_t c = r->cap ? r->cap + r->cap / 2 : 128;
+		if (c < r->len + (1 + TL_RF) * 10)
+			c = r->len + (1 + TL_RF) * 10;
 		void *q = realloc(r->buf, c);
 		if (!q)
 			return -1;
@@ -199,7 +202,7 @@ static int rs_push(struct tl_rstream *r, const struct tl_rec *x)
 	}
 	if (r->n % TL_BLK == 0) {
 		if (r->nblk == r->blk_cap) {
-			uint64_t c = r->blk_cap ? r->blk_cap * 2 : 4;
+			uint64_t c = r->blk_cap ? r->blk_cap * 2 : 1;
 			void *q = realloc(r->blk, c * sizeof *r->blk);
 			if (!q)
 				return -1;
@@ -402,22 +405,47 @@ static int rs_merge_v(struct tl_rstream **v, uint32_t nv, unsigned seq, struct t
 	return rc;
 }
 
-/* The threads' streams at offset `field` of struct tl_thread (nf fields,
- * then the arrival number) merged into out. */
-static void rs_merge(struct timeline *t, size_t field, struct tl_rstream *out, unsigned nf)
+/* Appends x (its last field set here to the arrival number) to the runs
+ * of nf fields + the arrival; 0, or -1 out of memory. */
+static int runs_push(struct tl_runs *u, struct tl_rec *x, unsigned nf)
+{
+	if (!u->n || u->r[u->n - 1].n == TL_RUN) {
+		if (u->n && u->r[u->n - 1].unsorted && rs_sort(&u->r[u->n - 1]))
+			return -1;
+		if (u->n)
+			rs_shrink(&u->r[u->n - 1]);
+		void *q = realloc(u->r, ((size_t)u->n + 1) * sizeof *u->r);
+		if (!q)
+			return -1;
+		u->r = q;
+		u->r[u->n++] = (struct tl_rstream){.nf = nf + 1};
+	}
+	x->f[nf] = u->arrivals;
+	if (rs_push(&u->r[u->n - 1], x))
+		return -1;
+	u->arrivals++;
+	return 0;
+}
+
+static void runs_free(struct tl_runs *u)
+{
+	for (uint32_t i = 0; i < u->n; i++)
+		rs_free(&u->r[i]);
+	free(u->r);
+	*u = (struct tl_runs){0};
+}
+
+/* The runs merged into out (nf fields: without the arrival), then freed. */
+static void runs_merge(struct timeline *t, struct tl_runs *u, struct tl_rstream *out, unsigned nf)
 {
 	*out = (struct tl_rstream){.nf = nf};
-	struct tl_rstream **v = malloc(((size_t)t->nthreads + 1) * sizeof *v);
-	for (uint32_t i = 0; i < t->nthreads; i++) {
-		struct tl_rstream *r = (struct tl_rstream *)((char *)&t->threads[i] + field);
-		if (v)
-			v[i] = r;
-		else
-			rs_free(r);
-	}
-	if (!v || rs_merge_v(v, t->nthreads, nf, out))
+	struct tl_rstream **v = malloc(((size_t)u->n + 1) * sizeof *v);
+	for (uint32_t i = 0; v && i < u->n; i++)
+		v[i] = &u->r[i];
+	if (!v || rs_merge_v(v, u->n, nf, out))
 		t->oom = 1;
 	free(v);
+	runs_free(u);
 }
 
 static void cpush(struct timeline *t, struct tl_clane *l, const struct tl_span *s)
@@ -445,8 +473,7 @@ static uint32_t thread_index(struct timeline *t, uint32_t tid)
 		return UINT32_MAX;
 	}
 	t->threads_cap = (uint32_t)cap;
-	t->threads[t->nthreads] = (struct tl_thread){
-		.tid = tid, .logs = {.nf = TL_LOG_FIELDS + 1}, .wakes = {.nf = TL_WAKE_FIELDS + 1}};
+	t->threads[t->nthreads] = (struct tl_thread){.tid = tid};
 	return t->nthreads++;
 }
 
@@ -536,29 +563,10 @@ static void on_task(void *self, struct walk *w, const struct walk_task *k)
 			return;
 		}
 	}
-	/* collected in runs of TASK_RUN, each sorted by (begin, arrival) when
-	 * full, merged and packed in on_finish */
-	if (!t->ntask_runs || t->task_runs[t->ntask_runs - 1].n == TASK_RUN) {
-		if (t->ntask_runs && t->task_runs[t->ntask_runs - 1].unsorted &&
-		    rs_sort(&t->task_runs[t->ntask_runs - 1])) {
-			t->oom = 1;
-			return;
-		}
-		if (t->ntask_runs)
-			rs_shrink(&t->task_runs[t->ntask_runs - 1]);
-		void *q = realloc(t->task_runs, (t->ntask_runs + 1) * sizeof *t->task_runs);
-		if (!q) {
-			t->oom = 1;
-			return;
-		}
-		t->task_runs = q;
-		t->task_runs[t->ntask_runs++] = (struct tl_rstream){.nf = TL_TASK_FIELDS + 1};
-	}
-	struct tl_rec x = {k->begin, {(uint64_t)k->end, k->name, TL_META(TL_TASK, k->id), t->ntasks}};
-	if (rs_push(&t->task_runs[t->ntask_runs - 1], &x))
+	/* collected in sorted runs, merged and packed in on_finish */
+	struct tl_rec x = {k->begin, {(uint64_t)k->end, k->name, TL_META(TL_TASK, k->id)}};
+	if (runs_push(&t->task_runs, &x, TL_TASK_FIELDS))
 		t->oom = 1;
-	else
-		t->ntasks++;
 }
 
 static void on_log(void *self, struct walk *w, const struct walk_log *l)
@@ -591,12 +599,9 @@ static void on_log(void *self, struct walk *w, const struct walk_log *l)
 		    !u64map_put(&t->msg_map, h, t->msg_map.n + 1))
 			t->msg_offs[t->msg_map.n - 1] = off;
 	}
-	struct tl_rec x = {l->ts, {th, l->category, l->len, off, t->arrivals}};
-	if (rs_push(&t->threads[th].logs, &x)) {
+	struct tl_rec x = {l->ts, {th, l->category, l->len, off}};
+	if (runs_push(&t->log_runs, &x, TL_LOG_FIELDS))
 		t->oom = 1;
-		return;
-	}
-	t->arrivals++;
 }
 
 static void on_wake(void *self, struct walk *w, const struct walk_wake *k)
@@ -604,12 +609,9 @@ static void on_wake(void *self, struct walk *w, const struct walk_wake *k)
 	(void)w;
 	struct timeline *t = self;
 	uint32_t a = thread_index(t, k->waker), b = thread_index(t, k->target);
-	struct tl_rec x = {k->ts, {a, b, t->arrivals}};
-	if (a == UINT32_MAX || b == UINT32_MAX || rs_push(&t->threads[a].wakes, &x)) {
+	struct tl_rec x = {k->ts, {a, b}};
+	if (a == UINT32_MAX || b == UINT32_MAX || runs_push(&t->wake_runs, &x, TL_WAKE_FIELDS))
 		t->oom = 1;
-		return;
-	}
-	t->arrivals++;
 }
 
 static int span_by_begin(const void *a, const void *b)
@@ -771,8 +773,8 @@ static void on_finish(void *self, struct walk *w)
 	free(t->msg_offs);
 	t->msg_offs = NULL;
 	t->msg_offs_cap = 0;
-	rs_merge(t, offsetof(struct tl_thread, logs), &t->logs, TL_LOG_FIELDS);
-	rs_merge(t, offsetof(struct tl_thread, wakes), &t->wakes, TL_WAKE_FIELDS);
+	runs_merge(t, &t->log_runs, &t->logs, TL_LOG_FIELDS);
+	runs_merge(t, &t->wake_runs, &t->wakes, TL_WAKE_FIELDS);
 	if (t->msgs_cap > t->msgs_len + 1) {
 		void *q = realloc(t->msgs, t->msgs_len + 1);
 		if (q) {
@@ -784,18 +786,8 @@ static void on_finish(void *self, struct walk *w)
 		return;
 	/* each task, by begin, to the first lane free at its begin; tasks
 	 * beyond MAX_TASK_LANES overlapping ones are not drawn */
-	struct tl_rstream **v = malloc(((size_t)t->ntask_runs + 1) * sizeof *v);
-	struct tl_rstream all = {.nf = TL_TASK_FIELDS};
-	for (uint32_t i = 0; v && i < t->ntask_runs; i++)
-		v[i] = &t->task_runs[i];
-	if (!v || rs_merge_v(v, t->ntask_runs, TL_TASK_FIELDS, &all))
-		t->oom = 1;
-	free(v);
-	for (uint32_t i = 0; i < t->ntask_runs; i++)
-		rs_free(&t->task_runs[i]);
-	free(t->task_runs);
-	t->task_runs = NULL;
-	t->ntask_runs = 0;
+	struct tl_rstream all;
+	runs_merge(t, &t->task_runs, &all, TL_TASK_FIELDS);
 	int64_t free_at[MAX_TASK_LANES]; /* per lane: the end of its last span (ns) */
 	uint32_t used = 0;
 	struct tl_rcur c;
@@ -862,8 +854,6 @@ void timeline_free(struct timeline *t)
 		free(t->threads[i].lanes);
 		free(t->threads[i].states.s);
 		free(t->threads[i].samples);
-		rs_free(&t->threads[i].logs);
-		rs_free(&t->threads[i].wakes);
 	}
 	for (uint32_t c = 0; c < t->ncpus; c++)
 		free(t->cpus[c].s);
@@ -876,9 +866,9 @@ void timeline_free(struct timeline *t)
 	rs_free(&t->logs);
 	free(t->msgs);
 	rs_free(&t->wakes);
-	for (uint32_t i = 0; i < t->ntask_runs; i++)
-		rs_free(&t->task_runs[i]);
-	free(t->task_runs);
+	runs_free(&t->task_runs);
+	runs_free(&t->log_runs);
+	runs_free(&t->wake_runs);
 	u64map_free(&t->thread_index);
 	u64map_free(&t->msg_map);
 	free(t->msg_offs);

@@ -132,10 +132,10 @@ uint32_t tl_clane_seek(const struct tl_clane *l, int64_t ns);
 /* Logs and wake-ups: records of a time and up to TL_RF fields, kept in a
  * compact stream sorted by time (struct tl_rstream), varint-coded against
  * the record before (zigzag deltas of the time and of each field), with a
- * block entry every TL_BLK records. While the walk runs each thread
- * appends to its own stream with an arrival number as one more field;
- * the finish merges them by (time, arrival): the order a stable sort of
- * all of them by time in arrival order gives.
+ * block entry every TL_BLK records. While the walk runs they arrive in
+ * runs (struct tl_runs) with an arrival number as one more field; the
+ * finish merges them by (time, arrival): the order a stable sort of all of
+ * them by time in arrival order gives.
  * A log: f = {thread index, category, len, offset into msgs}; a wake-up:
  * f = {waker index, target index}. */
 #define TL_RF 5
@@ -168,6 +168,15 @@ void tl_rcur_at(struct tl_rcur *c, const struct tl_rstream *r, uint64_t i);
 int tl_rcur_next(struct tl_rcur *c, struct tl_rec *out);
 /* Index of the first record whose ts is at or after ns (as tl_seek_ts). */
 uint64_t tl_rs_seek(const struct tl_rstream *r, int64_t ns);
+/* Records in arrival order, collected in runs of TL_RUN each sorted by
+ * (time, arrival) once full (the arrival number is a last field), merged
+ * after the walk. */
+#define TL_RUN 65536
+struct tl_runs {
+	struct tl_rstream *r;
+	uint32_t n;
+	uint64_t arrivals;
+};
 
 /* A thread's states lane holds spans whose name is the state (walk.h:
  * WALK_RUNNING, WC_SCHED runnable, a block class, WC_OTHER) and whose meta
@@ -181,7 +190,6 @@ struct tl_thread {
 	struct tl_lane states;
 	int64_t *samples;        /* ns of its CPU samples, sorted after the walk */
 	uint32_t nsamples, samples_cap;
-	struct tl_rstream logs, wakes; /* during the walk: its logs, the wake-ups it made */
 };
 
 /* The number of threads running and runnable from ts on (ns). */
@@ -199,9 +207,7 @@ struct timeline {
 	struct u64map thread_index; /* tid -> index + 1 */
 	uint32_t last_tid, last_index; /* the last thread_index lookup (index + 1) */
 	struct tl_clane *task_lanes;
-	struct tl_rstream *task_runs; /* during the walk: tasks by (begin, arrival) in runs */
-	uint32_t ntask_runs;
-	uint64_t ntasks;
+	struct tl_runs task_runs, log_runs, wake_runs; /* during the walk */
 	uint32_t ntask_lanes;
 	struct tl_rstream logs; /* by time, after the walk */
 	char *msgs;             /* log messages, in file order, repeats kept once */
@@ -209,7 +215,7 @@ struct timeline {
 	struct u64map msg_map;  /* during the walk: a message's hash -> index in msg_offs + 1 */
 	uint64_t *msg_offs, msg_offs_cap;
 	struct tl_rstream wakes; /* by time, after the walk */
-	uint64_t arrivals;       /* logs and wake-ups so far (their arrival numbers) */
+
 	struct tl_lane *cpus;   /* per CPU: who ran there (after the walk) */
 	uint32_t ncpus;
 	struct tl_count *counts; /* sorted by ts, one per change */
