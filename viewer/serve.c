@@ -249,7 +249,24 @@ static void lane_out(FILE *f, const struct tl_clane *l, int64_t t0, int64_t t1, 
 	struct tl_span span;
 	const struct tl_span *sp = &span;
 	fputc('[', f);
-	for (tl_cur_at(&cur, l, tl_clane_seek(l, t0)); tl_cur_next(&cur, &span) && sp->begin < t1;) {
+	for (tl_cur_at(&cur, l, tl_clane_seek(l, t0));;) {
+		/* a whole block that would merge span by span into the run: at once */
+		if (m.active && cur.i % TL_BLK == 0 && cur.i < l->n && TL_TAME(m.end)) {
+			const struct tl_blk *b = &l->blk[cur.i / TL_BLK];
+			if (b->tame && b->max_len < px && b->max_gap < px && b->first_begin - m.end < px &&
+			    b->max_begin < t1) {
+				uint32_t cnt = l->n - cur.i < TL_BLK ? l->n - cur.i : TL_BLK;
+				if (b->max_end > m.end)
+					m.end = b->max_end;
+				m.n += cnt;
+				if (b->kinds != 1u << m.kind)
+					m.kind = TL_MERGED;
+				tl_cur_at(&cur, l, cur.i + cnt);
+				continue;
+			}
+		}
+		if (!tl_cur_next(&cur, &span) || sp->begin >= t1)
+			break;
 		if (sp->end - sp->begin >= px) {
 			merged_flush(f, &comma, &m, base);
 			span_out(f, &comma, sp, base, 1, TL_KIND(sp->meta));

@@ -81,8 +81,24 @@ static int clane_push(struct tl_clane *l, const struct tl_span *s)
 			l->blk = q;
 			l->blk_cap = c;
 		}
-		l->blk[l->nblk++] = (struct tl_blk){l->len, l->prev_end};
+		l->blk[l->nblk++] = (struct tl_blk){.off = l->len, .prev_end = l->prev_end, .first_begin = s->begin,
+						    .max_begin = s->begin, .max_end = s->end, .max_len = INT64_MIN,
+						    .max_gap = INT64_MIN, .tame = 1};
 	}
+	struct tl_blk *b = &l->blk[l->nblk - 1];
+	int tame = TL_TAME(s->begin) && TL_TAME(s->end);
+	b->tame &= tame;
+	if (tame) {
+		if (l->n % TL_BLK && s->begin - b->max_end > b->max_gap)
+			b->max_gap = s->begin - b->max_end; /* max_end: the latest end before this span */
+		if (s->end - s->begin > b->max_len)
+			b->max_len = s->end - s->begin;
+	}
+	if (s->begin > b->max_begin)
+		b->max_begin = s->begin;
+	if (s->end > b->max_end)
+		b->max_end = s->end;
+	b->kinds |= (uint8_t)(1u << TL_KIND(s->meta));
 	uint8_t *p = l->buf + l->len;
 	p = put_varint(p, zz((uint64_t)s->begin - (uint64_t)l->prev_end));
 	p = put_varint(p, zz((uint64_t)s->end - (uint64_t)s->begin));

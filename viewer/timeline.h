@@ -68,7 +68,14 @@ struct tl_lane {
 struct tl_blk {
 	uint64_t off;     /* byte offset of the block's first span */
 	int64_t prev_end; /* the end of the span before it (0 for the first) */
+	/* a summary, so a view can merge a whole block of sub-pixel spans
+	 * unread: its first begin, largest begin and end, longest span, the
+	 * largest gap from a span's begin back to the latest end before it in
+	 * the block, the kinds in it (bits); tame: every time within +-2^61 ns */
+	int64_t first_begin, max_begin, max_end, max_len, max_gap;
+	uint8_t kinds, tame;
 };
+#define TL_TAME(ns) ((ns) > -((int64_t)1 << 61) && (ns) < ((int64_t)1 << 61))
 struct tl_clane {
 	uint8_t *buf;
 	uint64_t len, cap;
