@@ -1,9 +1,10 @@
 /*
- * The web UI: `cprof-trace FILE` indexes the trace once (timeline and the
- * seven analyses in one walk), then serves the embedded page and a small
- * JSON API over libmicrohttpd on 127.0.0.1 (a random free port unless
- * -http=ADDR). Requests are answered one at a time by MHD's thread; the
- * index is read-only after start-up.
+ * The web UI: `cprof-trace FILE` serves the embedded page and a small JSON
+ * API over libmicrohttpd on 127.0.0.1 (a random free port unless
+ * -http=ADDR) at once, while a thread indexes the trace once (timeline and
+ * the analyses in one walk). Requests are answered one at a time by MHD's
+ * thread; API requests wait until the index is built, which is read-only
+ * from then on.
  *
  * API (all times in ns since the trace's first event):
  *   /api/meta                      threads, strings, totals; the analyses,
