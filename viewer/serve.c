@@ -1,9 +1,10 @@
 /*
- * The web UI: `cprof-trace FILE` indexes the trace once (timeline and the
- * seven analyses in one walk), then serves the embedded page and a small
- * JSON API over libmicrohttpd on 127.0.0.1 (a random free port unless
- * -http=ADDR). Requests are answered one at a time by MHD's thread; the
- * index is read-only after start-up.
+ * The web UI: `cprof-trace FILE` serves the embedded page and a small JSON
+ * API over libmicrohttpd on 127.0.0.1 (a random free port unless
+ * -http=ADDR) at once, while a thread indexes the trace once (timeline and
+ * the analyses in one walk). Requests are answered one at a time by MHD's
+ * thread; API requests wait until the index is built, which is read-only
+ * from then on.
  *
  * API (all times in ns since the trace's first event):
  *   /api/meta                      threads, strings, totals; the analyses,
@@ -23,8 +24,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <microhttpd.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -57,6 +60,13 @@ struct server {
 	char *docs[AN_COUNT]; /* report documents, printed once */
 	char host_ok[3][80];  /* accepted Host headers (DNS-rebinding guard) */
 	double index_seconds;
+	struct timespec start;
+	/* the index is built by its own thread while the page is served: API
+	 * requests wait for it (the same answers, later), the page's files
+	 * do not; read-only once ready */
+	pthread_mutex_t lock;
+	pthread_cond_t built;
+	int ready;
 };
 
 /* ---- responses ---- */
@@ -232,13 +242,32 @@ static void merged_flush(FILE *f, int *comma, struct merged *m, int64_t base)
 
 /* The spans of lane l overlapping [t0, t1), those narrower than px merged
  * with neighbours closer than px. Absolute ns in, relative ns out. */
-static void lane_out(FILE *f, const struct tl_lane *l, int64_t t0, int64_t t1, int64_t px, int64_t base)
+static void lane_out(FILE *f, const struct tl_clane *l, int64_t t0, int64_t t1, int64_t px, int64_t base)
 {
 	int comma = 0;
 	struct merged m = {0};
+	struct tl_cur cur;
+	struct tl_span span;
+	const struct tl_span *sp = &span;
 	fputc('[', f);
-	for (uint32_t i = tl_lane_seek(l, t0); i < l->n && l->s[i].begin < t1; i++) {
-		const struct tl_span *sp = &l->s[i];
+	for (tl_cur_at(&cur, l, tl_clane_seek(l, t0));;) {
+		/* a whole block that would merge span by span into the run: at once */
+		if (m.active && cur.i % TL_BLK == 0 && cur.i < l->n && TL_TAME(m.end)) {
+			const struct tl_blk *b = &l->blk[cur.i / TL_BLK];
+			if (b->tame && b->max_len < px && b->max_gap < px && b->first_begin - m.end < px &&
+			    b->max_begin < t1) {
+				uint32_t cnt = l->n - cur.i < TL_BLK ? l->n - cur.i : TL_BLK;
+				if (b->max_end > m.end)
+					m.end = b->max_end;
+				m.n += cnt;
+				if (b->kinds != 1u << m.kind)
+					m.kind = TL_MERGED;
+				tl_cur_at(&cur, l, cur.i + cnt);
+				continue;
+			}
+		}
+		if (!tl_cur_next(&cur, &span) || sp->begin >= t1)
+			break;
 		if (sp->end - sp->begin >= px) {
 			merged_flush(f, &comma, &m, base);
 			span_out(f, &comma, sp, base, 1, TL_KIND(sp->meta));
@@ -408,36 +437,46 @@ static enum MHD_Result api_view(struct server *s, struct MHD_Connection *c)
 		lane_out(f, &s->tl.task_lanes[l], t0, t1, px, base);
 	}
 	/* logs: every one when few, else one per thread per 2 pixels */
-	uint64_t lo = tl_seek_ts(s->tl.logs, s->tl.nlogs, sizeof *s->tl.logs, t0);
+	const struct tl_rstream *logs = &s->tl.logs, *wakes = &s->tl.wakes;
+	uint64_t lo = tl_rs_seek(logs, t0);
 	uint64_t end = lo;
-	while (end < s->tl.nlogs && s->tl.logs[end].ts < t1 && end - lo <= MAX_VIEW_LOGS)
+	struct tl_rcur cur;
+	struct tl_rec g;
+	for (tl_rcur_at(&cur, logs, lo); end - lo <= MAX_VIEW_LOGS && tl_rcur_next(&cur, &g) && g.ts < t1;)
 		end++;
 	int thin = end - lo > MAX_VIEW_LOGS;
 	int64_t *last = thin ? calloc(s->tl.nthreads + 1, sizeof *last) : NULL;
 	fprintf(f, "],\"logs\":[");
 	int comma = 0, shown = 0;
-	for (uint64_t i = lo; i < s->tl.nlogs && s->tl.logs[i].ts < t1 && shown < 4 * MAX_VIEW_LOGS; i++) {
-		const struct tl_log *g = &s->tl.logs[i];
-		if (thin && last && g->ts - last[g->thread] < 2 * px && last[g->thread])
+	for (tl_rcur_at(&cur, logs, lo); shown < 4 * MAX_VIEW_LOGS && tl_rcur_next(&cur, &g) && g.ts < t1;) {
+		uint64_t th = g.f[TL_LOG_THREAD], len = g.f[TL_LOG_LEN];
+		if (thin && last && g.ts - last[th] < 2 * px && last[th])
 			continue;
 		if (last)
-			last[g->thread] = g->ts;
-		fprintf(f, "%s[%" PRId64 ",%u,%u,\"", comma ? "," : "", g->ts - base, g->thread, g->category);
-		json_escape_to(f, s->tl.msgs + g->msg, g->len < 200 ? g->len : 200);
+			last[th] = g.ts;
+		fprintf(f, "%s[%" PRId64 ",%u,%u,\"", comma ? "," : "", g.ts - base, (uint32_t)th,
+			(uint32_t)g.f[TL_LOG_CATEGORY]);
+		json_escape_to(f, s->tl.msgs + g.f[TL_LOG_MSG], len < 200 ? len : 200);
 		fputs("\"]", f);
 		comma = 1;
 		shown++;
 	}
 	free(last);
 	/* wake-ups: every one when few, else a regular sample */
-	lo = tl_seek_ts(s->tl.wakes, s->tl.nwakes, sizeof *s->tl.wakes, t0);
-	end = tl_seek_ts(s->tl.wakes, s->tl.nwakes, sizeof *s->tl.wakes, t1);
+	lo = tl_rs_seek(wakes, t0);
+	end = tl_rs_seek(wakes, t1);
 	uint64_t stride = (end - lo) / MAX_VIEW_WAKES + 1;
 	fprintf(f, "],\"wakes\":[");
 	comma = 0;
 	for (uint64_t i = lo; i < end; i += stride) {
-		const struct tl_wake *k = &s->tl.wakes[i];
-		fprintf(f, "%s[%" PRId64 ",%u,%u]", comma ? "," : "", k->ts - base, k->waker, k->target);
+		if (i == lo || stride > TL_BLK)
+			tl_rcur_at(&cur, wakes, i);
+		else
+			for (uint64_t k = 1; k < stride; k++)
+				tl_rcur_next(&cur, &g);
+		tl_rcur_next(&cur, &g);
+		fprintf(f, "%s[%" PRId64 ",%u,%u]", comma ? "," : "", g.ts - base, (uint32_t)g.f[TL_WAKE_WAKER],
+			(uint32_t)g.f[TL_WAKE_TARGET]);
 		comma = 1;
 	}
 	fprintf(f, "],\"wakes_total\":%" PRIu64 ",\"px_ns\":%" PRId64, end - lo, px);
@@ -455,16 +494,16 @@ static enum MHD_Result api_span(struct server *s, struct MHD_Connection *c)
 	if (arg_int(c, "th", 0, (int64_t)s->tl.nthreads + 1, &th) || arg_int(c, "lane", -1, 255, &lane) ||
 	    arg_int(c, "b", INT64_MIN / 2, INT64_MAX / 2, &b))
 		return respond_error(c, 400, "span needs th, lane and b");
-	const struct tl_lane *l = NULL;
+	const struct tl_clane *l = NULL;
 	if (lane < 0 && th < s->tl.ntask_lanes)
 		l = &s->tl.task_lanes[th];
 	else if (lane >= 0 && th < s->tl.nthreads && lane < s->tl.threads[th].nlanes)
 		l = &s->tl.threads[th].lanes[lane];
 	b += s->w.begin;
-	uint32_t i = l ? tl_lane_seek(l, b) : 0;
-	if (!l || i >= l->n || l->s[i].begin != b)
+	struct tl_span span;
+	if (!l || !tl_clane_get(l, tl_clane_seek(l, b), &span) || span.begin != b)
 		return respond_error(c, 404, "no span starts there");
-	const struct tl_span *sp = &l->s[i];
+	const struct tl_span *sp = &span;
 	unsigned kind = TL_KIND(sp->meta);
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "kind", tl_kind_name(kind));
@@ -505,13 +544,14 @@ static enum MHD_Result api_search(struct server *s, struct MHD_Connection *c)
 	fprintf(f, "{\"hits\":[");
 	for (uint32_t t = 0; t < s->tl.nthreads; t++)
 		for (uint32_t l = 0; l < s->tl.threads[t].nlanes; l++) {
-			const struct tl_lane *ln = &s->tl.threads[t].lanes[l];
-			for (uint32_t i = 0; i < ln->n; i++) {
-				if (!u64map_get(&match, ln->s[i].name))
+			struct tl_cur cur;
+			struct tl_span sp;
+			for (tl_cur_at(&cur, &s->tl.threads[t].lanes[l], 0); tl_cur_next(&cur, &sp);) {
+				if (!u64map_get(&match, sp.name))
 					continue;
 				if (shown < MAX_SEARCH_HITS) {
 					fprintf(f, "%s[%u,%u,%" PRId64 ",%" PRId64 ",%u]", shown ? "," : "", t, l,
-						ln->s[i].begin - s->w.begin, ln->s[i].end - s->w.begin, ln->s[i].name);
+						sp.begin - s->w.begin, sp.end - s->w.begin, sp.name);
 					shown++;
 				}
 				total++;
@@ -641,6 +681,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 								 : "text/html; charset=utf-8";
 			return respond(c, 200, type, (char *)a->data, a->len, 0);
 		}
+	if (strncmp(url, "/api/", 5) == 0) {
+		pthread_mutex_lock(&s->lock);
+		while (!s->ready)
+			pthread_cond_wait(&s->built, &s->lock);
+		pthread_mutex_unlock(&s->lock);
+	}
 	if (strcmp(url, "/api/meta") == 0)
 		return api_meta(s, c);
 	if (strcmp(url, "/api/view") == 0)
@@ -714,36 +760,79 @@ static void open_browser_at(const char *url)
 	posix_spawn_file_actions_destroy(&fa);
 }
 
+/* The index: the timeline and every analysis in one walk, then the
+ * analyses' documents. Returns the walk's code (< 0: nothing to show). */
+static int build_index(struct server *s)
+{
+	struct walk_consumer c[AN_COUNT + 1];
+	c[0] = timeline_consumer(&s->tl);
+	for (int k = 0; k < AN_COUNT; k++) {
+		analysis_init(&s->an[k], k);
+		c[k + 1] = analysis_consumer(&s->an[k]);
+	}
+	s->w.progress = 1;
+	s->w.wakes_keep_all = 1; /* the timeline keeps every wake-up anyway: one pass less */
+	int rc = walk_file(&s->w, s->path, c, AN_COUNT + 1);
+	if (rc < 0) {
+		fprintf(stderr, "cprof-trace: %s\n", s->w.error);
+		return rc;
+	}
+	if (rc == 1)
+		fprintf(stderr, "cprof-trace: warning: %s: showing what was complete\n", s->w.error);
+	if (s->tl.oom)
+		fprintf(stderr, "cprof-trace: warning: out of memory indexing the timeline; it is partial\n");
+	for (int k = 0; k < AN_COUNT; k++) {
+		cJSON *doc = analysis_json(&s->an[k], &s->w);
+		s->docs[k] = doc ? cJSON_PrintUnformatted(doc) : NULL;
+		cJSON_Delete(doc);
+	}
+	struct timespec b;
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	s->index_seconds = (double)(b.tv_sec - s->start.tv_sec) + (double)(b.tv_nsec - s->start.tv_nsec) / 1e9;
+	return rc;
+}
+
+static void index_done(struct server *s)
+{
+	printf("cprof-trace: %s: %" PRIu64 " events, %u threads, indexed in %.2f s\n", s->path, s->w.events,
+	       s->w.nthreads, s->index_seconds);
+	fflush(stdout);
+	pthread_mutex_lock(&s->lock);
+	s->ready = 1;
+	pthread_cond_broadcast(&s->built);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void *index_thread(void *arg)
+{
+	struct server *s = arg;
+	if (build_index(s) < 0) {
+		fflush(stdout);
+		fflush(stderr);
+		_exit(1); /* nothing to serve: as if it had failed before serving */
+	}
+	index_done(s);
+	return NULL;
+}
+
 int viewer_serve(const char *path, const char *addr, int open_browser)
 {
 	static struct server s; /* lives until exit */
 	s.path = path;
-	struct timespec a, b;
-	clock_gettime(CLOCK_MONOTONIC, &a);
-	struct walk_consumer c[AN_COUNT + 1];
-	c[0] = timeline_consumer(&s.tl);
-	for (int k = 0; k < AN_COUNT; k++) {
-		analysis_init(&s.an[k], k);
-		c[k + 1] = analysis_consumer(&s.an[k]);
-	}
-	s.w.progress = 1;
-	s.w.wakes_keep_all = 1; /* the timeline keeps every wake-up anyway: one pass less */
-	int rc = walk_file(&s.w, path, c, AN_COUNT + 1);
-	if (rc < 0) {
-		fprintf(stderr, "cprof-trace: %s\n", s.w.error);
+	/* a fixed threshold: the index's large buffers are mappings of their
+	 * own, grown by mremap and given back when freed, not heap holes that
+	 * the RSS keeps (glibc's adaptive threshold rises past them) */
+	mallopt(M_MMAP_THRESHOLD, 256 << 10);
+	pthread_mutex_init(&s.lock, NULL);
+	pthread_cond_init(&s.built, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &s.start);
+	/* a file whose header cannot be read is indexed (and fails) before
+	 * serving, the rest while serving */
+	struct trace_reader hr;
+	int tfd = trace_reader_open_file(&hr, path);
+	trace_reader_close(&hr);
+	if (tfd < 0 && build_index(&s) < 0)
 		return 1;
-	}
-	if (rc == 1)
-		fprintf(stderr, "cprof-trace: warning: %s: showing what was complete\n", s.w.error);
-	if (s.tl.oom)
-		fprintf(stderr, "cprof-trace: warning: out of memory indexing the timeline; it is partial\n");
-	for (int k = 0; k < AN_COUNT; k++) {
-		cJSON *doc = analysis_json(&s.an[k], &s.w);
-		s.docs[k] = doc ? cJSON_PrintUnformatted(doc) : NULL;
-		cJSON_Delete(doc);
-	}
-	clock_gettime(CLOCK_MONOTONIC, &b);
-	s.index_seconds = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
 
 	struct sockaddr_storage ss;
 	socklen_t sslen;
@@ -791,15 +880,30 @@ int viewer_serve(const char *path, const char *addr, int open_browser)
 	}
 	char url[160];
 	snprintf(url, sizeof url, "http://%s/", s.host_ok[0]);
-	printf("cprof-trace: %s: %" PRIu64 " events, %u threads, indexed in %.2f s\n", path, s.w.events,
-	       s.w.nthreads, s.index_seconds);
 	printf("cprof-trace: serving the trace at %s (Ctrl-C to stop)\n", url);
 	fflush(stdout);
+	pthread_t indexer;
+	int indexing = 0;
+	if (tfd < 0)
+		index_done(&s);
+	else if (pthread_create(&indexer, NULL, index_thread, &s) == 0)
+		indexing = 1;
+	else if (build_index(&s) < 0)
+		return 1;
+	else
+		index_done(&s);
 	if (open_browser)
 		open_browser_at(url);
 	signal(SIGCHLD, SIG_IGN); /* the browser launcher reaps itself */
 	int sig;
 	sigwait(&set, &sig);
+	pthread_mutex_lock(&s.lock);
+	int ready = s.ready;
+	pthread_mutex_unlock(&s.lock);
+	if (!ready) /* stopped while indexing: requests wait on it, nothing to free in order */
+		_exit(0);
+	if (indexing)
+		pthread_join(indexer, NULL);
 	MHD_stop_daemon(d);
 	for (int k = 0; k < AN_COUNT; k++) {
 		free(s.docs[k]);

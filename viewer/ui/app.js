@@ -612,6 +612,7 @@ function route() {
 }
 
 async function main() {
+  $('file').textContent = 'indexing the trace…'; // the server answers /api/meta once its index is built
   meta = await getJSON('/api/meta');
   useVocabulary(meta);
   Object.entries(meta.strings).forEach(([i, s]) => { strings[i] = s; }); // only the defined ids
