@@ -90,6 +90,8 @@ static int drain_pass_locked(struct capture *c)
 		/* Re-armed every pass: a writer crossing half full wakes us once. */
 		if (!atomic_load_explicit(&r->wake_armed, memory_order_relaxed))
 			atomic_store_explicit(&r->wake_armed, 1, memory_order_relaxed);
+		if (st == RING_LIVE)
+			cprof_ring_populate_ahead(r);
 		/* The kernel's records as read at `upto`, before this head. */
 		uint64_t upto = cprof_sched_collect();
 		uint64_t h = atomic_load_explicit(&r->head, memory_order_acquire);

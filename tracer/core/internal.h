@@ -118,6 +118,9 @@ struct ring {
 	 * block past half the ring clears it and wakes a sleeping drainer:
 	 * at most one wake per ring per pass, from the slow path only. */
 	_Atomic uint32_t wake_armed;
+	/* Bytes from base faulted in (ring_create, then the drainer ahead of
+	 * the writer's first lap: cprof_ring_populate_ahead). */
+	_Atomic uint64_t populated;
 };
 
 /* Per-thread writer state, in initial-exec TLS. */
@@ -162,6 +165,9 @@ extern _Atomic int cprof_enabled CPROF_INTERNAL;
 /* ring_bytes: rings made while no capture drains; capture_bytes: rings made
  * while one does (a burst must fit while the drainer catches up). */
 void cprof_rings_configure(uint64_t ring_bytes, uint64_t capture_bytes) CPROF_INTERNAL;
+/* Faults in the part of r's first lap the writer reaches next (at most a
+ * few MiB ahead of head), off the record path. Drainer only. */
+void cprof_ring_populate_ahead(struct ring *r) CPROF_INTERNAL;
 /* The drainer's wake-up word (a futex): bumped by a writer whose ring
  * passed half full (see wake_armed) and by drain_wake; the drainer waits on
  * it between passes, counted in cprof_drain_sleepers meanwhile. */

@@ -31,6 +31,11 @@ static _Atomic(struct ring *) registry;
 static _Atomic uint32_t registry_count;
 static uint64_t ring_bytes = 1u << 20;
 static uint64_t capture_ring_bytes = 1u << 20;
+/* A capture's larger ring is faulted in as far as ring_bytes when made; the
+ * drainer faults the rest of its first lap in ahead of the writer, in steps
+ * (cprof_ring_populate_ahead). A short process's capture then does not pay
+ * ~5 ms of CPU to zero 16 MiB it never writes. */
+#define RING_POPULATE_STEP (1u << 20)
 /* Rings made larger than ring_bytes for a capture (never unmapped) take at
  * most this much memory in all; later rings get ring_bytes. */
 #define RING_LARGE_BUDGET (128ull << 20)
@@ -64,6 +69,32 @@ void cprof_rings_configure(uint64_t bytes, uint64_t capture_bytes)
 {
 	ring_bytes = ring_size_of(bytes);
 	capture_ring_bytes = ring_size_of(capture_bytes);
+}
+
+/* Faults [from, to) of r in without writing it (the writer may be writing
+ * there); returns 0, or -1 where the kernel cannot (before 5.14). */
+static int populate(struct ring *r, uint64_t from, uint64_t to)
+{
+	return madvise(r->base + from, to - from, MADV_POPULATE_WRITE) == 0 ? 0 : -1;
+}
+
+void cprof_ring_populate_ahead(struct ring *r)
+{
+	uint64_t done = atomic_load_explicit(&r->populated, memory_order_relaxed);
+	if (done >= r->size)
+		return;
+	/* Stay four steps ahead of the writer on its first lap. */
+	uint64_t want = atomic_load_explicit(&r->head, memory_order_relaxed) + 4 * RING_POPULATE_STEP;
+	if (want > r->size)
+		want = r->size;
+	if (done >= want)
+		return;
+	want = (want + RING_POPULATE_STEP - 1) & ~(uint64_t)(RING_POPULATE_STEP - 1);
+	if (want > r->size)
+		want = r->size;
+	if (populate(r, done, want))
+		want = r->size; /* cannot: the writer faults its pages itself */
+	atomic_store_explicit(&r->populated, want, memory_order_relaxed);
 }
 
 void cprof_drain_kick_now(void)
@@ -142,14 +173,22 @@ static struct ring *ring_create(void)
 	 * the pthread_create trampoline before its routine runs (or at its
 	 * first event, once), so no record waits for the kernel to zero a
 	 * page (or, on a ring that transparent huge pages back, 2 MiB: ~100
-	 * us). MADV_POPULATE_WRITE is Linux 5.14+; before, a write a page. */
-	if (madvise(base, size, MADV_POPULATE_WRITE) != 0)
-		for (uint64_t off = 0; off < size; off += 4096)
+	 * us). MADV_POPULATE_WRITE is Linux 5.14+; before, a write a page.
+	 * A capture's larger ring (not CPROF_TRACE_BUFFER's size) is faulted
+	 * in as far as ring_bytes here, the rest by the drainer ahead of the
+	 * writer (cprof_ring_populate_ahead): its memory is spent as far as it
+	 * is written, and a new thread does not wait ~5 ms for 16 MiB. */
+	uint64_t now_bytes = size < ring_bytes ? size : ring_bytes;
+	if (madvise(base, now_bytes, MADV_POPULATE_WRITE) != 0) {
+		for (uint64_t off = 0; off < now_bytes; off += 4096)
 			((volatile uint8_t *)base)[off] = 0;
+		now_bytes = size; /* no MADV_POPULATE_WRITE: the writer faults the rest */
+	}
 	/* mmap returned zeroed memory: head = tail = 0, state FREE. */
 	r->base = base;
 	r->size = size;
 	r->block = block_of(size);
+	atomic_store_explicit(&r->populated, now_bytes, memory_order_relaxed);
 	atomic_store_explicit(&r->state, RING_LIVE, memory_order_relaxed);
 	r->index = atomic_fetch_add_explicit(&registry_count, 1, memory_order_relaxed);
 	struct ring *first = atomic_load_explicit(&registry, memory_order_relaxed);
