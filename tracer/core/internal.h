@@ -142,7 +142,6 @@ struct cprof_thread {
 	uint32_t busy;   /* nonzero while recording: re-entry (signal) drops */
 	uint8_t status;  /* enum thread_status */
 	uint8_t start_pending; /* THREAD_START not yet recorded */
-	uint8_t attach_early;  /* attaching before the routine runs: fault a new ring in whole */
 };
 
 extern __thread struct cprof_thread cprof_self

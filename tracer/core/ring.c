@@ -31,11 +31,10 @@ static _Atomic(struct ring *) registry;
 static _Atomic uint32_t registry_count;
 static uint64_t ring_bytes = 1u << 20;
 static uint64_t capture_ring_bytes = 1u << 20;
-/* A capture's larger ring made at a thread's first event is faulted in as
- * far as ring_bytes when made; the drainer faults the rest of its first lap
- * in ahead of the writer, in steps (cprof_ring_populate_ahead). A short
- * process's capture then does not pay ~5 ms of CPU to zero 16 MiB it never
- * writes. (One made in the pthread_create trampoline is faulted in whole.) */
+/* A capture's larger ring is faulted in as far as ring_bytes when made; the
+ * drainer faults the rest of its first lap in ahead of the writer, in steps
+ * (cprof_ring_populate_ahead). A short process's capture then does not pay
+ * ~5 ms of CPU to zero 16 MiB it never writes. */
 #define RING_POPULATE_STEP (1u << 20)
 /* Rings made larger than ring_bytes for a capture (never unmapped) take at
  * most this much memory in all; later rings get ring_bytes. */
@@ -84,9 +83,8 @@ void cprof_ring_populate_ahead(struct ring *r)
 	uint64_t done = atomic_load_explicit(&r->populated, memory_order_relaxed);
 	if (done >= r->size)
 		return;
-	/* Ahead of the writer on its first lap by as much as it wrote (a
-	 * thread that writes little keeps a small footprint). */
-	uint64_t want = 2 * atomic_load_explicit(&r->head, memory_order_relaxed) + RING_POPULATE_STEP;
+	/* Stay four steps ahead of the writer on its first lap. */
+	uint64_t want = atomic_load_explicit(&r->head, memory_order_relaxed) + 4 * RING_POPULATE_STEP;
 	if (want > r->size)
 		want = r->size;
 	if (done >= want)
@@ -145,7 +143,7 @@ uint32_t cprof_rings_count(void)
 	return atomic_load_explicit(&registry_count, memory_order_relaxed);
 }
 
-static struct ring *ring_create(int whole)
+static struct ring *ring_create(void)
 {
 	struct ring *r = mmap(NULL, sizeof *r, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (r == MAP_FAILED)
@@ -176,14 +174,11 @@ static struct ring *ring_create(int whole)
 	 * first event, once), so no record waits for the kernel to zero a
 	 * page (or, on a ring that transparent huge pages back, 2 MiB: ~100
 	 * us). MADV_POPULATE_WRITE is Linux 5.14+; before, a write a page.
-	 * A capture's larger ring (not CPROF_TRACE_BUFFER's size) made at a
-	 * thread's first event (a process's main thread: a short process of a
-	 * tree capture must not pay ~5 ms of CPU for 16 MiB it never writes)
-	 * is faulted in as far as ring_bytes here, the rest by the drainer
-	 * ahead of the writer (cprof_ring_populate_ahead); one made in the
-	 * pthread_create trampoline (`whole`) at once, so that a burst does not
-	 * spend the drainer's CPU on zeroing pages. */
-	uint64_t now_bytes = whole || size < ring_bytes ? size : ring_bytes;
+	 * A capture's larger ring (not CPROF_TRACE_BUFFER's size) is faulted
+	 * in as far as ring_bytes here, the rest by the drainer ahead of the
+	 * writer (cprof_ring_populate_ahead): its memory is spent as far as it
+	 * is written, and a new thread does not wait ~5 ms for 16 MiB. */
+	uint64_t now_bytes = size < ring_bytes ? size : ring_bytes;
 	if (madvise(base, now_bytes, MADV_POPULATE_WRITE) != 0) {
 		for (uint64_t off = 0; off < now_bytes; off += 4096)
 			((volatile uint8_t *)base)[off] = 0;
@@ -213,7 +208,7 @@ static int ring_take(struct ring *r, uint32_t from)
 }
 
 /* A FREE ring; in FLIGHT mode past the soft cap, an EXITED one; else new. */
-static struct ring *ring_claim(int whole)
+static struct ring *ring_claim(void)
 {
 	for (struct ring *r = cprof_rings_first(); r; r = r->next)
 		if (ring_take(r, RING_FREE))
@@ -228,7 +223,7 @@ static struct ring *ring_claim(int whole)
 				atomic_store_explicit(&r->tail, atomic_load(&r->head), memory_order_relaxed);
 				return r;
 			}
-	return ring_create(whole);
+	return ring_create();
 }
 
 static pthread_key_t exit_key;
@@ -249,7 +244,7 @@ static int thread_attach(struct cprof_thread *self)
 {
 	if (!atomic_load_explicit(&cprof_enabled, memory_order_relaxed))
 		return -1;
-	struct ring *r = ring_claim(self->attach_early);
+	struct ring *r = ring_claim();
 	if (!r) {
 		self->status = THREAD_DEAD; /* no memory: this thread goes untraced */
 		return -1;
@@ -381,10 +376,8 @@ void cprof_thread_attach_now(struct cprof_thread *self)
 	if (self->status != THREAD_NEW || self->busy)
 		return;
 	self->busy = 1;
-	self->attach_early = 1;
 	if (cprof_ring_reserve_slow(self, 0))
 		ring_commit(self, 0); /* publishes BLOCK_START and THREAD_START */
-	self->attach_early = 0;
 	self->busy = 0;
 }
 
