@@ -21,7 +21,10 @@ trap 'rm -rf "$W"' EXIT
 P=$B/bench/event_cost
 V=$B/viewer/cprof-trace
 # a ring large enough that nothing is dropped: drops would make the drainer's work look cheaper
+# (CPROF_TRACE_BUFFER=default: the library's default rings, to count what they drop)
 BUF=${CPROF_TRACE_BUFFER:-64m}
+BUFVAR=CPROF_TRACE_BUFFER=$BUF
+[ "$BUF" = default ] && BUFVAR=CPROF_TRACE=1
 cpu() { # env... -> prints user+sys seconds
   env "$@" /usr/bin/time -f '%U %S' -o "$W/t" "$P" "$N" $MODE > /dev/null
   awk '{printf "%.3f\n", $1 + $2}' "$W/t"
@@ -29,9 +32,9 @@ cpu() { # env... -> prints user+sys seconds
 off=() on=() rec=()
 for i in $(seq 1 "$R"); do
   off+=("$(cpu CPROF_TRACE=0)")
-  rec+=("$(cpu CPROF_TRACE_BUFFER=$BUF)")
+  rec+=("$(cpu "$BUFVAR")")
   rm -f "$W/x.trace"
-  on+=("$(cpu CPROF_TRACE_BUFFER=$BUF CPROF_TRACE_FILE=$W/x.trace)")
+  on+=("$(cpu "$BUFVAR" CPROF_TRACE_FILE=$W/x.trace)")
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 moff=$(median "${off[@]}")

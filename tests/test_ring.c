@@ -208,7 +208,7 @@ static void test_flight_concurrent(void)
 
 int main(void)
 {
-	cprof_rings_configure(64u << 10);
+	cprof_rings_configure(64u << 10, 64u << 10);
 	cprof_cpu_configure(0); /* exact drop accounting: no CPU samples in the rings */
 	test_wraparound();
 	test_drops();

@@ -48,7 +48,7 @@
 #include "sched/sched.h"
 #include "profiles/cpu.h"
 
-struct cprof_config cprof_config = {.ring_bytes = 1u << 20, .drain_ms = 10};
+struct cprof_config cprof_config = {.ring_bytes = 1u << 20, .capture_ring_bytes = 16u << 20, .drain_ms = 10};
 
 
 uint32_t cprof_gettid(void)
@@ -105,7 +105,7 @@ static void configure(void)
 	if ((s = getenv("CPROF_TRACE_BUFFER"))) {
 		uint64_t v = parse_bytes(s);
 		if (v)
-			cprof_config.ring_bytes = v;
+			cprof_config.ring_bytes = cprof_config.capture_ring_bytes = v;
 		else
 			fprintf(stderr, "cprof-trace: ignoring CPROF_TRACE_BUFFER=%s (want bytes, e.g. 4m)\n", s);
 	}
@@ -169,7 +169,7 @@ static void configure(void)
 	cprof_lines_configure(getenv("CPROF_TRACE_LINES_CACHE"));
 	if ((s = getenv("CPROF_TRACE_INTERPOSE")) && strcmp(s, "0") == 0)
 		cprof_interpose_on = 0;
-	cprof_rings_configure(cprof_config.ring_bytes);
+	cprof_rings_configure(cprof_config.ring_bytes, cprof_config.capture_ring_bytes);
 	if ((s = getenv("CPROF_TRACE_CPU_HZ"))) {
 		char *end;
 		unsigned long v = strtoul(s, &end, 10);

@@ -87,6 +87,11 @@ static int drain_pass_locked(struct capture *c)
 		if (!d)
 			continue; /* out of memory: the writer drops and counts */
 		assert(cprof_ring_sanity(r));
+		/* Re-armed every pass: a writer crossing half full wakes us once. */
+		if (!atomic_load_explicit(&r->wake_armed, memory_order_relaxed))
+			atomic_store_explicit(&r->wake_armed, 1, memory_order_relaxed);
+		if (st == RING_LIVE)
+			cprof_ring_populate_ahead(r);
 		/* The kernel's records as read at `upto`, before this head. */
 		uint64_t upto = cprof_sched_collect();
 		uint64_t h = atomic_load_explicit(&r->head, memory_order_acquire);
@@ -173,10 +178,18 @@ void *drain_thread_main(void *arg)
 	/* Pace: aim to find the fullest ring about 1/8 full. A ring found at
 	 * fill f (of 1024) t ns after the previous pass fills at f/t, so the
 	 * next pause is t*128/f, between 100 µs and drain_ms, growing at most
-	 * 2x a pass; over half full, drain again at once. */
+	 * 2x a pass; over half full, drain again at once. A writer whose ring
+	 * passes half full wakes the pause early (cprof_drain_kick): a burst
+	 * that begins during a long pause does not fill the ring meanwhile. */
 	const uint64_t max_ns = (uint64_t)cprof_config.drain_ms * 1000000u, min_ns = 100000;
 	uint64_t sleep_ns = min_ns, last = capture_mono_ns();
-	while (!atomic_load_explicit(&c->stop, memory_order_acquire)) {
+	for (;;) {
+		/* Read before stop and before the pass: a kick after this (a
+		 * ring passing half full during the pass, or the capture ending)
+		 * makes the pause below return at once. */
+		uint32_t kick = atomic_load(&cprof_drain_kick);
+		if (atomic_load(&c->stop))
+			break;
 		if (c->deadline_ns && capture_mono_ns() >= c->deadline_ns) {
 			drain_finish(c); /* a timed capture ends itself */
 			return NULL;
@@ -197,18 +210,21 @@ void *drain_thread_main(void *arg)
 		if (c->deadline_ns && now + sleep_ns > c->deadline_ns)
 			sleep_ns = c->deadline_ns > now ? c->deadline_ns - now : 0;
 		struct timespec pause = {(time_t)(sleep_ns / 1000000000u), (long)(sleep_ns % 1000000000u)};
-		/* Sleeps on c->stop (a futex) so that ending the capture wakes
-		 * the drainer at once: a process's exit must not wait out a
-		 * pause (up to drain_ms), which a tree of short processes
-		 * pays once per process. */
-		syscall(SYS_futex, &c->stop, FUTEX_WAIT_PRIVATE, 0, &pause, NULL, 0);
+		/* Sleeps on the kick word (a futex) so that ending the capture
+		 * wakes the drainer at once (a process's exit must not wait out
+		 * a pause, up to drain_ms, which a tree of short processes pays
+		 * once per process), and so does a ring passing half full. */
+		atomic_fetch_add(&cprof_drain_sleepers, 1);
+		syscall(SYS_futex, &cprof_drain_kick, FUTEX_WAIT_PRIVATE, kick, &pause, NULL, 0);
+		atomic_fetch_sub(&cprof_drain_sleepers, 1);
 	}
 	return NULL;
 }
 
 void drain_wake(struct capture *c)
 {
-	syscall(SYS_futex, &c->stop, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	(void)c; /* after c->stop is set */
+	cprof_drain_kick_now();
 }
 
 /* Writes the header once. Calibrating the clock may sleep (up to 20 ms

@@ -114,6 +114,13 @@ struct ring {
 
 	_Alignas(64) _Atomic uint64_t head; /* bytes published by the writer */
 	_Alignas(64) _Atomic uint64_t tail; /* bytes released by the drain reader */
+	/* Set by the drainer on each pass; the writer that crosses into a
+	 * block past half the ring clears it and wakes a sleeping drainer:
+	 * at most one wake per ring per pass, from the slow path only. */
+	_Atomic uint32_t wake_armed;
+	/* Bytes from base faulted in (ring_create, then the drainer ahead of
+	 * the writer's first lap: cprof_ring_populate_ahead). */
+	_Atomic uint64_t populated;
 };
 
 /* Per-thread writer state, in initial-exec TLS. */
@@ -155,7 +162,19 @@ static inline struct cprof_thread *cprof_me(void)
 extern _Atomic int cprof_ring_mode CPROF_INTERNAL;
 extern _Atomic int cprof_enabled CPROF_INTERNAL;
 
-void cprof_rings_configure(uint64_t ring_bytes) CPROF_INTERNAL;
+/* ring_bytes: rings made while no capture drains; capture_bytes: rings made
+ * while one does (a burst must fit while the drainer catches up). */
+void cprof_rings_configure(uint64_t ring_bytes, uint64_t capture_bytes) CPROF_INTERNAL;
+/* Faults in the part of r's first lap the writer reaches next (at most a
+ * few MiB ahead of head), off the record path. Drainer only. */
+void cprof_ring_populate_ahead(struct ring *r) CPROF_INTERNAL;
+/* The drainer's wake-up word (a futex): bumped by a writer whose ring
+ * passed half full (see wake_armed) and by drain_wake; the drainer waits on
+ * it between passes, counted in cprof_drain_sleepers meanwhile. */
+extern _Atomic uint32_t cprof_drain_kick CPROF_INTERNAL;
+extern _Atomic uint32_t cprof_drain_sleepers CPROF_INTERNAL;
+/* Bumps cprof_drain_kick and wakes the drainer if it sleeps. */
+void cprof_drain_kick_now(void) CPROF_INTERNAL;
 /* Registers the thread-exit destructor key (the constructor calls it once). */
 void cprof_rings_init_key(void) CPROF_INTERNAL;
 /* Slow path of ring_reserve: attaches the thread, crosses a block, or drops.
@@ -265,6 +284,7 @@ void cprof_strings_after_fork(void) CPROF_INTERNAL;
 /* ---- process facts (init.c) ---- */
 struct cprof_config {
 	uint64_t ring_bytes;   /* CPROF_TRACE_BUFFER */
+	uint64_t capture_ring_bytes; /* rings made during a capture: CPROF_TRACE_BUFFER if set, else larger */
 	uint32_t drain_ms;     /* CPROF_TRACE_DRAIN_MS */
 };
 extern struct cprof_config cprof_config CPROF_INTERNAL;

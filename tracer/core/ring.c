@@ -16,7 +16,10 @@
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
 #endif
+#include <linux/futex.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "core/internal.h"
 
@@ -27,23 +30,86 @@ _Atomic int cprof_enabled = 1;
 static _Atomic(struct ring *) registry;
 static _Atomic uint32_t registry_count;
 static uint64_t ring_bytes = 1u << 20;
-static uint64_t block_bytes = 16u << 10;
+static uint64_t capture_ring_bytes = 1u << 20;
+/* A capture's larger ring is faulted in as far as ring_bytes when made; the
+ * drainer faults the rest of its first lap in ahead of the writer, in steps
+ * (cprof_ring_populate_ahead). A short process's capture then does not pay
+ * ~5 ms of CPU to zero 16 MiB it never writes. */
+#define RING_POPULATE_STEP (1u << 20)
+/* Rings made larger than ring_bytes for a capture (never unmapped) take at
+ * most this much memory in all; later rings get ring_bytes. */
+#define RING_LARGE_BUDGET (128ull << 20)
+static _Atomic uint64_t large_bytes;
+_Atomic uint32_t cprof_drain_kick;
+_Atomic uint32_t cprof_drain_sleepers;
 /* Below this many rings, a new thread in FLIGHT mode gets a new ring rather
  * than taking over an exited thread's (whose events the flight recorder
  * still holds). */
 #define RING_SOFT_CAP 64u
 
-void cprof_rings_configure(uint64_t bytes)
+static uint64_t ring_size_of(uint64_t bytes)
 {
 	uint64_t size = 64u << 10;
 	while (size < bytes && size < (1ull << 30))
 		size <<= 1;
-	ring_bytes = size;
-	block_bytes = size / 64;
-	if (block_bytes < 4096)
-		block_bytes = 4096;
-	if (block_bytes > (64u << 10))
-		block_bytes = 64u << 10;
+	return size;
+}
+
+static uint64_t block_of(uint64_t size)
+{
+	uint64_t block = size / 64;
+	if (block < 4096)
+		block = 4096;
+	if (block > (64u << 10))
+		block = 64u << 10;
+	return block;
+}
+
+void cprof_rings_configure(uint64_t bytes, uint64_t capture_bytes)
+{
+	ring_bytes = ring_size_of(bytes);
+	capture_ring_bytes = ring_size_of(capture_bytes);
+}
+
+/* Faults [from, to) of r in without writing it (the writer may be writing
+ * there); returns 0, or -1 where the kernel cannot (before 5.14). */
+static int populate(struct ring *r, uint64_t from, uint64_t to)
+{
+	return madvise(r->base + from, to - from, MADV_POPULATE_WRITE) == 0 ? 0 : -1;
+}
+
+void cprof_ring_populate_ahead(struct ring *r)
+{
+	uint64_t done = atomic_load_explicit(&r->populated, memory_order_relaxed);
+	if (done >= r->size)
+		return;
+	/* Stay four steps ahead of the writer on its first lap. */
+	uint64_t want = atomic_load_explicit(&r->head, memory_order_relaxed) + 4 * RING_POPULATE_STEP;
+	if (want > r->size)
+		want = r->size;
+	if (done >= want)
+		return;
+	want = (want + RING_POPULATE_STEP - 1) & ~(uint64_t)(RING_POPULATE_STEP - 1);
+	if (want > r->size)
+		want = r->size;
+	if (populate(r, done, want))
+		want = r->size; /* cannot: the writer faults its pages itself */
+	atomic_store_explicit(&r->populated, want, memory_order_relaxed);
+}
+
+void cprof_drain_kick_now(void)
+{
+	atomic_fetch_add(&cprof_drain_kick, 1);
+	if (atomic_load(&cprof_drain_sleepers))
+		syscall(SYS_futex, &cprof_drain_kick, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* The writer's ring passed half full: wake the drainer, once per pass. */
+__attribute__((noinline, cold)) static void nudge_drainer(struct ring *r)
+{
+	if (atomic_load_explicit(&r->wake_armed, memory_order_relaxed) &&
+	    atomic_exchange_explicit(&r->wake_armed, 0, memory_order_relaxed))
+		cprof_drain_kick_now();
 }
 
 void *cprof_map(size_t bytes)
@@ -82,8 +148,23 @@ static struct ring *ring_create(void)
 	struct ring *r = mmap(NULL, sizeof *r, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (r == MAP_FAILED)
 		return NULL;
-	void *base = mmap(NULL, ring_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+	/* A capture drains: room for a burst while the drainer catches up,
+	 * for the first rings made larger, up to RING_LARGE_BUDGET in all. */
+	uint64_t size = ring_bytes;
+	if (capture_ring_bytes > ring_bytes &&
+	    atomic_load_explicit(&cprof_ring_mode, memory_order_relaxed) == RING_MODE_DRAIN) {
+		if (atomic_fetch_add(&large_bytes, capture_ring_bytes) + capture_ring_bytes <= RING_LARGE_BUDGET)
+			size = capture_ring_bytes;
+		else
+			atomic_fetch_sub(&large_bytes, capture_ring_bytes);
+	}
+	void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
 			  -1, 0);
+	if (base == MAP_FAILED && size > ring_bytes) { /* near ulimit -v: the usual size */
+		atomic_fetch_sub(&large_bytes, size);
+		size = ring_bytes;
+		base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	}
 	if (base == MAP_FAILED) {
 		munmap(r, sizeof *r);
 		return NULL;
@@ -92,14 +173,22 @@ static struct ring *ring_create(void)
 	 * the pthread_create trampoline before its routine runs (or at its
 	 * first event, once), so no record waits for the kernel to zero a
 	 * page (or, on a ring that transparent huge pages back, 2 MiB: ~100
-	 * us). MADV_POPULATE_WRITE is Linux 5.14+; before, a write a page. */
-	if (madvise(base, ring_bytes, MADV_POPULATE_WRITE) != 0)
-		for (uint64_t off = 0; off < ring_bytes; off += 4096)
+	 * us). MADV_POPULATE_WRITE is Linux 5.14+; before, a write a page.
+	 * A capture's larger ring (not CPROF_TRACE_BUFFER's size) is faulted
+	 * in as far as ring_bytes here, the rest by the drainer ahead of the
+	 * writer (cprof_ring_populate_ahead): its memory is spent as far as it
+	 * is written, and a new thread does not wait ~5 ms for 16 MiB. */
+	uint64_t now_bytes = size < ring_bytes ? size : ring_bytes;
+	if (madvise(base, now_bytes, MADV_POPULATE_WRITE) != 0) {
+		for (uint64_t off = 0; off < now_bytes; off += 4096)
 			((volatile uint8_t *)base)[off] = 0;
+		now_bytes = size; /* no MADV_POPULATE_WRITE: the writer faults the rest */
+	}
 	/* mmap returned zeroed memory: head = tail = 0, state FREE. */
 	r->base = base;
-	r->size = ring_bytes;
-	r->block = block_bytes;
+	r->size = size;
+	r->block = block_of(size);
+	atomic_store_explicit(&r->populated, now_bytes, memory_order_relaxed);
 	atomic_store_explicit(&r->state, RING_LIVE, memory_order_relaxed);
 	r->index = atomic_fetch_add_explicit(&registry_count, 1, memory_order_relaxed);
 	struct ring *first = atomic_load_explicit(&registry, memory_order_relaxed);
@@ -246,6 +335,8 @@ uint64_t *cprof_ring_reserve_slow(struct cprof_thread *self, uint32_t words)
 		/* Acquire: the reader's loads of the bytes it released happen
 		 * before we overwrite them. */
 		uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+		if (pos + r->block - tail > r->size / 2)
+			nudge_drainer(r);
 		if (pos + r->block > tail + r->size) {
 			count_drop(self);
 			return NULL;
