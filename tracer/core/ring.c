@@ -83,8 +83,16 @@ void cprof_ring_populate_ahead(struct ring *r)
 	uint64_t done = atomic_load_explicit(&r->populated, memory_order_relaxed);
 	if (done >= r->size)
 		return;
-	/* Stay four steps ahead of the writer on its first lap. */
-	uint64_t want = atomic_load_explicit(&r->head, memory_order_relaxed) + 4 * RING_POPULATE_STEP;
+	/* Ahead of the writer on its first lap by as much as it has written
+	 * (a quarter step at least, four steps at most; faulted in whole
+	 * steps): a burst finds its pages faulted
+	 * in, a thread that writes little (most of a short process's) costs
+	 * no more than the part made at creation. */
+	uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+	uint64_t ahead = head < RING_POPULATE_STEP / 4 ? RING_POPULATE_STEP / 4 : head;
+	if (ahead > 4 * RING_POPULATE_STEP)
+		ahead = 4 * RING_POPULATE_STEP;
+	uint64_t want = head + ahead;
 	if (want > r->size)
 		want = r->size;
 	if (done >= want)
