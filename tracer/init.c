@@ -267,7 +267,8 @@ static void finish_file_capture(void)
 	}
 }
 
-__attribute__((destructor)) static void cprof_unload(void)
+/* Every capture this image runs ends complete, its threads' exits recorded. */
+static void finish_at_exit(void)
 {
 	cprof_capture_process_exiting();
 	finish_file_capture();
@@ -275,24 +276,23 @@ __attribute__((destructor)) static void cprof_unload(void)
 	cprof_http_finish_at_exit(); /* a remote capture ends complete too */
 }
 
+__attribute__((destructor)) static void cprof_unload(void)
+{
+	finish_at_exit();
+}
+
 /* Programs that end with _exit (shells do) skip destructors. */
 
 CPROF_API void _exit(int status)
 {
-	cprof_capture_process_exiting();
-	finish_file_capture();
-	cprof_remote_finish_at_exit();
-	cprof_http_finish_at_exit();
+	finish_at_exit();
 	REAL(_exit)(status);
 	__builtin_unreachable();
 }
 
 CPROF_API void _Exit(int status)
 {
-	cprof_capture_process_exiting();
-	finish_file_capture();
-	cprof_remote_finish_at_exit();
-	cprof_http_finish_at_exit();
+	finish_at_exit();
 	REAL(_Exit)(status);
 	__builtin_unreachable();
 }

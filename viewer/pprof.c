@@ -15,17 +15,6 @@
 #include "trace_writer.h"
 #include "viewer.h"
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	for (size_t off = 0; off < len;) {
-		ssize_t n = write(fd, (const char *)buf + off, len - off);
-		if (n <= 0)
-			return -1;
-		off += (size_t)n;
-	}
-	return 0;
-}
-
 int pprof_write(const struct analysis *a, const struct walk *w, int fd)
 {
 	struct pprof_enc e;
@@ -50,7 +39,7 @@ int pprof_write(const struct analysis *a, const struct walk *w, int fd)
 	pprof_enc_times(&e, (int64_t)trace_start_realtime_ns(&w->r), w->end - w->begin);
 	pprof_enc_period(&e, "delay", "nanoseconds", 1);
 	struct trace_buf gz = {0};
-	int rc = pprof_enc_finish(&e, &gz) || write_all(fd, gz.p, gz.len) ? -1 : 0;
+	int rc = pprof_enc_finish(&e, &gz) || trace_sink_fd(&fd, gz.p, gz.len) ? -1 : 0;
 	trace_buf_free(&gz);
 	pprof_frames_free(&frames);
 	return rc;

@@ -27,6 +27,26 @@
 
 static const struct cprof_value_type contention_types[] = {{"contentions", "count"}, {"delay", "nanoseconds"}};
 
+/* Room for row n of a profile's (ids, vals) arrays, nvals values a row:
+ * both double when full. Returns 0, or -1 out of memory (the arrays and
+ * cap stay as they were, valid). */
+static int rows_reserve(uint32_t **ids, int64_t **vals, uint32_t n, uint32_t *cap, unsigned nvals)
+{
+	if (n < *cap)
+		return 0;
+	uint32_t ncap = *cap * 2;
+	uint32_t *ni = realloc(*ids, (size_t)ncap * sizeof *ni);
+	if (!ni)
+		return -1;
+	*ids = ni;
+	int64_t *nv = realloc(*vals, (size_t)ncap * nvals * sizeof *nv);
+	if (!nv)
+		return -1;
+	*vals = nv;
+	*cap = ncap;
+	return 0;
+}
+
 /* block or mutex: every stack id with contentions. */
 static int contention_profile(const struct cprof_contention *t, struct trace_buf *out)
 {
@@ -38,16 +58,8 @@ static int contention_profile(const struct cprof_contention *t, struct trace_buf
 		uint64_t c = atomic_load_explicit(&t[id].count, memory_order_relaxed);
 		if (!c)
 			continue;
-		if (n == cap) {
-			cap *= 2;
-			uint32_t *ni = realloc(ids, cap * sizeof *ids);
-			if (ni)
-				ids = ni;
-			int64_t *nv = ni ? realloc(vals, cap * 2 * sizeof *vals) : NULL;
-			if (!nv)
-				break;
-			vals = nv;
-		}
+		if (rows_reserve(&ids, &vals, n, &cap, 2))
+			break;
 		ids[n] = id;
 		vals[2 * n] = (int64_t)c;
 		vals[2 * n + 1] = (int64_t)((double)atomic_load_explicit(&t[id].ticks, memory_order_relaxed) * ns_per_tick);
@@ -173,16 +185,8 @@ int cprof_pprof_goroutine(struct trace_buf *out)
 				while (i < n && ids[i] != id)
 					i++;
 				if (i == n) {
-					if (n == cap) {
-						cap *= 2;
-						uint32_t *ni = realloc(ids, cap * sizeof *ids);
-						if (ni)
-							ids = ni;
-						int64_t *nv = ni ? realloc(vals, cap * sizeof *vals) : NULL;
-						if (!nv)
-							goto done;
-						vals = nv;
-					}
+					if (rows_reserve(&ids, &vals, n, &cap, 1))
+						goto done;
 					ids[n] = id;
 					vals[n++] = 0;
 				}
@@ -192,15 +196,8 @@ int cprof_pprof_goroutine(struct trace_buf *out)
 		}
 	}
 	if (unknown) {
-		if (n == cap) {
-			uint32_t *ni = realloc(ids, (cap + 1) * sizeof *ids);
-			if (ni)
-				ids = ni;
-			int64_t *nv = ni ? realloc(vals, (cap + 1) * sizeof *vals) : NULL;
-			if (!nv)
-				goto done;
-			vals = nv;
-		}
+		if (rows_reserve(&ids, &vals, n, &cap, 1))
+			goto done;
 		ids[n] = 0;
 		vals[n++] = unknown;
 	}
@@ -266,16 +263,8 @@ static uint32_t heap_rows(uint32_t **ids_out, int64_t **vals_out)
 			f = a;
 		if (fb > ab)
 			fb = ab;
-		if (n == cap) {
-			cap *= 2;
-			uint32_t *ni = realloc(ids, cap * sizeof *ids);
-			if (ni)
-				ids = ni;
-			int64_t *nv = ni ? realloc(vals, cap * 4 * sizeof *vals) : NULL;
-			if (!nv)
-				break;
-			vals = nv;
-		}
+		if (rows_reserve(&ids, &vals, n, &cap, 4))
+			break;
 		ids[n] = id;
 		scale(a, ab, rate, &vals[4 * n], &vals[4 * n + 1]);
 		scale(a - f, ab - fb, rate, &vals[4 * n + 2], &vals[4 * n + 3]);

@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include "stacks/lines.h"
+#include "trace_writer.h"
 
 #define MAGIC "CPLINES2"
 #define HDR 32
@@ -253,18 +254,11 @@ static struct func *read_funcs(Dwarf *dw, struct names *fnames, size_t *out_n)
 	return v;
 }
 
+/* The table is written through the format's fd sink (whole writes,
+ * EINTR retried). */
 static int write_all(int fd, const void *p, size_t n)
 {
-	for (const char *c = p; n;) {
-		ssize_t k = write(fd, c, n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return -1;
-		c += k;
-		n -= (size_t)k;
-	}
-	return 0;
+	return trace_sink_fd(&fd, p, n);
 }
 
 /* Writes the table of debug file `debug` to `out` (a new file). */
