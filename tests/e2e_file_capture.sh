@@ -26,6 +26,12 @@ grep -q ' hello  *thread_start' "$dir/dump.txt" || fail "main thread name not sh
 [ "$(grep -o ' worker-[0-3]  *log category="worker"' "$dir/dump.txt" | sort -u | wc -l)" = 4 ] || fail "worker names not shown"
 [ "$(grep -c 'thread_name name="worker-[0-3]"' "$dir/dump.txt")" = 4 ] || fail "no thread_name events"
 grep -q '^# [0-9]* events in [0-9]* batches, 0 lost' "$dir/dump.txt" || fail "no summary with drop count"
+# -dump -stats: its byte total is the file's size on disk, its event count the dump's event lines
+"$build/viewer/cprof-trace" -dump -stats "$trace" > "$dir/stats.txt"
+[ "$(awk '$1 == "bytes" { print $2 }' "$dir/stats.txt")" = "$(stat -c %s "$trace")" ] ||
+  fail "-dump -stats bytes $(awk '$1 == "bytes" { print $2 }' "$dir/stats.txt") != file size $(stat -c %s "$trace")"
+[ "$(awk '$1 == "events" { print $2 }' "$dir/stats.txt")" = "$(grep -c '^ ' "$dir/dump.txt")" ] ||
+  fail "-dump -stats events != the dump's $(grep -c '^ ' "$dir/dump.txt") event lines"
 
 # a 64 KiB ring (4096 events) fills in ~0.1 ms at burst rate: drops are
 # certain, and the dump reports exactly as many as the tracer counted
