@@ -8,10 +8,12 @@
 #   cap-base     base + /debug/pprof/trace?seconds=N streaming
 #   cap-sched    cap-base with CPROF_TRACE_SCHED=perf (context-switch records)
 #   cap-cpu      cap-base with CPROF_TRACE_CPU_HZ=100 (CPU samples in the trace)
+#   cap-schedstat cap-base with CPROF_TRACE_SCHED=schedstat (the fallback: /proc
+#                schedstat samples instead of switch records)
 # Prints requests/s and the server's CPU time per request (utime + stime of
 # all its threads over the ab run: steadier than throughput on a shared
 # machine), medians, and the ratios: idle/base, profile/base,
-# cap-sched/cap-base, cap-cpu/cap-base.
+# cap-sched/cap-base, cap-cpu/cap-base, cap-schedstat/cap-base.
 #   bench/sched_overhead.sh [BUILD_DIR] [ROUNDS] [SECONDS]   (build, 3, 5)
 set -euo pipefail
 B=${1:-build}
@@ -31,6 +33,7 @@ one() { # mode -> "rps cpu_us_per_request"
     cap-base) side=trace ;;
     cap-sched) env=(CPROF_TRACE_SCHED=perf CPROF_TRACE_CPU_HZ=0); side=trace ;;
     cap-cpu) env=(CPROF_TRACE_SCHED=off CPROF_TRACE_CPU_HZ=100); side=trace ;;
+    cap-schedstat) env=(CPROF_TRACE_SCHED=schedstat CPROF_TRACE_CPU_HZ=0); side=trace ;;
   esac
   env "${env[@]}" "$B/examples/pprof-demo" -addr 127.0.0.1:0 > "$W/demo.log" 2>&1 &
   server=$!
@@ -58,7 +61,7 @@ one() { # mode -> "rps cpu_us_per_request"
   echo "$(awk '/Requests per second/ {print $4}' "$W/ab.txt") $(echo "($c1 - $c0) * 1000000 / $hz / $reqs" | bc -l)"
 }
 
-modes=(base idle profile cap-base cap-sched cap-cpu)
+modes=(base idle profile cap-base cap-sched cap-cpu cap-schedstat)
 n=${#modes[@]}
 declare -A rps cpu
 for r in $(seq 1 "$ROUNDS"); do
@@ -84,3 +87,4 @@ ratio "idle / base" idle base
 ratio "profile / base" profile base
 ratio "cap-sched / cap-base" cap-sched cap-base
 ratio "cap-cpu / cap-base" cap-cpu cap-base
+ratio "cap-schedstat / cap-base" cap-schedstat cap-base
