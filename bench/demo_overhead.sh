@@ -60,5 +60,5 @@ for m in "${modes[@]}"; do
   mr=$(echo "${rps[$m]}" | median)
   mp=$(echo "${p99[$m]}" | median)
   printf '%-10s %12.0f %9.3fx %12s %9.2fx\n' "$m" "$mr" "$(echo "$mr / $base_rps" | bc -l)" "$mp" \
-    "$(echo "$mp / $base_p99" | bc -l)"
+    "$( [ "$base_p99" = 0 ] && echo 0 || echo "$mp / $base_p99" | bc -l)"
 done
