@@ -72,6 +72,25 @@ grep -q '^# process [0-9]* (parent [0-9]*) .*: sh -c' fork.txt && grep -q "^# pr
   fail "sh -c 'app; true': the file does not hold both processes: $(grep '^#' fork.txt)"
 [ "$(ls sub)" = "$(printf 'exec.trace\nfork.trace')" ] || fail "record left other files: $(ls sub)"
 
+# a process that records nothing of its own (no region, no blocking call:
+# ls, as) still has its thread, running for as long as the kernel says:
+# dash's loop (no CPU samples either), then its own schedstat read by a
+# builtin (no fork)
+"$view" record -q -cpu-hz 0 -o quiet.trace -- dash -c 'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done
+  read on rq n < /proc/$$/schedstat; echo $on $rq > kernel.txt'
+"$view" -report=threads -format json quiet.trace > quiet.json
+read -r kon krq < kernel.txt
+python3 - "$kon" quiet.json <<'PY' || fail "a process without events of its own: $(cat quiet.json)"
+import json, sys
+kon, r = int(sys.argv[1]), json.load(open(sys.argv[2]))
+ts = [t for g in r["groups"] for t in g["threads"]]
+assert len(ts) == 1, "threads: %d, want 1" % len(ts)
+t = ts[0]
+assert t["name"] == "dash" and t["exited"], t
+# the kernel read its figure a little before the end: within 5 ms or 5 %
+assert abs(t["exec_ns"] - kon) <= max(5e6, 0.05 * kon), "exec %d ns, kernel on-CPU %d ns" % (t["exec_ns"], kon)
+PY
+
 # exit statuses and signals passed through
 [ "$(status "$view" record -q -o st.trace -- sh -c 'exit 7')" = 7 ] || fail "exit status 7 not passed through"
 [ "$(status "$view" record -q -f -o st.trace -- sh -c 'kill -USR1 $$')" = $((128 + 10)) ] ||

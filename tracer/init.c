@@ -261,6 +261,12 @@ static void finish_file_capture(void)
 {
 	if (file_capture && getpid() == file_capture_pid) {
 		file_capture = 0;
+		/* A part's main thread that recorded nothing (as, ls) still
+		 * ran: it attaches now, its THREAD_START at the part's start
+		 * (born), so the process has its thread and its kernel records. */
+		struct cprof_thread *self = cprof_me();
+		if (self->status == THREAD_NEW && self->born)
+			cprof_thread_attach_now(self);
 		int rc = cprof_trace_stop();
 		if (rc && rc != -ENOENT)
 			fprintf(stderr, "cprof-trace: writing the trace failed: %s\n", strerror(-rc));

@@ -146,6 +146,10 @@ static int begin_part(void)
 	int rc = cprof_capture_begin(&spec, &file_handle);
 	if (rc)
 		file_handle = 0;
+	else if (cprof_me()->status == THREAD_NEW)
+		/* this image's main thread (or a fork child's only thread) exists
+		 * from here: its THREAD_START says so however late it attaches */
+		cprof_me()->born = cprof_clock_now(); /* not before the capture's start: older records are skipped */
 	return rc;
 }
 

@@ -135,6 +135,7 @@ struct cprof_thread {
 	uint64_t lost_pending; /* dropped, not yet reported in-band */
 	uint64_t lost_since;   /* tick of the first of those */
 	uint64_t start_args[3]; /* THREAD_START's creator, routine, stack */
+	uint64_t born;          /* ticks: THREAD_START's time if the thread attaches later (0: when it attaches) */
 	uint64_t runq_last_ticks; /* when run-queue delay was last sampled */
 	uint64_t runq_last_ns;    /* schedstat wait time then, ns */
 	uintptr_t stack_lo, stack_hi; /* this thread's stack, as far as its own unwinds read it (stacks/stack.c) */

@@ -360,7 +360,9 @@ uint64_t *cprof_ring_reserve_slow(struct cprof_thread *self, uint32_t words)
 	p += 3;
 	if (self->start_pending) { /* the thread's first block */
 		p[0] = ring_header(CPROF_EV_THREAD_START, 5, 0, 0);
-		p[1] = now;
+		/* A thread known to exist since `born` (a tree part's main
+		 * thread, which attaches at its first event) starts then. */
+		p[1] = self->born && self->born < now ? self->born : now;
 		memcpy(&p[2], self->start_args, sizeof self->start_args);
 		p += 5;
 		self->start_pending = 0;
