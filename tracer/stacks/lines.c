@@ -451,6 +451,18 @@ static int map_table(const char *path, struct table *t)
 	return 0;
 }
 
+int cprof_lines_cache_path(uintptr_t base, const char *suffix, int make_dir, char *out, size_t cap)
+{
+	if (!cache_dir[0])
+		return -1;
+	struct id_find f = {.base = base};
+	dl_iterate_phdr(id_cb, &f);
+	if (!f.hex[0] || (make_dir && mkdirs(cache_dir) != 0))
+		return -1;
+	int n = snprintf(out, cap, "%s/%s%s", cache_dir, f.hex, suffix);
+	return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
 /* Finds or builds the table for the module at base. */
 static void open_table(struct table *t, int may_build)
 {
