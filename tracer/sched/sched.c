@@ -52,52 +52,25 @@
 #include "core/internal.h"
 #include "sched/sched.h"
 
-/* Per CPU ring: up to 1 MiB (~32000 records of 32 bytes: a server
- * switching 200 k times a second per CPU fills it in 160 ms, the drainer
- * reads it every 10 ms at most). Unprivileged users may lock
- * perf_event_mlock_kb (516 KiB) in all: mmap refuses beyond, and the rings
- * are halved until it accepts.
- *
- * A process starts with small rings (PERF_SMALL_PAGES: 1024 records per
- * CPU) and grows them to the full size once it has lived PERF_GROW_NS or a
- * ring is found PERF_GROW_FILL full: the kernel zeroes and maps every page
- * of a ring at mmap (perf_mmap was 10% of a traced git --version's CPU with
- * 2 x 1 MiB), which most processes of a traced tree (cc1, as: tens of
- * switches in their life) never fill. Growing loses nothing: the switch
- * events never own a ring; their output is redirected
- * (PERF_EVENT_IOC_SET_OUTPUT, allowed for an event without a mapping of
- * its own) to a holder event's ring, and growing redirects it to a new
- * holder's larger ring, atomically for the kernel's writers; the old ring
- * is read until two collections later (a record a CPU was writing there
- * is finished by then), then unmapped. */
+/* Per CPU ring: up to 1 MiB (~26000 records: a server switching 200 k
+ * times a second per CPU fills it in 130 ms, the drainer reads it every
+ * 10 ms at most). Unprivileged users may lock perf_event_mlock_kb (516 KiB)
+ * in all: mmap refuses beyond, and the rings are halved until it accepts. */
 #define PERF_DATA_PAGES_MAX 256u
-#define PERF_SMALL_PAGES 8u
-#define PERF_GROW_NS 50000000u  /* a process this old has its rings grown */
-#define PERF_GROW_FILL 128       /* a ring found 1/8 full (of 1024) is grown */
 #define PERF_TOTAL_MAX (16u << 20) /* bytes for all CPUs' rings: many-CPU machines get smaller ones */
 #define SCHEDSTAT_PERIOD_NS 10000000u /* one schedstat sample per thread per 10 ms */
 #define SCHEDSTAT_FDS_MAX 1024u      /* kept open; beyond, open/read/close each time */
 #define UNCLAIMED_NS 100000000u      /* records no ring claimed for 100 ms: checked */
 #define UNCLAIMED_MAX 4096u          /* kept per live thread without a ring */
 
-/* A mapped perf ring. */
-struct kbuf {
-	int fd;        /* the holder event that owns the mapping; -1: the event's own */
-	struct perf_event_mmap_page *meta; /* NULL: none */
+/* One kernel ring: per CPU (tid 0) or per pre-existing thread. */
+struct kring {
+	int fd;
+	uint32_t tid; /* 0: a per-CPU event inherited by new threads */
+	struct perf_event_mmap_page *meta;
 	uint8_t *data;
 	uint64_t size; /* bytes of data, a power of two */
 	size_t map_len;
-};
-
-/* One kernel event: per CPU (tid 0), its records in a holder's ring, or per
- * pre-existing thread, in its own ring. */
-struct kring {
-	int fd;         /* the context-switch event */
-	uint32_t tid;   /* 0: a per-CPU event inherited by new threads */
-	int cpu;        /* the per-CPU event's CPU; -1 for a thread's */
-	struct kbuf buf;  /* where its records go now */
-	struct kbuf old;  /* where they went before the last grow: read until retired */
-	uint32_t old_reads; /* collections that read `old` since the grow */
 };
 
 /* A queued record (ts in ticks). */
@@ -132,8 +105,6 @@ static uint32_t stat_fds;     /* schedstat fds kept open */
 static uint64_t last_stat_ns; /* CLOCK_MONOTONIC of the last schedstat round */
 static uint64_t collected_ticks; /* when the kernel rings were last read, 0: not this capture */
 static uint64_t stale_ticks;     /* re-read them when older than this (0.1 ms) */
-static uint64_t setup_ns;        /* CLOCK_MONOTONIC when the per-CPU events were opened */
-static int grown;                /* per-CPU rings grown (or growing was tried) */
 
 /* The capture's clock: ticks = anchor_ticks + (mono_ns - anchor_mono) * tps
  * / 1e9. Taken from the header, or, when the kernel rings must be read
@@ -270,10 +241,7 @@ static void queue_sort(struct squeue *q)
 
 static uint32_t self_tid; /* the thread that collects: its switches are not the program's */
 
-/* holder: an event that records nothing (no context_switch, never
- * enabled), opened only to own a ring other events' output goes to (same
- * CPU and clock, as PERF_EVENT_IOC_SET_OUTPUT requires). */
-static int perf_open_as(pid_t pid, int cpu, int inherit, int holder)
+static int perf_open(pid_t pid, int cpu, int inherit)
 {
 	struct perf_event_attr a;
 	memset(&a, 0, sizeof a);
@@ -282,7 +250,7 @@ static int perf_open_as(pid_t pid, int cpu, int inherit, int holder)
 	a.config = PERF_COUNT_SW_DUMMY;
 	a.sample_type = PERF_SAMPLE_TID | PERF_SAMPLE_TIME | PERF_SAMPLE_CPU;
 	a.sample_id_all = 1;
-	a.context_switch = (unsigned)!holder;
+	a.context_switch = 1;
 	a.exclude_kernel = 1;
 	a.exclude_hv = 1;
 	a.disabled = 1;
@@ -300,80 +268,29 @@ static int perf_open_as(pid_t pid, int cpu, int inherit, int holder)
 	return fd;
 }
 
-static int perf_open(pid_t pid, int cpu, int inherit)
-{
-	return perf_open_as(pid, cpu, inherit, 0);
-}
-
-/* Maps `pages` data pages of event fd into b; 0 or -errno. */
-static int kbuf_map(struct kbuf *b, int fd, uint32_t pages)
+static int kring_add(int fd, uint32_t tid, uint32_t pages)
 {
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	size_t len = (1 + pages) * page;
 	void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (m == MAP_FAILED)
 		return -errno;
-	*b = (struct kbuf){.fd = -1, .meta = m, .data = (uint8_t *)m + page, .size = pages * page, .map_len = len};
-	return 0;
-}
-
-static void kbuf_free(struct kbuf *b)
-{
-	if (b->meta)
-		munmap(b->meta, b->map_len);
-	if (b->fd >= 0)
-		close(b->fd);
-	*b = (struct kbuf){.fd = -1};
-}
-
-/* A holder on `cpu` with a ring of `pages` (halved while the kernel
- * refuses the locked memory) that event fd's output then goes to. 0 or
- * -errno (then fd's output is unchanged). */
-static int kbuf_redirect(struct kbuf *b, int fd, int cpu, uint32_t pages)
-{
-	int h = perf_open_as(getpid(), cpu, 0, 1);
-	if (h < 0)
-		return -errno;
-	int rc;
-	while ((rc = kbuf_map(b, h, pages)) && (rc == -EPERM || rc == -ENOMEM) && pages > 1)
-		pages /= 2;
-	if (!rc && ioctl(fd, PERF_EVENT_IOC_SET_OUTPUT, h) != 0) {
-		rc = -errno;
-		munmap(b->meta, b->map_len);
-	}
-	if (rc) {
-		close(h);
-		*b = (struct kbuf){.fd = -1};
-		return rc;
-	}
-	b->fd = h;
-	return 0;
-}
-
-/* Adds event fd with a ring of `pages`: its own (a thread's event), or a
- * holder's on `cpu` (per-CPU events, tid 0). */
-static int kring_add(int fd, uint32_t tid, int cpu, uint32_t pages)
-{
-	struct kbuf b;
-	int rc = tid ? kbuf_map(&b, fd, pages) : kbuf_redirect(&b, fd, cpu, pages);
-	if (rc)
-		return rc;
 	void *p = realloc(krings, (nkrings + 1) * sizeof *krings);
 	if (!p) {
-		kbuf_free(&b);
+		munmap(m, len);
 		return -ENOMEM;
 	}
 	krings = p;
-	krings[nkrings++] = (struct kring){.fd = fd, .tid = tid, .cpu = cpu, .buf = b, .old = {.fd = -1}};
+	krings[nkrings++] = (struct kring){
+		.fd = fd, .tid = tid, .meta = m, .data = (uint8_t *)m + page, .size = pages * page, .map_len = len};
 	return 0;
 }
 
 static void perf_close_all(void)
 {
 	for (uint32_t i = 0; i < nkrings; i++) {
-		close(krings[i].fd); /* before its holder: no more output */
-		kbuf_free(&krings[i].buf);
-		kbuf_free(&krings[i].old);
+		munmap(krings[i].meta, krings[i].map_len);
+		close(krings[i].fd);
 	}
 	free(krings);
 	krings = NULL;
@@ -388,10 +305,11 @@ static int perf_setup(void)
 	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
 	if (ncpu < 1)
 		ncpu = 1;
-	uint32_t pages = PERF_SMALL_PAGES;
+	uint32_t pages = PERF_DATA_PAGES_MAX;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	while (pages > 1 && (size_t)ncpu * (pages + 1) * page > PERF_TOTAL_MAX)
+		pages /= 2;
 	pid_t pid = getpid();
-	setup_ns = mono_ns();
-	grown = 0;
 	int opened = 0;
 retry:
 	for (long cpu = 0; cpu < ncpu; cpu++) {
@@ -403,7 +321,7 @@ retry:
 			perf_close_all();
 			return -e;
 		}
-		int rc = kring_add(fd, 0, (int)cpu, pages);
+		int rc = kring_add(fd, 0, pages);
 		if (rc) {
 			close(fd);
 			perf_close_all();
@@ -427,7 +345,7 @@ retry:
 		if (tid <= 0 || tid == pid)
 			continue;
 		int fd = perf_open((pid_t)tid, -1, 0);
-		if (fd >= 0 && kring_add(fd, (uint32_t)tid, -1, 4))
+		if (fd >= 0 && kring_add(fd, (uint32_t)tid, pages > 4 ? 4 : pages))
 			close(fd);
 	}
 	if (d)
@@ -450,7 +368,7 @@ static uint64_t mono_to_ticks(uint64_t ns)
 }
 
 /* Copies n bytes at ring offset off (wrapping). */
-static void kring_copy(const struct kbuf *k, uint64_t off, void *dst, size_t n)
+static void kring_copy(const struct kring *k, uint64_t off, void *dst, size_t n)
 {
 	uint64_t o = off & (k->size - 1);
 	size_t first = n < k->size - o ? n : (size_t)(k->size - o);
@@ -466,14 +384,11 @@ struct sample_id {
 	uint32_t cpu, res;
 };
 
-/* Consumes b's records (queues them when keep); returns the fill found,
- * in 1/1024ths of its size. */
-static int kbuf_read(struct kbuf *k, int keep)
+static void kring_read(struct kring *k, int keep)
 {
 	/* Acquire: the kernel's record stores are visible before its head. */
 	uint64_t head = __atomic_load_n(&k->meta->data_head, __ATOMIC_ACQUIRE);
 	uint64_t tail = k->meta->data_tail;
-	int fill = (int)((head - tail) * 1024 / k->size);
 	while (tail + sizeof(struct perf_event_header) <= head) {
 		struct perf_event_header h;
 		kring_copy(k, tail, &h, sizeof h);
@@ -504,47 +419,6 @@ static int kbuf_read(struct kbuf *k, int keep)
 	}
 	/* Release: our reads are done before the kernel may overwrite. */
 	__atomic_store_n(&k->meta->data_tail, tail, __ATOMIC_RELEASE);
-	return fill;
-}
-
-/* Reads k's ring, and the ring it used before a grow until that one is
- * retired (read by two collections: ours are >= 0.1 ms apart, a record
- * the kernel was writing when the output moved takes microseconds).
- * Returns the current ring's fill (of 1024). */
-static int kring_read(struct kring *k, int keep)
-{
-	if (k->old.meta) {
-		kbuf_read(&k->old, keep);
-		if (++k->old_reads >= 2)
-			kbuf_free(&k->old);
-	}
-	return kbuf_read(&k->buf, keep);
-}
-
-/* Moves every per-CPU event's output to a full-size ring (the budget
- * shared by the CPUs, halved while the kernel refuses): once per process.
- * A CPU whose grow fails keeps its small ring. */
-static void perf_grow(void)
-{
-	grown = 1;
-	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
-	if (ncpu < 1)
-		ncpu = 1;
-	uint32_t pages = PERF_DATA_PAGES_MAX;
-	size_t page = (size_t)sysconf(_SC_PAGESIZE);
-	while (pages > 1 && (size_t)ncpu * (pages + 1) * page > PERF_TOTAL_MAX)
-		pages /= 2;
-	for (uint32_t i = 0; i < nkrings; i++) {
-		struct kring *k = &krings[i];
-		if (k->tid || k->old.meta || k->buf.size >= (uint64_t)pages * page)
-			continue;
-		struct kbuf b;
-		if (kbuf_redirect(&b, k->fd, k->cpu, pages))
-			continue;
-		k->old = k->buf;
-		k->old_reads = 0;
-		k->buf = b;
-	}
 }
 
 /* ---- schedstat ---- */
@@ -638,34 +512,19 @@ static void stat_at_exit(void)
 
 /* ---- the capture's interface ---- */
 
-/* The fullest current ring's unread part, of 1024. */
-static int perf_fill(void)
+int cprof_sched_fill(void)
 {
 	int fullest = 0;
+	if (!active || source != CPROF_SCHED_SOURCE_PERF)
+		return 0;
 	for (uint32_t i = 0; i < nkrings; i++) {
-		const struct kbuf *k = &krings[i].buf;
+		const struct kring *k = &krings[i];
 		uint64_t head = __atomic_load_n(&k->meta->data_head, __ATOMIC_ACQUIRE);
 		int fill = (int)((head - k->meta->data_tail) * 1024 / k->size);
 		if (fill > fullest)
 			fullest = fill;
 	}
 	return fullest;
-}
-
-/* Grows the per-CPU rings once the process is PERF_GROW_NS old or a ring
- * is PERF_GROW_FILL full (checked also while the clock is calibrating,
- * when the records are not read yet). */
-static void perf_maybe_grow(void)
-{
-	if (!grown && (mono_ns() - setup_ns >= PERF_GROW_NS || perf_fill() >= PERF_GROW_FILL))
-		perf_grow();
-}
-
-int cprof_sched_fill(void)
-{
-	if (!active || source != CPROF_SCHED_SOURCE_PERF)
-		return 0;
-	return perf_fill();
 }
 
 void cprof_sched_describe(struct cprof_header *h)
@@ -751,7 +610,6 @@ void cprof_sched_capture_begin(uint64_t ticks)
 	if (source == CPROF_SCHED_SOURCE_PERF) {
 		for (uint32_t i = 0; i < nkrings; i++) /* what an earlier capture left */
 			kring_read(&krings[i], 0);
-		perf_maybe_grow(); /* a capture of a process that has lived: full rings at once */
 		perf_enable(1);
 	}
 }
@@ -793,7 +651,6 @@ uint64_t cprof_sched_collect(void)
 		return collected_ticks;
 	self_tid = cprof_gettid();
 	if (source == CPROF_SCHED_SOURCE_PERF) {
-		perf_maybe_grow();
 		if (!clk.ok) {
 			/* No header yet: the clock is read here (the header will
 			 * carry the same), once calibrating it cannot sleep. */
