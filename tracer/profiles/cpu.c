@@ -251,26 +251,7 @@ static int blocks_sigprof(uint32_t tid)
 	return (mask >> (SAMPLE_SIGNAL - 1)) & 1;
 }
 
-/* Whether the calling thread is the process's only one (/proc/self/stat's
- * num_threads): a tree's process starting its part in the constructor, a
- * forked child. Then start_locked arms it without scanning
- * /proc/self/task: every /proc/PID/task/TID entry a scan instantiates is
- * walked again when the process is reaped (the parent's wait4 spent ~0.3
- * ms per traced child in shrink_dcache_parent, several ms under make -j2). */
-static int lone_thread(void)
-{
-	char buf[1024];
-	if (!cprof_read_small("/proc/self/stat", buf, sizeof buf))
-		return 0;
-	const char *p = strrchr(buf, ')'); /* the command may hold spaces and parentheses */
-	if (!p)
-		return 0;
-	for (int field = 2; field < 20 && p; field++) /* p at the space before field+1 */
-		p = strchr(p + 1, ' ');
-	return p && strtol(p + 1, NULL, 10) == 1;
-}
-
-/* Arms the calling thread (the lone thread of lone_thread()). Lock held. */
+/* Arms the calling thread (the only one: cprof_only_thread()). Lock held. */
 static void arm_self(void)
 {
 	uint32_t tid = cprof_gettid();
@@ -420,7 +401,7 @@ static int start_locked(void)
 	}
 	atomic_store_explicit(&active_hz, profile_hz, memory_order_relaxed);
 	atomic_store_explicit(&sampler_stop, 0, memory_order_relaxed);
-	if (lone_thread())
+	if (cprof_only_thread())
 		arm_self();
 	else
 		rescan();

@@ -349,8 +349,9 @@ retry:
 	if (!opened)
 		return -ENODEV;
 	/* Threads that exist already (the library was dlopen'ed, or a
-	 * constructor started threads): one event each, by tid. */
-	DIR *d = opendir("/proc/self/task");
+	 * constructor started threads): one event each, by tid. Only when
+	 * there are any: see cprof_only_thread. */
+	DIR *d = cprof_only_thread() ? NULL : opendir("/proc/self/task");
 	struct dirent *e;
 	while (d && (e = readdir(d))) {
 		long tid = strtol(e->d_name, NULL, 10);
