@@ -3,8 +3,10 @@
  * exactly as reading the module's ELF does: the same function (or none),
  * the same has_dwarf, whether the table is being written (first process),
  * mapped (later ones), or found damaged (then rebuilt). Each variant runs
- * in a child of its own (modules are loaded once per process) over the
- * same PCs: spread over libc's and this program's code.
+ * in a process of its own (modules are loaded once per process: this
+ * program exec'd again, not forked, which TSan's runtime does not survive
+ * reliably) over the same PCs: the same offsets into libc's and this
+ * program's code.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -55,25 +57,46 @@ static void add_module_of(void *fn)
 	dl_iterate_phdr(add_range, &base);
 }
 
-/* In a child: looks every PC up with the cache at dir ("0": off) and writes
- * "has_dwarf function" lines to out. */
+int main(int argc, char **argv);
+
+static void pick_pcs(void)
+{
+	add_module_of((void *)printf);
+	add_module_of((void *)main);
+}
+
+/* The variant's process: looks every PC up with the cache at dir ("0":
+ * off) and writes "found has_dwarf function" lines to out. */
+static int child(const char *dir, const char *out)
+{
+	if (!npcs)
+		pick_pcs();
+	cprof_lines_configure(dir);
+	FILE *f = fopen(out, "w");
+	if (!f)
+		return 2;
+	for (int i = 0; i < npcs; i++) {
+		struct cprof_symtab_hit h;
+		int ok = cprof_symtab_lookup(pcs[i], &h);
+		fprintf(f, "%d %d %s\n", ok, ok ? h.has_dwarf : 0, ok && h.function ? h.function : "-");
+	}
+	return fclose(f) ? 3 : 0;
+}
+
+/* Runs a variant in a fresh process (this program, exec'd). */
 static int run(const char *dir, const char *out)
 {
 	pid_t p = fork();
 	if (p == 0) {
-		cprof_lines_configure(dir);
-		FILE *f = fopen(out, "w");
-		if (!f)
-			_exit(2);
-		for (int i = 0; i < npcs; i++) {
-			struct cprof_symtab_hit h;
-			int ok = cprof_symtab_lookup(pcs[i], &h);
-			fprintf(f, "%d %d %s\n", ok, ok ? h.has_dwarf : 0, ok && h.function ? h.function : "-");
-		}
-		_exit(fclose(f) ? 3 : 0);
+		execl("/proc/self/exe", "test_symtab", "child", dir, out, (char *)NULL);
+		_exit(127);
 	}
 	int st;
-	return waitpid(p, &st, 0) == p && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	if (waitpid(p, &st, 0) != p)
+		return -1;
+	if (!WIFEXITED(st) || WEXITSTATUS(st))
+		fprintf(stderr, "child for %s: status %#x\n", dir, st);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 static char *slurp(const char *path)
@@ -101,10 +124,11 @@ static int count_syms(const char *dir)
 	return n;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
-	add_module_of((void *)printf);
-	add_module_of((void *)main);
+	if (argc == 4 && strcmp(argv[1], "child") == 0)
+		return child(argv[2], argv[3]);
+	pick_pcs();
 	CHECK(npcs > 1000);
 	char dir[] = "/tmp/cprof-test-symtab.XXXXXX";
 	CHECK(mkdtemp(dir) != NULL);
@@ -114,7 +138,7 @@ int main(void)
 	snprintf(mapped, sizeof mapped, "%s/mapped.txt", dir);
 	snprintf(rebuilt, sizeof rebuilt, "%s/rebuilt.txt", dir);
 
-	CHECK(run("0", ref) == 0);
+	CHECK(child("0", ref) == 0); /* the reference, in this process (it looks nothing else up) */
 	CHECK(run(dir, built) == 0);
 	int nsyms = count_syms(dir);
 	CHECKF(nsyms >= 2, "%d tables written\n", nsyms); /* libc's and this program's */
@@ -136,6 +160,10 @@ int main(void)
 			named += s[1] && !(s[1] == '1' && s[3] == ' ' && s[4] == '-');
 		CHECKF(named > npcs / 2, "%d of %d PCs named\n", named, npcs);
 	}
+	free(a);
+	free(b);
+	free(c);
+	free(d);
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "could not remove %s\n", dir);

@@ -71,6 +71,7 @@ void cprof_lines_configure(const char *dir)
 {
 	const char *s, *home;
 	char buf[1024] = "";
+	cache_dir[0] = 0;
 	if (dir && strcmp(dir, "0") == 0)
 		return;
 	if (dir && *dir)
