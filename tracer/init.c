@@ -75,6 +75,17 @@ size_t cprof_read_small(const char *path, char *buf, size_t cap)
 	return n;
 }
 
+int cprof_only_thread(void)
+{
+	char buf[1024];
+	if (!cprof_read_small("/proc/self/stat", buf, sizeof buf))
+		return 0;
+	const char *p = strrchr(buf, ')'); /* the command may hold spaces and parentheses */
+	for (int field = 2; field < 20 && p; field++) /* p: the space before field + 1 */
+		p = strchr(p + 1, ' ');
+	return p && strtol(p + 1, NULL, 10) == 1; /* field 20: num_threads */
+}
+
 uint32_t cprof_read_cmdline(char *buf, uint32_t cap)
 {
 	uint32_t n = (uint32_t)cprof_read_small("/proc/self/cmdline", buf, cap);

@@ -31,10 +31,13 @@ static _Atomic(struct ring *) registry;
 static _Atomic uint32_t registry_count;
 static uint64_t ring_bytes = 1u << 20;
 static uint64_t capture_ring_bytes = 1u << 20;
-/* A capture's larger ring is faulted in as far as ring_bytes when made; the
- * drainer faults the rest of its first lap in ahead of the writer, in steps
+/* A capture's larger ring is faulted in as far as RING_POPULATE_FIRST when
+ * made (its first block: a 16 MiB ring's blocks are 64 KiB); the drainer
+ * faults the rest of its first lap in ahead of the writer, in steps
  * (cprof_ring_populate_ahead). A short process's capture then does not pay
- * ~5 ms of CPU to zero 16 MiB it never writes. */
+ * ~5 ms of CPU to zero 16 MiB it never writes, nor ~0.3 ms for a first MiB
+ * that most processes of a tree (git --version: 4 events) never reach. */
+#define RING_POPULATE_FIRST (64u << 10)
 #define RING_POPULATE_STEP (1u << 20)
 /* Rings made larger than ring_bytes for a capture (never unmapped) take at
  * most this much memory in all; later rings get ring_bytes. */
@@ -84,12 +87,13 @@ void cprof_ring_populate_ahead(struct ring *r)
 	if (done >= r->size)
 		return;
 	/* Ahead of the writer on its first lap by as much as it has written
-	 * (a quarter step at least, four steps at most; faulted in whole
-	 * steps): a burst finds its pages faulted
-	 * in, a thread that writes little (most of a short process's) costs
-	 * no more than the part made at creation. */
+	 * (RING_POPULATE_FIRST at least, four steps at most; faulted in whole
+	 * units: RING_POPULATE_FIRST within the first step, whole steps
+	 * beyond): a burst finds its pages faulted in, a thread that writes
+	 * little (most of a short process's) costs no more than the part made
+	 * at creation. A writer that outruns this faults its pages itself. */
 	uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
-	uint64_t ahead = head < RING_POPULATE_STEP / 4 ? RING_POPULATE_STEP / 4 : head;
+	uint64_t ahead = head < RING_POPULATE_FIRST ? RING_POPULATE_FIRST : head;
 	if (ahead > 4 * RING_POPULATE_STEP)
 		ahead = 4 * RING_POPULATE_STEP;
 	uint64_t want = head + ahead;
@@ -97,7 +101,8 @@ void cprof_ring_populate_ahead(struct ring *r)
 		want = r->size;
 	if (done >= want)
 		return;
-	want = (want + RING_POPULATE_STEP - 1) & ~(uint64_t)(RING_POPULATE_STEP - 1);
+	uint64_t unit = want <= RING_POPULATE_STEP ? RING_POPULATE_FIRST : RING_POPULATE_STEP;
+	want = (want + unit - 1) & ~(unit - 1);
 	if (want > r->size)
 		want = r->size;
 	if (populate(r, done, want))
@@ -183,10 +188,10 @@ static struct ring *ring_create(void)
 	 * page (or, on a ring that transparent huge pages back, 2 MiB: ~100
 	 * us). MADV_POPULATE_WRITE is Linux 5.14+; before, a write a page.
 	 * A capture's larger ring (not CPROF_TRACE_BUFFER's size) is faulted
-	 * in as far as ring_bytes here, the rest by the drainer ahead of the
+	 * in as far as RING_POPULATE_FIRST here, the rest by the drainer ahead of the
 	 * writer (cprof_ring_populate_ahead): its memory is spent as far as it
 	 * is written, and a new thread does not wait ~5 ms for 16 MiB. */
-	uint64_t now_bytes = size < ring_bytes ? size : ring_bytes;
+	uint64_t now_bytes = size > ring_bytes ? RING_POPULATE_FIRST : size;
 	if (madvise(base, now_bytes, MADV_POPULATE_WRITE) != 0) {
 		for (uint64_t off = 0; off < now_bytes; off += 4096)
 			((volatile uint8_t *)base)[off] = 0;

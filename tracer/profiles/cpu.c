@@ -41,8 +41,10 @@
  * Timers are armed by the new thread itself (cprof_cpu_thread_start, from
  * the pthread_create trampoline) and, for threads that did not start
  * through it (the main thread, threads that existed before sampling
- * started), by the sampler thread scanning /proc/self/task every 100 ms,
- * which also deletes the timers of threads that are gone.
+ * started), at start (by one scan of /proc/self/task, or directly when the
+ * starting thread is the process's only one) and then by the sampler
+ * thread scanning every 100 ms, which also deletes the timers of threads
+ * that are gone.
  */
 #define _GNU_SOURCE
 #define UNW_LOCAL_ONLY
@@ -249,6 +251,20 @@ static int blocks_sigprof(uint32_t tid)
 	return (mask >> (SAMPLE_SIGNAL - 1)) & 1;
 }
 
+/* Arms the calling thread (the only one: cprof_only_thread()). Lock held. */
+static void arm_self(void)
+{
+	uint32_t tid = cprof_gettid();
+	sigset_t cur;
+	pthread_sigmask(SIG_BLOCK, NULL, &cur);
+	struct armed *a = find(tid);
+	if (!a && !(a = add(tid)))
+		return;
+	a->seen = 1;
+	if (a->timer < 0 && !a->internal && !sigismember(&cur, SAMPLE_SIGNAL))
+		a->timer = timer_arm(tid, CLOCK_THREAD_CPUTIME_ID);
+}
+
 /* Arms every thread that has no timer, deletes timers of threads that are
  * gone (or whose timer died with an earlier thread of the same tid).
  * Lock held. */
@@ -319,6 +335,10 @@ static void *sampler_main(void *arg)
 {
 	(void)arg;
 	cprof_me()->status = THREAD_INTERNAL;
+	/* start_locked armed what there was: the first scan is a period later
+	 * (a process that lives less never reads /proc/self/task). */
+	struct timespec first = {0, RESCAN_NS};
+	syscall(SYS_futex, &sampler_stop, FUTEX_WAIT_PRIVATE, 0, &first, NULL, 0);
 	while (!atomic_load_explicit(&sampler_stop, memory_order_acquire)) {
 		pthread_mutex_lock(&lock);
 		int lost = handler_lost();
@@ -381,7 +401,10 @@ static int start_locked(void)
 	}
 	atomic_store_explicit(&active_hz, profile_hz, memory_order_relaxed);
 	atomic_store_explicit(&sampler_stop, 0, memory_order_relaxed);
-	rescan();
+	if (cprof_only_thread())
+		arm_self();
+	else
+		rescan();
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old); /* the sampler takes no signals */

@@ -52,11 +52,23 @@
 #include "core/internal.h"
 #include "sched/sched.h"
 
-/* Per CPU ring: up to 1 MiB (~26000 records: a server switching 200 k
- * times a second per CPU fills it in 130 ms, the drainer reads it every
- * 10 ms at most). Unprivileged users may lock perf_event_mlock_kb (516 KiB)
- * in all: mmap refuses beyond, and the rings are halved until it accepts. */
+/* Per CPU ring: up to 1 MiB (~32000 records of 32 bytes: a server
+ * switching 200 k times a second per CPU fills it in 160 ms, the drainer
+ * reads it every 10 ms at most). Unprivileged users may lock
+ * perf_event_mlock_kb (516 KiB) in all: mmap refuses beyond, and the rings
+ * are halved until it accepts.
+ *
+ * A tree capture's descendants (CPROF_TRACE_TREE set at load: cc, cc1, as
+ * under make) get PERF_TREE_PAGES a CPU (4096 records: 20 ms of slack at
+ * 200 k switches a second per CPU): the kernel zeroes and maps every page
+ * at mmap, ~1 us a page, and 2 x 1 MiB was 10% of a traced git --version's
+ * CPU; such processes switch tens of times in their life. The ring cannot
+ * grow later without stalling the program: redirecting an event's output
+ * to a larger ring (PERF_EVENT_IOC_SET_OUTPUT) waits for an RCU grace
+ * period (6-100 ms) under the event context's mutex, which every clone of
+ * the process then waits for. Overflow is counted and reported as ever. */
 #define PERF_DATA_PAGES_MAX 256u
+#define PERF_TREE_PAGES 32u
 #define PERF_TOTAL_MAX (16u << 20) /* bytes for all CPUs' rings: many-CPU machines get smaller ones */
 #define SCHEDSTAT_PERIOD_NS 10000000u /* one schedstat sample per thread per 10 ms */
 #define SCHEDSTAT_FDS_MAX 1024u      /* kept open; beyond, open/read/close each time */
@@ -305,7 +317,7 @@ static int perf_setup(void)
 	long ncpu = sysconf(_SC_NPROCESSORS_CONF);
 	if (ncpu < 1)
 		ncpu = 1;
-	uint32_t pages = PERF_DATA_PAGES_MAX;
+	uint32_t pages = getenv("CPROF_TRACE_TREE") ? PERF_TREE_PAGES : PERF_DATA_PAGES_MAX;
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	while (pages > 1 && (size_t)ncpu * (pages + 1) * page > PERF_TOTAL_MAX)
 		pages /= 2;
@@ -337,8 +349,9 @@ retry:
 	if (!opened)
 		return -ENODEV;
 	/* Threads that exist already (the library was dlopen'ed, or a
-	 * constructor started threads): one event each, by tid. */
-	DIR *d = opendir("/proc/self/task");
+	 * constructor started threads): one event each, by tid. Only when
+	 * there are any: see cprof_only_thread. */
+	DIR *d = cprof_only_thread() ? NULL : opendir("/proc/self/task");
 	struct dirent *e;
 	while (d && (e = readdir(d))) {
 		long tid = strtol(e->d_name, NULL, 10);

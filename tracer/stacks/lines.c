@@ -71,6 +71,7 @@ void cprof_lines_configure(const char *dir)
 {
 	const char *s, *home;
 	char buf[1024] = "";
+	cache_dir[0] = 0;
 	if (dir && strcmp(dir, "0") == 0)
 		return;
 	if (dir && *dir)
@@ -449,6 +450,18 @@ static int map_table(const char *path, struct table *t)
 	t->nfuncs = (uint32_t)nfn;
 	t->nstr = nstr;
 	return 0;
+}
+
+int cprof_lines_cache_path(uintptr_t base, const char *suffix, int make_dir, char *out, size_t cap)
+{
+	if (!cache_dir[0])
+		return -1;
+	struct id_find f = {.base = base};
+	dl_iterate_phdr(id_cb, &f);
+	if (!f.hex[0] || (make_dir && mkdirs(cache_dir) != 0))
+		return -1;
+	int n = snprintf(out, cap, "%s/%s%s", cache_dir, f.hex, suffix);
+	return n > 0 && (size_t)n < cap ? 0 : -1;
 }
 
 /* Finds or builds the table for the module at base. */

@@ -22,5 +22,10 @@ struct cprof_line {
  * may_build: a missing table may be extracted now (libdw, ~100-200 ms and
  * ~20 MB once per module; not under memory pressure). */
 int cprof_lines_lookup(uintptr_t at, uintptr_t base, int may_build, struct cprof_line *out) CPROF_INTERNAL;
+/* The cache's file for the module loaded at bias `base`:
+ * "<dir>/<build id><suffix>" into out (the directory made when `make_dir`).
+ * Returns 0, or -1 when the cache is off, the module has no build id, or
+ * out is too small. Other per-build-id tables (symtab.c's) live there too. */
+int cprof_lines_cache_path(uintptr_t base, const char *suffix, int make_dir, char *out, size_t cap) CPROF_INTERNAL;
 
 #endif
