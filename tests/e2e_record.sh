@@ -80,15 +80,18 @@ grep -q '^# process [0-9]* (parent [0-9]*) .*: sh -c' fork.txt && grep -q "^# pr
   read on rq n < /proc/$$/schedstat; echo $on $rq > kernel.txt'
 "$view" -report=threads -format json quiet.trace > quiet.json
 read -r kon krq < kernel.txt
-python3 - "$kon" quiet.json <<'PY' || fail "a process without events of its own: $(cat quiet.json)"
+python3 - "$kon" "$krq" quiet.json <<'PY' || fail "a process without events of its own: $(cat quiet.json)"
 import json, sys
-kon, r = int(sys.argv[1]), json.load(open(sys.argv[2]))
+kon, krq, r = int(sys.argv[1]), int(sys.argv[2]), json.load(open(sys.argv[3]))
 ts = [t for g in r["groups"] for t in g["threads"]]
 assert len(ts) == 1, "threads: %d, want 1" % len(ts)
 t = ts[0]
 assert t["name"] == "dash" and t["exited"], t
-# the kernel read its figure a little before the end: within 5 ms or 5 %
-assert abs(t["exec_ns"] - kon) <= max(5e6, 0.05 * kon), "exec %d ns, kernel on-CPU %d ns" % (t["exec_ns"], kon)
+# running and runnable as the kernel says (its figures read a little before
+# the end): within 5 points of the thread's time (and 2 ms)
+slack = 0.05 * t["total_ns"] + 2e6
+assert abs(t["exec_ns"] - kon) <= slack, "exec %d ns, kernel on-CPU %d ns" % (t["exec_ns"], kon)
+assert abs(t["sched_ns"] - krq) <= slack, "runnable %d ns, kernel run-queue %d ns" % (t["sched_ns"], krq)
 PY
 
 # exit statuses and signals passed through

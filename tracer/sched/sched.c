@@ -662,7 +662,12 @@ uint64_t cprof_sched_collect(void)
 	uint64_t now = cprof_clock_now();
 	if (collected_ticks && now - collected_ticks < stale_ticks)
 		return collected_ticks;
-	self_tid = cprof_gettid();
+	/* Only a tracer thread (the drainer) is left out: the last collection
+	 * of a capture ended at exit runs on the exiting program thread, whose
+	 * records must stay (they were all dropped: a single-threaded
+	 * program's main thread lost every switch still in the kernel ring). */
+	if (cprof_me()->status == THREAD_INTERNAL)
+		self_tid = cprof_gettid();
 	if (source == CPROF_SCHED_SOURCE_PERF) {
 		if (!clk.ok) {
 			/* No header yet: the clock is read here (the header will
