@@ -66,6 +66,7 @@
 #include "interpose/interpose.h"
 #include "profiles/cpu.h"
 #include "stacks/stack.h"
+#include "stacks/unwind_raw.h"
 
 #define RESCAN_NS 100000000u /* the sampler thread's period */
 #define SAMPLE_SIGNAL (SIGRTMAX - 3)
@@ -137,23 +138,7 @@ static void on_sigprof(int sig, siginfo_t *si, void *ucv)
 	self->busy++;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	void *buf[CPROF_STACK_DEPTH + 8];
-#ifdef __SANITIZE_THREAD__
-	/* unw_backtrace's per-thread cache has a destructor TSan cannot
-	 * survive at thread exit (see stacks/stack.c): step frame by frame. */
-	int n = 0;
-	unw_context_t ctx;
-	unw_cursor_t cur;
-	if (unw_getcontext(&ctx) == 0 && unw_init_local(&cur, &ctx) == 0) {
-		do {
-			unw_word_t pc;
-			if (unw_get_reg(&cur, UNW_REG_IP, &pc) < 0 || !pc)
-				break;
-			buf[n++] = (void *)pc;
-		} while (n < CPROF_STACK_DEPTH + 8 && unw_step(&cur) > 0);
-	}
-#else
-	int n = unw_backtrace(buf, CPROF_STACK_DEPTH + 8);
-#endif
+	int n = cprof_unwind_raw(buf, CPROF_STACK_DEPTH + 8);
 	/* The handler's own frames and the signal trampoline come first: the
 	 * stack starts at the interrupted PC. */
 	const ucontext_t *uc = ucv;

@@ -23,6 +23,7 @@
 
 #include "core/internal.h"
 #include "stacks/stack.h"
+#include "stacks/unwind_raw.h"
 
 #define TABLE_SLOTS (1u << 16)
 #define PROBES 64
@@ -608,23 +609,7 @@ __attribute__((noinline)) uint32_t cprof_stack_here(int skip)
 			return id;
 		}
 	}
-#ifdef __SANITIZE_THREAD__
-	/* unw_backtrace keeps a per-thread trace cache whose destructor TSan
-	 * cannot survive at thread exit; TSan builds step frame by frame. */
-	int n = 0;
-	unw_context_t ctx;
-	unw_cursor_t cur;
-	if (unw_getcontext(&ctx) == 0 && unw_init_local(&cur, &ctx) == 0) {
-		do {
-			unw_word_t ip;
-			if (unw_get_reg(&cur, UNW_REG_IP, &ip) < 0 || !ip)
-				break;
-			buf[n++] = (void *)ip;
-		} while (n < CPROF_STACK_DEPTH + skip && unw_step(&cur) > 0);
-	}
-#else
-	int n = unw_backtrace(buf, CPROF_STACK_DEPTH + skip);
-#endif
+	int n = cprof_unwind_raw(buf, CPROF_STACK_DEPTH + skip);
 	if (n <= skip)
 		return 0;
 	uint32_t id = cprof_stack_intern((const uintptr_t *)(buf + skip), (uint32_t)(n - skip));
