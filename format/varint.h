@@ -36,6 +36,10 @@ static inline size_t varint_put(uint8_t *p, uint64_t v)
 
 static inline size_t varint_get(const uint8_t *p, const uint8_t *end, uint64_t *out)
 {
+	if (__builtin_expect(p < end && *p < 0x80, 1)) { /* one byte: most of them */
+		*out = *p;
+		return 1;
+	}
 	uint64_t v = 0;
 	for (size_t n = 0; n < CPROF_VARINT_MAX && p + n < end; n++) {
 		uint8_t b = p[n];

@@ -243,6 +243,10 @@ struct walk {
 	int wakes_keep_all;
 	int need_tasks;          /* a consumer takes tasks or regions; else the walk keeps no
 				  * tasks (tasks_incomplete stays 0) */
+	/* walk_ns's fast path: 1e9 / ns_scale_tps rounded to a double; used
+	 * only while ns_scale_tps equals the header's ticks_per_sec (0: never) */
+	double ns_scale;         /* ns per tick */
+	uint64_t ns_scale_tps;   /* ticks per second ns_scale was made for */
 };
 
 /* Runs both passes over the file at path, calling the consumers. Returns
@@ -284,6 +288,38 @@ const struct walk_thread *walk_find_thread(const struct walk *w, uint32_t tid);
  * 13 days): differences of two never overflow, absurd timestamps of a
  * hostile file stay absurd but defined. */
 #define WALK_NS_LIMIT ((int64_t)1 << 50)
-int64_t walk_ns(const struct walk *w, uint64_t ticks);
+/* The conversion as trace_ticks_to_ns + llround computes it:
+ * llround((double)d * 1e9 / (double)ticks_per_sec), d = ticks - start. */
+int64_t walk_ns_slow(const struct walk *w, uint64_t ticks);
+/* Sets ns_scale for the reader's header (the walk calls it on each open). */
+void walk_ns_prepare(struct walk *w);
+
+/* walk_ns_slow's result, mostly without its division (the walk converts
+ * every event, twice). Fast path: b = d * ns_scale (ns_scale = 1e9 / tps,
+ * rounded). b and the slow path's a are each within E * 2^-51.9 of the
+ * exact E = d * 1e9 / tps (two roundings each; d < 2^52 is exact in a
+ * double), so |a - b| < b * 2^-50. Rounding half up can only differ when a
+ * half-integer lies between them: b farther than b * 2^-48 from
+ * floor(b) + 0.5 rounds as a does. Else, and for d < 0, huge d, ns clocks
+ * (exact already) or a walk not prepared: the slow path. */
+static inline int64_t walk_ns(const struct walk *w, uint64_t ticks)
+{
+	int64_t d = (int64_t)(ticks - w->r.header.start_ticks);
+	if (w->ns_scale_tps == w->r.header.ticks_per_sec && w->ns_scale_tps && d >= 0 && d < ((int64_t)1 << 48)) {
+		double b = (double)d * w->ns_scale;
+		if (b < (double)((int64_t)1 << 49)) { /* under WALK_NS_LIMIT, floor exact */
+			int64_t i = (int64_t)b; /* floor: b >= 0 */
+			double off = b - (double)i - 0.5;
+			double margin = b * 0x1p-48;
+			if (off > margin)
+				return i + 1;
+			if (off < -margin)
+				return i;
+		}
+	}
+	if (w->r.header.ticks_per_sec == 1000000000u && d >= -((int64_t)1 << 49) && d <= (int64_t)1 << 49)
+		return d;
+	return walk_ns_slow(w, ticks);
+}
 
 #endif
