@@ -60,18 +60,48 @@ void json_escape_to(FILE *out, const char *s, size_t n)
  * it inline; it goes to the FILE when full and at the end. */
 void chrome_json_flush(struct chrome_json *j)
 {
-	if (j->len)
+	if (j->async_on)
+		j->buf = async_out_swap(&j->async, j->buf, j->len);
+	else if (j->len)
 		fwrite_unlocked(j->buf, 1, j->len, j->out);
 	j->len = 0;
 }
 
+void chrome_json_start_async(struct chrome_json *j)
+{
+	chrome_json_flush(j);
+	fflush(j->out);
+	char *b = async_out_start(&j->async, fileno(j->out), 1 << 20);
+	if (b) {
+		j->buf = b;
+		j->cap = 1 << 20;
+		j->async_on = 1;
+	}
+}
+
+int chrome_json_end_async(struct chrome_json *j)
+{
+	if (!j->async_on)
+		return 0;
+	if (j->len)
+		async_out_swap(&j->async, j->buf, j->len);
+	j->len = 0;
+	j->async_on = 0;
+	j->buf = j->own;
+	j->cap = sizeof j->own;
+	return async_out_finish(&j->async);
+}
+
 static inline __attribute__((always_inline)) void jput(struct chrome_json *j, const void *p, size_t n)
 {
-	if (j->len + n > sizeof j->buf) {
+	if (j->len + n > j->cap) {
 		chrome_json_flush(j);
-		if (n > sizeof j->buf) {
-			fwrite_unlocked(p, 1, n, j->out);
-			return;
+		while (n > j->cap) { /* longer than a buffer: in pieces */
+			memcpy(j->buf, p, j->cap);
+			j->len = j->cap;
+			p = (const char *)p + j->cap;
+			n -= j->cap;
+			chrome_json_flush(j);
 		}
 	}
 	memcpy(j->buf + j->len, p, n);
@@ -80,7 +110,7 @@ static inline __attribute__((always_inline)) void jput(struct chrome_json *j, co
 
 static inline __attribute__((always_inline)) void jc(struct chrome_json *j, char c)
 {
-	if (j->len == sizeof j->buf)
+	if (j->len == j->cap)
 		chrome_json_flush(j);
 	j->buf[j->len++] = c;
 }
@@ -107,12 +137,12 @@ static void jescape(struct chrome_json *j, const char *s, size_t n)
 	jput(j, s + run, n - run);
 }
 
-/* Room for n more bytes at the end of the buffer (n <= sizeof buf),
+/* Room for n more bytes at the end of the buffer (n <= 4 KiB <= cap),
  * flushing first when it has less: the writers below format straight into
  * it and then set j->len. */
 static inline __attribute__((always_inline)) char *room(struct chrome_json *j, size_t n)
 {
-	if (j->len + n > sizeof j->buf)
+	if (j->len + n > j->cap)
 		chrome_json_flush(j);
 	return j->buf + j->len;
 }
@@ -489,6 +519,8 @@ static void on_finish(void *self, struct walk *w)
 struct walk_consumer chrome_json_consumer(struct chrome_json *j, FILE *out)
 {
 	*j = (struct chrome_json){.out = out};
+	j->buf = j->own;
+	j->cap = sizeof j->own;
 	fprintf(out, "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"producer\":\"cprof-trace\"},\"traceEvents\":[");
 	return (struct walk_consumer){.self = j, .region = on_region, .block = on_block, .task = on_task,
 				      .log = on_log, .lost = on_lost, .finish = on_finish};
@@ -515,8 +547,10 @@ int viewer_json(const char *path, const char *out_path)
 	struct chrome_json j;
 	struct walk_consumer c = chrome_json_consumer(&j, out);
 	struct walk w = {.progress = 1};
+	chrome_json_start_async(&j);
 	int rc = walk_file(&w, path, &c, 1);
 	chrome_json_flush(&j);
+	int werr = chrome_json_end_async(&j);
 	if (!j.finished) /* not a trace: an empty document */
 		fprintf(out, "\n]}\n");
 	int status = rc != 0;
@@ -525,6 +559,10 @@ int viewer_json(const char *path, const char *out_path)
 	if (j.unlaned)
 		fprintf(stderr, "cprof-trace: warning: %" PRIu64 " tasks are only async spans (no task lane free)\n",
 			j.unlaned);
+	if (werr) {
+		fprintf(stderr, "cprof-trace: %s: %s\n", out_path, strerror(werr));
+		status = 1;
+	}
 	if (out != stdout && fclose(out)) {
 		perror(out_path);
 		status = 1;
