@@ -46,11 +46,10 @@ int walk_class_of_category(uint64_t category)
 void walk_ns_prepare(struct walk *w)
 {
 	uint64_t tps = w->r.header.ticks_per_sec;
-	w->ns_scale_tps = 0;
-	if (tps && tps != 1000000000u) {
-		w->ns_scale = 1e9 / (double)tps;
-		if (w->ns_scale > 0 && w->ns_scale < 1e12) /* finite, and a sane clock */
-			w->ns_scale_tps = tps;
+	w->ns_mul_tps = 0;
+	if (tps > 1000000000u) { /* then the quotient is under 2^64 */
+		w->ns_mul = (uint64_t)(((unsigned __int128)1000000000u << 64) / tps);
+		w->ns_mul_tps = tps;
 	}
 }
 
