@@ -71,10 +71,10 @@ void chrome_json_start_async(struct chrome_json *j)
 {
 	chrome_json_flush(j);
 	fflush(j->out);
-	char *b = async_out_start(&j->async, fileno(j->out), 1 << 20);
+	char *b = async_out_start(&j->async, fileno(j->out), CHROME_ASYNC_BUF);
 	if (b) {
 		j->buf = b;
-		j->cap = 1 << 20;
+		j->cap = CHROME_ASYNC_BUF;
 		j->async_on = 1;
 	}
 }

@@ -17,6 +17,10 @@
  * (it still has its async span). */
 #define CHROME_MAX_TASK_LANES 1024
 
+/* Bytes in each of the two buffers of the writer thread (-json): 2 x 256
+ * KiB more memory, ~4,000 hand-overs a GB. */
+#define CHROME_ASYNC_BUF (256u << 10)
+
 /* A stack's "stack" argument, as written (not NUL-terminated). */
 struct chrome_stack_text {
 	char *s;
