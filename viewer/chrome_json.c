@@ -30,6 +30,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "grow.h"
 #include "viewer.h"
@@ -547,7 +548,15 @@ int viewer_json(const char *path, const char *out_path)
 	struct chrome_json j;
 	struct walk_consumer c = chrome_json_consumer(&j, out);
 	struct walk w = {.progress = 1};
-	chrome_json_start_async(&j);
+	/* a second thread writes on large traces only: its buffers (and
+	 * stack) would be a third of a small trace's peak memory */
+	uint64_t min = CHROME_ASYNC_MIN_FILE;
+	const char *e = getenv("CPROF_JSON_ASYNC_MIN"); /* bytes; tests set 0 */
+	if (e && *e >= '0' && *e <= '9')
+		min = strtoull(e, NULL, 10);
+	struct stat st;
+	if (stat(path, &st) == 0 && (uint64_t)st.st_size >= min)
+		chrome_json_start_async(&j);
 	int rc = walk_file(&w, path, &c, 1);
 	chrome_json_flush(&j);
 	int werr = chrome_json_end_async(&j);

@@ -20,6 +20,8 @@
 /* Bytes in each of the two buffers of the writer thread (-json): 2 x 256
  * KiB more memory, ~4,000 hand-overs a GB. */
 #define CHROME_ASYNC_BUF (256u << 10)
+/* -json uses the writer thread for trace files of at least this many bytes. */
+#define CHROME_ASYNC_MIN_FILE (16 << 20)
 
 /* A stack's "stack" argument, as written (not NUL-terminated). */
 struct chrome_stack_text {
