@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Viewer throughput: events/s and peak RSS for -report=threads/regions/sync,
-# -pprof=sync and -json, on a synthetic trace (bench/gen_trace.c) and on a
+# Viewer throughput: events/s and peak RSS for every analysis (-report=...,
+# -pprof=...) and -json, on a synthetic trace (bench/gen_trace.c) and on a
 # real program's (examples/pprof-demo under ab -k -c 8 on /fib and /concat,
 # captured over HTTP like ./run.sh: 37 threads, mutex + condition variable
 # blocking with stacks, wake-ups); then the web UI: when it serves, when its
@@ -9,7 +9,7 @@
 #   bench/viewer.sh [BUILD_DIR] [EVENTS]     (defaults: build-release, 10000000)
 # DEMO_SECONDS (default 4) sets the real capture's length, 0 skips it.
 # BEFORE=PATH also runs another cprof-trace binary (e.g. main's) on the same
-# traces, each command alternating with ours, best of REPS (default 3) runs.
+# traces, each command by it then by ours, best of REPS (default 3) runs each.
 # KEEP=DIR keeps the traces there (to compare outputs).
 # Figures are wall-clock (the machine is shared: compare ratios of one run).
 set -euo pipefail
