@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Viewer throughput: events/s and peak RSS for -report=threads/regions/sync,
-# -pprof=sync and -json, on a synthetic trace (bench/gen_trace.c) and on a
+# Viewer throughput: events/s and peak RSS for every analysis (-report=...,
+# -pprof=...) and -json, on a synthetic trace (bench/gen_trace.c) and on a
 # real program's (examples/pprof-demo under ab -k -c 8 on /fib and /concat,
 # captured over HTTP like ./run.sh: 37 threads, mutex + condition variable
 # blocking with stacks, wake-ups); then the web UI: when it serves, when its
@@ -8,11 +8,16 @@
 # drawn the timeline of the synthetic trace.
 #   bench/viewer.sh [BUILD_DIR] [EVENTS]     (defaults: build-release, 10000000)
 # DEMO_SECONDS (default 4) sets the real capture's length, 0 skips it.
+# BEFORE=PATH also runs another cprof-trace binary (e.g. main's) on the same
+# traces, each command by it then by ours, best of REPS (default 3) runs each.
+# KEEP=DIR keeps the traces there (to compare outputs).
 # Figures are wall-clock (the machine is shared: compare ratios of one run).
 set -euo pipefail
 B=${1:-build-release}
 N=${2:-10000000}
 W=$(mktemp -d)
+REPS=${REPS:-3}
+BEFORE=${BEFORE:-}
 server= demo=
 loads=()
 cleanup() {
@@ -44,13 +49,27 @@ if [ "$secs" -gt 0 ] && [ -x "$B/examples/pprof-demo" ] && command -v ab > /dev/
   kill "$demo"; wait "$demo" 2>/dev/null || true; demo=
 fi
 
+if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP"; cp "$W"/*.trace "$KEEP"/; fi
+
 printf '%-18s %8s %12s %10s %14s\n' command seconds "M events/s" "peak MB" "peak / file"
+one() { # binary, trace, args...: sets secs and kb, the best (least time) of REPS runs
+  local bin=$1 trace=$2; shift 2
+  local best= bkb= s k
+  for _ in $(seq 1 "$REPS"); do
+    /usr/bin/time -f '%e %M' -o "$W/time" "$bin" "$@" "$trace" > "$W/out" 2> /dev/null
+    read -r s k < "$W/time"
+    if [ -z "$best" ] || [ "$(echo "$s < $best" | bc -l)" = 1 ]; then best=$s; bkb=$k; fi
+  done
+  secs=$best kb=$bkb
+}
+row() { # label
+  printf '%-18s %8.2f %12.1f %10.1f %13.2fx\n' "$1" "$secs" "$(echo "$events/$secs/1000000" | bc -l)" \
+    "$(echo "$kb/1000" | bc -l)" "$(echo "$kb*1024/$size" | bc -l)"
+}
 run() { # trace, label, args...
   local trace=$1 label=$2; shift 2
-  /usr/bin/time -f '%e %M' -o "$W/time" "$V" "$@" "$trace" > "$W/out" 2> /dev/null
-  read -r secs kb < "$W/time"
-  printf '%-18s %8.2f %12.1f %10.1f %13.2fx\n' "$label" "$secs" "$(echo "$events/$secs/1000000" | bc -l)" \
-    "$(echo "$kb/1000" | bc -l)" "$(echo "$kb*1024/$size" | bc -l)"
+  if [ -n "$BEFORE" ]; then one "$BEFORE" "$trace" "$@"; row "  before $label"; fi
+  one "$V" "$trace" "$@"; row "$label"
 }
 table() { # trace, title
   local trace=$1
@@ -59,10 +78,8 @@ table() { # trace, title
   events=$(grep -m1 '"events"' "$W/threads.json" | tr -dc 0-9)
   printf '%s: %d events, %.1f MB (%.2f bytes/event)\n' "$2" "$events" "$(echo "$size/1000000" | bc -l)" \
     "$(echo "$size/$events" | bc -l)"
-  run "$trace" -report=regions -report=regions
-  run "$trace" -pprof=sync -pprof=sync
-  run "$trace" -report=threads -report=threads
-  run "$trace" -report=sync -report=sync
+  for r in threads net sync syscall sched tasks regions cpu; do run "$trace" -report=$r -report=$r; done
+  for p in sync net syscall sched cpu; do run "$trace" -pprof=$p -pprof=$p; done
   run "$trace" -json -json=$W/out.json
   echo "  (-json wrote $(( $(stat -c %s "$W/out.json") / 1000000 )) MB)"
   rm -f "$W/out.json"

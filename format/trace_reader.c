@@ -887,10 +887,12 @@ static int decode_event(struct trace_reader *r, struct trace_event *ev)
 	if (r->parts)
 		r->parts[r->cur_part].events++;
 	r->time_pos += time_used;
-	size_t used = (size_t)(c.p - r->raw) - r->raw_pos + time_used;
-	r->stats.kind_count[kind]++;
-	r->stats.kind_raw[kind] += used;
-	r->stats.kind_stored[kind] += (double)used * r->stats.batch_ratio;
+	if (!r->no_kind_stats) {
+		size_t used = (size_t)(c.p - r->raw) - r->raw_pos + time_used;
+		r->stats.kind_count[kind]++;
+		r->stats.kind_raw[kind] += used;
+		r->stats.kind_stored[kind] += (double)used * r->stats.batch_ratio;
+	}
 	r->raw_pos = (size_t)(c.p - r->raw);
 	r->batch_ts = ev->ts;
 	r->batch_left--;
@@ -973,7 +975,7 @@ static int tree_eof(struct trace_reader *r, uint64_t at)
 	return 0;
 }
 
-int trace_reader_next(struct trace_reader *r, struct trace_event *ev)
+int trace_reader_next_slow(struct trace_reader *r, struct trace_event *ev)
 {
 	for (;;) {
 		if (r->status)

@@ -18,6 +18,7 @@
 
 #include "trace_events.h"
 #include "trace_format.h"
+#include "varint.h"
 #include "u64map.h"
 
 /* Reads up to len bytes; returns the count, 0 at end of input, or -errno. */
@@ -147,6 +148,9 @@ struct trace_reader {
 	uint64_t batch_ts;
 
 	struct trace_stats stats;
+	/* set by the caller after opening: stats.kind_* stay 0 (a double
+	 * multiply-add per event that only -dump -stats reads) */
+	int no_kind_stats;
 };
 
 /* Opens a reader on a source and reads the header. Returns 0, or -1 with
@@ -161,7 +165,10 @@ struct trace_mem_source {
 long trace_source_mem(void *ctx, void *buf, size_t len);
 
 /* Yields the next event: 1, or 0 at a complete end, or -1 on error. */
-int trace_reader_next(struct trace_reader *r, struct trace_event *ev);
+static inline int trace_reader_next(struct trace_reader *r, struct trace_event *ev);
+/* trace_reader_next out of line: every case (chunks, errors, trees, older
+ * formats, renames, stats); the inline path below only the plain event. */
+int trace_reader_next_slow(struct trace_reader *r, struct trace_event *ev);
 void trace_reader_close(struct trace_reader *r);
 
 /* Lookups of what has been read so far; NULL when unknown. */
@@ -184,5 +191,61 @@ const char *trace_sched_source_name(const struct trace_reader *r);
 double trace_ticks_to_ns(const struct trace_reader *r, uint64_t ticks);
 /* CLOCK_REALTIME of the capture's start, ns since the Unix epoch. */
 uint64_t trace_start_realtime_ns(const struct trace_reader *r);
+
+/* The common event inline (the walk reads every event twice): a format 3
+ * one-process file whose caller turned the per-kind stats off, an event of
+ * the current batch whose kind, timestamp and arguments are all in bounds
+ * and that is not a rename. It yields what the slow path would (the same
+ * fields, the same reader state after it); anything else, including every
+ * malformed byte, goes to the slow path, which decodes the same event
+ * again from the unchanged state and reports the error. */
+static inline int trace_reader_next(struct trace_reader *r, struct trace_event *ev)
+{
+	if (r->no_kind_stats && r->batch_left && !r->status && !r->tree && r->header.version >= 3 &&
+	    r->raw_pos < r->raw_len) {
+		const uint8_t *p = r->raw + r->raw_pos, *end = r->raw + r->raw_len;
+		unsigned kind = *p++;
+		uint64_t delta;
+		size_t n, m;
+		if (kind < CPROF_EV_COUNT && kind != CPROF_EV_PAD && kind != CPROF_EV_BLOCK_START &&
+		    kind != CPROF_EV_THREAD_NAME &&
+		    (n = varint_get(r->chunk + r->time_pos, r->chunk + r->time_len, &delta))) {
+			const struct cprof_event_info *info = &cprof_event_table[kind];
+			ev->ts = r->batch_ts + (uint64_t)zigzag_decode(delta);
+			ev->tid = r->batch_tid;
+			ev->pid = r->parts ? r->parts[r->cur_part].pid : r->header.pid;
+			ev->kind = (uint8_t)kind;
+			for (unsigned i = 0; i < CPROF_EVENT_MAX_ARGS; i++)
+				ev->args[i] = 0;
+			ev->bytes = NULL;
+			ev->nbytes = 0;
+			for (unsigned i = 0; i < info->nargs; i++) {
+				if (!(m = varint_get(p, end, &ev->args[i])))
+					return trace_reader_next_slow(r, ev);
+				p += m;
+			}
+			if (info->bytes) {
+				uint64_t len;
+				if (!(m = varint_get(p, end, &len)))
+					return trace_reader_next_slow(r, ev);
+				p += m;
+				if (len > CPROF_EVENT_MAX_BYTES || len > (uint64_t)(end - p))
+					return trace_reader_next_slow(r, ev);
+				ev->bytes = p;
+				ev->nbytes = (uint32_t)len;
+				p += len;
+			}
+			r->time_pos += n;
+			r->raw_pos = (size_t)(p - r->raw);
+			r->batch_ts = ev->ts;
+			r->batch_left--;
+			r->events++;
+			if (r->parts)
+				r->parts[r->cur_part].events++;
+			return 1;
+		}
+	}
+	return trace_reader_next_slow(r, ev);
+}
 
 #endif

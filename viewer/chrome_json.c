@@ -30,6 +30,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "grow.h"
 #include "viewer.h"
@@ -60,18 +61,48 @@ void json_escape_to(FILE *out, const char *s, size_t n)
  * it inline; it goes to the FILE when full and at the end. */
 void chrome_json_flush(struct chrome_json *j)
 {
-	if (j->len)
+	if (j->async_on)
+		j->buf = async_out_swap(&j->async, j->buf, j->len);
+	else if (j->len)
 		fwrite_unlocked(j->buf, 1, j->len, j->out);
 	j->len = 0;
 }
 
+void chrome_json_start_async(struct chrome_json *j)
+{
+	chrome_json_flush(j);
+	fflush(j->out);
+	char *b = async_out_start(&j->async, fileno(j->out), CHROME_ASYNC_BUF);
+	if (b) {
+		j->buf = b;
+		j->cap = CHROME_ASYNC_BUF;
+		j->async_on = 1;
+	}
+}
+
+int chrome_json_end_async(struct chrome_json *j)
+{
+	if (!j->async_on)
+		return 0;
+	if (j->len)
+		async_out_swap(&j->async, j->buf, j->len);
+	j->len = 0;
+	j->async_on = 0;
+	j->buf = j->own;
+	j->cap = sizeof j->own;
+	return async_out_finish(&j->async);
+}
+
 static inline __attribute__((always_inline)) void jput(struct chrome_json *j, const void *p, size_t n)
 {
-	if (j->len + n > sizeof j->buf) {
+	if (j->len + n > j->cap) {
 		chrome_json_flush(j);
-		if (n > sizeof j->buf) {
-			fwrite_unlocked(p, 1, n, j->out);
-			return;
+		while (n > j->cap) { /* longer than a buffer: in pieces */
+			memcpy(j->buf, p, j->cap);
+			j->len = j->cap;
+			p = (const char *)p + j->cap;
+			n -= j->cap;
+			chrome_json_flush(j);
 		}
 	}
 	memcpy(j->buf + j->len, p, n);
@@ -80,7 +111,7 @@ static inline __attribute__((always_inline)) void jput(struct chrome_json *j, co
 
 static inline __attribute__((always_inline)) void jc(struct chrome_json *j, char c)
 {
-	if (j->len == sizeof j->buf)
+	if (j->len == j->cap)
 		chrome_json_flush(j);
 	j->buf[j->len++] = c;
 }
@@ -107,13 +138,36 @@ static void jescape(struct chrome_json *j, const char *s, size_t n)
 	jput(j, s + run, n - run);
 }
 
-/* Unsigned decimal, without printf (this file writes ~100 bytes an event). */
-static void put_u64(struct chrome_json *out, uint64_t v)
+/* Room for n more bytes at the end of the buffer (n <= 4 KiB <= cap),
+ * flushing first when it has less: the writers below format straight into
+ * it and then set j->len. */
+static inline __attribute__((always_inline)) char *room(struct chrome_json *j, size_t n)
+{
+	if (j->len + n > j->cap)
+		chrome_json_flush(j);
+	return j->buf + j->len;
+}
+
+/* Decimal digits of v (1..20). */
+static inline unsigned digits_u64(uint64_t v)
+{
+	unsigned n = 1;
+	while (v >= 10000) {
+		v /= 10000;
+		n += 4;
+	}
+	return n + (v >= 10) + (v >= 100) + (v >= 1000);
+}
+
+/* Unsigned decimal at q, without printf (this file writes ~100 bytes an
+ * event); returns the end. q has room for 20 bytes. */
+static inline char *fmt_u64(char *q, uint64_t v)
 {
 	static const char two[201] = /* "00" .. "99" */
 		"0001020304050607080910111213141516171819202122232425262728293031323334353637383940414243444546474849"
 		"5051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
-	char buf[24], *p = buf + sizeof buf;
+	unsigned n = digits_u64(v);
+	char *p = q + n;
 	while (v >= 100) { /* two digits a step */
 		unsigned r = (unsigned)(v % 100);
 		v /= 100;
@@ -126,20 +180,31 @@ static void put_u64(struct chrome_json *out, uint64_t v)
 	} else {
 		*--p = (char)('0' + v);
 	}
-	jput(out, p, (size_t)(buf + sizeof buf - p));
+	return q + n;
 }
 
-/* ns as microseconds with three decimals ("12.345"). */
-static void put_us(struct chrome_json *out, int64_t ns)
+/* ns as microseconds with three decimals ("12.345") at q (room for 25
+ * bytes); returns the end. */
+static inline char *fmt_us(char *q, int64_t ns)
 {
 	uint64_t u = (uint64_t)ns;
 	if (ns < 0) {
-		jc(out, '-');
+		*q++ = '-';
 		u = -u; /* INT64_MIN too */
 	}
-	put_u64(out, u / 1000);
-	char frac[4] = {'.', (char)('0' + u / 100 % 10), (char)('0' + u / 10 % 10), (char)('0' + u % 10)};
-	jput(out, frac, 4);
+	q = fmt_u64(q, u / 1000);
+	unsigned f = (unsigned)(u % 1000);
+	q[0] = '.';
+	q[1] = (char)('0' + f / 100);
+	q[2] = (char)('0' + f / 10 % 10);
+	q[3] = (char)('0' + f % 10);
+	return q + 4;
+}
+
+static void put_u64(struct chrome_json *out, uint64_t v)
+{
+	char *q = room(out, 20);
+	out->len = (size_t)(fmt_u64(q, v) - out->buf);
 }
 
 /* "0x" and lower-case hex, like printf's 0x%" PRIx64 ". */
@@ -154,6 +219,8 @@ static void put_hex(struct chrome_json *out, uint64_t v)
 	jput(out, p, (size_t)(buf + sizeof buf - p));
 }
 
+/* A literal at q; returns the end (constant size: copied inline). */
+#define LIT(q, lit) (memcpy(q, lit, sizeof lit - 1), (q) + sizeof lit - 1)
 #define PUTS(out, lit) jput(out, lit, sizeof lit - 1)
 
 static void put_str(struct chrome_json *out, const char *s)
@@ -161,9 +228,26 @@ static void put_str(struct chrome_json *out, const char *s)
 	jput(out, s, strlen(s));
 }
 
+/* A JSON string of s: clean names (most) copied straight into the buffer
+ * as they are scanned, the rest through jescape. */
 static void jname(struct chrome_json *out, const char *s)
 {
-	jc(out, '"');
+	char *q = room(out, 66);
+	size_t at = out->len; /* the opening quote's place */
+	*q++ = '"';
+	for (int i = 0; i < 64; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!c) {
+			*q++ = '"';
+			out->len = (size_t)(q - out->buf);
+			return;
+		}
+		if (c == '"' || c == '\\' || c < 0x20)
+			break;
+		*q++ = (char)c;
+	}
+	/* long or needs escapes: the general path from the opening quote */
+	out->len = at + 1;
 	jescape(out, s, strlen(s));
 	jc(out, '"');
 }
@@ -172,18 +256,19 @@ static void jname(struct chrome_json *out, const char *s)
  * caller adds its fields and closes the object. */
 static void event_head(struct chrome_json *j, const struct walk *w, char ph, uint64_t tid, int64_t ns)
 {
-	struct chrome_json *out = j;
+	char *q = room(j, 128);
 	if (j->started)
-		jc(out, ',');
+		*q++ = ',';
 	j->started = 1;
-	PUTS(out, "\n{\"ph\":\"");
-	jc(out, ph);
-	PUTS(out, "\",\"pid\":");
-	put_u64(out, w->r.header.pid);
-	PUTS(out, ",\"tid\":");
-	put_u64(out, tid);
-	PUTS(out, ",\"ts\":");
-	put_us(out, ns);
+	q = LIT(q, "\n{\"ph\":\"");
+	*q++ = ph;
+	q = LIT(q, "\",\"pid\":");
+	q = fmt_u64(q, w->r.header.pid);
+	q = LIT(q, ",\"tid\":");
+	q = fmt_u64(q, tid);
+	q = LIT(q, ",\"ts\":");
+	q = fmt_us(q, ns);
+	j->len = (size_t)(q - j->buf);
 }
 
 /* "X" head: ts, dur, cat and name. */
@@ -191,9 +276,11 @@ static void complete_head(struct chrome_json *j, const struct walk *w, uint32_t 
 			  const char *cat, const char *name)
 {
 	event_head(j, w, 'X', tid, begin);
-	PUTS(j, ",\"dur\":");
-	put_us(j, end - begin);
-	PUTS(j, ",\"cat\":\"");
+	char *q = room(j, 64);
+	q = LIT(q, ",\"dur\":");
+	q = fmt_us(q, end - begin);
+	q = LIT(q, ",\"cat\":\"");
+	j->len = (size_t)(q - j->buf);
 	put_str(j, cat);
 	PUTS(j, "\",\"name\":");
 	jname(j, name);
@@ -433,6 +520,8 @@ static void on_finish(void *self, struct walk *w)
 struct walk_consumer chrome_json_consumer(struct chrome_json *j, FILE *out)
 {
 	*j = (struct chrome_json){.out = out};
+	j->buf = j->own;
+	j->cap = sizeof j->own;
 	fprintf(out, "{\"displayTimeUnit\":\"ns\",\"otherData\":{\"producer\":\"cprof-trace\"},\"traceEvents\":[");
 	return (struct walk_consumer){.self = j, .region = on_region, .block = on_block, .task = on_task,
 				      .log = on_log, .lost = on_lost, .finish = on_finish};
@@ -459,8 +548,18 @@ int viewer_json(const char *path, const char *out_path)
 	struct chrome_json j;
 	struct walk_consumer c = chrome_json_consumer(&j, out);
 	struct walk w = {.progress = 1};
+	/* a second thread writes on large traces only: its buffers (and
+	 * stack) would be a third of a small trace's peak memory */
+	uint64_t min = CHROME_ASYNC_MIN_FILE;
+	const char *e = getenv("CPROF_JSON_ASYNC_MIN"); /* bytes; tests set 0 */
+	if (e && *e >= '0' && *e <= '9')
+		min = strtoull(e, NULL, 10);
+	struct stat st;
+	if (stat(path, &st) == 0 && (uint64_t)st.st_size >= min)
+		chrome_json_start_async(&j);
 	int rc = walk_file(&w, path, &c, 1);
 	chrome_json_flush(&j);
+	int werr = chrome_json_end_async(&j);
 	if (!j.finished) /* not a trace: an empty document */
 		fprintf(out, "\n]}\n");
 	int status = rc != 0;
@@ -469,6 +568,10 @@ int viewer_json(const char *path, const char *out_path)
 	if (j.unlaned)
 		fprintf(stderr, "cprof-trace: warning: %" PRIu64 " tasks are only async spans (no task lane free)\n",
 			j.unlaned);
+	if (werr) {
+		fprintf(stderr, "cprof-trace: %s: %s\n", out_path, strerror(werr));
+		status = 1;
+	}
 	if (out != stdout && fclose(out)) {
 		perror(out_path);
 		status = 1;

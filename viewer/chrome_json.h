@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 
+#include "async_out.h"
 #include "walk.h"
 
 /* Task lanes are pseudo-threads with tids from here on (above Linux's
@@ -15,6 +16,12 @@
 /* At most this many task lanes; a task no lane can take is not drawn there
  * (it still has its async span). */
 #define CHROME_MAX_TASK_LANES 1024
+
+/* Bytes in each of the two buffers of the writer thread (-json): 2 x 256
+ * KiB more memory, ~4,000 hand-overs a GB. */
+#define CHROME_ASYNC_BUF (256u << 10)
+/* -json uses the writer thread for trace files of at least this many bytes. */
+#define CHROME_ASYNC_MIN_FILE (16 << 20)
 
 /* A stack's "stack" argument, as written (not NUL-terminated). */
 struct chrome_stack_text {
@@ -36,7 +43,11 @@ struct chrome_json {
 	uint64_t unlaned;   /* tasks no lane could take */
 	int finished;       /* the document is closed (the finish hook ran) */
 	size_t len;         /* bytes in buf, not yet written to out */
-	char buf[1 << 16];
+	char *buf;          /* the buffer being filled: own, or one of async's */
+	size_t cap;         /* its bytes (>= 4 KiB: an event's head fits) */
+	int async_on;       /* buf is async's: full ones go to its thread, not to out */
+	struct async_out async;
+	char own[1 << 16];
 };
 
 /* Writes the document's head to out; the consumer writes the events and,
@@ -45,5 +56,11 @@ struct walk_consumer chrome_json_consumer(struct chrome_json *j, FILE *out);
 void chrome_json_free(struct chrome_json *j);
 /* Writes what the consumer has buffered to its FILE (the finish hook does). */
 void chrome_json_flush(struct chrome_json *j);
+/* From now on full buffers are written to out's descriptor by a second
+ * thread (out is flushed first); chrome_json_end_async waits for them and
+ * returns 0 or the write error (errno). Without memory or a thread it stays
+ * synchronous. */
+void chrome_json_start_async(struct chrome_json *j);
+int chrome_json_end_async(struct chrome_json *j);
 
 #endif

@@ -19,8 +19,15 @@ struct progress {
 
 /* size: the file's size by stat(path), 0 when that fails. */
 void progress_begin(struct progress *g, const char *path, const char *what);
-/* offset: bytes of input consumed so far. */
-void progress_tick(struct progress *g, uint64_t offset);
+/* The line, when a second has passed since the start or the last one. */
+void progress_show(struct progress *g, uint64_t offset);
+/* offset: bytes of input consumed so far. Inline: the walk calls it per
+ * event; every 65536th call goes on to progress_show. */
+static inline void progress_tick(struct progress *g, uint64_t offset)
+{
+	if ((++g->calls & 0xffff) == 0)
+		progress_show(g, offset);
+}
 void progress_end(struct progress *g);
 
 #endif

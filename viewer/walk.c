@@ -43,7 +43,17 @@ int walk_class_of_category(uint64_t category)
 	return cprof_block_info(category) ? (int)category - 1 : WC_SYSCALL;
 }
 
-int64_t walk_ns(const struct walk *w, uint64_t ticks)
+void walk_ns_prepare(struct walk *w)
+{
+	uint64_t tps = w->r.header.ticks_per_sec;
+	w->ns_mul_tps = 0;
+	if (tps > 1000000000u) { /* then the quotient is under 2^64 */
+		w->ns_mul = (uint64_t)(((unsigned __int128)1000000000u << 64) / tps);
+		w->ns_mul_tps = tps;
+	}
+}
+
+int64_t walk_ns_slow(const struct walk *w, uint64_t ticks)
 {
 	/* trace_ticks_to_ns and llround, inline: the walk converts every event
 	 * (three times). Same operations, so the same double and the same ns. */
@@ -122,6 +132,14 @@ static int input_open(struct walk_input *in, struct trace_reader *r, int ahead)
 	return trace_reader_open(r, trace_source_mem, m);
 }
 
+/* input_open, and the walk reads no per-kind stats. */
+static int walk_open(struct walk_input *in, struct trace_reader *r, int ahead)
+{
+	int rc = input_open(in, r, ahead);
+	r->no_kind_stats = 1;
+	return rc;
+}
+
 /* Pass 1's work for one event: 0, or -2 out of memory. */
 static int index_event(struct walk *w, const struct trace_event *ev, uint64_t batch)
 {
@@ -190,12 +208,13 @@ static int walk_run(struct walk *w, const char *name, struct walk_input *in, con
 
 	/* pass 1: wake-up edges, tasks' last batches */
 	struct trace_reader r1;
-	if (input_open(in, &r1, 0)) {
+	if (walk_open(in, &r1, 0)) {
 		fail(w, r1.error);
 		trace_reader_close(&r1);
 		return -1;
 	}
 	w->r = r1; /* walk_ns needs the header during pass 1 */
+	walk_ns_prepare(w);
 	int rc = w->wakes && w->tasks ? run_pass(w, &r1, &g, NULL) : -2;
 	trace_reader_close(&r1);
 	memset(&w->r, 0, sizeof w->r);
@@ -207,7 +226,7 @@ static int walk_run(struct walk *w, const char *name, struct walk_input *in, con
 		return fail(w, "out of memory");
 	if (rc) { /* too many edges to keep: read them again alongside */
 		struct trace_reader ra;
-		if (input_open(in, &ra, 1)) {
+		if (walk_open(in, &ra, 1)) {
 			fail(w, ra.error);
 			trace_reader_close(&ra);
 			return -1;
@@ -216,8 +235,9 @@ static int walk_run(struct walk *w, const char *name, struct walk_input *in, con
 	}
 
 	/* pass 2: the state machines */
-	if (input_open(in, &w->r, 0))
+	if (walk_open(in, &w->r, 0))
 		return fail(w, w->r.error);
+	walk_ns_prepare(w);
 	struct walk_pass p = {.w = w, .c = c, .nc = nconsumers};
 	w->pass = &p;
 	rc = run_pass(w, &w->r, &g, &p);

@@ -243,6 +243,10 @@ struct walk {
 	int wakes_keep_all;
 	int need_tasks;          /* a consumer takes tasks or regions; else the walk keeps no
 				  * tasks (tasks_incomplete stays 0) */
+	/* walk_ns's fast path: floor(1e9 * 2^64 / ns_mul_tps); used only
+	 * while ns_mul_tps equals the header's ticks_per_sec (0: never) */
+	uint64_t ns_mul;         /* 2^-64 ns per tick */
+	uint64_t ns_mul_tps;     /* ticks per second ns_mul was made for, > 1e9 */
 };
 
 /* Runs both passes over the file at path, calling the consumers. Returns
@@ -284,6 +288,36 @@ const struct walk_thread *walk_find_thread(const struct walk *w, uint32_t tid);
  * 13 days): differences of two never overflow, absurd timestamps of a
  * hostile file stay absurd but defined. */
 #define WALK_NS_LIMIT ((int64_t)1 << 50)
-int64_t walk_ns(const struct walk *w, uint64_t ticks);
+/* The conversion as trace_ticks_to_ns + llround computes it:
+ * llround((double)d * 1e9 / (double)ticks_per_sec), d = ticks - start. */
+int64_t walk_ns_slow(const struct walk *w, uint64_t ticks);
+/* Sets ns_mul for the reader's header (the walk calls it on each open). */
+void walk_ns_prepare(struct walk *w);
+
+/* walk_ns_slow's result without its division, for clocks faster than 1 GHz
+ * (TSC captures). In 2^-64 ns units, M = floor(1e9 * 2^64 / tps) < 2^64
+ * and P = d * M is the exact E = d * 1e9 / tps less under d <= 2^48 units
+ * (2^-16 ns): q = P >> 64, f = P mod 2^64. The slow path's double a is
+ * within E * 2^-51.9 of E (d < 2^53 exact, two roundings), under q * 2^-50
+ * + 2^-16 ns. So when f is farther than margin = q * 2^-50 + 2^-15 ns from
+ * one half, E and a round alike: up above it, down below. Else, for d < 0,
+ * huge d, slower clocks or a walk not prepared: the slow path (ns clocks
+ * exact before it). */
+static inline int64_t walk_ns(const struct walk *w, uint64_t ticks)
+{
+	int64_t d = (int64_t)(ticks - w->r.header.start_ticks);
+	if (w->ns_mul_tps == w->r.header.ticks_per_sec && w->ns_mul_tps && d >= 0 && d < ((int64_t)1 << 48)) {
+		unsigned __int128 p = (unsigned __int128)(uint64_t)d * w->ns_mul;
+		uint64_t q = (uint64_t)(p >> 64), f = (uint64_t)p; /* q < d < 2^48 */
+		uint64_t margin = (q << 14) + ((uint64_t)1 << 49), half = (uint64_t)1 << 63;
+		if (f > half + margin)
+			return (int64_t)q + 1;
+		if (f < half - margin)
+			return (int64_t)q;
+	}
+	if (w->r.header.ticks_per_sec == 1000000000u && d >= -((int64_t)1 << 49) && d <= (int64_t)1 << 49)
+		return d;
+	return walk_ns_slow(w, ticks);
+}
 
 #endif

@@ -20,10 +20,8 @@ void progress_begin(struct progress *g, const char *path, const char *what)
 		g->size = (uint64_t)st.st_size;
 }
 
-void progress_tick(struct progress *g, uint64_t offset)
+void progress_show(struct progress *g, uint64_t offset)
 {
-	if ((++g->calls & 0xffff) != 0)
-		return;
 	double now = now_seconds();
 	if (now - g->start < 1.0 || (g->shown && now - g->last < 1.0))
 		return;
