@@ -16,6 +16,17 @@
 
 #include "core/internal.h"
 
+/* Each kind's head32 and nargs as constants, from the one event table: the
+ * specialised records below check their layouts against it at compile time. */
+enum {
+#define X_LAYOUT(e, name, val, head32, nargs, bytes, strs, stacks, argn) \
+	REC_HEAD32_##e = head32, REC_NARGS_##e = nargs, REC_BYTES_##e = bytes,
+	CPROF_EVENTS(X_LAYOUT)
+#undef X_LAYOUT
+};
+#define CPROF_EVENT_HEAD32(e) REC_HEAD32_##e
+#define CPROF_EVENT_NARGS(e) REC_NARGS_##e
+
 static inline struct cprof_thread *record_enter(void)
 {
 	struct cprof_thread *self = cprof_me();
@@ -174,20 +185,42 @@ CPROF_API uint64_t cprof_task_begin(struct cprof_site *site)
 	self->busy = 1;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST); /* busy is set before the block is touched */
 	uint64_t id = task_id_take(self);
-	uint64_t args[3] = {cprof_site_id(site), id, self->task};
-	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	self->busy = 0;
-	cprof_record(CPROF_EV_TASK_BEGIN, args, NULL, 0);
+	uint32_t name = cprof_site_id(site);
+	/* cprof_record_at's record, specialised: header (name), ts, task, parent */
+	_Static_assert(CPROF_EVENT_HEAD32(TASK_BEGIN) && CPROF_EVENT_NARGS(TASK_BEGIN) == 3, "TASK_BEGIN's layout");
+	uint64_t *p = ring_reserve(self, 4);
+	if (likely(p != NULL)) {
+		p[0] = ring_header(CPROF_EV_TASK_BEGIN, 4, 0, name);
+		p[1] = cprof_clock_now();
+		p[2] = id;
+		p[3] = self->task;
+		ring_commit(self, 4);
+	}
 	set_task(self, id);
+	record_leave(self);
 	return id;
 }
 
 CPROF_API void cprof_task_end(uint64_t task)
 {
-	struct cprof_thread *self = cprof_me();
-	cprof_record(CPROF_EV_TASK_END, &task, NULL, 0);
+	struct cprof_thread *self = record_enter();
+	if (unlikely(!self)) { /* a handler inside a record: the event dropped (counted) */
+		self = cprof_me();
+		if (self->task == task)
+			set_task(self, 0);
+		return;
+	}
+	_Static_assert(!CPROF_EVENT_HEAD32(TASK_END) && CPROF_EVENT_NARGS(TASK_END) == 1, "TASK_END's layout");
+	uint64_t *p = ring_reserve(self, 3);
+	if (likely(p != NULL)) {
+		p[0] = ring_header(CPROF_EV_TASK_END, 3, 0, 0);
+		p[1] = cprof_clock_now();
+		p[2] = task;
+		ring_commit(self, 3);
+	}
 	if (self->task == task)
 		set_task(self, 0);
+	record_leave(self);
 }
 
 CPROF_API void cprof_task_set(uint64_t task)
