@@ -169,8 +169,9 @@ static int record_valid(const struct cprof_event_info *info, uint64_t h, uint64_
  *
  * The batch's cursors live in locals meanwhile: its byte stores would
  * otherwise make the compiler reload them (uint8_t aliases everything)
- * for every record. The ring lines ahead are prefetched: the writer's core
- * wrote them, and each record's first load otherwise waits for the line.
+ * for every record. The ring lines ahead (up to lim) are prefetched: the
+ * writer's core wrote them, and each record's first load otherwise waits
+ * for the line.
  */
 static inline uint64_t region_run(struct capture *c, struct trace_batch *b, const uint8_t *mem, uint64_t mask,
 				  uint64_t pos, uint64_t lim, uint64_t min_ts)
@@ -189,7 +190,10 @@ static inline uint64_t region_run(struct capture *c, struct trace_batch *b, cons
 	uint64_t last = b->last_ticks;
 	uint32_t n = 0;
 	while (pos + 16 <= lim) {
-		__builtin_prefetch(mem + ((pos + DECODE_PREFETCH_BYTES) & mask));
+		/* Never past lim (<= head): a line the writer has yet to write,
+		 * pulled here, would cost it an invalidation when it does. */
+		if (pos + DECODE_PREFETCH_BYTES < lim)
+			__builtin_prefetch(mem + ((pos + DECODE_PREFETCH_BYTES) & mask));
 		const uint64_t *p = (const uint64_t *)(mem + (pos & mask));
 		uint64_t h = p[0], t = p[1];
 		unsigned kind = ring_kind(h);
