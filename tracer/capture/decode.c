@@ -171,9 +171,11 @@ static int record_valid(const struct cprof_event_info *info, uint64_t h, uint64_
  * otherwise make the compiler reload them (uint8_t aliases everything)
  * for every record. The ring lines ahead (up to lim) are prefetched: the
  * writer's core wrote them, and each record's first load otherwise waits
- * for the line.
+ * for the line. It reads the ring as decode_span does, so it is exempt
+ * from TSan as decode_span is (GCC does not inline a sanitized function
+ * into an unsanitized one: without the attribute it was instrumented).
  */
-static inline uint64_t region_run(struct capture *c, struct trace_batch *b, const uint8_t *mem, uint64_t mask,
+__attribute__((no_sanitize("thread"))) static inline uint64_t region_run(struct capture *c, struct trace_batch *b, const uint8_t *mem, uint64_t mask,
 				  uint64_t pos, uint64_t lim, uint64_t min_ts)
 {
 	if (b->raw.cap < TRACE_BATCH_EVENT_MAX || b->ts.cap < CPROF_VARINT_MAX)
