@@ -140,6 +140,8 @@ struct cprof_thread {
 	uint64_t runq_last_ns;    /* schedstat wait time then, ns */
 	uintptr_t stack_lo, stack_hi; /* this thread's stack, as far as its own unwinds read it (stacks/stack.c) */
 	uint64_t stack_cache_hits;    /* stacks answered by the whole-stack cache (tests, benchmarks) */
+	uint64_t task_next, task_end; /* task ids [next, end) this thread took from the shared counter (record.c) */
+	uint32_t task_block;          /* ids taken at the last refill; doubles up to a cap */
 	uint32_t busy;   /* nonzero while recording: re-entry (signal) drops */
 	uint8_t status;  /* enum thread_status */
 	uint8_t start_pending; /* THREAD_START not yet recorded */

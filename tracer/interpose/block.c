@@ -130,8 +130,7 @@ struct waiter {
 static _Atomic uint64_t waiter_keys[WAIT_BUCKETS * WAIT_WAYS] __attribute__((aligned(64))); /* 0 free, else the object */
 static struct waiter waiters[WAIT_BUCKETS * WAIT_WAYS];
 static _Atomic uint32_t spilled[WAIT_BUCKETS]; /* waiters of this home bucket placed in later ones */
-static _Atomic uint64_t next_order = 1;
-_Atomic int cprof_nwaiting;
+struct cprof_waiting cprof_waiting = {.n = 0, .next_order = 1};
 
 /* The first slot of key's home bucket. */
 static uint32_t bucket_of(uint64_t key)
@@ -177,11 +176,11 @@ int cprof_waiter_enter(uint64_t key)
 			continue;
 		atomic_store_explicit(&w->tid, tid, memory_order_relaxed);
 		atomic_store_explicit(&w->since, cprof_clock_now(), memory_order_relaxed);
-		atomic_store_explicit(&w->order, atomic_fetch_add(&next_order, 1), memory_order_relaxed);
+		atomic_store_explicit(&w->order, atomic_fetch_add(&cprof_waiting.next_order, 1), memory_order_relaxed);
 		if (i >= WAIT_WAYS) /* Release: a waker that sees the count sees our slot. */
 			atomic_fetch_add_explicit(&spilled[b / WAIT_WAYS], 1, memory_order_release);
 		/* Release: a waker that counts us sees our slot complete. */
-		atomic_fetch_add_explicit(&cprof_nwaiting, 1, memory_order_release);
+		atomic_fetch_add_explicit(&cprof_waiting.n, 1, memory_order_release);
 		return (int)((b + i) % (WAIT_BUCKETS * WAIT_WAYS)) + 1;
 	}
 	return 0; /* every spill bucket full: this wait goes without a wake-up edge */
@@ -203,7 +202,7 @@ void cprof_waiter_leave(int slot)
 	atomic_store_explicit(&waiter_keys[slot - 1], 0, memory_order_release);
 	if (spill)
 		atomic_fetch_sub_explicit(&spilled[home / WAIT_WAYS], 1, memory_order_relaxed);
-	atomic_fetch_sub_explicit(&cprof_nwaiting, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&cprof_waiting.n, 1, memory_order_relaxed);
 }
 
 /* The mutex profile's charge (interpose/contention.h): each waiter's
@@ -259,7 +258,7 @@ __attribute__((noinline)) void cprof_wake_plan_slow(uint64_t key, int all, struc
 			oldest = w, oldest_order = order, plan->tids[0] = tid, plan->n = 1;
 	}
 	if (oldest) /* requeued at the tail, as the kernel does with a loser */
-		atomic_store_explicit(&oldest->order, atomic_fetch_add(&next_order, 1), memory_order_relaxed);
+		atomic_store_explicit(&oldest->order, atomic_fetch_add(&cprof_waiting.next_order, 1), memory_order_relaxed);
 	if (plan->n)
 		plan->ts = cprof_clock_now();
 }

@@ -94,7 +94,17 @@ void cprof_block_configure(uint64_t min_block_ns, int runq) CPROF_INTERNAL;
 #define CPROF_WAITERS_MAX 64u
 int cprof_waiter_enter(uint64_t key) CPROF_INTERNAL;
 void cprof_waiter_leave(int slot) CPROF_INTERNAL;
-extern _Atomic int cprof_nwaiting CPROF_INTERNAL;
+/* Waiting, process-wide: written on every wait's enter and leave, read by
+ * every release wrapper (n) and so kept on a cache line of its own (the
+ * struct's size is its alignment). It used to share one with `fds` and the
+ * block threshold, read by every blocking call, and the queue counter with
+ * the wrappers' flags: each wait then evicted those lines from the other
+ * cores. */
+struct cprof_waiting {
+	_Alignas(64) _Atomic int n;  /* registered waiters, all objects */
+	_Atomic uint64_t next_order; /* the next waiter queue position (block.c), from 1 */
+};
+extern struct cprof_waiting cprof_waiting CPROF_INTERNAL;
 /* A release call's wake-ups, chosen before the real call (a woken waiter
  * may run and leave before the call returns) and recorded after it. */
 struct wake_plan {
@@ -113,7 +123,7 @@ void cprof_wake_commit_slow(uint64_t key, const struct wake_plan *plan, int extr
 static inline void cprof_wake_plan(uint64_t key, int all, struct wake_plan *plan)
 {
 	plan->n = 0;
-	if (unlikely(atomic_load_explicit(&cprof_nwaiting, memory_order_relaxed) > 0))
+	if (unlikely(atomic_load_explicit(&cprof_waiting.n, memory_order_relaxed) > 0))
 		cprof_wake_plan_slow(key, all, plan);
 }
 

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "core/internal.h"
+#include "interpose/block.h"
 
 struct cprof_contention {        /* one per stack id (CPROF_STACK_IDS + 1) */
 	_Atomic uint64_t count;  /* contentions */
@@ -31,7 +32,6 @@ struct cprof_contention {        /* one per stack id (CPROF_STACK_IDS + 1) */
 extern uint64_t cprof_blockprof_rate_ns CPROF_INTERNAL;     /* 0: off */
 extern uint32_t cprof_mutexprof_fraction CPROF_INTERNAL;    /* 0: off */
 extern _Atomic uint64_t cprof_blockprof_rate_ticks CPROF_INTERNAL; /* 0 until computed */
-extern _Atomic int cprof_nwaiting CPROF_INTERNAL;
 
 void cprof_contention_configure(uint64_t block_rate_ns, uint32_t mutex_fraction) CPROF_INTERNAL;
 uint64_t cprof_blockprof_rate_slow(void) CPROF_INTERNAL;
@@ -61,7 +61,7 @@ static inline void cprof_blockprof_wait(uint64_t t0)
  * stack for the waiters' delay. One load when nobody waits anywhere. */
 static inline void cprof_mutexprof_release_x(uint64_t key, int extra)
 {
-	if (unlikely(atomic_load_explicit(&cprof_nwaiting, memory_order_relaxed) > 0) && cprof_mutexprof_fraction)
+	if (unlikely(atomic_load_explicit(&cprof_waiting.n, memory_order_relaxed) > 0) && cprof_mutexprof_fraction)
 		cprof_mutexprof_release_slow(key, extra);
 }
 static inline void cprof_mutexprof_release(uint64_t key)

@@ -138,7 +138,7 @@ static __attribute__((noinline)) int mutex_unlock_slow(pthread_mutex_t *m)
 CPROF_API int pthread_mutex_unlock(pthread_mutex_t *m)
 {
 	int (*f)(pthread_mutex_t *) = __atomic_load_n(&cprof_real_pthread_mutex_unlock, __ATOMIC_RELAXED);
-	if (likely(atomic_load_explicit(&cprof_nwaiting, memory_order_relaxed) <= 0 && f))
+	if (likely(atomic_load_explicit(&cprof_waiting.n, memory_order_relaxed) <= 0 && f))
 		return f(m);
 	int rc = mutex_unlock_slow(m);
 	__asm__ volatile("");
