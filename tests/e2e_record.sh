@@ -94,6 +94,13 @@ assert abs(t["exec_ns"] - kon) <= slack, "exec %d ns, kernel on-CPU %d ns" % (t[
 assert abs(t["sched_ns"] - krq) <= slack, "runnable %d ns, kernel run-queue %d ns" % (t["sched_ns"], krq)
 PY
 
+# -o never replaces a device or FIFO (the trace is renamed onto FILE: as
+# root, -f -o /dev/null made /dev/null a regular file)
+mkfifo fifo
+[ "$(status "$view" record -q -f -o fifo -- true)" = 125 ] || fail "record -f -o FIFO: not refused"
+grep -q 'fifo is not a regular file' err.txt || fail "record -o FIFO: $(cat err.txt)"
+[ -p fifo ] || fail "record -f -o FIFO replaced the FIFO"
+
 # exit statuses and signals passed through
 [ "$(status "$view" record -q -o st.trace -- sh -c 'exit 7')" = 7 ] || fail "exit status 7 not passed through"
 [ "$(status "$view" record -q -f -o st.trace -- sh -c 'kill -USR1 $$')" = $((128 + 10)) ] ||

@@ -5,10 +5,14 @@
  * else. File captures never truncate, follow or adopt a file that is not
  * theirs: a refused start leaves no file behind and the live trace intact;
  * a symlink at the path is replaced, not followed; another user's file is
- * refused (checked when run as root).
+ * refused (checked when run as root); a FIFO or device at the path is
+ * written in place, never replaced (a rename onto /dev/null as root made it
+ * a regular file), and a tree capture refuses it.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +125,53 @@ static void test_symlink_not_followed(void)
 	loaded_free(&l);
 }
 
+struct fifo_reader {
+	int fd;
+	_Atomic int writer_open; /* before it, a read would see EOF: no writer yet */
+	struct trace_buf got;
+};
+
+static void *read_all(void *arg)
+{
+	struct fifo_reader *f = arg;
+	while (!atomic_load(&f->writer_open))
+		usleep(1000);
+	char buf[4096];
+	ssize_t n;
+	while ((n = read(f->fd, buf, sizeof buf)) > 0)
+		if (trace_buf_put(&f->got, buf, (size_t)n))
+			break;
+	return NULL;
+}
+
+/* A FIFO at the path: the trace streams into it, the node stays. */
+static void test_fifo_written_in_place(void)
+{
+	char path[256];
+	path_in(path, sizeof path, "pipe.trace");
+	CHECK(mkfifo(path, 0600) == 0);
+	struct fifo_reader f = {.fd = open(path, O_RDONLY | O_NONBLOCK)};
+	CHECK(f.fd >= 0 && fcntl(f.fd, F_SETFL, 0) == 0); /* blocking reads from here */
+	pthread_t t;
+	CHECK(pthread_create(&t, NULL, read_all, &f) == 0);
+	CHECK(cprof_trace_start_file(path) == 0);
+	atomic_store(&f.writer_open, 1); /* the pipe holds 64 KiB meanwhile */
+	{ TRACE_REGION("through_fifo"); }
+	CHECK(cprof_trace_stop() == 0); /* closes the writer: the reader sees EOF */
+	pthread_join(t, NULL);
+	close(f.fd);
+	struct stat st;
+	CHECK(lstat(path, &st) == 0 && S_ISFIFO(st.st_mode));
+	struct loaded l;
+	CHECKF(load_buf(&l, &f.got) == 0, "%s", l.r.error);
+	CHECK(regions_named(&l, "through_fifo") == 1);
+	loaded_free(&l);
+	trace_buf_free(&f.got);
+	/* a tree capture (CPROF_TRACE_FILE) needs a regular file: refused */
+	CHECK(cprof_trace_start_tree(path) == -ENOTSUP);
+	CHECK(lstat(path, &st) == 0 && S_ISFIFO(st.st_mode));
+}
+
 /* Root is refused another user's file (a shared directory's trap). */
 static void test_foreign_owner_refused(void)
 {
@@ -147,6 +198,7 @@ int main(void)
 	test_stop_spares_other_owner();
 	test_stale_handle_spares_file();
 	test_symlink_not_followed();
+	test_fifo_written_in_place();
 	test_foreign_owner_refused();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

@@ -262,7 +262,15 @@ int viewer_record(int argc, char **argv)
 		unsetenv("CPROF_TRACE_FILE");
 	} else {
 		struct stat st;
-		if (!force && lstat(file, &st) == 0) {
+		int exists = lstat(file, &st) == 0;
+		if (exists && !S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
+			/* the trace is renamed onto FILE: never onto a device
+			 * (as root, -o /dev/null would replace the device node) */
+			fprintf(stderr, "cprof-trace: record: %s is not a regular file; -o names the trace file to write\n",
+				file);
+			return RECORD_FAILED;
+		}
+		if (!force && exists) {
 			fprintf(stderr, "cprof-trace: record: %s exists; -f overwrites it, -o writes elsewhere\n", file);
 			return RECORD_FAILED;
 		}

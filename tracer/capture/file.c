@@ -93,7 +93,11 @@ static int expand_path(const char *path, char *out, size_t cap)
 	return o ? 0 : -EINVAL;
 }
 
-/* Refuses a path we must not replace: someone else's file, a directory. */
+/* Refuses a path we must not replace: someone else's file, a directory.
+ * Returns 0 (a new file is renamed onto the path), 1 (the path is a
+ * character device or a FIFO: written in place, never replaced: renaming
+ * onto /dev/null as root turned it into a regular file) or -errno
+ * (-ENOTSUP: another kind of node). */
 static int check_target(const char *path)
 {
 	struct stat st;
@@ -101,6 +105,10 @@ static int check_target(const char *path)
 		return errno == ENOENT ? 0 : -errno;
 	if (S_ISDIR(st.st_mode))
 		return -EISDIR;
+	if (S_ISCHR(st.st_mode) || S_ISFIFO(st.st_mode))
+		return 1;
+	if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) /* the link itself is replaced */
+		return -ENOTSUP;
 	if (st.st_uid != geteuid())
 		return -EPERM;
 	return 0;
@@ -112,23 +120,32 @@ static int start_file(const char *path)
 	int rc = expand_path(path, target, sizeof target - 8);
 	if (rc)
 		return rc;
-	if ((rc = check_target(target)))
-		return rc;
-	snprintf(tmp, sizeof tmp, "%s.XXXXXX", target);
-	int fd = mkostemp(tmp, O_CLOEXEC); /* O_EXCL, mode 0600 */
-	if (fd < 0)
-		return -errno;
+	int in_place = check_target(target);
+	if (in_place < 0)
+		return in_place;
+	int fd;
+	if (in_place) {
+		fd = open(target, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+		if (fd < 0)
+			return -errno;
+	} else {
+		snprintf(tmp, sizeof tmp, "%s.XXXXXX", target);
+		fd = mkostemp(tmp, O_CLOEXEC); /* O_EXCL, mode 0600 */
+		if (fd < 0)
+			return -errno;
+	}
 	file_fd = fd;
 	struct capture_spec spec = {.sink = trace_sink_fd, .ctx = &file_fd, .background = 1, .fd = fd};
 	rc = cprof_capture_begin(&spec, &file_handle);
-	if (rc == 0 && rename(tmp, target) != 0) {
+	if (rc == 0 && !in_place && rename(tmp, target) != 0) {
 		rc = -errno;
 		cprof_capture_end(file_handle); /* closes fd */
 		file_handle = 0;
 		fd = -1;
 	}
 	if (rc) {
-		unlink(tmp);
+		if (!in_place)
+			unlink(tmp);
 		if (fd >= 0)
 			close(fd);
 		file_fd = -1;
@@ -201,8 +218,11 @@ static int create_tree(const char *path)
 	} else {
 		snprintf(abs, sizeof abs, "%s", target);
 	}
+	/* A tree's file is appended to by every process and patched by the
+	 * root: a regular file only (a device or FIFO is refused, never
+	 * replaced). */
 	if ((rc = check_target(abs)))
-		return rc;
+		return rc > 0 ? -ENOTSUP : rc;
 	snprintf(tmp, sizeof tmp, "%s.XXXXXX", abs);
 	int fd = mkostemp(tmp, O_CLOEXEC | O_APPEND); /* O_EXCL, mode 0600 */
 	if (fd < 0)

@@ -89,11 +89,13 @@ CPROF_API void cprof_log(struct cprof_site *category, const char *fmt, ...)
  * Whole-run capture without a server. Starts draining every thread's ring
  * into `path` ("%p" in it is replaced by the pid) until cprof_trace_stop().
  * The file is always new: created mode 0600 beside `path` and renamed onto
- * it (a symlink at `path` is replaced, not followed). Returns 0, -EBUSY when
- * a capture is already running (a file capture, or an HTTP one; nothing is
- * created or truncated then), -EPERM when `path` belongs to another user,
- * -EISDIR, or a negative errno from creating the file. Not
- * async-signal-safe.
+ * it (a symlink at `path` is replaced, not followed); a FIFO or character
+ * device at `path` (a pipe to a reader, /dev/null) is written in place,
+ * never replaced. Returns 0, -EBUSY when a capture is already running (a
+ * file capture, or an HTTP one; nothing is created or truncated then),
+ * -EPERM when `path` belongs to another user, -EISDIR, -ENOTSUP for another
+ * kind of special file (a socket, a block device), or a negative errno from
+ * creating the file. Not async-signal-safe.
  */
 CPROF_API int cprof_trace_start_file(const char *path);
 /* Ends the capture cprof_trace_start_file() started (or this process's part
