@@ -78,7 +78,7 @@ void capture_reset(struct capture *c, cprof_sink_fn sink, void *ctx)
 	c->npending = 0;
 	c->header_written = 0;
 	c->part = 0;
-	c->skip_if_empty = 0;
+	atomic_store_explicit(&c->skip_if_empty, 0, memory_order_relaxed);
 	c->events_seen = 0;
 	c->strings_sent = 1;
 	c->corrupt = 0;
@@ -160,7 +160,7 @@ static int end_locked(cprof_capture_handle h, int skip_if_empty)
 	struct capture *c = &cap;
 	if (!c->active || !h || c->handle != h)
 		return -ENOENT;
-	c->skip_if_empty = skip_if_empty && c->part;
+	atomic_store_explicit(&c->skip_if_empty, skip_if_empty && c->part, memory_order_relaxed);
 	if (c->has_drainer) {
 		atomic_store_explicit(&c->stop, 1, memory_order_release);
 		drain_wake(c);

@@ -266,7 +266,7 @@ void drain_write_header(struct capture *c)
  * writes strings, lost counts and the end marker. */
 void drain_write_tail(struct capture *c)
 {
-	if (c->skip_if_empty && !c->events_seen)
+	if (atomic_load_explicit(&c->skip_if_empty, memory_order_relaxed) && !c->events_seen)
 		return; /* an empty part: nothing of it in the file */
 	for (struct ring *r = cprof_rings_first(); r; r = r->next) {
 		if (r->index >= c->ndrains)

@@ -43,7 +43,7 @@ struct capture {
 	cprof_capture_handle handle; /* of the capture in progress; 0 when none */
 	int header_written;      /* output waits for the clock's calibration */
 	int part;                /* writes a tree PART stream (capture_spec.part_stream) */
-	int skip_if_empty;       /* part: at the end, write nothing if no event was seen */
+	_Atomic int skip_if_empty; /* part: at the end, write nothing if no event was seen (set by the ender while a timed capture's drainer may be finishing: relaxed) */
 	uint64_t events_seen;    /* events decoded into batches */
 	struct trace_writer w;
 	int fd;                  /* file captures: owned fd, else -1 */
