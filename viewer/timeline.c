@@ -120,23 +120,21 @@ static void clane_free(struct tl_clane *l)
 	*l = (struct tl_clane){0};
 }
 
+/* p reallocated to want elements of elem bytes when it holds more (have),
+ * or NULL: nothing to give back, or realloc refused (p stays valid). */
+static void *trimmed(void *p, uint64_t have, uint64_t want, size_t elem)
+{
+	return have > want && want ? realloc(p, want * elem) : NULL;
+}
+
 /* Gives back the buffers' unused room once a lane is complete. */
 static void clane_shrink(struct tl_clane *l)
 {
-	if (l->cap > l->len && l->len) {
-		void *q = realloc(l->buf, l->len);
-		if (q) {
-			l->buf = q;
-			l->cap = l->len;
-		}
-	}
-	if (l->blk_cap > l->nblk && l->nblk) {
-		void *q = realloc(l->blk, (size_t)l->nblk * sizeof *l->blk);
-		if (q) {
-			l->blk = q;
-			l->blk_cap = l->nblk;
-		}
-	}
+	void *q;
+	if ((q = trimmed(l->buf, l->cap, l->len, 1)))
+		l->buf = q, l->cap = l->len;
+	if ((q = trimmed(l->blk, l->blk_cap, l->nblk, sizeof *l->blk)))
+		l->blk = q, l->blk_cap = l->nblk;
 }
 
 void tl_cur_at(struct tl_cur *c, const struct tl_clane *l, uint32_t i)
@@ -249,20 +247,11 @@ static void rs_free(struct tl_rstream *r)
 
 static void rs_shrink(struct tl_rstream *r)
 {
-	if (r->cap > r->len && r->len) {
-		void *q = realloc(r->buf, r->len);
-		if (q) {
-			r->buf = q;
-			r->cap = r->len;
-		}
-	}
-	if (r->blk_cap > r->nblk && r->nblk) {
-		void *q = realloc(r->blk, r->nblk * sizeof *r->blk);
-		if (q) {
-			r->blk = q;
-			r->blk_cap = r->nblk;
-		}
-	}
+	void *q;
+	if ((q = trimmed(r->buf, r->cap, r->len, 1)))
+		r->buf = q, r->cap = r->len;
+	if ((q = trimmed(r->blk, r->blk_cap, r->nblk, sizeof *r->blk)))
+		r->blk = q, r->blk_cap = r->nblk;
 }
 
 void tl_rcur_at(struct tl_rcur *c, const struct tl_rstream *r, uint64_t i)
