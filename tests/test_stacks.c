@@ -14,6 +14,7 @@
 
 #include "check.h"
 #include "core/internal.h"
+#include "stacks/cfi.h"
 #include "stacks/stack.h"
 
 static volatile int sinkv, last_mode = 0;
@@ -114,7 +115,8 @@ int main(void)
 	 * ours has the frame pointer as its CFA: nothing is cached and every
 	 * capture unwinds; the comparison still holds. */
 	top1(&on, &off);
-	int cacheable = cprof_stack_cfi_verdict(mid_ra) & 1;
+	struct cfi_rule mid_rule = cprof_cfi_rule(mid_ra - 1);
+	int cacheable = mid_rule.ok && !mid_rule.cfa_fp;
 	uintptr_t want = cacheable ? 100 : 0; /* of 800 captures; top1/top2 share a key, alloca never caches */
 	void *hits = run(NULL);
 	CHECKF(mismatches == 0, "%d captures differ from unwinding", mismatches);
@@ -128,7 +130,9 @@ int main(void)
 	       (size_t)(uintptr_t)hits);
 
 	/* a frame whose CFA is its frame pointer is never stepped over */
-	CHECKF(!(cprof_stack_cfi_verdict(in_alloca) & 1), "alloca frame verdict %d", cprof_stack_cfi_verdict(in_alloca));
+	struct cfi_rule alloca_rule = cprof_cfi_rule(in_alloca - 1);
+	CHECKF(alloca_rule.ok && alloca_rule.cfa_fp, "alloca frame: rule ok %d, CFA at the frame pointer %d", alloca_rule.ok,
+	       alloca_rule.cfa_fp);
 	printf("test_stacks: %s, %zu cache hits on the thread\n", cacheable ? "cacheable frames" : "frame-pointer build",
 	       (size_t)(uintptr_t)hits);
 	return check_done("test_stacks");

@@ -65,6 +65,7 @@
 #include "core/internal.h"
 #include "interpose/interpose.h"
 #include "profiles/cpu.h"
+#include "stacks/cfi.h"
 #include "stacks/stack.h"
 #include "stacks/unwind_raw.h"
 
@@ -137,20 +138,29 @@ static void on_sigprof(int sig, siginfo_t *si, void *ucv)
 	}
 	self->busy++;
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
-	void *buf[CPROF_STACK_DEPTH + 8];
-	int n = cprof_unwind_raw(buf, CPROF_STACK_DEPTH + 8);
-	/* The handler's own frames and the signal trampoline come first: the
-	 * stack starts at the interrupted PC. */
 	const ucontext_t *uc = ucv;
 	uintptr_t ip = (uintptr_t)uc->uc_mcontext.gregs[REG_RIP];
-	int k = 0;
-	while (k < n && (uintptr_t)buf[k] != ip)
-		k++;
+	/* Our walk starts at the interrupted registers; libunwind, where it
+	 * gives up, from here, through the handler's frames and the signal
+	 * trampoline, which come first: the stack starts at the interrupted PC. */
+	struct cfi_regs at = {ip, (uintptr_t)uc->uc_mcontext.gregs[REG_RSP], (uintptr_t)uc->uc_mcontext.gregs[REG_RBP]};
+	uintptr_t pcs[CPROF_STACK_DEPTH];
+	int cacheable;
+	int n = cprof_cfi_unwind(&at, cprof_cfi_stack_top(), pcs, NULL, CPROF_STACK_DEPTH, &cacheable);
 	uint32_t id;
-	if (k < n)
-		id = cprof_stack_intern((const uintptr_t *)(buf + k), (uint32_t)(n - k));
-	else /* unwinding did not pass the signal frame: the PC alone */
-		id = cprof_stack_intern(&ip, 1);
+	if (n > 0) {
+		id = cprof_stack_intern(pcs, (uint32_t)n);
+	} else {
+		void *buf[CPROF_STACK_DEPTH + 8];
+		n = cprof_unwind_raw(buf, CPROF_STACK_DEPTH + 8);
+		int k = 0;
+		while (k < n && (uintptr_t)buf[k] != ip)
+			k++;
+		if (k < n)
+			id = cprof_stack_intern((const uintptr_t *)(buf + k), (uint32_t)(n - k));
+		else /* unwinding did not pass the signal frame: the PC alone */
+			id = cprof_stack_intern(&ip, 1);
+	}
 	atomic_fetch_add_explicit(&counts[id], weight, memory_order_relaxed);
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	self->busy--;

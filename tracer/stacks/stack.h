@@ -23,9 +23,6 @@ int cprof_unwind_fds_guard(void) CPROF_INTERNAL;
 uint32_t cprof_stack_here(int skip) CPROF_INTERNAL;
 /* 0: cprof_stack_here unwinds every time (tests compare both ways). */
 extern int cprof_stack_cache_enabled CPROF_INTERNAL;
-/* Whether the cache may step over the frame that returns to pc: 1 its CFA
- * is %rsp + a constant, |2 it is an outermost frame; 0 neither. */
-int cprof_stack_cfi_verdict(uintptr_t pc) CPROF_INTERNAL;
 uint32_t cprof_stack_intern(const uintptr_t *pcs, uint32_t n) CPROF_INTERNAL;
 /* The PCs of stack id (return addresses except the leaf), or NULL. */
 const uintptr_t *cprof_stack_get(uint32_t id, uint32_t *depth) CPROF_INTERNAL;
