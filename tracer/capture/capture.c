@@ -86,6 +86,7 @@ void capture_reset(struct capture *c, cprof_sink_fn sink, void *ctx)
 	c->finished = 0;
 	c->last_flush_ns = capture_mono_ns();
 	c->sched_next = UINT64_MAX;
+	c->end_ticks = UINT64_MAX;
 	atomic_store(&c->stop, 0);
 	drains_free(c);
 	for (struct ring *r = cprof_rings_first(); r; r = r->next) {
@@ -118,6 +119,7 @@ static int begin_locked(const struct capture_spec *spec, cprof_capture_handle *o
 		c->part = 1;
 	}
 	c->start_ticks = cprof_clock_now();
+	uint64_t start_ns = capture_mono_ns(); /* the same instant: a timed capture ends duration_ns after it */
 	/* Old flight data is not part of this capture: start every ring at
 	 * its head, then switch writers to DRAIN (tail first, so no writer
 	 * checks a stale tail). */
@@ -133,7 +135,8 @@ static int begin_locked(const struct capture_spec *spec, cprof_capture_handle *o
 	c->has_drainer = 0;
 	c->on_done = spec->on_done;
 	c->done_ctx = spec->done_ctx;
-	c->deadline_ns = spec->duration_ns ? capture_mono_ns() + spec->duration_ns : 0;
+	c->deadline_ns = spec->duration_ns ? start_ns + spec->duration_ns : 0;
+	c->duration_ns = spec->duration_ns;
 	if (spec->background) {
 		sigset_t all, old;
 		sigfillset(&all);

@@ -107,7 +107,7 @@ static void sched_emit(void *ctx, unsigned kind, uint64_t ts, const uint64_t *ar
 void decode_sched_upto(struct capture *c, const struct ring *r, struct ring_drain *d, uint64_t upto)
 {
 	struct sched_emit_ctx e = {c, r, d};
-	cprof_sched_take(r->tid, upto, sched_emit, &e);
+	cprof_sched_take(r->tid, upto < c->end_ticks ? upto : c->end_ticks, sched_emit, &e);
 }
 
 /* Appends an own event of the ring's thread; the kernel's records up to
@@ -160,7 +160,7 @@ static int record_valid(const struct cprof_event_info *info, uint64_t h, uint64_
  * Encodes the run of two-word region records (REGION_BEGIN or _END, the
  * name's id in the header) at pos, up to lim (bytes, <= the block's end),
  * into b, which is open (holds an event). Stops before the first record
- * that is not one, is older than min_ts, is due after the kernel's
+ * that is not one, is older than min_ts or newer than c->end_ticks, is due after the kernel's
  * records (>= c->sched_next), or finds b without room; and after the
  * record that brings b to BATCH_FLUSH_BYTES once the header is written
  * (the caller flushes then): the same batches, event for event, as
@@ -188,7 +188,7 @@ __attribute__((no_sanitize("thread"))) static inline uint64_t region_run(struct 
 	size_t used_lim = CPROF_BATCH_MAX_RAW - TRACE_BATCH_EVENT_MAX - CPROF_VARINT_MAX; /* used <= this */
 	if (c->header_written && used_lim > BATCH_FLUSH_BYTES - 1)
 		used_lim = BATCH_FLUSH_BYTES - 1; /* used < BATCH_FLUSH_BYTES: no flush is due */
-	const uint64_t sched_next = c->sched_next;
+	const uint64_t sched_next = c->sched_next, end_ticks = c->end_ticks;
 	uint64_t last = b->last_ticks;
 	uint32_t n = 0;
 	while (pos + 16 <= lim) {
@@ -200,7 +200,7 @@ __attribute__((no_sanitize("thread"))) static inline uint64_t region_run(struct 
 		uint64_t h = p[0], t = p[1];
 		unsigned kind = ring_kind(h);
 		if ((kind != CPROF_EV_REGION_BEGIN && kind != CPROF_EV_REGION_END) || (h & 0xffffff00u) != 2u << 8 ||
-		    t < min_ts || t >= sched_next || raw > raw_lim || ts > ts_lim ||
+		    t < min_ts || t >= sched_next || t > end_ticks || raw > raw_lim || ts > ts_lim ||
 		    (size_t)(raw - raw0) + (size_t)(ts - ts0) > used_lim)
 			break;
 		*raw++ = (uint8_t)kind;
@@ -232,6 +232,7 @@ __attribute__((no_sanitize("thread"))) void decode_span(struct capture *c, struc
 {
 	uint64_t mask = r->size - 1, bmask = r->block - 1;
 	uint64_t pos = from;
+	uint64_t begin_kept_end = UINT64_MAX; /* where the END of a kept BLOCK_BEGIN starts */
 	while (pos < to) {
 		uint64_t bend = (pos | bmask) + 1;
 		const uint64_t *p = (const uint64_t *)(mem + (pos & mask));
@@ -260,7 +261,7 @@ __attribute__((no_sanitize("thread"))) void decode_span(struct capture *c, struc
 			continue;
 		}
 		uint32_t nbytes = ring_nbytes(h);
-		uint64_t ts = p[1];
+		uint64_t ts = p[1], at = pos;
 		pos += ring_words(h) * 8u;
 		if (kind == CPROF_EV_BLOCK_START) {
 			uint32_t gen = ring_arg0(h);
@@ -284,6 +285,16 @@ __attribute__((no_sanitize("thread"))) void decode_span(struct capture *c, struc
 				continue;
 			ts = min_ts;
 		}
+		if (unlikely(ts > c->end_ticks)) {
+			/* After a timed capture's end: left out, but for the end of
+			 * a block whose begin was kept (one record pair, stamped at
+			 * both ends when the call returned): blocked until the end. */
+			if (kind != CPROF_EV_BLOCK_END || at != begin_kept_end)
+				continue;
+			ts = c->end_ticks;
+		}
+		if (kind == CPROF_EV_BLOCK_BEGIN)
+			begin_kept_end = pos;
 		announce_task(c, r, d, ts);
 		uint64_t args[CPROF_EVENT_MAX_ARGS] = {0};
 		uint32_t a = 0;

@@ -153,6 +153,8 @@ void drain_finish(struct capture *c)
 	pthread_mutex_lock(&pass_lock);
 	drain_pass_locked(c);
 	uint64_t now = cprof_clock_now();
+	if (now > c->end_ticks)
+		now = c->end_ticks;
 	for (struct ring *r = cprof_rings_first(); r; r = r->next) {
 		struct ring_drain *d;
 		if (atomic_load_explicit(&r->state, memory_order_acquire) == RING_LIVE && (d = capture_drain_of(c, r))) {
@@ -190,7 +192,17 @@ void *drain_thread_main(void *arg)
 		uint32_t kick = atomic_load(&cprof_drain_kick);
 		if (atomic_load(&c->stop))
 			break;
+		/* A timed capture holds what happened in its window only: what
+		 * the rings took after its end (a pass that ran past it, a
+		 * wake-up that came late) is left out. Ticks per second are
+		 * known once the clock is calibrated (20 ms after load). */
+		if (c->deadline_ns && c->end_ticks == UINT64_MAX && cprof_clock_calibrated())
+			c->end_ticks = c->start_ticks + (uint64_t)((double)c->duration_ns *
+								   (double)cprof_clock_ticks_per_sec() / 1e9);
 		if (c->deadline_ns && capture_mono_ns() >= c->deadline_ns) {
+			if (c->end_ticks == UINT64_MAX) /* waits out the calibration */
+				c->end_ticks = c->start_ticks + (uint64_t)((double)c->duration_ns *
+									   (double)cprof_clock_ticks_per_sec() / 1e9);
 			drain_finish(c); /* a timed capture ends itself */
 			return NULL;
 		}

@@ -51,6 +51,11 @@ struct capture {
 	int has_drainer;
 	_Atomic int stop;
 	uint64_t deadline_ns;    /* CLOCK_MONOTONIC end of a timed capture, 0: none */
+	uint64_t duration_ns;    /* of a timed capture: deadline_ns - its start */
+	/* ticks: a timed capture's end (start_ticks + duration, set by the
+	 * drainer once the clock is calibrated); records after it are not the
+	 * capture's. UINT64_MAX: no bound (yet). */
+	uint64_t end_ticks;
 	int finished;            /* the tail is written (timed captures: by the drainer) */
 	void (*on_done)(void *ctx, int rc); /* called once the end is written */
 	void *done_ctx;
