@@ -13,6 +13,8 @@
  *   CPROF_TRACE_CLOCK=monotonic  never use the TSC
  *   CPROF_TRACE_MIN_BLOCK_NS=ns  shortest blocking call recorded, default 1000
  *   CPROF_TRACE_STACKS=0       no stacks on blocking events
+ *   CPROF_TRACE_UNWIND=libunwind  unwind stacks with libunwind only (default
+ *                              cfi: our own walk, libunwind where it gives up)
  *   CPROF_TRACE_INTERPOSE=0    do not observe pthread and blocking calls
  *   CPROF_TRACE_RUNQ=0         do not sample the kernel's run-queue delay
  *   CPROF_TRACE_SCHED=perf|schedstat|off  kernel scheduling records in
@@ -43,6 +45,7 @@
 #include "interpose/contention.h"
 #include "interpose/heap.h"
 #include "interpose/interpose.h"
+#include "stacks/cfi.h"
 #include "stacks/lines.h"
 #include "stacks/stack.h"
 #include "sched/sched.h"
@@ -170,6 +173,12 @@ static void configure(void)
 	}
 	if ((s = getenv("CPROF_TRACE_STACKS")) && strcmp(s, "0") == 0)
 		cprof_stacks_enabled = 0;
+	if ((s = getenv("CPROF_TRACE_UNWIND"))) {
+		if (strcmp(s, "libunwind") == 0)
+			cprof_cfi_enabled = 0;
+		else if (strcmp(s, "cfi") != 0)
+			fprintf(stderr, "cprof-trace: ignoring CPROF_TRACE_UNWIND=%s (want cfi or libunwind)\n", s);
+	}
 	/* Separate debug files: on by default for one process (a server's
 	 * captures), off under CPROF_TRACE_FILE, where every process of a tree
 	 * would load them at exit. */
