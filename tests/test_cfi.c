@@ -41,7 +41,7 @@ __attribute__((noinline)) static void both_here(void)
 	struct cfi_regs r;
 	cprof_cfi_here(&r);
 	int cacheable;
-	int n = cprof_cfi_unwind(&r, cprof_cfi_stack_top(), ours, NULL, MAXF, &cacheable);
+	int n = cprof_cfi_unwind(&r, ours, NULL, MAXF, &cacheable);
 	int m = cprof_unwind_raw(lib, MAXF);
 	compared++;
 	if (n < 0) {
@@ -134,7 +134,7 @@ static void on_prof(int sig, siginfo_t *si, void *ucv)
 	uintptr_t ours[MAXF];
 	void *lib[MAXF];
 	int cacheable;
-	int n = cprof_cfi_unwind(&r, cprof_cfi_stack_top(), ours, NULL, MAXF, &cacheable);
+	int n = cprof_cfi_unwind(&r, ours, NULL, MAXF, &cacheable);
 	int m = cprof_unwind_raw(lib, MAXF);
 	samples++;
 	if (n < 0) {
@@ -225,16 +225,33 @@ __attribute__((noinline)) static int hostile(void)
 			r.fp = next();
 		uintptr_t pcs[MAXF];
 		int cacheable;
-		if (cprof_cfi_unwind(&r, cprof_cfi_stack_top(), pcs, NULL, MAXF, &cacheable) >= 0)
+		if (cprof_cfi_unwind(&r, pcs, NULL, MAXF, &cacheable) >= 0)
 			ended++;
 		sinkv += (int)(words[v % 512] & 0xff);
 	}
 	return ended;
 }
 
+/* ---- a stack that is not the thread's (a coroutine's) ---- */
+
+static ucontext_t main_ctx, co_ctx;
+static int co_walk;
+
+static void on_coroutine(void)
+{
+	struct cfi_regs r;
+	cprof_cfi_here(&r);
+	uintptr_t pcs[MAXF];
+	int cacheable;
+	co_walk = cprof_cfi_unwind(&r, pcs, NULL, MAXF, &cacheable);
+}
+
 static void *thread_main(void *arg)
 {
 	(void)arg;
+#ifdef __SANITIZE_THREAD__
+	cprof_cfi_thread_start(); /* TSan builds start threads without our trampoline */
+#endif
 	shapes();
 	return NULL;
 }
@@ -267,6 +284,18 @@ int main(void)
 	 * follow is libunwind's: a few, not most */
 	CHECKF(sample_refused * 10 <= samples, "%d of %d samples refused", sample_refused, samples);
 #endif
+
+	/* on a stack of its own, the walk cannot know what is mapped above: it
+	 * leaves the stack to libunwind */
+	static char co_stack[64 * 1024];
+	getcontext(&co_ctx);
+	co_ctx.uc_stack.ss_sp = co_stack;
+	co_ctx.uc_stack.ss_size = sizeof co_stack;
+	co_ctx.uc_link = &main_ctx;
+	makecontext(&co_ctx, on_coroutine, 0);
+	co_walk = 99;
+	CHECK(swapcontext(&main_ctx, &co_ctx) == 0);
+	CHECKF(co_walk == -1, "a walk on a coroutine's stack gave %d", co_walk);
 
 	int ended = hostile();
 	printf("test_cfi: %d walks, %d samples (%d left to libunwind), %d of 2000 hostile walks ended\n", compared,

@@ -139,6 +139,7 @@ struct cprof_thread {
 	uint64_t runq_last_ticks; /* when run-queue delay was last sampled */
 	uint64_t runq_last_ns;    /* schedstat wait time then, ns */
 	uintptr_t stack_lo, stack_hi; /* this thread's stack, as far as its own unwinds read it (stacks/stack.c) */
+	uintptr_t walk_lo, walk_hi;   /* this thread's whole stack, where CFI walks may read (stacks/cfi.c); 0: unknown */
 	uint64_t stack_cache_hits;    /* stacks answered by the whole-stack cache (tests, benchmarks) */
 	uint64_t task_next, task_end; /* task ids [next, end) this thread took from the shared counter (record.c) */
 	uint32_t task_block;          /* ids taken at the last refill; doubles up to a cap */

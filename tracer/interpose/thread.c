@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "interpose/interpose.h"
+#include "stacks/cfi.h"
 
 
 struct start {
@@ -32,6 +33,9 @@ static void *trampoline(void *p)
 	struct start s = *(struct start *)p;
 	free(p);
 	struct cprof_thread *self = cprof_me();
+	self->busy++;
+	cprof_cfi_thread_start(); /* where stack walks may read */
+	self->busy--;
 	if (s.internal) {
 		self->status = THREAD_INTERNAL;
 	} else {

@@ -146,7 +146,7 @@ static void on_sigprof(int sig, siginfo_t *si, void *ucv)
 	struct cfi_regs at = {ip, (uintptr_t)uc->uc_mcontext.gregs[REG_RSP], (uintptr_t)uc->uc_mcontext.gregs[REG_RBP]};
 	uintptr_t pcs[CPROF_STACK_DEPTH];
 	int cacheable;
-	int n = cprof_cfi_unwind(&at, cprof_cfi_stack_top(), pcs, NULL, CPROF_STACK_DEPTH, &cacheable);
+	int n = cprof_cfi_unwind(&at, pcs, NULL, CPROF_STACK_DEPTH, &cacheable);
 	uint32_t id;
 	if (n > 0) {
 		id = cprof_stack_intern(pcs, (uint32_t)n);

@@ -24,6 +24,7 @@
 #include <link.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -59,27 +60,46 @@ __asm__(".text\n"
 	".size cprof_cfi_here, .-cprof_cfi_here\n");
 _Static_assert(offsetof(struct cfi_regs, sp) == 8 && offsetof(struct cfi_regs, fp) == 16, "cprof_cfi_here's stores");
 
-/* ---- stack bounds ---- */
+/* ---- stack bounds ----
+ * A walk starts only when its %rsp lies in the thread's own stack, known
+ * as [walk_lo, walk_hi) in the thread's state: everything between a stack
+ * pointer there and the top is mapped, so no read can fault, whatever the
+ * stack words say. Elsewhere (a coroutine's or a sigaltstack's stack, a
+ * thread the tracer did not see start) libunwind, which checks each
+ * address it reads, takes the stack. */
 
 extern void *__libc_stack_end; /* ld.so: the main thread's stack pointer at _start */
-static pthread_t main_thread;  /* 0: unknown (the library was loaded on another thread) */
+
+#define MAIN_STACK_MAX (1ull << 30) /* bytes of the main thread's stack walks trust at most */
 
 void cprof_cfi_init(void)
 {
-	if (syscall(SYS_gettid) == getpid())
-		main_thread = pthread_self();
+	if (syscall(SYS_gettid) != getpid())
+		return; /* loaded on another thread: the main thread stays unknown */
+	uintptr_t hi = (uintptr_t)__libc_stack_end + 8; /* argc lives there: mapped */
+	uint64_t size = 8u << 20;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		size = rl.rlim_cur < MAIN_STACK_MAX ? rl.rlim_cur : MAIN_STACK_MAX;
+	struct cprof_thread *self = cprof_me();
+	self->walk_lo = hi > size ? hi - size : 0;
+	self->walk_hi = hi;
 }
 
-uintptr_t cprof_cfi_stack_top(void)
+void cprof_cfi_thread_start(void)
 {
-	pthread_t self = pthread_self(); /* a load from the thread pointer */
-	if (main_thread && pthread_equal(self, main_thread))
-		return (uintptr_t)__libc_stack_end + 8; /* argc lives there: mapped */
-	/* glibc keeps a thread's control block at the top of the block holding
-	 * its stack (its own mapping or the caller's pthread_attr_setstack
-	 * memory): frames lie below it. For a main thread we could not name
-	 * (see above) this bound is far below its stack, and walks refuse. */
-	return (uintptr_t)self;
+	pthread_attr_t a;
+	void *addr;
+	size_t size;
+	struct cprof_thread *self = cprof_me();
+	self->walk_lo = self->walk_hi = 0;
+	if (pthread_getattr_np(pthread_self(), &a) != 0)
+		return;
+	if (pthread_attr_getstack(&a, &addr, &size) == 0 && size) {
+		self->walk_lo = (uintptr_t)addr;
+		self->walk_hi = (uintptr_t)addr + size;
+	}
+	pthread_attr_destroy(&a);
 }
 
 /* ---- finding the FDE ---- */
@@ -454,7 +474,7 @@ static struct cfi_rule compute_rule(uintptr_t at)
 	c.loc = begin;
 	c.target = at;
 	c.s.cfa_reg = ~0ull; /* the CIE must define it */
-	c.s.ra = R_UNDEF;
+	c.s.ra = R_OTHER; /* the CIE must say (undefined only where it says so) */
 	int rc = run_cfa(&c, p, cie_end);
 	c.init = c.s;
 	c.nsaved = 0;
@@ -549,16 +569,16 @@ struct cfi_rule cprof_cfi_rule(uintptr_t at)
 /* ---- the walk ---- */
 
 #define FRAME_MAX (1u << 24) /* bytes: a larger frame is taken for a wrong rule */
-#define SPAN_MAX (1ull << 30) /* bytes from the start to the top: beyond, the registers are on another
-			       * stack (a sigaltstack) and the words between need not be mapped */
 
-__attribute__((no_sanitize("address"))) int cprof_cfi_unwind(const struct cfi_regs *r, uintptr_t stack_top,
-							      uintptr_t *pcs, uintptr_t *cfas, int max, int *all_sp)
+__attribute__((no_sanitize("address"))) int cprof_cfi_unwind(const struct cfi_regs *r, uintptr_t *pcs,
+							      uintptr_t *cfas, int max, int *all_sp)
 {
 	uintptr_t pc = r->pc, sp = r->sp, fp = r->fp;
+	const struct cprof_thread *self = cprof_me();
+	uintptr_t stack_top = self->walk_hi;
 	int n = 0, first_fp = -1, outermost = 0;
 	*all_sp = 0;
-	if (!cprof_cfi_enabled || !stack_top || sp >= stack_top || stack_top - sp > SPAN_MAX || max <= 0)
+	if (!cprof_cfi_enabled || sp < self->walk_lo || sp >= stack_top || max <= 0)
 		goto refuse;
 	while (n < max) {
 		pcs[n] = pc;

@@ -38,21 +38,22 @@ struct cfi_rule cprof_cfi_rule(uintptr_t at) CPROF_INTERNAL;
 /* Unwinds from r (r->pc a frame's own PC: an interrupted one, or the
  * point cprof_cfi_here returned to) into pcs[0..max-1], innermost first
  * (pcs[0] = r->pc, then return addresses), reading the stack only inside
- * [r->sp, stack_top). cfas[k], when not NULL, gets frame k's CFA (its
+ * [r->sp, the top of the calling thread's stack); r->sp must lie in that
+ * stack (cprof_cfi_init, cprof_cfi_thread_start), else -1. cfas[k], when not NULL, gets frame k's CFA (its
  * return address lives at cfas[k] - 8). Returns the number of frames when
  * the walk ended at an outermost frame or at max; -1 when a frame's rule
  * is not one this unwinder follows or the stack leaves its bounds (the
  * caller unwinds with libunwind). *all_sp: every frame but the last had
  * its CFA at %rsp + a constant (what the whole-stack cache needs). */
-int cprof_cfi_unwind(const struct cfi_regs *r, uintptr_t stack_top, uintptr_t *pcs, uintptr_t *cfas, int max,
-		     int *all_sp) CPROF_INTERNAL;
+int cprof_cfi_unwind(const struct cfi_regs *r, uintptr_t *pcs, uintptr_t *cfas, int max, int *all_sp) CPROF_INTERNAL;
 
-/* The top of the calling thread's stack (exclusive) as far as unwinding may
- * read: the main thread's __libc_stack_end, another thread's control block
- * (glibc places it above the thread's stack); 0 when unknown.
- * Async-signal-safe. cprof_cfi_init runs on the main thread at load. */
-uintptr_t cprof_cfi_stack_top(void) CPROF_INTERNAL;
+/* The calling thread's stack, where walks may read: cprof_cfi_init for the
+ * main thread (at load, when it runs there: from __libc_stack_end down by
+ * RLIMIT_STACK), cprof_cfi_thread_start for a new thread (its pthread
+ * stack; not async-signal-safe). Threads neither saw are left to
+ * libunwind. */
 void cprof_cfi_init(void) CPROF_INTERNAL;
+void cprof_cfi_thread_start(void) CPROF_INTERNAL;
 
 /* 0: never unwind with this unwinder (tests compare it with libunwind). */
 extern int cprof_cfi_enabled CPROF_INTERNAL;

@@ -295,7 +295,7 @@ __attribute__((noinline)) uint32_t cprof_stack_here(int skip)
 	struct cfi_regs here;
 	cprof_cfi_here(&here); /* buf[0]: this function, just after this call */
 	int cacheable = 0;
-	int n = cprof_cfi_unwind(&here, cprof_cfi_stack_top(), buf, cfas, CPROF_STACK_DEPTH + skip, &cacheable);
+	int n = cprof_cfi_unwind(&here, buf, cfas, CPROF_STACK_DEPTH + skip, &cacheable);
 	if (n < 0) { /* frames our unwinder does not follow: libunwind's walk, never cached */
 		n = cprof_unwind_raw((void **)buf, CPROF_STACK_DEPTH + skip);
 		cacheable = 0;
