@@ -198,6 +198,9 @@ void *drain_thread_main(void *arg)
 		if (kernel_fill > fill)
 			fill = kernel_fill;
 		uint64_t now = capture_mono_ns(), elapsed = now - last;
+		/* CPU sampling's periodic duty (no sampler thread during a drain
+		 * capture): the pause below ends by its next one. */
+		uint64_t duty_ns = cprof_cpu_tick(now);
 		last = now;
 		if (fill > 512)
 			continue;
@@ -207,6 +210,8 @@ void *drain_thread_main(void *arg)
 			sleep_ns = max_ns;
 		if (sleep_ns < min_ns)
 			sleep_ns = min_ns;
+		if (sleep_ns > duty_ns)
+			sleep_ns = duty_ns;
 		if (c->deadline_ns && now + sleep_ns > c->deadline_ns)
 			sleep_ns = c->deadline_ns > now ? c->deadline_ns - now : 0;
 		struct timespec pause = {(time_t)(sleep_ns / 1000000000u), (long)(sleep_ns % 1000000000u)};
