@@ -178,7 +178,8 @@ void *drain_thread_main(void *arg)
 	/* Pace: aim to find the fullest ring about 1/8 full. A ring found at
 	 * fill f (of 1024) t ns after the previous pass fills at f/t, so the
 	 * next pause is t*128/f, between 100 µs and drain_ms, growing at most
-	 * 2x a pass; over half full, drain again at once. A writer whose ring
+	 * 2x a pass, and ending by CPU sampling's next periodic duty (at most
+	 * 100 ms: cprof_cpu_tick); over half full, drain again at once. A writer whose ring
 	 * passes half full wakes the pause early (cprof_drain_kick): a burst
 	 * that begins during a long pause does not fill the ring meanwhile. */
 	const uint64_t max_ns = (uint64_t)cprof_config.drain_ms * 1000000u, min_ns = 100000;
