@@ -170,6 +170,15 @@ static void configure(void)
 			cprof_heap_configure(v);
 		else
 			fprintf(stderr, "cprof-trace: ignoring CPROF_TRACE_MEM_RATE=%s (want bytes, 0: off)\n", s);
+	} else if (getenv("CPROF_TRACE_TREE") && !getenv("CPROF_TRACE_ADDR")) {
+		/* A file tree's descendant without an endpoint address: nothing
+		 * reads its heap profile (only the endpoint serves it, the root
+		 * does not pass CPROF_TRACE_ADDR on, the trace file holds no heap
+		 * data), and sampling cost make -j2 under a tree capture ~10 ms
+		 * of CPU (cc1's samples fault in pages of the sparse live table,
+		 * every free probes the filter). Off, as rate 0; a descendant
+		 * that starts the endpoint itself serves an empty heap profile. */
+		cprof_heap_configure(0);
 	}
 	if ((s = getenv("CPROF_TRACE_STACKS")) && strcmp(s, "0") == 0)
 		cprof_stacks_enabled = 0;

@@ -128,7 +128,7 @@ static int begin_locked(const struct capture_spec *spec, cprof_capture_handle *o
 				      memory_order_release);
 	atomic_store(&cprof_ring_mode, RING_MODE_DRAIN);
 	cprof_sched_capture_begin(c->start_ticks); /* before the header states the source */
-	cprof_cpu_capture_begin();
+	cprof_cpu_capture_begin(spec->background); /* a background capture's drainer ticks */
 	if (!spec->background)
 		drain_write_header(c);
 	c->active = 1;

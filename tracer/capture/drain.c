@@ -180,7 +180,8 @@ void *drain_thread_main(void *arg)
 	/* Pace: aim to find the fullest ring about 1/8 full. A ring found at
 	 * fill f (of 1024) t ns after the previous pass fills at f/t, so the
 	 * next pause is t*128/f, between 100 µs and drain_ms, growing at most
-	 * 2x a pass; over half full, drain again at once. A writer whose ring
+	 * 2x a pass, and ending by CPU sampling's next periodic duty (at most
+	 * 100 ms: cprof_cpu_tick); over half full, drain again at once. A writer whose ring
 	 * passes half full wakes the pause early (cprof_drain_kick): a burst
 	 * that begins during a long pause does not fill the ring meanwhile. */
 	const uint64_t max_ns = (uint64_t)cprof_config.drain_ms * 1000000u, min_ns = 100000;
@@ -210,6 +211,9 @@ void *drain_thread_main(void *arg)
 		if (kernel_fill > fill)
 			fill = kernel_fill;
 		uint64_t now = capture_mono_ns(), elapsed = now - last;
+		/* CPU sampling's periodic duty (no sampler thread during a drain
+		 * capture): the pause below ends by its next one. */
+		uint64_t duty_ns = cprof_cpu_tick(now);
 		last = now;
 		if (fill > 512)
 			continue;
@@ -219,6 +223,8 @@ void *drain_thread_main(void *arg)
 			sleep_ns = max_ns;
 		if (sleep_ns < min_ns)
 			sleep_ns = min_ns;
+		if (sleep_ns > duty_ns)
+			sleep_ns = duty_ns;
 		if (c->deadline_ns && now + sleep_ns > c->deadline_ns)
 			sleep_ns = c->deadline_ns > now ? c->deadline_ns - now : 0;
 		struct timespec pause = {(time_t)(sleep_ns / 1000000000u), (long)(sleep_ns % 1000000000u)};

@@ -10,7 +10,6 @@
  */
 #define _GNU_SOURCE
 #include <dirent.h>
-#include <math.h>
 #include <stdio.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -18,6 +17,7 @@
 
 #include "core/internal.h"
 #include "http/http.h"
+#include "http/m_lazy.h"
 #include "interpose/contention.h"
 #include "interpose/heap.h"
 #include "core/text.h"
@@ -238,7 +238,7 @@ static void scale(uint64_t count, uint64_t bytes, uint64_t rate, int64_t *c, int
 		*c = (int64_t)count, *b = (int64_t)bytes;
 		return;
 	}
-	double avg = (double)bytes / (double)count, k = 1 / (1 - exp(-avg / (double)rate));
+	double avg = (double)bytes / (double)count, k = 1 / (1 - cprof_exp(-avg / (double)rate));
 	*c = (int64_t)((double)count * k + 0.5);
 	*b = (int64_t)((double)bytes * k + 0.5);
 }

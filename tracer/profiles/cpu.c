@@ -36,15 +36,25 @@
  * so nothing it calls is traced, and drops (counts) a sample that
  * interrupted the tracer itself. If the program installs its own handler
  * for the signal beforehand, sampling refuses to start (-ENOTSUP); if it installs
- * one while we sample, the sampler thread notices within 100 ms and stops.
+ * one while we sample, the periodic duty (below) notices within ~100 ms and
+ * stops.
  *
  * Timers are armed by the new thread itself (cprof_cpu_thread_start, from
  * the pthread_create trampoline) and, for threads that did not start
  * through it (the main thread, threads that existed before sampling
- * started), at start (by one scan of /proc/self/task, or directly when the
- * starting thread is the process's only one) and then by the sampler
- * thread scanning every 100 ms, which also deletes the timers of threads
- * that are gone.
+ * started, threads made by raw clone or libc's own pthread_create), at start
+ * (by one scan of /proc/self/task, or directly when the starting thread is
+ * the process's only one) and then by the periodic duty: every 100 ms, check
+ * that our handler is still installed and scan /proc/self/task again, which
+ * also deletes the timers of threads that are gone.
+ *
+ * Who does the duty: during a drain capture the capture's drainer thread
+ * already wakes at least every drain_ms, so it does (cprof_cpu_tick): a
+ * captured process then has one tracer thread, not two (a tree of short
+ * processes paid each one's creation, arena and exit). Otherwise, or when
+ * another user (a /debug/pprof/profile request) needs sampling without such
+ * a capture, a sampler thread does, until sampling stops; never both at
+ * once (tick_on).
  */
 #define _GNU_SOURCE
 #define UNW_LOCAL_ONLY
@@ -69,7 +79,7 @@
 #include "stacks/stack.h"
 #include "stacks/unwind_raw.h"
 
-#define RESCAN_NS 100000000u /* the sampler thread's period */
+#define RESCAN_NS 100000000u /* the periodic duty's period, ns */
 #define SAMPLE_SIGNAL (SIGRTMAX - 3)
 
 /* A thread we know: armed (timer) or the tracer's own (never armed).
@@ -86,16 +96,26 @@ static struct armed *threads;
 static uint32_t nthreads, threads_cap;
 static int users;            /* starts minus stops */
 static int users_any;        /* users > 0, for the unlocked peek (atomic) */
+/* Users whose drainer ticks (cprof_cpu_tick): 0 or 1, <= users. */
+static int ticked_users;
 static int installed;        /* our handler is installed */
 static uint32_t capture_hz = 100, profile_hz = 100;
 static _Atomic uint32_t active_hz; /* 0 when not sampling */
-static int capture_sampling; /* the running capture is a user */
+static int capture_sampling; /* the running capture is a user: 1, or 2 when its drainer ticks */
 static pthread_t sampler;
-static int sampler_running;
-/* Set to stop the sampler; it sleeps on this word with a raw futex wait
- * (no condition variable: the program's pthread functions are interposed,
- * and under TSan its interceptors model them; a raw futex is neither). */
-static _Atomic uint32_t sampler_stop;
+static int sampler_running;  /* a sampler thread exists, not yet told to stop */
+/* Bumped to stop the running sampler; each sampler sleeps on this word,
+ * expecting the value it started with, with a raw futex wait (no condition
+ * variable: the program's pthread functions are interposed, and under TSan
+ * its interceptors model them; a raw futex is neither). A generation, not
+ * a flag: a sampler started while an earlier one is being joined cannot
+ * keep the earlier one alive. */
+static _Atomic uint32_t sampler_gen;
+/* The drainer does the duty: a ticked user samples, the handler is ours
+ * and no sampler thread runs. Written under lock, read unlocked by ticks. */
+static _Atomic int tick_on;
+/* CLOCK_MONOTONIC ns of the drainer's next duty; under lock. */
+static uint64_t tick_due_ns;
 static pthread_key_t exit_key;
 static int exit_key_ready;
 
@@ -326,34 +346,103 @@ static int handler_lost(void)
 	return !(cur.sa_flags & SA_SIGINFO) || cur.sa_sigaction != on_sigprof;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Who does the duty, after users, ticked_users, installed or the sampler
+ * changed. Lock held. */
+static void tick_update(void)
+{
+	atomic_store_explicit(&tick_on, installed && ticked_users > 0 && !sampler_running, memory_order_relaxed);
+}
+
+/* The periodic duty (file comment). Returns 0 once the program took the
+ * signal over (sampling stopped for every user). Lock held. */
+static int duty(void)
+{
+	if (handler_lost()) {
+		fprintf(stderr, "cprof-trace: the program installed a handler for signal %d: CPU sampling stops\n",
+			SAMPLE_SIGNAL);
+		disarm_all();
+		atomic_store_explicit(&active_hz, 0, memory_order_relaxed);
+		installed = 0;
+		tick_update();
+		return 0;
+	}
+	rescan();
+	return 1;
+}
+
 static void *sampler_main(void *arg)
 {
-	(void)arg;
+	uint32_t gen = (uint32_t)(uintptr_t)arg; /* ours while we run */
 	cprof_me()->status = THREAD_INTERNAL;
 	/* start_locked armed what there was: the first scan is a period later
 	 * (a process that lives less never reads /proc/self/task). */
-	struct timespec first = {0, RESCAN_NS};
-	syscall(SYS_futex, &sampler_stop, FUTEX_WAIT_PRIVATE, 0, &first, NULL, 0);
-	while (!atomic_load_explicit(&sampler_stop, memory_order_acquire)) {
-		pthread_mutex_lock(&lock);
-		int lost = handler_lost();
-		if (lost) {
-			fprintf(stderr, "cprof-trace: the program installed a handler for signal %d: CPU sampling stops\n",
-				SAMPLE_SIGNAL);
-			disarm_all();
-			atomic_store_explicit(&active_hz, 0, memory_order_relaxed);
-			installed = 0;
-		} else {
-			rescan();
-		}
-		pthread_mutex_unlock(&lock);
-		if (lost)
-			break;
+	for (;;) {
 		struct timespec t = {0, RESCAN_NS};
-		/* Returns at once when sampler_stop is no longer 0 (woken by stop). */
-		syscall(SYS_futex, &sampler_stop, FUTEX_WAIT_PRIVATE, 0, &t, NULL, 0);
+		/* Returns at once when sampler_gen is no longer gen (woken by a stop). */
+		syscall(SYS_futex, &sampler_gen, FUTEX_WAIT_PRIVATE, gen, &t, NULL, 0);
+		if (atomic_load_explicit(&sampler_gen, memory_order_acquire) != gen)
+			break;
+		pthread_mutex_lock(&lock);
+		int go_on = duty();
+		pthread_mutex_unlock(&lock);
+		if (!go_on)
+			break;
 	}
 	return NULL;
+}
+
+/* Starts a sampler thread. Lock held. */
+static void sampler_start(void)
+{
+	uint32_t gen = atomic_load_explicit(&sampler_gen, memory_order_relaxed);
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old); /* the sampler takes no signals */
+	sampler_running = pthread_create(&sampler, NULL, sampler_main, (void *)(uintptr_t)gen) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	tick_update();
+}
+
+/* Tells the running sampler to stop; returns 1 and its handle in *t, for
+ * the caller to join once the lock is released, or 0. Lock held. */
+static int sampler_stop(pthread_t *t)
+{
+	if (!sampler_running)
+		return 0;
+	atomic_fetch_add_explicit(&sampler_gen, 1, memory_order_release);
+	syscall(SYS_futex, &sampler_gen, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+	*t = sampler;
+	sampler_running = 0;
+	tick_update();
+	return 1;
+}
+
+uint64_t cprof_cpu_tick(uint64_t now_ns)
+{
+	if (!atomic_load_explicit(&tick_on, memory_order_relaxed))
+		return UINT64_MAX;
+	struct cprof_thread *self = cprof_me();
+	self->busy++;
+	pthread_mutex_lock(&lock);
+	uint64_t left = UINT64_MAX;
+	if (atomic_load_explicit(&tick_on, memory_order_relaxed)) {
+		if (now_ns >= tick_due_ns) {
+			tick_due_ns = now_ns + RESCAN_NS;
+			duty();
+		}
+		if (atomic_load_explicit(&tick_on, memory_order_relaxed))
+			left = tick_due_ns - now_ns;
+	}
+	pthread_mutex_unlock(&lock);
+	self->busy--;
+	return left;
 }
 
 static void thread_gone(void *arg)
@@ -368,10 +457,18 @@ static void thread_gone(void *arg)
 
 /* ---- users ---- */
 
-static int start_locked(void)
+/* ticked: this user's drainer calls cprof_cpu_tick until it stops. */
+static int start_locked(int ticked)
 {
-	if (users++)
+	if (users++) {
+		ticked_users += ticked;
+		/* A user without a drainer needs the sampler (unless sampling
+		 * stopped: the program took the signal over). */
+		if (!ticked && installed && !sampler_running)
+			sampler_start();
+		tick_update();
 		return 0;
+	}
 	__atomic_store_n(&users_any, 1, __ATOMIC_RELAXED);
 	if (!installed) {
 		struct sigaction cur;
@@ -395,62 +492,79 @@ static int start_locked(void)
 		installed = 1;
 	}
 	atomic_store_explicit(&active_hz, profile_hz, memory_order_relaxed);
-	atomic_store_explicit(&sampler_stop, 0, memory_order_relaxed);
 	if (cprof_only_thread())
 		arm_self();
 	else
 		rescan();
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old); /* the sampler takes no signals */
-	sampler_running = pthread_create(&sampler, NULL, sampler_main, NULL) == 0;
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	ticked_users = ticked;
+	/* The first duty is a period later (a process that lives less never
+	 * reads /proc/self/task). */
+	tick_due_ns = mono_ns() + RESCAN_NS;
+	if (!ticked)
+		sampler_start();
+	tick_update();
 	return 0;
 }
 
-int cprof_cpu_start(void)
+static int start(int ticked)
 {
 	struct cprof_thread *self = cprof_me();
 	self->busy++;
 	pthread_mutex_lock(&lock);
-	int rc = start_locked();
+	int rc = start_locked(ticked);
 	pthread_mutex_unlock(&lock);
 	self->busy--;
 	return rc;
 }
 
-void cprof_cpu_stop(void)
+int cprof_cpu_start(void)
+{
+	return start(0);
+}
+
+static void stop(int ticked)
 {
 	struct cprof_thread *self = cprof_me();
 	self->busy++;
 	pthread_mutex_lock(&lock);
+	pthread_t t;
 	int join = 0;
-	if (users > 0 && --users == 0) {
-		__atomic_store_n(&users_any, 0, __ATOMIC_RELAXED);
-		disarm_all();
-		atomic_store_explicit(&active_hz, 0, memory_order_relaxed);
-		atomic_store_explicit(&sampler_stop, 1, memory_order_release);
-		syscall(SYS_futex, &sampler_stop, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-		join = sampler_running;
-		sampler_running = 0;
+	if (users > 0) {
+		users--;
+		ticked_users -= ticked;
+		if (users == 0) {
+			__atomic_store_n(&users_any, 0, __ATOMIC_RELAXED);
+			disarm_all();
+			atomic_store_explicit(&active_hz, 0, memory_order_relaxed);
+			join = sampler_stop(&t);
+		} else if (users > ticked_users && installed && !sampler_running) {
+			sampler_start(); /* the drainer that did the duty is ending */
+		}
+		tick_update();
 	}
 	pthread_mutex_unlock(&lock);
 	if (join)
-		pthread_join(sampler, NULL);
+		pthread_join(t, NULL);
 	self->busy--;
 }
 
-void cprof_cpu_capture_begin(void)
+void cprof_cpu_stop(void)
 {
-	if (capture_hz && cprof_cpu_start() == 0)
-		capture_sampling = 1;
+	stop(0);
+}
+
+void cprof_cpu_capture_begin(int drainer)
+{
+	if (capture_hz && start(drainer != 0) == 0)
+		capture_sampling = drainer ? 2 : 1;
 }
 
 void cprof_cpu_capture_end(void)
 {
 	if (capture_sampling) {
+		int ticked = capture_sampling == 2;
 		capture_sampling = 0;
-		cprof_cpu_stop();
+		stop(ticked);
 	}
 }
 
@@ -471,14 +585,14 @@ void cprof_cpu_thread_start(void)
 	struct cprof_thread *self = cprof_me();
 	int internal = self->status == THREAD_INTERNAL;
 	/* Unlocked peek: a thread that misses a start racing with it is armed
-	 * by the sampler's next scan. */
+	 * by the next periodic scan. */
 	if (!internal && !__atomic_load_n(&users_any, __ATOMIC_RELAXED))
 		return;
 	self->busy++;
 	uint32_t tid = cprof_gettid();
 	sigset_t cur;
 	pthread_sigmask(SIG_BLOCK, NULL, &cur);
-	/* A program thread never waits for the sampler's scan (it holds the
+	/* A program thread never waits for a periodic scan (it holds the
 	 * lock while reading /proc): if the lock is busy, that scan or the
 	 * next one (100 ms) arms it. The tracer's own threads must register. */
 	if (internal)
@@ -539,15 +653,17 @@ uint64_t cprof_cpu_dropped(void)
 
 void cprof_cpu_after_fork_child(void)
 {
-	/* Timers and the sampler thread do not survive fork; the handler
+	/* Timers, the sampler thread and the drainer do not survive fork; the handler
 	 * stays (harmless without timers). */
 	free(threads);
 	threads = NULL;
 	nthreads = threads_cap = 0;
 	users = 0;
 	users_any = 0;
+	ticked_users = 0;
 	capture_sampling = 0;
 	sampler_running = 0;
+	atomic_store_explicit(&tick_on, 0, memory_order_relaxed);
 	atomic_store_explicit(&active_hz, 0, memory_order_relaxed);
 	pthread_mutex_init(&lock, NULL);
 }

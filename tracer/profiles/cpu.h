@@ -25,9 +25,17 @@ int cprof_cpu_start(void) CPROF_INTERNAL;
 void cprof_cpu_stop(void) CPROF_INTERNAL;
 
 /* Capture hooks: a capture samples when CPROF_TRACE_CPU_HZ > 0; the header
- * states the rate (0: no CPU samples in this file). */
-void cprof_cpu_capture_begin(void) CPROF_INTERNAL;
+ * states the rate (0: no CPU samples in this file). drainer: the capture
+ * will have a drainer thread that calls cprof_cpu_tick until the capture's
+ * cprof_cpu_capture_end (then no sampler thread is started for it). */
+void cprof_cpu_capture_begin(int drainer) CPROF_INTERNAL;
 void cprof_cpu_capture_end(void) CPROF_INTERNAL;
+/* The drainer's share of sampling, called on every wake-up with
+ * CLOCK_MONOTONIC ns: at most every 100 ms, the periodic duty (cpu.c: the
+ * handler check, the scan arming threads that did not start through our
+ * trampoline). Returns the ns until the next duty (the drainer sleeps no
+ * longer), or UINT64_MAX when it has none. One relaxed load when idle. */
+uint64_t cprof_cpu_tick(uint64_t now_ns) CPROF_INTERNAL;
 void cprof_cpu_header(struct cprof_header *h) CPROF_INTERNAL;
 /* The rate captures sample at (a tree file's header, written before its
  * first capture runs). */
