@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/internal.h"
@@ -104,15 +105,27 @@ static const char *base_name(const char *path)
 	return slash ? slash + 1 : path;
 }
 
+#define LOW_MEMORY_RECHECK_NS 100000000u /* the answer is kept this long */
+
 /* Nonzero when LIBDW_HEADROOM bytes of address space cannot be reserved
- * (RLIMIT_AS, overcommit): libdw must not run then. */
+ * (RLIMIT_AS, overcommit): libdw must not run then. The probe (an mmap and
+ * munmap) ran for every PC symbolized, hundreds in a short process; its
+ * answer is now kept for 100 ms. Under symbolize.c's lock. */
 static int low_memory(void)
 {
+	static int low;
+	static uint64_t checked_ns; /* CLOCK_MONOTONIC, 0: never */
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &t);
+	uint64_t now = (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+	if (checked_ns && now - checked_ns < LOW_MEMORY_RECHECK_NS)
+		return low;
+	checked_ns = now ? now : 1;
 	void *p = mmap(NULL, LIBDW_HEADROOM, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED)
-		return 1;
-	munmap(p, LIBDW_HEADROOM);
-	return 0;
+	low = p == MAP_FAILED;
+	if (!low)
+		munmap(p, LIBDW_HEADROOM);
+	return low;
 }
 
 static void lookup_cheap(uintptr_t pc, uintptr_t at, struct cprof_frame *f, int low)
