@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/single_threaded.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -80,6 +81,11 @@ size_t cprof_read_small(const char *path, char *buf, size_t cap)
 
 int cprof_only_thread(void)
 {
+	/* glibc's own flag: true until the process first creates a thread
+	 * (and again in a fork child). Free to read, where /proc/self/stat
+	 * cost an open, a read and a close on every traced process's start. */
+	if (__libc_single_threaded)
+		return 1;
 	char buf[1024];
 	if (!cprof_read_small("/proc/self/stat", buf, sizeof buf))
 		return 0;
