@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #define UNW_LOCAL_ONLY
 #include <alloca.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <libunwind.h>
 #include <pthread.h>
@@ -232,6 +233,52 @@ __attribute__((noinline)) static int hostile(void)
 	return ended;
 }
 
+/* ---- code unmapped and other code mapped at the same addresses ---- */
+
+/* The frame between both_here's caller and the plugin: once a plugin with
+ * another frame size sits where the first one was, rules cached for the
+ * first would step over it (the walk then skipped this frame). */
+static uintptr_t plugin_walk[2][MAXF];
+static int plugin_n[2], plugin_i;
+
+/* Called by the plugin: our walk, kept. */
+__attribute__((noinline)) static void in_plugin(void)
+{
+	struct cfi_regs r;
+	cprof_cfi_here(&r);
+	int cacheable;
+	plugin_n[plugin_i] = cprof_cfi_unwind(&r, plugin_walk[plugin_i], NULL, MAXF, &cacheable);
+	if (plugin_i == 0)
+		both_here(); /* libunwind's walk agrees; for the second, it is no oracle (below) */
+}
+
+__attribute__((noinline)) static void through_plugin(int (*call)(void (*)(void)))
+{
+	volatile char pad[3056];
+	pad[0] = 1;
+	call(in_plugin);
+	sinkv += pad[0];
+}
+
+/* Returns 1 when the second plugin was mapped where the first had been. */
+static int plugins(void)
+{
+	const char *names[] = {PLUGIN_DIR "/libcfi_plugin_4096.so", PLUGIN_DIR "/libcfi_plugin_1024.so"};
+	void *at[2] = {0};
+	for (int i = 0; i < 2; i++) {
+		void *h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+		CHECKF(h != NULL, "dlopen %s: %s", names[i], dlerror());
+		if (!h)
+			return 0;
+		int (*call)(void (*)(void)) = (int (*)(void (*)(void)))dlsym(h, "plugin_call");
+		at[i] = (void *)call;
+		plugin_i = i;
+		through_plugin(call);
+		CHECK(dlclose(h) == 0);
+	}
+	return at[0] == at[1];
+}
+
 /* ---- a stack that is not the thread's (a coroutine's) ---- */
 
 static ucontext_t main_ctx, co_ctx;
@@ -272,6 +319,21 @@ int main(void)
 	CHECKF(refused == 0, "%d walks refused on a thread", refused);
 	CHECKF(cprof_cfi_fallbacks() == fb0, "%llu walks left to libunwind",
 	       (unsigned long long)(cprof_cfi_fallbacks() - fb0));
+
+	/* The first plugin's walk agrees with libunwind's (both_here). Where
+	 * the second sits at the first's addresses, its code and call sites are
+	 * the same, so its walk must give the same return addresses: rules
+	 * kept from the first (its other frame size) skipped through_plugin.
+	 * libunwind is no oracle there: its caches keep the old rules too. */
+	int mism0 = mismatches, reused = plugins();
+	CHECKF(mismatches == mism0, "%d walks through the first plugin differ from libunwind's", mismatches - mism0);
+	CHECKF(plugin_n[1] > 3, "the walk through the second plugin gave %d frames", plugin_n[1]);
+	if (reused)
+		CHECKF(plugin_n[0] > 3 && plugin_n[1] == plugin_n[0] &&
+			       memcmp(plugin_walk[0], plugin_walk[1], (size_t)plugin_n[0] * sizeof(uintptr_t)) == 0,
+		       "after dlclose, a plugin at the same addresses walks %d frames, the first %d (or other PCs)",
+		       plugin_n[1], plugin_n[0]);
+	printf("test_cfi: the second plugin %s the first's addresses\n", reused ? "reuses" : "does not reuse");
 
 	sample_for(300);
 	CHECKF(samples >= 20, "%d samples", samples);

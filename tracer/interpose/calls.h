@@ -114,6 +114,8 @@
 	/* thread.c */                                                                          \
 	X(int, pthread_create, (pthread_t *, const pthread_attr_t *, void *(*)(void *), void *), NULL) \
 	X(int, pthread_setname_np, (pthread_t, const char *), NULL)                             \
+	/* dl.c: code unmapped (the unwinders' per-PC caches must forget it) */                  \
+	X(int, dlclose, (void *), NULL)                                                         \
 	/* init.c: process exit without destructors */                                          \
 	X(void, _exit, (int), NULL)                                                             \
 	X(void, _Exit, (int), NULL)                                                             \

@@ -20,7 +20,9 @@
  * previous one: whatever the stack holds, no read leaves the stack.
  */
 #define _GNU_SOURCE
+#define UNW_LOCAL_ONLY
 #include <elf.h>
+#include <libunwind.h>
 #include <link.h>
 #include <pthread.h>
 #include <string.h>
@@ -33,6 +35,13 @@
 
 int cprof_cfi_enabled = 1;
 static _Atomic uint64_t fallbacks;
+_Atomic uint32_t cprof_code_gen = 1;
+
+void cprof_cfi_code_unmapped(void)
+{
+	atomic_fetch_add_explicit(&cprof_code_gen, 1, memory_order_release);
+	unw_flush_cache(unw_local_addr_space, 0, 0); /* libunwind's own, for the fallback */
+}
 
 uint64_t cprof_cfi_fallbacks(void)
 {
@@ -384,7 +393,16 @@ static int run_cfa(struct cfa_run *c, const uint8_t *p, const uint8_t *end)
 				uleb(&p, end, &err);
 			set_rule(c, reg, R_OTHER, 0);
 			break;
-		default: /* def_cfa_expression (0x0f) and anything unknown */
+		case 0x0f: { /* def_cfa_expression: a CFA this walk does not compute, unless a
+			      * later rule (restore_state, def_cfa) replaces it before the target */
+			uint64_t len = uleb(&p, end, &err);
+			if (err || len > (uint64_t)(end - p))
+				return -1;
+			p += len;
+			c->s.cfa_reg = ~0ull;
+			break;
+		}
+		default: /* anything unknown */
 			return -1;
 		}
 		continue;
@@ -456,7 +474,7 @@ static struct cfi_rule compute_rule(uintptr_t at)
 		p = aend;
 	}
 	unsigned sz = enc_size(c.fde_enc);
-	if (!sz || (c.fde_enc & 0x70) > 0x10) /* absptr or pcrel only */
+	if (!sz || (c.fde_enc & 0x70) > 0x10 || (c.fde_enc & 0x80)) /* absptr or pcrel only, never indirect */
 		return no;
 	const uint8_t *q = fde + 8;
 	if ((size_t)(fde_end - q) < 2 * sz)
@@ -512,6 +530,7 @@ static struct cfi_rule compute_rule(uintptr_t at)
 
 struct rule_entry {
 	_Atomic uint32_t seq;
+	_Atomic uint32_t gen; /* cprof_code_gen when written: older entries are misses */
 	_Atomic uint64_t at;
 	_Atomic uint64_t packed; /* ok | outermost << 1 | cfa_fp << 2 | fp_saved << 3, fp_off << 16 (16 bits), cfa_off << 32 */
 };
@@ -531,7 +550,7 @@ static struct cfi_rule unpack(uint64_t v)
 				 .cfa_off = (int32_t)(uint32_t)(v >> 32)};
 }
 
-static __attribute__((noinline)) uint64_t rule_miss(struct rule_entry *e, uint32_t s1, uintptr_t at)
+static __attribute__((noinline)) uint64_t rule_miss(struct rule_entry *e, uint32_t s1, uintptr_t at, uint32_t gen)
 {
 	struct cfi_rule r = compute_rule(at);
 	if (r.ok && r.fp_off != (int16_t)r.fp_off)
@@ -541,6 +560,7 @@ static __attribute__((noinline)) uint64_t rule_miss(struct rule_entry *e, uint32
 								 memory_order_relaxed)) {
 		atomic_thread_fence(memory_order_release);
 		atomic_store_explicit(&e->at, at, memory_order_relaxed);
+		atomic_store_explicit(&e->gen, gen, memory_order_relaxed);
 		atomic_store_explicit(&e->packed, v, memory_order_relaxed);
 		atomic_store_explicit(&e->seq, s1 + 2, memory_order_release);
 	}
@@ -551,14 +571,18 @@ static __attribute__((noinline)) uint64_t rule_miss(struct rule_entry *e, uint32
 static inline uint64_t rule_at(uintptr_t at)
 {
 	struct rule_entry *e = &rules[(uint32_t)((at * 0x9e3779b97f4a7c15ull) >> 40) & (RULES - 1)];
+	/* Read before the entry: a generation that moves on meanwhile makes
+	 * this lookup's entry (or the one it writes) old at the next. */
+	uint32_t gen = atomic_load_explicit(&cprof_code_gen, memory_order_acquire);
 	uint32_t s1 = atomic_load_explicit(&e->seq, memory_order_acquire);
-	if (likely(!(s1 & 1) && atomic_load_explicit(&e->at, memory_order_relaxed) == at)) {
+	if (likely(!(s1 & 1) && atomic_load_explicit(&e->at, memory_order_relaxed) == at &&
+		   atomic_load_explicit(&e->gen, memory_order_relaxed) == gen)) {
 		uint64_t v = atomic_load_explicit(&e->packed, memory_order_relaxed);
 		atomic_thread_fence(memory_order_acquire);
 		if (likely(atomic_load_explicit(&e->seq, memory_order_relaxed) == s1))
 			return v;
 	}
-	return rule_miss(e, s1, at);
+	return rule_miss(e, s1, at, gen);
 }
 
 struct cfi_rule cprof_cfi_rule(uintptr_t at)
@@ -595,7 +619,7 @@ __attribute__((no_sanitize("address"))) int cprof_cfi_unwind(const struct cfi_re
 		uintptr_t cfa = (rule.cfa_fp ? fp : sp) + (uintptr_t)(intptr_t)rule.cfa_off;
 		/* Above this frame's stack pointer, inside the stack: the return
 		 * address (CFA-8) and a saved %rbp are stack words below the top. */
-		if (cfa <= sp || cfa - sp > FRAME_MAX || cfa > stack_top)
+		if (cfa < sp + 8 || cfa - sp > FRAME_MAX || cfa > stack_top)
 			goto refuse;
 		uintptr_t fp_at = cfa + (uintptr_t)(intptr_t)rule.fp_off;
 		if (rule.fp_saved && (fp_at < sp || fp_at + 8 > stack_top))

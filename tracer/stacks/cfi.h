@@ -4,6 +4,7 @@
 #ifndef CPROF_CFI_H
 #define CPROF_CFI_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "core/visibility.h"
@@ -54,6 +55,12 @@ int cprof_cfi_unwind(const struct cfi_regs *r, uintptr_t *pcs, uintptr_t *cfas, 
  * libunwind. */
 void cprof_cfi_init(void) CPROF_INTERNAL;
 void cprof_cfi_thread_start(void) CPROF_INTERNAL;
+
+/* Code may have been unmapped (a successful dlclose): PC-keyed caches
+ * forget what they knew. cprof_code_gen counts such events (relaxed
+ * loads; caches store the generation they were filled in). */
+extern _Atomic uint32_t cprof_code_gen CPROF_INTERNAL;
+void cprof_cfi_code_unmapped(void) CPROF_INTERNAL;
 
 /* 0: never unwind with this unwinder (tests compare it with libunwind). */
 extern int cprof_cfi_enabled CPROF_INTERNAL;

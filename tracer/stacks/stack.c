@@ -149,6 +149,7 @@ struct stack_cache_entry {
 	_Atomic uint32_t n;   /* frames in pcs (buf[0] is cprof_stack_here's own); 0: uncacheable key */
 	_Atomic uint32_t skip;
 	_Atomic uint32_t id;
+	_Atomic uint32_t gen; /* cprof_code_gen when made: older entries never match */
 	_Atomic uint64_t cfa0, ra;
 	_Atomic uint64_t span; /* bytes above cfa0 the check reads */
 	_Atomic uint64_t pcs[SC_FRAMES];
@@ -177,6 +178,7 @@ __attribute__((no_sanitize("address"))) static uint32_t sc_check(struct stack_ca
 	struct cprof_thread *self = cprof_me();
 	uint32_t s1 = atomic_load_explicit(&e->seq, memory_order_acquire);
 	if ((s1 & 1) || atomic_load_explicit(&e->cfa0, memory_order_relaxed) != cfa0 ||
+	    atomic_load_explicit(&e->gen, memory_order_relaxed) != atomic_load_explicit(&cprof_code_gen, memory_order_relaxed) ||
 	    atomic_load_explicit(&e->ra, memory_order_relaxed) != ra ||
 	    atomic_load_explicit(&e->skip, memory_order_relaxed) != (uint32_t)skip)
 		return 0;
@@ -220,7 +222,7 @@ static uint32_t sc_lookup(uintptr_t ra, uintptr_t cfa0, int skip, int *negative)
  * walk says every frame that locates one did it from %rsp (see above);
  * else the key is marked uncacheable. */
 static __attribute__((noinline)) void sc_fill(const uintptr_t *buf, const uintptr_t *cfas, int n, int cacheable,
-					      int skip, uintptr_t cfa0, uintptr_t ra, uint32_t id)
+					      int skip, uintptr_t cfa0, uintptr_t ra, uint32_t id, uint32_t gen)
 {
 	struct stack_cache_entry *c = cprof_map_once(&stack_cache, SC_ENTRIES * sizeof(struct stack_cache_entry));
 	if (!c || n < 2 || n > SC_FRAMES || buf[1] != ra)
@@ -258,6 +260,7 @@ static __attribute__((noinline)) void sc_fill(const uintptr_t *buf, const uintpt
 	atomic_store_explicit(&e->n, ok ? (uint32_t)n : 0, memory_order_relaxed);
 	atomic_store_explicit(&e->skip, (uint32_t)skip, memory_order_relaxed);
 	atomic_store_explicit(&e->id, id, memory_order_relaxed);
+	atomic_store_explicit(&e->gen, gen, memory_order_relaxed);
 	atomic_store_explicit(&e->cfa0, cfa0, memory_order_relaxed);
 	atomic_store_explicit(&e->ra, ra, memory_order_relaxed);
 	atomic_store_explicit(&e->span, span, memory_order_relaxed);
@@ -292,6 +295,9 @@ __attribute__((noinline)) uint32_t cprof_stack_here(int skip)
 			return id;
 		}
 	}
+	/* the generation before the walk: code unmapped during it makes the
+	 * entry old at once */
+	uint32_t gen = atomic_load_explicit(&cprof_code_gen, memory_order_acquire);
 	struct cfi_regs here;
 	cprof_cfi_here(&here); /* buf[0]: this function, just after this call */
 	int cacheable = 0;
@@ -304,7 +310,7 @@ __attribute__((noinline)) uint32_t cprof_stack_here(int skip)
 		return 0;
 	uint32_t id = cprof_stack_intern(buf + skip, (uint32_t)(n - skip));
 	if (id && !negative && cprof_stack_cache_enabled)
-		sc_fill(buf, cacheable ? cfas : NULL, n, cacheable, skip, cfa0, ra, id);
+		sc_fill(buf, cacheable ? cfas : NULL, n, cacheable, skip, cfa0, ra, id, gen);
 	return id;
 }
 

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "core/internal.h"
+#include "stacks/cfi.h"
 #include "stacks/lines.h"
 #include "stacks/stack.h"
 
@@ -247,6 +248,15 @@ void cprof_symbolize(uintptr_t pc, int leaf, struct cprof_frame *out)
 
 static void symbolize(uintptr_t pc, int leaf, struct cprof_frame *out)
 {
+	/* code unmapped since (dlclose): what the cache knows may name old code */
+	static uint32_t cache_gen = 1;
+	uint32_t gen = atomic_load_explicit(&cprof_code_gen, memory_order_acquire);
+	if (gen != cache_gen) {
+		cache_gen = gen;
+		if (cache)
+			memset(cache, 0, cache_cap * sizeof *cache);
+		cache_used = 0;
+	}
 	uintptr_t key = pc ^ (uintptr_t)(leaf != 0); /* pcs are >1-aligned rarely; good enough as a key */
 	if (cache_used * 2 >= cache_cap) {
 		size_t ncap = cache_cap ? cache_cap * 2 : 4096;

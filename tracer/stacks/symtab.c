@@ -42,6 +42,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "stacks/cfi.h"
 #include "stacks/lines.h"
 #include "stacks/stack.h"
 
@@ -370,8 +371,46 @@ static void load_elf_symbols(struct module *m)
 	bucket_symbols(m);
 }
 
+/* After a dlclose (a new cprof_code_gen): modules no longer mapped where
+ * they were stop matching PCs (their range is emptied; their memory stays,
+ * as their names may be in use), so new code there is looked up anew. */
+static uint32_t mods_gen = 1;
+static int alive_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	uint8_t *alive = arg;
+	uintptr_t lo = UINTPTR_MAX;
+	for (int i = 0; i < info->dlpi_phnum; i++)
+		if (info->dlpi_phdr[i].p_type == PT_LOAD && info->dlpi_addr + info->dlpi_phdr[i].p_vaddr < lo)
+			lo = info->dlpi_addr + info->dlpi_phdr[i].p_vaddr;
+	for (size_t i = 0; i < nmods; i++)
+		if (mods[i].base == info->dlpi_addr && mods[i].lo == lo)
+			alive[i] = 1;
+	return 0;
+}
+
+static void forget_unmapped(void)
+{
+	uint32_t gen = atomic_load_explicit(&cprof_code_gen, memory_order_acquire);
+	if (gen == mods_gen || !nmods)
+		return;
+	mods_gen = gen;
+	uint8_t *alive = calloc(nmods, 1);
+	if (!alive) {
+		for (size_t i = 0; i < nmods; i++)
+			mods[i].lo = mods[i].hi = 0;
+		return;
+	}
+	dl_iterate_phdr(alive_cb, alive);
+	for (size_t i = 0; i < nmods; i++)
+		if (!alive[i])
+			mods[i].lo = mods[i].hi = 0;
+	free(alive);
+}
+
 static struct module *module_of(uintptr_t pc)
 {
+	forget_unmapped();
 	for (size_t i = 0; i < nmods; i++)
 		if (pc >= mods[i].lo && pc < mods[i].hi)
 			return &mods[i];
