@@ -6,43 +6,19 @@
  * constructors cost a short-lived process ~5 ms: a tree of them pays that
  * per process). These hidden definitions of the libmicrohttpd calls the
  * tracer makes (http.c, stream.c, unchanged) forward to the real library,
- * opened with dlopen the first time one is called (the same copy when the
- * program links libmicrohttpd itself).
+ * opened on first use (core/lazy_lib.h).
  *
- * Thread-safe: every thread resolves the same pointers (benign races on
- * pointer-sized stores, like interpose/calls.c). A missing library makes
+ * A missing library makes
  * starting the server fail (NULL daemon), nothing else.
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <microhttpd.h>
 #include <stdarg.h>
-#include <stdio.h>
 
-static void *lib(void)
-{
-	static void *h;
-	void *p = __atomic_load_n(&h, __ATOMIC_ACQUIRE);
-	if (!p) {
-		p = dlopen("libmicrohttpd.so.12", RTLD_NOW | RTLD_LOCAL);
-		if (!p)
-			fprintf(stderr, "cprof-trace: cannot load libmicrohttpd: %s\n", dlerror());
-		__atomic_store_n(&h, p, __ATOMIC_RELEASE);
-	}
-	return p;
-}
+#include "core/lazy_lib.h"
 
-/* The real `name`, or NULL when the library is missing. */
-#define REAL_MHD(name)                                                                     \
-	__extension__({                                                                    \
-		static __typeof__(&name) f_;                                               \
-		__typeof__(&name) g_ = __atomic_load_n(&f_, __ATOMIC_ACQUIRE);            \
-		if (!g_ && lib()) {                                                        \
-			g_ = (__typeof__(&name))dlsym(lib(), #name);                       \
-			__atomic_store_n(&f_, g_, __ATOMIC_RELEASE);                       \
-		}                                                                          \
-		g_;                                                                        \
-	})
+static struct cprof_lazy_lib libmhd = {.soname = "libmicrohttpd.so.12", .without = "no endpoint"};
+#define REAL_MHD(name) CPROF_LAZY(&libmhd, name, NULL)
 
 struct MHD_Daemon *MHD_start_daemon(unsigned int flags, uint16_t port, MHD_AcceptPolicyCallback apc, void *apc_cls,
 				    MHD_AccessHandlerCallback dh, void *dh_cls, ...)

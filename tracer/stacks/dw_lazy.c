@@ -18,28 +18,14 @@
  * knows, as under memory pressure.
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
 #include <gelf.h>
-#include <stdio.h>
 
-static void *lib(void)
-{
-	static void *h;
-	static int failed;
-	void *p = __atomic_load_n(&h, __ATOMIC_ACQUIRE);
-	if (!p && !__atomic_load_n(&failed, __ATOMIC_RELAXED)) {
-		p = dlopen("libdw.so.1", RTLD_NOW | RTLD_LOCAL); /* libelf.so.1 with it */
-		if (!p) {
-			fprintf(stderr, "cprof-trace: cannot load libdw (symbols from dladdr only): %s\n", dlerror());
-			__atomic_store_n(&failed, 1, __ATOMIC_RELAXED);
-		}
-		__atomic_store_n(&h, p, __ATOMIC_RELEASE);
-	}
-	return p;
-}
+#include "core/lazy_lib.h"
+
+static struct cprof_lazy_lib libdw = {.soname = "libdw.so.1", .without = "symbols from dladdr only"}; /* libelf.so.1 with it */
 
 /* The calls: return type, what a failure returns, name, the symbol version
  * the library was linked against, parameters, arguments. */
@@ -95,19 +81,9 @@ static void *lib(void)
 	X(GElf_Shdr *, NULL, gelf_getshdr, "ELFUTILS_1.0", (Elf_Scn * s, GElf_Shdr *d), (s, d))                  \
 	X(GElf_Sym *, NULL, gelf_getsym, "ELFUTILS_1.0", (Elf_Data * d, int i, GElf_Sym *s), (d, i, s))
 
-/* The real `name` at `version`, or NULL when the library is missing. */
-#define REAL_DW(name, version)                                                                    \
-	__extension__({                                                                           \
-		static __typeof__(&name) f_;                                                      \
-		__typeof__(&name) g_ = __atomic_load_n(&f_, __ATOMIC_ACQUIRE);                   \
-		if (!g_ && lib()) {                                                               \
-			g_ = (__typeof__(&name))dlvsym(lib(), #name, version);                    \
-			if (!g_) /* another build of elfutils: its default version */             \
-				g_ = (__typeof__(&name))dlsym(lib(), #name);                      \
-			__atomic_store_n(&f_, g_, __ATOMIC_RELEASE);                              \
-		}                                                                                 \
-		g_;                                                                               \
-	})
+/* The real `name` at `version` (else its default version: another build
+ * of elfutils), or NULL when the library is missing. */
+#define REAL_DW(name, version) CPROF_LAZY(&libdw, name, version)
 
 #define DEFINE_CALL(ret, fail, name, version, params, args)          \
 	ret name params                                              \
