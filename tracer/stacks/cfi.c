@@ -15,8 +15,8 @@
  * .eh_frame_hdr table and a run of the FDE's CFA program; known PCs hit a
  * lock-free cache.
  *
- * The walk reads stack memory only between the starting %rsp and the
- * thread's stack top (cprof_cfi_stack_top), with every CFA above the
+ * The walk reads stack memory only between the starting %rsp and the top
+ * of the thread's own stack (see "stack bounds"), with every CFA above the
  * previous one: whatever the stack holds, no read leaves the stack.
  */
 #define _GNU_SOURCE
@@ -27,11 +27,11 @@
 #include <pthread.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core/internal.h"
 #include "stacks/cfi.h"
+#include "varint.h"
 
 int cprof_cfi_enabled = 1;
 static _Atomic uint64_t fallbacks;
@@ -83,7 +83,7 @@ extern void *__libc_stack_end; /* ld.so: the main thread's stack pointer at _sta
 
 void cprof_cfi_init(void)
 {
-	if (syscall(SYS_gettid) != getpid())
+	if ((pid_t)cprof_gettid() != getpid())
 		return; /* loaded on another thread: the main thread stays unknown */
 	uintptr_t hi = (uintptr_t)__libc_stack_end + 8; /* argc lives there: mapped */
 	uint64_t size = 8u << 20;
@@ -113,18 +113,18 @@ void cprof_cfi_thread_start(void)
 
 /* ---- finding the FDE ---- */
 
+/* ULEB128, the format's own decoder (bounded by end); *err on a value
+ * cut short or beyond 64 bits. */
 static uint64_t uleb(const uint8_t **p, const uint8_t *end, int *err)
 {
 	uint64_t v = 0;
-	for (unsigned sh = 0; *p < end; sh += 7) {
-		uint8_t b = *(*p)++;
-		if (sh < 64)
-			v |= (uint64_t)(b & 0x7f) << sh;
-		if (!(b & 0x80))
-			return v;
+	size_t n = varint_get(*p, end, &v);
+	if (!n) {
+		*err = 1;
+		return 0;
 	}
-	*err = 1;
-	return 0;
+	*p += n;
+	return v;
 }
 
 static int64_t sleb(const uint8_t **p, const uint8_t *end, int *err)
@@ -521,7 +521,7 @@ static struct cfi_rule compute_rule(uintptr_t at)
 }
 
 /* ---- the rule cache ----
- * A set-associative-free table of rules by PC. Each entry is a seqlock
+ * A direct-mapped table of rules by PC. Each entry is a seqlock
  * (odd while written): readers in signal handlers and other threads see a
  * whole entry or miss; a writer that finds the entry being written skips
  * the store. */
@@ -595,13 +595,13 @@ struct cfi_rule cprof_cfi_rule(uintptr_t at)
 #define FRAME_MAX (1u << 24) /* bytes: a larger frame is taken for a wrong rule */
 
 __attribute__((no_sanitize("address"))) int cprof_cfi_unwind(const struct cfi_regs *r, uintptr_t *pcs,
-							      uintptr_t *cfas, int max, int *all_sp)
+							      uintptr_t *cfas, int max, int *cacheable)
 {
 	uintptr_t pc = r->pc, sp = r->sp, fp = r->fp;
 	const struct cprof_thread *self = cprof_me();
 	uintptr_t stack_top = self->walk_hi;
 	int n = 0, first_fp = -1, outermost = 0;
-	*all_sp = 0;
+	*cacheable = 0;
 	if (!cprof_cfi_enabled || sp < self->walk_lo || sp >= stack_top || max <= 0)
 		goto refuse;
 	while (n < max) {
@@ -642,7 +642,7 @@ __attribute__((no_sanitize("address"))) int cprof_cfi_unwind(const struct cfi_re
 	 * ended where any walk from the same words would: at max, or at a
 	 * frame the CFI calls outermost. The last frame's own rule locates
 	 * nothing the cache checks. */
-	*all_sp = (first_fp < 0 || first_fp >= n - 1) && (outermost || n == max);
+	*cacheable = (first_fp < 0 || first_fp >= n - 1) && (outermost || n == max);
 	return n;
 refuse:
 	atomic_fetch_add_explicit(&fallbacks, 1, memory_order_relaxed);

@@ -44,9 +44,11 @@ struct cfi_rule cprof_cfi_rule(uintptr_t at) CPROF_INTERNAL;
  * return address lives at cfas[k] - 8). Returns the number of frames when
  * the walk ended at an outermost frame or at max; -1 when a frame's rule
  * is not one this unwinder follows or the stack leaves its bounds (the
- * caller unwinds with libunwind). *all_sp: every frame but the last had
- * its CFA at %rsp + a constant (what the whole-stack cache needs). */
-int cprof_cfi_unwind(const struct cfi_regs *r, uintptr_t *pcs, uintptr_t *cfas, int max, int *all_sp) CPROF_INTERNAL;
+ * caller unwinds with libunwind). *cacheable: the whole-stack cache may
+ * stand for this walk (every frame that locates a return address had its
+ * CFA at %rsp + a constant, and the walk ended at max or an outermost
+ * frame). */
+int cprof_cfi_unwind(const struct cfi_regs *r, uintptr_t *pcs, uintptr_t *cfas, int max, int *cacheable) CPROF_INTERNAL;
 
 /* The calling thread's stack, where walks may read: cprof_cfi_init for the
  * main thread (at load, when it runs there: from __libc_stack_end down by
@@ -57,8 +59,9 @@ void cprof_cfi_init(void) CPROF_INTERNAL;
 void cprof_cfi_thread_start(void) CPROF_INTERNAL;
 
 /* Code may have been unmapped (a successful dlclose): PC-keyed caches
- * forget what they knew. cprof_code_gen counts such events (relaxed
- * loads; caches store the generation they were filled in). */
+ * forget what they knew. cprof_code_gen counts such events (caches store
+ * the generation they were filled in and read it with acquire before a
+ * lookup). */
 extern _Atomic uint32_t cprof_code_gen CPROF_INTERNAL;
 void cprof_cfi_code_unmapped(void) CPROF_INTERNAL;
 

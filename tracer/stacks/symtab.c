@@ -85,21 +85,29 @@ struct find {
 	int ok;
 };
 
-static int find_cb(struct dl_phdr_info *info, size_t size, void *arg)
+/* The module's mapped PT_LOAD range, absolute: [*lo, *hi). */
+static void load_range(const struct dl_phdr_info *info, uintptr_t *lo, uintptr_t *hi)
 {
-	(void)size;
-	struct find *f = arg;
-	uintptr_t lo = UINTPTR_MAX, hi = 0;
+	*lo = UINTPTR_MAX;
+	*hi = 0;
 	for (int i = 0; i < info->dlpi_phnum; i++) {
 		const ElfW(Phdr) *p = &info->dlpi_phdr[i];
 		if (p->p_type != PT_LOAD)
 			continue;
 		uintptr_t a = info->dlpi_addr + p->p_vaddr;
-		if (a < lo)
-			lo = a;
-		if (a + p->p_memsz > hi)
-			hi = a + p->p_memsz;
+		if (a < *lo)
+			*lo = a;
+		if (a + p->p_memsz > *hi)
+			*hi = a + p->p_memsz;
 	}
+}
+
+static int find_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	struct find *f = arg;
+	uintptr_t lo, hi;
+	load_range(info, &lo, &hi);
 	if (f->pc < lo || f->pc >= hi)
 		return 0;
 	memset(&f->found, 0, sizeof f->found);
@@ -379,12 +387,10 @@ static int alive_cb(struct dl_phdr_info *info, size_t size, void *arg)
 {
 	(void)size;
 	uint8_t *alive = arg;
-	uintptr_t lo = UINTPTR_MAX;
-	for (int i = 0; i < info->dlpi_phnum; i++)
-		if (info->dlpi_phdr[i].p_type == PT_LOAD && info->dlpi_addr + info->dlpi_phdr[i].p_vaddr < lo)
-			lo = info->dlpi_addr + info->dlpi_phdr[i].p_vaddr;
+	uintptr_t lo, hi;
+	load_range(info, &lo, &hi);
 	for (size_t i = 0; i < nmods; i++)
-		if (mods[i].base == info->dlpi_addr && mods[i].lo == lo)
+		if (mods[i].base == info->dlpi_addr && mods[i].lo == lo && mods[i].hi == hi)
 			alive[i] = 1;
 	return 0;
 }
